@@ -1,0 +1,3 @@
+from trucewatch.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""Fusion: from observations to what they mean (expected fires, war-related fires, incidents)."""

@@ -1,0 +1,1 @@
+"""Ingest: one module per source, all behind :class:`trucewatch.ingest.base.SourceAdapter`."""

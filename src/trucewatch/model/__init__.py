@@ -1,0 +1,27 @@
+"""Typed domain objects with lossless, versioned JSON serialization."""
+
+from trucewatch.model.agreement import Agreement, ProtectedSite, Sector, Side, Zone, ZoneKind
+from trucewatch.model.enums import Category, SourceKind, Status
+from trucewatch.model.incident import Incident, Violation
+from trucewatch.model.observation import Location, Observation
+from trucewatch.model.serialization import from_dict, from_json, to_dict, to_json
+
+__all__ = [
+    "Agreement",
+    "Category",
+    "Incident",
+    "Location",
+    "Observation",
+    "ProtectedSite",
+    "Sector",
+    "Side",
+    "SourceKind",
+    "Status",
+    "Violation",
+    "Zone",
+    "ZoneKind",
+    "from_dict",
+    "from_json",
+    "to_dict",
+    "to_json",
+]

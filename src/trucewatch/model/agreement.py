@@ -1,0 +1,90 @@
+"""The agreement: line of contact, zones, protected sites, sectors, entry into force.
+
+Geometries are WGS84 (lon, lat) shapely objects; metric work happens in the
+agreement's projected CRS (``crs``), see :mod:`trucewatch.geo.crs`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from shapely.geometry.base import BaseGeometry
+
+from trucewatch.model.serialization import register
+
+
+class ZoneKind(StrEnum):
+    BUFFER = "buffer"
+    WITHDRAWAL = "withdrawal"
+    PROTECTED_SITE = "protected_site"
+
+
+@register("trucewatch/side", 1)
+@dataclass
+class Side:
+    id: str
+    name: str
+    buffer_km: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@register("trucewatch/zone", 1)
+@dataclass
+class Zone:
+    """A restricted area derived from the agreement. ``weapon_class`` for withdrawal zones."""
+
+    id: str
+    kind: ZoneKind
+    geometry: BaseGeometry
+    side: str | None = None
+    weapon_class: str | None = None
+    distance_km: float | None = None
+    area_km2: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@register("trucewatch/sector", 1)
+@dataclass
+class Sector:
+    id: str
+    name: str
+    geometry: BaseGeometry
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@register("trucewatch/protected_site", 1)
+@dataclass
+class ProtectedSite:
+    id: str
+    name: str
+    kind: str
+    lat: float
+    lon: float
+    radius_m: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@register("trucewatch/agreement", 1)
+@dataclass
+class Agreement:
+    id: str
+    name: str
+    entry_into_force: datetime
+    line_of_contact: BaseGeometry
+    sides: list[Side]
+    withdrawal_km: dict[str, float]
+    protected_sites: list[ProtectedSite]
+    sectors: list[Sector]
+    zones: list[Zone]
+    crs: str
+    grace_period_hours: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def zone(self, zone_id: str) -> Zone:
+        for z in self.zones:
+            if z.id == zone_id:
+                return z
+        raise KeyError(zone_id)
