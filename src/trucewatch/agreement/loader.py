@@ -1,0 +1,314 @@
+"""Read, validate and build an agreement file.
+
+The YAML names the entry into force, the line of contact (GeoJSON lines, or
+derived from an occupied-area polygon minus the state border), per-side buffer
+widths, per-weapon-class withdrawal distances, protected sites and sectors.
+Zones are built in a metric CRS and reported in km^2. Every problem found is
+collected, so one run of ``trucewatch agreement check`` lists them all.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import shapely
+import yaml
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+
+from trucewatch.errors import AgreementError
+from trucewatch.geo.crs import crs_for, to_metric, to_wgs84
+from trucewatch.model.agreement import Agreement, ProtectedSite, Sector, Side, Zone, ZoneKind
+from trucewatch.model.serialization import parse_time
+
+FORMAT = "trucewatch-agreement"
+
+
+@dataclass
+class CheckReport:
+    agreement: Agreement | None
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _geojson(spec: Any, base: Path, what: str, errors: list[str]) -> list[tuple[BaseGeometry,
+                                                                                 dict[str, Any]]]:
+    """Features of a GeoJSON given inline or as a path relative to the YAML file."""
+    if isinstance(spec, str):
+        path = (base / spec) if not Path(spec).is_absolute() else Path(spec)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            errors.append(f"{what}: file {path} not found")
+            return []
+        except json.JSONDecodeError as err:
+            errors.append(f"{what}: {path} is not valid JSON ({err})")
+            return []
+    elif isinstance(spec, dict):
+        data = spec
+    else:
+        errors.append(f"{what}: expected a GeoJSON path or object")
+        return []
+    feats = data.get("features") if data.get("type") == "FeatureCollection" else (
+        [data] if data.get("type") == "Feature" else [{"geometry": data, "properties": {}}])
+    out = []
+    for k, f in enumerate(feats or []):
+        try:
+            g = shape(f["geometry"])
+        except Exception as err:
+            errors.append(f"{what}: feature {k} has no readable geometry ({err})")
+            continue
+        out.append((g, dict(f.get("properties") or {})))
+    if not out:
+        errors.append(f"{what}: no features")
+    return out
+
+
+def _valid(g: BaseGeometry, what: str, errors: list[str]) -> bool:
+    if g.is_empty:
+        errors.append(f"{what}: geometry is empty")
+        return False
+    if not g.is_valid:
+        errors.append(f"{what}: invalid geometry ({shapely.is_valid_reason(g)}); "
+                      "fix the ring or run it through shapely.make_valid")
+        return False
+    return True
+
+
+def _number(data: dict[str, Any], key: str, what: str, errors: list[str],
+            positive: bool = True) -> float | None:
+    v = data.get(key)
+    if not isinstance(v, int | float) or isinstance(v, bool):
+        errors.append(f"{what}: '{key}' must be a number (got {v!r})")
+        return None
+    if positive and v <= 0:
+        errors.append(f"{what}: '{key}' must be > 0 (got {v})")
+        return None
+    return float(v)
+
+
+def check_agreement(path: Path | str) -> CheckReport:
+    """Load an agreement and report every problem; never raises for content errors."""
+    path = Path(path)
+    errors: list[str] = []
+    warnings: list[str] = []
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return CheckReport(None, [f"{path}: no such file"])
+    except yaml.YAMLError as err:
+        return CheckReport(None, [f"{path}: not valid YAML ({err})"])
+    if not isinstance(doc, dict):
+        return CheckReport(None, [f"{path}: expected a mapping at the top level"])
+    if doc.get("format") != FORMAT:
+        errors.append(f"'format' must be '{FORMAT}' (got {doc.get('format')!r})")
+    base = path.parent
+
+    eif: datetime | None = None
+    raw_eif = doc.get("entry_into_force")
+    try:
+        eif = parse_time(raw_eif if isinstance(raw_eif, str) else raw_eif.isoformat())
+    except AttributeError:
+        errors.append("'entry_into_force' is missing; write it as 2026-04-20T00:00:00Z")
+    except ValueError as err:
+        errors.append(f"'entry_into_force': {err}")
+
+    # line of contact ------------------------------------------------------
+    loc_spec = doc.get("line_of_contact")
+    loc: BaseGeometry | None = None
+    occupied: BaseGeometry | None = None
+    border: BaseGeometry | None = None
+    if not isinstance(loc_spec, dict):
+        errors.append("'line_of_contact' is missing: give {geojson: FILE} or "
+                      "{derive: {occupied_area: FILE, state_border: FILE}}")
+    elif "geojson" in loc_spec:
+        geoms = [g for g, _ in _geojson(loc_spec["geojson"], base, "line_of_contact", errors)]
+        lines = [g for g in geoms if g.geom_type in ("LineString", "MultiLineString")]
+        if len(lines) != len(geoms):
+            errors.append("line_of_contact: only LineString/MultiLineString features allowed")
+        if lines:
+            loc = shapely.line_merge(shapely.union_all(lines))
+            _valid(loc, "line_of_contact", errors)
+    elif "derive" in loc_spec:
+        d = loc_spec["derive"] or {}
+        occ = [g for g, _ in _geojson(d.get("occupied_area"), base, "occupied_area", errors)]
+        brd = [g for g, _ in _geojson(d.get("state_border"), base, "state_border", errors)]
+        if occ and brd:
+            occupied = shapely.make_valid(shapely.union_all(occ))
+            border = shapely.make_valid(shapely.union_all(brd))
+            tol_km = float(d.get("border_tolerance_km", 2.0))
+            crs0 = crs_for(occupied, doc.get("crs", "auto"))
+            occ_m, brd_m = to_metric(occupied, crs0), to_metric(border, crs0)
+            # the front is the occupied area's edge that is not the state border or coast
+            edge = occ_m.boundary.difference(brd_m.boundary.buffer(tol_km * 1000))
+            loc = to_wgs84(shapely.line_merge(edge), crs0)
+            if loc.is_empty:
+                errors.append("line_of_contact: the occupied area lies entirely on the state "
+                              "border; nothing is left as a front line")
+    else:
+        errors.append("line_of_contact: give 'geojson' or 'derive'")
+
+    crs = "EPSG:3035"
+    if loc is not None and not loc.is_empty:
+        try:
+            crs = crs_for(loc, doc.get("crs", "auto"))
+        except Exception as err:
+            errors.append(f"'crs': {err}")
+
+    # sides, withdrawal ----------------------------------------------------
+    sides: list[Side] = []
+    expected_sides = {"government", "occupied"} if occupied is not None else {"left", "right"}
+    for k, s in enumerate(doc.get("sides") or []):
+        what = f"sides[{k}]"
+        if not isinstance(s, dict) or "id" not in s:
+            errors.append(f"{what}: needs id, name and buffer_km")
+            continue
+        if s["id"] not in expected_sides:
+            errors.append(f"{what}: id must be one of {sorted(expected_sides)} "
+                          f"(got {s['id']!r}); 'left'/'right' are relative to the line's "
+                          "direction, 'government'/'occupied' to the occupied area")
+        w = _number(s, "buffer_km", what, errors)
+        sides.append(Side(id=str(s["id"]), name=str(s.get("name", s["id"])), buffer_km=w or 0.0))
+    if {s.id for s in sides} != expected_sides:
+        errors.append(f"'sides' must define exactly {sorted(expected_sides)}")
+    withdrawal: dict[str, float] = {}
+    for cls_name, dist in (doc.get("withdrawal_km") or {}).items():
+        v = _number({"d": dist}, "d", f"withdrawal_km.{cls_name}", errors)
+        if v is not None:
+            withdrawal[str(cls_name)] = v
+            for s in sides:
+                if s.buffer_km and v < s.buffer_km:
+                    warnings.append(f"withdrawal_km.{cls_name} ({v:g} km) is narrower than "
+                                    f"the {s.id} buffer zone ({s.buffer_km:g} km)")
+
+    # protected sites, sectors ---------------------------------------------
+    sites: list[ProtectedSite] = []
+    for k, s in enumerate(doc.get("protected_sites") or []):
+        what = f"protected_sites[{k}]"
+        try:
+            site = ProtectedSite(id=str(s["id"]), name=str(s.get("name", s["id"])),
+                                 kind=str(s.get("kind", "civilian")), lat=float(s["lat"]),
+                                 lon=float(s["lon"]), radius_m=float(s["radius_m"]))
+        except (KeyError, TypeError, ValueError) as err:
+            errors.append(f"{what}: needs id, lat, lon, radius_m ({err})")
+            continue
+        if not (-90 <= site.lat <= 90 and -180 <= site.lon <= 180):
+            errors.append(f"{what} ({site.id}): lat/lon out of range")
+        elif site.radius_m <= 0:
+            errors.append(f"{what} ({site.id}): radius_m must be > 0")
+        else:
+            sites.append(site)
+    sectors: list[Sector] = []
+    sec_spec = doc.get("sectors")
+    if sec_spec is not None:
+        spec = sec_spec.get("geojson") if isinstance(sec_spec, dict) else sec_spec
+        for k, (g, props) in enumerate(_geojson(spec, base, "sectors", errors)):
+            sid = str(props.get("id", f"S{k + 1}"))
+            if g.geom_type not in ("Polygon", "MultiPolygon"):
+                errors.append(f"sector {sid}: must be a polygon (got {g.geom_type})")
+            elif _valid(g, f"sector {sid}", errors):
+                sectors.append(Sector(id=sid, name=str(props.get("name", sid)), geometry=g))
+    for dup in {s.id for s in sectors if [x.id for x in sectors].count(s.id) > 1}:
+        errors.append(f"sector id {dup!r} is used more than once")
+    for dup in {s.id for s in sites if [x.id for x in sites].count(s.id) > 1}:
+        errors.append(f"protected site id {dup!r} is used more than once")
+
+    zones: list[Zone] = []
+    if loc is not None and not loc.is_empty and not errors:
+        zones = _build_zones(loc, occupied, border, sides, withdrawal, sites, crs)
+        _check_sectors(sectors, zones, crs, errors, warnings)
+    if errors or eif is None or loc is None:
+        return CheckReport(None, errors, warnings)
+    agreement = Agreement(
+        id=str(doc.get("id", path.stem)), name=str(doc.get("name", path.stem)),
+        entry_into_force=eif, line_of_contact=loc, sides=sides, withdrawal_km=withdrawal,
+        protected_sites=sites, sectors=sectors, zones=zones, crs=crs,
+        grace_period_hours=float(doc.get("grace_period_hours", 0.0)),
+    )
+    return CheckReport(agreement, errors, warnings)
+
+
+def _side_regions(loc_m: BaseGeometry, occ_m: BaseGeometry | None, brd_m: BaseGeometry | None,
+                  reach_m: float) -> dict[str, BaseGeometry]:
+    if occ_m is not None:
+        gov = (brd_m.difference(occ_m) if brd_m is not None
+               else loc_m.buffer(reach_m).difference(occ_m))
+        return {"occupied": occ_m, "government": gov}
+    # single-sided buffers: positive distance is the left of the line's direction
+    parts = list(getattr(loc_m, "geoms", [loc_m]))
+    left = shapely.union_all([p.buffer(reach_m, single_sided=True) for p in parts])
+    right = shapely.union_all([p.buffer(-reach_m, single_sided=True) for p in parts])
+    return {"left": left, "right": right.difference(left)}
+
+
+def _build_zones(loc: BaseGeometry, occupied: BaseGeometry | None, border: BaseGeometry | None,
+                 sides: list[Side], withdrawal: dict[str, float], sites: list[ProtectedSite],
+                 crs: str) -> list[Zone]:
+    loc_m = to_metric(loc, crs)
+    occ_m = to_metric(occupied, crs) if occupied is not None else None
+    brd_m = to_metric(border, crs) if border is not None else None
+    reach = 1000 * (max([*withdrawal.values(), *(s.buffer_km for s in sides)]) + 5)
+    regions = _side_regions(loc_m, occ_m, brd_m, reach)
+    zones: list[Zone] = []
+
+    def add(zid: str, kind: ZoneKind, g_m: BaseGeometry, **kw: Any) -> None:
+        g_m = shapely.make_valid(g_m)
+        zones.append(Zone(id=zid, kind=kind, geometry=to_wgs84(g_m, crs),
+                          area_km2=round(g_m.area / 1e6, 3), **kw))
+
+    for s in sides:
+        add(f"buffer:{s.id}", ZoneKind.BUFFER,
+            loc_m.buffer(s.buffer_km * 1000).intersection(regions[s.id]),
+            side=s.id, distance_km=s.buffer_km)
+    for cls_name, d in sorted(withdrawal.items()):
+        for s in sides:
+            add(f"withdrawal:{cls_name}:{s.id}", ZoneKind.WITHDRAWAL,
+                loc_m.buffer(d * 1000).intersection(regions[s.id]),
+                side=s.id, weapon_class=cls_name, distance_km=d)
+    for site in sites:
+        pt = to_metric(shapely.Point(site.lon, site.lat), crs)
+        add(f"site:{site.id}", ZoneKind.PROTECTED_SITE, pt.buffer(site.radius_m),
+            distance_km=site.radius_m / 1000)
+    return zones
+
+
+def _check_sectors(sectors: list[Sector], zones: list[Zone], crs: str, errors: list[str],
+                   warnings: list[str]) -> None:
+    if not sectors:
+        warnings.append("no sectors: counts will not be broken down by sector")
+        return
+    geoms = [to_metric(s.geometry, crs) for s in sectors]
+    tree = shapely.STRtree(geoms)
+    a, b = tree.query(geoms, predicate="intersects")
+    for x, y in zip(a.tolist(), b.tolist(), strict=True):
+        if x < y:
+            overlap = geoms[x].intersection(geoms[y]).area / 1e6
+            if overlap > 0.01:
+                errors.append(f"sectors {sectors[x].id} and {sectors[y].id} overlap by "
+                              f"{overlap:.2f} km2; a place must belong to one sector")
+    covered = shapely.union_all(geoms)
+    for z in zones:
+        if z.kind == ZoneKind.BUFFER:
+            zm = to_metric(z.geometry, crs)
+            outside = zm.difference(covered).area / 1e6
+            if zm.area > 0 and outside / (zm.area / 1e6) > 0.01:
+                warnings.append(f"{outside:.1f} km2 of zone {z.id} lies in no sector")
+
+
+def load_agreement(path: Path | str) -> Agreement:
+    report = check_agreement(path)
+    if not report.ok or report.agreement is None:
+        raise AgreementError(
+            f"{path}: {len(report.errors)} problem(s): " + "; ".join(report.errors),
+            problems=report.errors,
+            fix="run `trucewatch agreement check FILE` and correct each problem",
+        )
+    return report.agreement
