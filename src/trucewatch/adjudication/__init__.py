@@ -1,0 +1,1 @@
+"""Adjudication: incidents against the agreement's rules."""

@@ -1,0 +1,1 @@
+"""Reports: the daily verification bulletin (HTML, PDF) and its JSON/GeoJSON exports."""

@@ -1,0 +1,164 @@
+"""Assemble and render the daily verification bulletin.
+
+Two variants: ``restricted`` (exact locations, observation ids, reasons) and
+``public`` (locations rounded to the 0.1 degree cell, no observation ids). Each is
+written as HTML and PDF (WeasyPrint), with ``bulletin-<variant>.json`` and
+``incidents-<variant>.geojson`` beside them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from trucewatch import __version__
+from trucewatch.adjudication.ceasefire import CeasefireView
+from trucewatch.model.serialization import to_dict
+from trucewatch.reports.coverage import Coverage
+from trucewatch.reports.figures import map_svg, trend_svg
+
+VARIANTS = ("public", "restricted")
+BULLETIN_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BulletinFiles:
+    html: Path
+    pdf: Path | None
+    json: Path
+    geojson: Path
+
+
+def _incident_row(inc: Any, public: bool) -> dict[str, Any]:
+    lat, lon = inc.location.lat, inc.location.lon
+    return {
+        "id": inc.id, "date": inc.time_start.date().isoformat(),
+        "time": inc.time_start.strftime("%H:%M"), "category": inc.category.value,
+        "status": inc.status.value, "sector": inc.sector_id or "-",
+        "zones": ", ".join(inc.zone_ids), "detections": inc.attributes.get("detections", 0),
+        "rule": inc.attributes.get("rule", ""),
+        "lat": round(lat, 1) if public else round(lat, 5),
+        "lon": round(lon, 1) if public else round(lon, 5),
+        "reason": "" if public else inc.reason,
+        "observation_ids": [] if public else inc.observation_ids,
+    }
+
+
+def build_context(view: CeasefireView, coverage: Coverage, report_date: date, variant: str,
+                  quarantined: int, ingest_summary: list[dict[str, Any]]) -> dict[str, Any]:
+    public = variant == "public"
+    a = view.agreement
+    t0 = a.entry_into_force.date()
+    incidents = [i for i in view.incidents if i.time_start.date() <= report_date]
+    today = [i for i in incidents if i.time_start.date() == report_date]
+    week = [i for i in incidents if i.time_start.date() > report_date - timedelta(days=7)]
+    d = view.daily.filter(pl.col("acq_date") <= report_date)
+
+    def period(df: pl.DataFrame) -> dict[str, float]:
+        return {"detections": int(df["detections"].sum()),
+                "war_related": int(df["war_related"].sum())}
+
+    before = d.filter(pl.col("acq_date") < t0)
+    after = d.filter(pl.col("acq_date") >= t0)
+    n_before = max(1, before["acq_date"].n_unique())
+    n_after = max(1, after["acq_date"].n_unique())
+    sectors = []
+    for s in a.sectors:
+        sd = d.filter(pl.col("sector") == s.id)
+        b, af = sd.filter(pl.col("acq_date") < t0), sd.filter(pl.col("acq_date") >= t0)
+        exp = sd.unique(["acq_date", "sector"])
+        sectors.append({
+            "id": s.id, "name": s.name,
+            "war_per_day_before": round(int(b["war_related"].sum()) / n_before, 1),
+            "war_per_day_after": round(int(af["war_related"].sum()) / n_after, 1),
+            "detections_per_day_after": round(int(af["detections"].sum()) / n_after, 1),
+            "expected_per_day": round(float(exp["expected"].mean() or 0.0), 1),
+            "incidents_since_t0": sum(1 for i in incidents if i.sector_id == s.id),
+            "incidents_today": sum(1 for i in today if i.sector_id == s.id),
+        })
+    zone_rows = (d.filter(pl.col("acq_date") >= t0).group_by("zone_group")
+                 .agg(pl.col("detections").sum(), pl.col("war_related").sum())
+                 .sort("zone_group").to_dicts())
+    by_category = Counter(i.category.value for i in incidents)
+    return {
+        "version": BULLETIN_VERSION, "trucewatch_version": __version__, "variant": variant,
+        "public": public, "report_date": report_date.isoformat(),
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "agreement": {"id": a.id, "name": a.name,
+                      "entry_into_force": a.entry_into_force.strftime("%Y-%m-%d %H:%M UTC"),
+                      "zones": [{"id": z.id, "kind": z.kind.value, "area_km2": z.area_km2}
+                                for z in a.zones]},
+        "headline": {"incidents_today": len(today), "incidents_last_7_days": len(week),
+                     "incidents_since_entry_into_force": len(incidents),
+                     "by_category": dict(sorted(by_category.items())),
+                     "by_status": dict(Counter(i.status.value for i in incidents))},
+        "periods": {"before": {**period(before), "days": n_before},
+                    "after": {**period(after), "days": n_after}},
+        "sectors": sectors, "zones": zone_rows,
+        "incidents": [_incident_row(i, public) for i in incidents],
+        "coverage": {
+            "start": coverage.start.isoformat(), "end": coverage.end.isoformat(),
+            "days_without_data": [x.isoformat() for x in coverage.days_without_data],
+            "cloudy_days": [{"date": x.isoformat(), "cloud_cover": c}
+                            for x, c in coverage.cloudy_days],
+            "cloud_known": coverage.cloud_known,
+            "report_day": coverage.observed(report_date),
+        },
+        "quarantined_rows": quarantined,
+        "ingest": ingest_summary if not public else [],
+    }
+
+
+def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: Path,
+           quarantined: int = 0, ingest_summary: list[dict[str, Any]] | None = None,
+           pdf: bool = True) -> dict[str, BulletinFiles]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = Environment(loader=PackageLoader("trucewatch.reports", "templates"),
+                      autoescape=select_autoescape(["html", "j2"]))
+    template = env.get_template("bulletin.html.j2")
+    trend = trend_svg(view.daily.filter(pl.col("acq_date") <= report_date),
+                      view.agreement.entry_into_force.date())
+    files = {}
+    for variant in VARIANTS:
+        ctx = build_context(view, coverage, report_date, variant, quarantined,
+                            ingest_summary or [])
+        public = variant == "public"
+        incidents = [i for i in view.incidents if i.time_start.date() <= report_date]
+        html = template.render(**ctx, map_svg=map_svg(view.agreement, incidents, public),
+                               trend_svg=trend)
+        stem = f"bulletin-{report_date.isoformat()}-{variant}"
+        html_path = out_dir / f"{stem}.html"
+        html_path.write_text(html, encoding="utf-8")
+        pdf_path = None
+        if pdf:
+            from weasyprint import HTML
+
+            pdf_path = out_dir / f"{stem}.pdf"
+            HTML(string=html, base_url=str(out_dir)).write_pdf(pdf_path)
+        json_path = out_dir / f"{stem}.json"
+        json_path.write_text(json.dumps(ctx, indent=2, ensure_ascii=False), encoding="utf-8")
+        geo_path = out_dir / f"incidents-{report_date.isoformat()}-{variant}.geojson"
+        geo_path.write_text(json.dumps(incidents_geojson(view, report_date, public), indent=1,
+                                       ensure_ascii=False), encoding="utf-8")
+        files[variant] = BulletinFiles(html_path, pdf_path, json_path, geo_path)
+    return files
+
+
+def incidents_geojson(view: CeasefireView, report_date: date, public: bool) -> dict[str, Any]:
+    feats = []
+    for inc in view.incidents:
+        if inc.time_start.date() > report_date:
+            continue
+        row = _incident_row(inc, public)
+        props = to_dict(inc) if not public else {k: row[k] for k in (
+            "id", "date", "category", "status", "sector", "zones", "detections", "rule")}
+        feats.append({"type": "Feature", "properties": props,
+                      "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]}})
+    return {"type": "FeatureCollection", "features": feats}
