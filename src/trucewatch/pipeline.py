@@ -65,10 +65,11 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path], reference_years:
     # reviewed incidents survive a re-run; the bulletin shows the store's statuses
     view.incidents = store.incidents()
 
-    report_date = report_date or current["acq_date"].max()
+    cloud, gaps = read_cloud(cloud_path) if cloud_path else (None, set())
+    last_known = max([current["acq_date"].max(), *(cloud or {})])  # type: ignore[type-var]
+    report_date = report_date or last_known
     start = current["acq_date"].min()
-    cloud = read_cloud(cloud_path) if cloud_path else None
-    cov = coverage(current["acq_date"], start, report_date, cloud)  # type: ignore[arg-type]
+    cov = coverage(current["acq_date"], start, report_date, cloud, gaps)  # type: ignore[arg-type]
     quarantined = len(store.quarantine())
     summary = [{"name": r.name, "rows": r.rows, "new": r.new, "duplicates": r.duplicates,
                 "quarantined": r.quarantined} for r in reports]

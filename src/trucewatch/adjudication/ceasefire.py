@@ -8,8 +8,9 @@ Rules applied to fires after entry into force (plus the grace period):
 * ``strike_on_protected_site``: the same within a protected site's radius.
 
 Fires of the same day in touching 0.1 degree cells form one incident. Inside a
-restricted zone an excess counts even before it is confirmed by persistence: a
-single shelling after a long quiet is exactly what a monitor must look at.
+restricted zone an excess counts even before it is confirmed by persistence (a
+single shelling after a long quiet is exactly what a monitor must look at) when
+it has at least ``min_unconfirmed_detections`` detections.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def zone_group(zone_ids: list[str]) -> str:
 
 
 def build_view(classified: pl.DataFrame, agreement: Agreement, baseline: Baseline,
-               index: ZoneIndex | None = None) -> CeasefireView:
+               index: ZoneIndex | None = None,
+               min_unconfirmed_detections: int = 12) -> CeasefireView:
     """``classified``: detections (id, latitude, longitude, acq_date, sensor, time_start)
     with the classifier's columns (expected, p_normal, war_related, reason, ...)."""
     index = index or ZoneIndex(agreement)
@@ -68,7 +70,7 @@ def build_view(classified: pl.DataFrame, agreement: Agreement, baseline: Baselin
         pl.Series("zone_group", [zone_group(z) for z in zones]),
     )
     daily = _daily(det, agreement, baseline, index)
-    incidents, violations = _incidents(det, agreement)
+    incidents, violations = _incidents(det, agreement, min_unconfirmed_detections)
     return CeasefireView(agreement, det, daily, incidents, violations)
 
 
@@ -99,8 +101,8 @@ def _daily(det: pl.DataFrame, agreement: Agreement, baseline: Baseline,
         "acq_date", "sector"], how="left").drop("_all").sort("acq_date", "sector", "zone_group")
 
 
-def _incidents(det: pl.DataFrame, agreement: Agreement) -> tuple[list[Incident],
-                                                                  list[Violation]]:
+def _incidents(det: pl.DataFrame, agreement: Agreement,
+               min_unconfirmed: int) -> tuple[list[Incident], list[Violation]]:
     start = agreement.entry_into_force + timedelta(hours=agreement.grace_period_hours)
     after = det.filter(
         (pl.col("time_start").str.to_datetime(time_zone="UTC") >= start)
@@ -128,6 +130,9 @@ def _incidents(det: pl.DataFrame, agreement: Agreement) -> tuple[list[Incident],
     after = after.with_columns(pl.Series("_incident", label[inverse]))
     incidents, violations = [], []
     for _, g in after.group_by("_incident", maintain_order=True):
+        # an unconfirmed excess must be large to stand alone (field burns give 1-10)
+        if int(g["war_related"].sum()) == 0 and g.height < min_unconfirmed:
+            continue
         incidents_and_violation = _one_incident(g, agreement)
         incidents.append(incidents_and_violation[0])
         violations.append(incidents_and_violation[1])

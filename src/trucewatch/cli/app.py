@@ -221,7 +221,7 @@ def main() -> None:
     try:
         app()
     except TrucewatchError as e:
-        err.print(f"[red]error:[/] {e.one_line()}", highlight=False)
+        err.print(f"[red]error:[/] {e.one_line()}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -42,8 +42,12 @@ def _transformer(src: str, dst: str) -> Transformer:
     return Transformer.from_crs(src, dst, always_xy=True)
 
 
-def to_metric(geometry: BaseGeometry, crs: str) -> BaseGeometry:
+def to_metric(geometry: BaseGeometry, crs: str, densify_deg: float = 0.05) -> BaseGeometry:
+    """Project WGS84 to ``crs``. Long edges are densified first so that an edge along a
+    parallel stays on it (a straight edge in degrees is a curve in metres)."""
     t = _transformer("EPSG:4326", crs)
+    if densify_deg and geometry.geom_type != "Point":
+        geometry = shapely.segmentize(geometry, densify_deg)
     return shapely.transform(geometry, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
 
 

@@ -106,6 +106,8 @@ def build_context(view: CeasefireView, coverage: Coverage, report_date: date, va
         "coverage": {
             "start": coverage.start.isoformat(), "end": coverage.end.isoformat(),
             "days_without_data": [x.isoformat() for x in coverage.days_without_data],
+            "days_without_detections": [x.isoformat()
+                                        for x in coverage.days_without_detections],
             "cloudy_days": [{"date": x.isoformat(), "cloud_cover": c}
                             for x, c in coverage.cloudy_days],
             "cloud_known": coverage.cloud_known,

@@ -43,12 +43,12 @@ HEADER = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,
 
 # (date, side, distance from the line km, detections, expected zone or None)
 VIOLATIONS = (
-    (date(2026, 4, 26), "left", 4.0, 12, "buffer:left"),
-    (date(2026, 5, 3), "right", 6.0, 10, "buffer:right"),
-    (date(2026, 5, 12), "left", 22.0, 11, "withdrawal:artillery:left"),
-    (date(2026, 5, 20), "right", 3.0, 14, "buffer:right"),
+    (date(2026, 4, 26), "left", 4.0, 16, "buffer:left"),
+    (date(2026, 5, 3), "right", 6.0, 15, "buffer:right"),
+    (date(2026, 5, 12), "left", 22.0, 15, "withdrawal:artillery:left"),
+    (date(2026, 5, 20), "right", 3.0, 18, "buffer:right"),
 )
-CONTROL = (date(2026, 5, 16), "right", 75.0, 12)  # improbable fire far from any zone
+CONTROL = (date(2026, 5, 16), "right", 75.0, 16)  # improbable fire far from any zone
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,20 @@ class _World:
         coords = shapely.get_coordinates(mp)
         return coords[:, 1], coords[:, 0]
 
+    def combat(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """One day of fighting: shelling concentrates on a few hot spots along the line."""
+        if not hasattr(self, "hotspots"):
+            self.hotspots = self.near_line(10, None, None, 3.0)
+        lats, lons = [], []
+        for hlat, hlon in zip(*self.hotspots, strict=True):
+            for _ in range(self.rng.poisson(1.5)):
+                n = int(self.rng.geometric(0.3))
+                lats.append(hlat + self.rng.normal(0, 0.02, n))
+                lons.append(hlon + self.rng.normal(0, 0.03, n))
+        if not lats:
+            return np.zeros(0), np.zeros(0)
+        return np.concatenate(lats), np.concatenate(lons)
+
     def cluster(self, n: int, side: str, dist_km: float) -> tuple[NDArray[np.float64],
                                                                    NDArray[np.float64]]:
         lat, lon = self.near_line(1, side, dist_km, 0.0)
@@ -177,10 +191,9 @@ def generate(root: Path | str, seed: int = 20260420) -> ScenarioFiles:
         cloud[d.isoformat()] = round(c, 2)
         lat, lon = world.background(d, 1.0)
         if d < T0:
-            n = int(rng.poisson(45))
-            clat, clon = world.near_line(n, None, None, 4.0)
+            clat, clon = world.combat()
             lat, lon = np.concatenate([lat, clat]), np.concatenate([lon, clon])
-            combat_per_day[d.isoformat()] = n
+            combat_per_day[d.isoformat()] = int(clat.size)
         keep = (rng.random(lat.size) > c * 0.8) & _in_bbox(lat, lon)  # clouds hide fires
         if d in GAP_DAYS:
             keep[:] = False
@@ -214,8 +227,10 @@ def generate(root: Path | str, seed: int = 20260420) -> ScenarioFiles:
                                       if date(2026, 4, 10) <= d <= T0)
 
     coverage = root / "coverage.csv"
-    coverage.write_text("date,cloud_cover\n" + "".join(
-        f"{k},{v}\n" for k, v in cloud.items()), encoding="utf-8")
+    gap_text = {d.isoformat() for d in GAP_DAYS}
+    coverage.write_text("date,cloud_cover,data_available\n" + "".join(
+        f"{k},{'' if k in gap_text else v},{0 if k in gap_text else 1}\n"
+        for k, v in cloud.items()), encoding="utf-8")
     agreement = _write_agreement(root, world)
     truth_path = root / "ground_truth.json"
     truth_path.write_text(json.dumps(truth, indent=2), encoding="utf-8")

@@ -1,0 +1,110 @@
+"""The CLI end to end, as a user runs it (subprocesses, real files)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from trucewatch.scenario import ScenarioFiles
+
+CLI = [sys.executable, "-m", "trucewatch"]
+
+
+def _run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def cycle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cycle")
+    proc = _run("run", "--out", str(out))
+    assert "restricted bulletin" in proc.stdout
+    return out
+
+
+def test_bulletin_matches_ground_truth(cycle: Path) -> None:
+    truth = json.loads((cycle / "scenario" / "ground_truth.json").read_text())
+    b = json.loads((cycle / "bulletin-2026-05-31-restricted.json").read_text())
+    found = {(i["date"], round(i["lat"], 1), round(i["lon"], 1)) for i in b["incidents"]}
+    for e in truth["events"]:
+        key = (e["date"], round(e["lat"], 1), round(e["lon"], 1))
+        hits = [f for f in found if f[0] == e["date"] and abs(f[1] - key[1]) <= 0.1
+                and abs(f[2] - key[2]) <= 0.1]
+        assert bool(hits) == e["violation"], e
+    assert len(b["incidents"]) == sum(e["violation"] for e in truth["events"])
+    assert b["coverage"]["days_without_data"] == truth["gap_days"]
+    assert b["quarantined_rows"] == truth["malformed_rows"]
+    assert b["periods"]["before"]["war_related"] / b["periods"]["before"]["days"] > 10 * (
+        b["periods"]["after"]["war_related"] / b["periods"]["after"]["days"] + 0.1)
+
+
+def test_public_variant_hides_detail(cycle: Path) -> None:
+    pub = json.loads((cycle / "bulletin-2026-05-31-public.json").read_text())
+    res = json.loads((cycle / "bulletin-2026-05-31-restricted.json").read_text())
+    assert pub["incidents"] and all(not i["observation_ids"] and not i["reason"]
+                                    for i in pub["incidents"])
+    assert all(round(i["lat"], 1) == i["lat"] for i in pub["incidents"])
+    assert any(round(i["lat"], 1) != i["lat"] for i in res["incidents"])
+    assert pub["ingest"] == [] and res["ingest"]
+    geo = json.loads((cycle / "incidents-2026-05-31-public.geojson").read_text())
+    assert "observation_ids" not in geo["features"][0]["properties"]
+
+
+def test_pdf_and_html_rendered(cycle: Path) -> None:
+    for variant in ("public", "restricted"):
+        from pypdf import PdfReader
+
+        reader = PdfReader(cycle / f"bulletin-2026-05-31-{variant}.pdf")
+        text = " ".join(p.extract_text() for p in reader.pages)
+        assert len(reader.pages) >= 2
+        assert "Ceasefire verification bulletin, 2026-05-31" in text
+        assert "What could not be seen" in text and "not observed" in text
+        assert ("RESTRICTED" in text) == (variant == "restricted")
+        html = (cycle / f"bulletin-2026-05-31-{variant}.html").read_text()
+        assert html.count("<svg") == 2  # map and trend
+        assert "not observed" in html and "no violation" not in html.replace(
+            'not "no violation"', "")
+
+
+def test_satellite_commands(scenario: ScenarioFiles, tmp_path: Path) -> None:
+    base = tmp_path / "b.npz"
+    _run("satellite", "fit-baseline", *map(str, scenario.reference), "--years",
+         "2023,2024,2025", "--out", str(base))
+    out = tmp_path / "out.csv"
+    proc = _run("satellite", "classify", *map(str, scenario.current), "--baseline", str(base),
+                "--out", str(out))
+    assert "3 row(s) quarantined" in proc.stdout
+    df = pl.read_csv(out)
+    assert df.columns == ["latitude", "longitude", "acq_date", "cell", "expected", "p_normal",
+                          "war_related", "reason"]
+    n_in = sum(len(p.read_text().splitlines()) - 1 for p in scenario.current)
+    assert df.height == n_in - 3  # one row per valid input detection
+    assert df.filter(pl.col("acq_date") < "2026-04-20")["war_related"].mean() > 0.3
+
+
+def test_user_errors_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "odd.csv").write_text("a;b\n1;2\n")
+    for args in (["satellite", "classify", str(tmp_path / "odd.csv"), "--baseline", "x.npz",
+                  "--out", str(tmp_path / "o.csv")],
+                 ["satellite", "fit-baseline", str(tmp_path / "odd.csv"), "--years", "2020",
+                  "--out", str(tmp_path / "b.npz")],
+                 ["run", "--agreement", str(tmp_path / "none.yaml"), "--firms",
+                  str(tmp_path / "odd.csv")]):
+        proc = _run(*args, ok=False)
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error:") and "fix:" in lines[0], lines
+
+
+def test_agreement_check_command(scenario: ScenarioFiles) -> None:
+    proc = _run("agreement", "check", str(scenario.agreement))
+    assert "buffer:left" in proc.stdout and "OK" in proc.stdout
