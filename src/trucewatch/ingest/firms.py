@@ -67,11 +67,11 @@ OUTPUT_COLUMNS = ("row", "latitude", "longitude", "lat_text", "lon_text", "acq_d
 
 def detect_layout(header: list[str]) -> str | None:
     cols = set(header)
-    if _VIIRS <= cols:
+    if cols >= _VIIRS:
         return "viirs"
-    if _MODIS <= cols:
+    if cols >= _MODIS:
         return "modis"
-    if _MINIMAL <= cols:
+    if cols >= _MINIMAL:
         return "minimal"
     return None
 

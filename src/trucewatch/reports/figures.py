@@ -8,12 +8,12 @@ from datetime import date
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import polars as pl  # noqa: E402
-from shapely.geometry.base import BaseGeometry  # noqa: E402
+import matplotlib.pyplot as plt
+import polars as pl
+from shapely.geometry.base import BaseGeometry
 
-from trucewatch.model.agreement import Agreement, ZoneKind  # noqa: E402
-from trucewatch.model.incident import Incident  # noqa: E402
+from trucewatch.model.agreement import Agreement, ZoneKind
+from trucewatch.model.incident import Incident
 
 _ZONE_STYLE = {ZoneKind.WITHDRAWAL: ("#f3e3b5", 0.5), ZoneKind.BUFFER: ("#f1a78a", 0.55),
                ZoneKind.PROTECTED_SITE: ("#7fb3d5", 0.8)}
