@@ -58,7 +58,8 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path], reference_years:
     progress("classify", 1, 3)
     classified = classify(current, baseline, WarFireRules(reset_at=t0))
     full = current.hstack(classified.select("cell", "expected", "p_normal", "war_related",
-                                            "reason", "cell_count", "baseline_sensor"))
+                                            "reason", "cell_count", "baseline_sensor",
+                                            "excess"))
     progress("adjudicate", 2, 3)
     view = build_view(full, agreement, baseline)
     store.save_incidents(view.incidents, view.violations)

@@ -60,7 +60,7 @@ def build_view(classified: pl.DataFrame, agreement: Agreement, baseline: Baselin
                index: ZoneIndex | None = None,
                min_unconfirmed_detections: int = 12) -> CeasefireView:
     """``classified``: detections (id, latitude, longitude, acq_date, sensor, time_start)
-    with the classifier's columns (expected, p_normal, war_related, reason, ...)."""
+    with the classifier's columns (expected, p_normal, war_related, excess, reason, ...)."""
     index = index or ZoneIndex(agreement)
     lon, lat = classified["longitude"].to_numpy(), classified["latitude"].to_numpy()
     zones = index.zones_of(lon, lat)
@@ -97,8 +97,8 @@ def _daily(det: pl.DataFrame, agreement: Agreement, baseline: Baseline,
                                   "expected": per_day.astype(np.float64)}))
     expected = pl.concat(rows) if rows else pl.DataFrame(
         schema={"acq_date": pl.Date, "sector": pl.Utf8, "expected": pl.Float64})
-    return observed.join(expected.with_columns(pl.lit("all").alias("_all")), on=[
-        "acq_date", "sector"], how="left").drop("_all").sort("acq_date", "sector", "zone_group")
+    return observed.join(expected, on=["acq_date", "sector"], how="left").sort(
+        "acq_date", "sector", "zone_group")
 
 
 def _incidents(det: pl.DataFrame, agreement: Agreement,
@@ -107,8 +107,7 @@ def _incidents(det: pl.DataFrame, agreement: Agreement,
     after = det.filter(
         (pl.col("time_start").str.to_datetime(time_zone="UTC") >= start)
         & (pl.col("zone_group") != "outside")
-        & ((pl.col("war_related") == 1) | pl.col("reason").str.starts_with("not war-related: "
-                                                                           "excess")))
+        & ((pl.col("war_related") == 1) | pl.col("excess")))
     if after.height == 0:
         return [], []
     i, j = cell_indices(after["latitude"].to_numpy(), after["longitude"].to_numpy())
@@ -133,9 +132,9 @@ def _incidents(det: pl.DataFrame, agreement: Agreement,
         # an unconfirmed excess must be large to stand alone (field burns give 1-10)
         if int(g["war_related"].sum()) == 0 and g.height < min_unconfirmed:
             continue
-        incidents_and_violation = _one_incident(g, agreement)
-        incidents.append(incidents_and_violation[0])
-        violations.append(incidents_and_violation[1])
+        incident, violation = _one_incident(g, agreement)
+        incidents.append(incident)
+        violations.append(violation)
     incidents.sort(key=lambda x: (x.time_start, x.id))
     violations.sort(key=lambda v: (v.time, v.id))
     return incidents, violations

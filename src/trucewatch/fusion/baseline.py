@@ -236,10 +236,7 @@ def _fit_sensor(sub: pl.DataFrame, years: list[int], shape: tuple[int, int],
     n = g["len"].to_numpy().astype(np.float64)
     m = expected[g["_i"].to_numpy(), g["_j"].to_numpy(),
                  (g["_d"].to_numpy().astype(np.int64) - 1).clip(0, DAYS - 1)]
-    cover_days = np.zeros(DAYS)
-    for a, b in zip(span["a"], span["b"], strict=True):
-        cover_days[a.timetuple().tm_yday - 1:b.timetuple().tm_yday] += 1
-    sum_m2 = float(np.einsum("ijd,ijd,d->", expected, expected, cover_days))
+    sum_m2 = float(np.einsum("ijd,ijd,d->", expected, expected, cover))
     sum_sq = float(np.sum((n - m) ** 2 - m**2)) + sum_m2
     excess_var = sum_sq - float(n.sum())
     k = float(np.clip(sum_m2 / excess_var, 0.01, 100.0)) if excess_var > 0 else 100.0

@@ -29,7 +29,7 @@ import polars as pl
 from numpy.typing import NDArray
 
 from trucewatch.fusion.baseline import Baseline, day_of_year
-from trucewatch.geo.grid import cell_indices
+from trucewatch.geo.grid import cell_indices, cell_labels
 
 _T_BITS = 1 << 20  # days since 1970 fit in 20 bits until the year 4840
 
@@ -87,8 +87,8 @@ def classify(records: pl.DataFrame, baseline: Baseline,
     """Classify detections (columns latitude, longitude, acq_date, sensor).
 
     Returns one row per input row, in input order, with ``cell``, ``expected``,
-    ``p_normal``, ``war_related`` and ``reason`` added, plus ``cell_count`` and
-    ``baseline_sensor``.
+    ``p_normal``, ``war_related`` and ``reason`` added, plus ``cell_count``,
+    ``baseline_sensor`` and ``excess`` (the cell-day is improbable, confirmed or not).
     """
     rules = rules or WarFireRules()
     n_in = records.height
@@ -146,20 +146,20 @@ def classify(records: pl.DataFrame, baseline: Baseline,
     confirmed_row = conf[inverse]
     war = confirmed_row | carried
     out = records.select("latitude", "longitude", "acq_date").with_columns(
-        pl.Series("cell", np.char.add(np.char.add(i.astype(str), "_"), j.astype(str))),
+        pl.Series("cell", cell_labels(i, j)),
         pl.Series("expected", expected),
         pl.Series("p_normal", p_normal),
         pl.Series("war_related", war.astype(np.int8)),
         pl.Series("cell_count", n.astype(np.int64)),
         pl.Series("baseline_sensor", used.astype(str)),
-        pl.Series("_excess", excess),
+        pl.Series("excess", excess),
         pl.Series("_confirmed", confirmed_row),
         pl.Series("_carried", carried),
         pl.Series("_t0", t0).cast(pl.Date),
         pl.Series("_note", notes.astype(str)),
     )
     return out.with_columns(_reason_expr(rules).alias("reason")).drop(
-        "_excess", "_confirmed", "_carried", "_t0", "_note")
+        "_confirmed", "_carried", "_t0", "_note")
 
 
 def _reason_expr(r: WarFireRules) -> pl.Expr:
@@ -175,7 +175,7 @@ def _reason_expr(r: WarFireRules) -> pl.Expr:
             pl.lit("carry-over: within "), pl.lit(str(r.carry_days)),
             pl.lit(" days after a confirmed excess in this cell on "),
             pl.col("_t0").cast(pl.Utf8)]))
-        .when(pl.col("_excess")).then(pl.concat_str([
+        .when(pl.col("excess")).then(pl.concat_str([
             pl.lit("not war-related: excess not confirmed ("), stats, pl.lit(")")]))
         .otherwise(pl.concat_str([pl.lit("not war-related: within normal range ("), stats,
                                   pl.lit(")")]))

@@ -61,9 +61,6 @@ _SENSOR_GUESS = {"MODIS": "MODIS", "VIIRS_6dec": "VIIRS_SNPP_SP", "VIIRS_5dec": 
 _VIIRS_CONFIDENCE = {"l": "low", "low": "low", "n": "nominal", "nominal": "nominal",
                      "h": "high", "high": "high"}
 
-OUTPUT_COLUMNS = ("row", "latitude", "longitude", "lat_text", "lon_text", "acq_date",
-                  "acq_minute", "sensor", "confidence", "frp", "daynight", "raw")
-
 
 def detect_layout(header: list[str]) -> str | None:
     cols = set(header)

@@ -28,7 +28,7 @@ import yaml
 from numpy.typing import NDArray
 
 from trucewatch.errors import ConfigError
-from trucewatch.geo.crs import local_laea, project_points, to_metric
+from trucewatch.geo.crs import local_laea, to_metric, to_wgs84
 
 FRONT_TOWNS = ("Kupyansk", "Siversk", "Bakhmut", "Toretsk", "Avdiyivka", "Mar'yinka",
                "Vuhledar", "Velyka Novosilka", "Hulyaypole", "Orikhiv", "Vasylivka",
@@ -105,8 +105,6 @@ class _World:
 
     def near_line(self, n: int, side: str | None, dist_km: float | None,
                   spread_km: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        from trucewatch.geo.crs import to_wgs84
-
         along = self.rng.uniform(0.02, 0.98, n) * self.line_m.length
         pts = shapely.line_interpolate_point(self.line_m, along)
         ahead = shapely.line_interpolate_point(self.line_m, np.minimum(along + 50,
@@ -273,12 +271,3 @@ def _write_agreement(root: Path, world: _World) -> Path:
     path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
 
-
-def distance_to_line_km(files: ScenarioFiles, lat: NDArray[np.float64],
-                        lon: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Helper for tests: distance of points to the scenario's line of contact."""
-    loc = json.loads((files.root / "line_of_contact.geojson").read_text())
-    line = shapely.geometry.shape(loc["features"][0]["geometry"])
-    crs = local_laea(37.0, 48.3)
-    x, y = project_points(lon, lat, crs)
-    return np.asarray(shapely.distance(shapely.points(x, y), to_metric(line, crs))) / 1000
