@@ -65,7 +65,8 @@ def test_missing_timezone_and_bad_numbers(scenario: ScenarioFiles, tmp_path: Pat
 
 
 def test_invalid_and_overlapping_sectors(scenario: ScenarioFiles, tmp_path: Path) -> None:
-    bowtie = {"type": "Polygon", "coordinates": [[[34, 47], [40, 50], [40, 47], [34, 50], [34, 47]]]}
+    ring = [[34, 47], [40, 50], [40, 47], [34, 50], [34, 47]]
+    bowtie = {"type": "Polygon", "coordinates": [ring]}
     sectors = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"id": "bad"}, "geometry": bowtie}]}
     (tmp_path / "s.geojson").write_text(json.dumps(sectors))

@@ -66,7 +66,8 @@ def test_persistent_excess_is_war_related_isolated_burst_is_not(baseline: Baseli
         out.filter(pl.col("reason").str.starts_with("carry-over"))["cell"])
     # bursts at the ends of the 60-day run have fewer than 20 confirmations in reach
     assert war.filter(pl.col("cell").is_in(list(front_cells))).height >= 100
-    lone_rows = out.filter((pl.col("cell") == "487_377") & (pl.col("acq_date") == date(2022, 3, 20)))
+    lone_rows = out.filter((pl.col("cell") == "487_377")
+                           & (pl.col("acq_date") == date(2022, 3, 20)))
     assert lone_rows["war_related"].sum() == 0
     assert lone_rows["reason"][0].startswith("not war-related: excess not confirmed")
     assert war["reason"].str.starts_with("excess: ").any()

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from datetime import date
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -17,7 +18,7 @@ RECORDED = (DATA / "firms_api_viirs_noaa20_nrt.csv").read_bytes()
 
 
 class _Handler(BaseHTTPRequestHandler):
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         _Handler.seen.append(self.path)
@@ -47,7 +48,8 @@ def server() -> Iterator[str]:
 def test_area_request_and_parse(server: str) -> None:
     client = FirmsClient("KEY123", base_url=server)
     batch = client.area("VIIRS_NOAA20_NRT", (22.0, 44.0, 40.5, 52.5), 1, date(2025, 8, 11))
-    assert _Handler.seen[-1] == "/api/area/csv/KEY123/VIIRS_NOAA20_NRT/22.0,44.0,40.5,52.5/1/2025-08-11"
+    assert _Handler.seen[-1] == (
+        "/api/area/csv/KEY123/VIIRS_NOAA20_NRT/22.0,44.0,40.5,52.5/1/2025-08-11")
     assert batch.records.height == 4 and not batch.quarantine
 
 

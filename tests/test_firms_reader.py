@@ -41,7 +41,8 @@ def test_modis_archive_quarantines_bad_confidence() -> None:
 
 
 def test_real_nrt_sample() -> None:
-    b = read_firms(shared("firms-nrt-format-sample/viirs_noaa20_nrt_ukraine_2025-08-11_first_rows.csv"))
+    b = read_firms(shared(
+        "firms-nrt-format-sample/viirs_noaa20_nrt_ukraine_2025-08-11_first_rows.csv"))
     assert b.n_rows == 35 and b.records.height == 35
     assert set(b.records["sensor"]) == {"VIIRS_NOAA20_NRT"}
 

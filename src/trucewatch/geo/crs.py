@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from functools import lru_cache
 
 import numpy as np
@@ -47,10 +48,9 @@ def to_metric(geometry: BaseGeometry, crs: str, densify_deg: float = 0.05) -> Ba
     parallel stays on it (a straight edge in degrees is a curve in metres)."""
     t = _transformer("EPSG:4326", crs)
     if densify_deg and geometry.geom_type != "Point":
-        try:
+        # degenerate parts (e.g. a one-point ring in third-party data): project as is
+        with contextlib.suppress(shapely.errors.GEOSException):
             geometry = shapely.segmentize(geometry, densify_deg)
-        except shapely.errors.GEOSException:
-            pass  # degenerate parts (e.g. a one-point ring in third-party data): project as is
     return shapely.transform(geometry, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
 
 

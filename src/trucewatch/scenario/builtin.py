@@ -109,7 +109,8 @@ class _World:
         pts = shapely.line_interpolate_point(self.line_m, along)
         ahead = shapely.line_interpolate_point(self.line_m, np.minimum(along + 50,
                                                                        self.line_m.length))
-        dx, dy = shapely.get_x(ahead) - shapely.get_x(pts), shapely.get_y(ahead) - shapely.get_y(pts)
+        dx = shapely.get_x(ahead) - shapely.get_x(pts)
+        dy = shapely.get_y(ahead) - shapely.get_y(pts)
         norm = np.hypot(dx, dy) + 1e-9
         nx, ny = -dy / norm, dx / norm  # unit normal to the left of the line's direction
         if dist_km is None:

@@ -182,7 +182,8 @@ class SqliteStore:
         row = self.db.execute("SELECT content FROM raw_inputs WHERE sha256 = ?",
                               (sha256,)).fetchone()
         if row is None:
-            raise NotFoundError(f"no raw input {sha256}", fix="list inputs with `trucewatch status`")
+            raise NotFoundError(f"no raw input {sha256}",
+                                fix="check the SHA-256 against the batches of the store")
         return zlib.decompress(row[0])
 
     def batches(self) -> list[dict[str, object]]:
