@@ -1,0 +1,69 @@
+"""Scoring an association against ground truth, the way PyOcto's benchmark does.
+
+A predicted event matches a true one when they share at least ``overlap`` (60 %)
+of the larger of their two detection sets; with that rule a true event matches
+at most one prediction. Recall counts the true events that are detectable: with
+detections from at least ``min_stations`` stations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+
+@dataclass
+class Score:
+    n_true: int
+    n_pred: int
+    matched: int
+    precision: float
+    recall: float
+    f1: float
+    pairs: pl.DataFrame  # true_id, pred_id of every match
+
+    def row(self) -> dict[str, float | int]:
+        return {"true": self.n_true, "pred": self.n_pred, "matched": self.matched,
+                "precision": round(self.precision, 4), "recall": round(self.recall, 4),
+                "f1": round(self.f1, 4)}
+
+
+def score(truth: pl.DataFrame, stations_of: pl.DataFrame, pred: pl.DataFrame,
+          *, min_stations: int = 4, overlap: float = 0.6) -> Score:
+    """``truth`` and ``pred``: detection_id, event_id (null = unassociated).
+    ``stations_of``: detection_id, station (to tell which true events are detectable)."""
+    t = truth.drop_nulls("event_id").rename({"event_id": "true_id"})
+    p = pred.drop_nulls("event_id").select("detection_id", pl.col("event_id").alias("pred_id"))
+    t_size = t.group_by("true_id").len("n_true")
+    p_size = p.group_by("pred_id").len("n_pred")
+    detectable = (t.join(stations_of, on="detection_id").group_by("true_id")
+                  .agg(pl.col("station").n_unique().alias("n_sta"))
+                  .filter(pl.col("n_sta") >= min_stations))
+    shared = (t.join(p, on="detection_id").group_by("true_id", "pred_id").len("shared")
+              .join(t_size, on="true_id").join(p_size, on="pred_id")
+              .filter(pl.col("shared") >= overlap * pl.max_horizontal("n_true", "n_pred")))
+    # a prediction matching an undetectable true event is still right (not a false event)
+    n_pred = p_size.height
+    tp_pred = shared["pred_id"].n_unique()
+    n_true = detectable.height
+    tp_true = shared.join(detectable, on="true_id")["true_id"].n_unique()
+    precision = tp_pred / n_pred if n_pred else 1.0
+    recall = tp_true / n_true if n_true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return Score(n_true, n_pred, tp_true, precision, recall, f1,
+                 shared.select("true_id", "pred_id"))
+
+
+def location_errors_km(pairs: pl.DataFrame, true_events: pl.DataFrame,
+                       pred_events: pl.DataFrame) -> np.ndarray:
+    """Horizontal distance (km) between matched predicted and true events; both frames
+    have event_id, x_km, y_km in the same local frame."""
+    j = (pairs.join(true_events.select(pl.col("event_id").alias("true_id"), "x_km", "y_km"),
+                    on="true_id")
+         .join(pred_events.select(pl.col("event_id").alias("pred_id"),
+                                  pl.col("x_km").alias("px"), pl.col("y_km").alias("py")),
+               on="pred_id"))
+    return np.hypot(j["x_km"].to_numpy() - j["px"].to_numpy(),
+                    j["y_km"].to_numpy() - j["py"].to_numpy())
