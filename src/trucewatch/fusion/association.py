@@ -177,6 +177,7 @@ class ExplosionAssociator:
     window_s: float = 600.0  # origin-time window per pass
     max_volumes: int = 200_000  # per bisection level; beyond it the best are kept
     max_silent_stations: int | None = 2  # working stations nearer than the 3rd that heard it
+    max_ellipse_km: float = 5.0  # a larger 95 % semi-major axis is reported not_locatable
 
     def __post_init__(self) -> None:
         if self.min_stations < 3:
@@ -305,7 +306,7 @@ class ExplosionAssociator:
         lat, lon = ctx.network.to_latlon(ev["x"], ev["y"])
         cov = ev["cov"].reshape(-1, 3, 3)
         major, minor, az = ellipse_95(cov[:, :2, :2])
-        ok = ev["ok"].astype(bool)
+        ok = ev["ok"].astype(bool) & (np.nan_to_num(major, nan=np.inf) <= self.max_ellipse_km * 1e3)
         status = np.where(ok, LOCATED, NOT_LOCATABLE)
         us = np.round(ev["t0"] * 1e6).astype(np.int64) + epoch_us
         return pl.DataFrame({

@@ -20,8 +20,10 @@ associator relies on to bound travel times over a box.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -188,3 +190,20 @@ class Propagation:
                   S: self.seismic.slowest(S)}
         present = [speeds[int(p)] for p in np.unique(phases)] or [self.acoustic.slowest]
         return min(present)
+
+
+def weather_for(detections: Path) -> Propagation:
+    """The air the sound crossed: ``weather.json`` beside the detections file
+    (temperature_c, wind_east_m_s, wind_north_m_s), else 15 degC and calm."""
+    path = detections.parent / "weather.json"
+    if not path.exists():
+        return Propagation()
+    try:
+        w = json.loads(path.read_text(encoding="utf-8"))
+        return Propagation(AcousticModel(float(w.get("temperature_c", 15.0)),
+                                         float(w.get("wind_east_m_s", 0.0)),
+                                         float(w.get("wind_north_m_s", 0.0))))
+    except (json.JSONDecodeError, TypeError, ValueError, AttributeError) as err:
+        raise ConfigError(f"{path}: not a weather file ({err})",
+                          fix='write {"temperature_c": 12, "wind_east_m_s": 4, '
+                          '"wind_north_m_s": 1}') from err

@@ -12,6 +12,7 @@ class SourceKind(StrEnum):
     ACOUSTIC = "acoustic"
     INFRASOUND = "infrasound"
     SEISMIC = "seismic"
+    SENSOR_NETWORK = "sensor_network"  # explosions located from several ground sensors
     DRONE = "drone"
     ALLEGATION = "allegation"
     ANALYST = "analyst"

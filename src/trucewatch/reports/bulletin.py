@@ -44,6 +44,7 @@ def _incident_row(inc: Any, public: bool) -> dict[str, Any]:
         "status": inc.status.value, "sector": inc.sector_id or "-",
         "zones": ", ".join(inc.zone_ids), "detections": inc.attributes.get("detections", 0),
         "rule": inc.attributes.get("rule", ""),
+        "source": inc.attributes.get("source", "satellite"),
         "lat": round(lat, 1) if public else round(lat, 5),
         "lon": round(lon, 1) if public else round(lon, 5),
         "reason": "" if public else inc.reason,
@@ -52,7 +53,8 @@ def _incident_row(inc: Any, public: bool) -> dict[str, Any]:
 
 
 def build_context(view: CeasefireView, coverage: Coverage, report_date: date, variant: str,
-                  quarantined: int, ingest_summary: list[dict[str, Any]]) -> dict[str, Any]:
+                  quarantined: int, ingest_summary: list[dict[str, Any]],
+                  sensors: dict[str, Any] | None = None) -> dict[str, Any]:
     public = variant == "public"
     a = view.agreement
     t0 = a.entry_into_force.date()
@@ -115,12 +117,13 @@ def build_context(view: CeasefireView, coverage: Coverage, report_date: date, va
         },
         "quarantined_rows": quarantined,
         "ingest": ingest_summary if not public else [],
+        "sensors": sensors,
     }
 
 
 def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: Path,
            quarantined: int = 0, ingest_summary: list[dict[str, Any]] | None = None,
-           pdf: bool = True) -> dict[str, BulletinFiles]:
+           pdf: bool = True, sensors: dict[str, Any] | None = None) -> dict[str, BulletinFiles]:
     out_dir.mkdir(parents=True, exist_ok=True)
     env = Environment(loader=PackageLoader("trucewatch.reports", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
@@ -130,7 +133,7 @@ def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: 
     files = {}
     for variant in VARIANTS:
         ctx = build_context(view, coverage, report_date, variant, quarantined,
-                            ingest_summary or [])
+                            ingest_summary or [], sensors)
         public = variant == "public"
         incidents = [i for i in view.incidents if i.time_start.date() <= report_date]
         html = template.render(**ctx, map_svg=map_svg(view.agreement, incidents, public),

@@ -59,6 +59,8 @@ class ScenarioFiles:
     current: list[Path]
     coverage: Path
     truth: Path
+    stations: Path | None = None
+    detections: Path | None = None
 
 
 def front_towns() -> list[tuple[str, float, float]]:
@@ -231,9 +233,40 @@ def generate(root: Path | str, seed: int = 20260420) -> ScenarioFiles:
         f"{k},{'' if k in gap_text else v},{0 if k in gap_text else 1}\n"
         for k, v in cloud.items()), encoding="utf-8")
     agreement = _write_agreement(root, world)
+    stations, detections = _write_sensors(root, truth)
     truth_path = root / "ground_truth.json"
     truth_path.write_text(json.dumps(truth, indent=2), encoding="utf-8")
-    return ScenarioFiles(root, agreement, reference, current, coverage, truth_path)
+    return ScenarioFiles(root, agreement, reference, current, coverage, truth_path, stations,
+                         detections)
+
+
+SENSOR_DAY = "2026-05-30T04:00:00Z"
+
+
+def _write_sensors(root: Path, truth: dict[str, object]) -> tuple[Path, Path]:
+    """Six hours of a ground-sensor network along the middle of the line of contact, with
+    two malformed detections; the truth (explosions and detection owners) beside it."""
+    from trucewatch.scenario.sensors import SensorScenario, generate
+
+    towns = front_towns()
+    lat0 = float(np.mean([t[1] for t in towns]))
+    lon0 = float(np.mean([t[2] for t in towns]))
+    sc = SensorScenario("builtin", seed=7, lat0=round(lat0, 3), lon0=round(lon0, 3),
+                        n_stations=40, start=SENSOR_DAY, duration_h=6,
+                        explosions_per_day=60, false_ratio=0.2)
+    data = generate(sc)
+    paths = data.write(root / "sensors")
+    det = paths["detections"]
+    lines = det.read_text(encoding="utf-8").splitlines()
+    bad = ["X1,NOPE,2026-05-30T05:00:00Z,acoustic,,1.0,5.0",
+           "X2," + lines[1].split(",")[1] + ",2026-05-30 05:00:00,acoustic,,1.0,5.0"]
+    det.write_text("\n".join(lines[:50] + bad + lines[50:]) + "\n", encoding="utf-8")
+    truth["sensors"] = {"stations": data.stations.height, "explosions": data.events.height,
+                        "detections": data.detections.height + len(bad),
+                        "malformed_detections": len(bad),
+                        "events_file": str(paths["events"].relative_to(root)),
+                        "truth_file": str(paths["truth"].relative_to(root))}
+    return paths["stations"], det
 
 
 def _write_agreement(root: Path, world: _World) -> Path:

@@ -103,6 +103,11 @@ class SensorScenarioData:
         self.truth.write_csv(paths["truth"])
         paths["scenario"] = folder / "scenario.json"
         paths["scenario"].write_text(json.dumps(asdict(self.scenario), indent=1))
+        sc = self.scenario
+        paths["weather"] = folder / "weather.json"
+        paths["weather"].write_text(json.dumps({
+            "temperature_c": sc.temperature_c, "wind_east_m_s": sc.wind_east_m_s,
+            "wind_north_m_s": sc.wind_north_m_s}, indent=1))
         return paths
 
 

@@ -164,6 +164,15 @@ class SqliteStore:
                                         "time_start"], orient="row")
         return df.with_columns(pl.col("acq_date").str.to_date())
 
+    def explosions(self) -> pl.DataFrame:
+        """Located explosions from the ground-sensor network."""
+        cur = self.db.execute(
+            "SELECT id, time_start, lat, lon, uncertainty_m, attributes FROM observations "
+            "WHERE source_kind = 'sensor_network' ORDER BY time_start, id")
+        return pl.DataFrame(cur.fetchall(), orient="row", schema={
+            "id": pl.String, "time_start": pl.String, "latitude": pl.Float64,
+            "longitude": pl.Float64, "uncertainty_m": pl.Float64, "attributes": pl.String})
+
     def observations_in_bbox(self, min_lon: float, min_lat: float, max_lon: float,
                              max_lat: float) -> list[str]:
         cur = self.db.execute(
@@ -271,6 +280,8 @@ class _Tx:
 
 
 def _observation_rows(batch: Batch, batch_id: str) -> list[tuple[object, ...]]:
+    if batch.source == "sensor_events":
+        return _explosion_rows(batch, batch_id)
     r = batch.records
     out = []
     for row, lat, lon, lt, ln, d, minute, sensor, conf, frp, dn, raw in r.iter_rows():
@@ -286,4 +297,19 @@ def _observation_rows(batch: Batch, batch_id: str) -> list[tuple[object, ...]]:
         out.append((oid, batch.kind.value, f"{batch.source}:{sensor}", sensor, t0, t1, day,
                     lat, lon, _UNCERTAINTY_M.get(sensor, _DEFAULT_UNCERTAINTY_M), attrs,
                     hashlib.sha256(raw.encode()).hexdigest(), batch_id, row))
+    return out
+
+
+def _explosion_rows(batch: Batch, batch_id: str) -> list[tuple[object, ...]]:
+    """Located explosions (records from fusion.sensor_events.observation_records)."""
+    out = []
+    raw_sha = batch.sha256
+    for r in batch.records.iter_rows(named=True):
+        attrs = json.dumps({k: r[k] for k in ("event_id", "status", "n_defining", "n_stations",
+                                               "rms_s", "major_m", "minor_m", "azimuth_deg")
+                            if k in r}, default=float)
+        t = r["t"]
+        out.append((r["obs_id"], batch.kind.value, "sensors:network", "sensor_network", t, t,
+                    t[:10], r["latitude"], r["longitude"], r["uncertainty_m"], attrs, raw_sha,
+                    batch_id, 0))
     return out
