@@ -100,6 +100,7 @@ class Picks:
     phase: NDArray[np.int8]
     t: F
     epoch_us: int
+    amp: F | None = None  # peak amplitude (any consistent unit per kind), NaN if unknown
 
     def __len__(self) -> int:
         return len(self.t)
@@ -120,13 +121,19 @@ class Picks:
             epoch_us = int(us.min()) if len(us) else 0
         phase = table["phase"].str.to_lowercase().replace_strict(
             {"acoustic": 0, "p": 1, "s": 2}, return_dtype=pl.Int8).to_numpy()
+        amp = (table["amplitude"].cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy()
+               .astype(np.float64) if "amplitude" in table.columns
+               else np.full(table.height, np.nan))
         return cls(table["detection_id"].cast(pl.String).to_numpy().astype(object),
                    station.to_numpy().astype(np.int64), phase.astype(np.int8),
-                   (us - epoch_us) / 1e6, epoch_us)
+                   (us - epoch_us) / 1e6, epoch_us, amp)
+
+    def amplitudes(self) -> F:
+        return self.amp if self.amp is not None else np.full(len(self.t), np.nan)
 
     def take(self, idx: I64) -> Picks:
         return Picks(self.ids[idx], self.station[idx], self.phase[idx], self.t[idx],
-                     self.epoch_us)
+                     self.epoch_us, self.amplitudes()[idx])
 
 
 @dataclass
@@ -177,7 +184,11 @@ class ExplosionAssociator:
     window_s: float = 600.0  # origin-time window per pass
     max_volumes: int = 200_000  # per bisection level; beyond it the best are kept
     max_silent_stations: int | None = 2  # working stations nearer than the 3rd that heard it
+    amplitude_decay: float | None = 1.3  # amplitude ~ size / distance^decay; None: ignore
+    max_amplitude_spread: float = 1.0  # ln units; larger scatter is not one explosion
+    weak_max_silent: int = 1  # the same for events with at most min_stations + 1 stations
     max_ellipse_km: float = 5.0  # a larger 95 % semi-major axis is reported not_locatable
+    min_aperture_ratio: float = 0.05  # defining stations flatter than this: not_locatable
 
     def __post_init__(self) -> None:
         if self.min_stations < 3:
@@ -268,7 +279,7 @@ class ExplosionAssociator:
                 continue
             idx = np.flatnonzero(free)
             sub = pk.take(idx)
-            leaf_box, pair_leaf, pair_pick = _bisect(self, ctx, sub, ws, we, threshold)
+            leaf_box, pair_leaf, pair_pick = _bisect(self, ctx, sub, ws, we, threshold, up)
             cand = _candidates(self, ctx, sub, leaf_box, pair_leaf, pair_pick)
             if cand is None:
                 continue
@@ -284,15 +295,16 @@ class ExplosionAssociator:
         if not found:
             return _no_events()
         evs = {k: np.concatenate([f[0][k] for f in found]) for k in found[0][0]}
-        offsets = np.cumsum([0] + [len(f[0]["x"]) for f in found[:-1]])
-        pair_ev = np.concatenate([f[1] + o for f, o in zip(found, offsets, strict=True)])
-        pick_idx = np.concatenate([f[2] for f in found])
+        for _ in range(2):
+            evs, pair_ev, pick_idx, resid = _reassign(self, ctx, pk, evs)
+            if len(evs["x"]) == 0:
+                return _no_events()
         # report events in time order
         t_order = np.argsort(evs["t0"], kind="stable")
         rank = np.empty_like(t_order)
         rank[t_order] = np.arange(len(t_order))
         evs = {k: v[t_order] for k, v in evs.items()}
-        return evs, rank[pair_ev], order[pick_idx], np.concatenate([f[3] for f in found])
+        return evs, rank[pair_ev], order[pick_idx], resid
 
     def cascade(self) -> list[int]:
         """Station-count thresholds of the successive passes, strongest first."""
@@ -306,7 +318,8 @@ class ExplosionAssociator:
         lat, lon = ctx.network.to_latlon(ev["x"], ev["y"])
         cov = ev["cov"].reshape(-1, 3, 3)
         major, minor, az = ellipse_95(cov[:, :2, :2])
-        ok = ev["ok"].astype(bool) & (np.nan_to_num(major, nan=np.inf) <= self.max_ellipse_km * 1e3)
+        ok = (ev["ok"].astype(bool) & (ev["flat"] >= self.min_aperture_ratio)
+              & (np.nan_to_num(major, nan=np.inf) <= self.max_ellipse_km * 1e3))
         status = np.where(ok, LOCATED, NOT_LOCATABLE)
         us = np.round(ev["t0"] * 1e6).astype(np.int64) + epoch_us
         return pl.DataFrame({
@@ -343,7 +356,8 @@ class _Context:
 
 def _empty_picks() -> Picks:
     return Picks(np.array([], dtype=object), np.array([], dtype=np.int64),
-                 np.array([], dtype=np.int8), np.array([], dtype=np.float64), 0)
+                 np.array([], dtype=np.int8), np.array([], dtype=np.float64), 0,
+                 np.array([], dtype=np.float64))
 
 
 def _rebase(p: Picks, epoch_us: int) -> Picks:
@@ -352,47 +366,54 @@ def _rebase(p: Picks, epoch_us: int) -> Picks:
 
 def _concat(a: Picks, b: Picks) -> Picks:
     return Picks(np.concatenate([a.ids, b.ids]), np.concatenate([a.station, b.station]),
-                 np.concatenate([a.phase, b.phase]), np.concatenate([a.t, b.t]), b.epoch_us)
+                 np.concatenate([a.phase, b.phase]), np.concatenate([a.t, b.t]), b.epoch_us,
+                 np.concatenate([a.amplitudes(), b.amplitudes()]))
 
 
 def _no_events() -> tuple[dict[str, F], I64, I64, F]:
     e = np.array([], dtype=np.float64)
-    ev = {k: e for k in ("x", "y", "t0", "n_def", "score", "n_sta", "rms", "ok")}
+    ev = {k: e for k in ("x", "y", "t0", "n_def", "score", "flat", "amp_spread", "n_sta",
+                         "rms", "ok")}
     ev["cov"] = np.zeros((0, 9))
     i = np.array([], dtype=np.int64)
     return ev, i, i, e
 
 
-def _consistent(cfg: ExplosionAssociator, ctx: _Context, box: F, sx: F, sy: F, sz: F,
-                ph: NDArray[np.int8], t: F) -> NDArray[np.bool_]:
-    """Could some origin in ``box`` (x0, x1, y0, y1, t0, t1) have produced the detection?
+def _consistent(cfg: ExplosionAssociator, x0: F, y0: F, t0: F, size: tuple[float, float, float],
+                sx: F, sy: F, sz: F, ph: NDArray[np.int8], t: F) -> NDArray[np.bool_]:
+    """Could some origin in the box [x0, x0+wx] x [y0, y0+wy] x [t0, t0+wt] have produced
+    the detection? All boxes of one bisection level have the same size.
 
-    The travel time from the box is bounded twice and the tighter bound kept: by the
-    nearest and farthest distance (good for big boxes), and by the exact time from
-    the box centre plus or minus half its diagonal times the largest slowness (good
-    for small boxes, and exact with wind)."""
-    hx = np.maximum(np.maximum(box[:, 0] - sx, sx - box[:, 1]), 0.0)
-    hy = np.maximum(np.maximum(box[:, 2] - sy, sy - box[:, 3]), 0.0)
-    dmin_h = np.hypot(hx, hy)
-    fx = np.maximum(np.abs(sx - box[:, 0]), np.abs(sx - box[:, 1]))
-    fy = np.maximum(np.abs(sy - box[:, 2]), np.abs(sy - box[:, 3]))
-    dmax_h = np.hypot(fx, fy)
-    ok = np.ones(len(t), dtype=bool)
-    if cfg.max_distance_km is not None:
-        ok = dmin_h <= cfg.max_distance_km
-        dmax_h = np.minimum(dmax_h, cfg.max_distance_km)
-    z2 = sz * sz
+    The travel time from the box is bounded either by the nearest and farthest
+    distance (big boxes) or by the exact time from the box centre plus or minus half
+    its diagonal times the largest slowness (small boxes; exact with wind)."""
+    wx, wy, wt = size
     prop = cfg.propagation
-    lo, hi = prop.bounds(ph, np.sqrt(dmin_h**2 + z2), np.sqrt(dmax_h**2 + z2))
-    cx = 0.5 * (box[:, 0] + box[:, 1])
-    cy = 0.5 * (box[:, 2] + box[:, 3])
-    tc = prop.travel_time(ph, sx - cx, sy - cy, sz)
-    spread = 0.5 * np.hypot(box[:, 1] - box[:, 0], box[:, 3] - box[:, 2]) * prop.max_slowness(ph)
-    lo = np.maximum(lo, tc - spread)
-    hi = np.minimum(hi, tc + spread)
+    half = 0.5 * math.hypot(wx, wy)
+    if half <= 2.0:
+        dx = sx - (x0 + 0.5 * wx)
+        dy = sy - (y0 + 0.5 * wy)
+        tc = prop.travel_time(ph, dx, dy, sz)
+        spread = half * prop.max_slowness(ph)
+        lo = np.maximum(tc - spread, 0.0)
+        hi = tc + spread
+        ok = (np.hypot(dx, dy) - half <= cfg.max_distance_km if cfg.max_distance_km is not None
+              else np.ones(len(t), dtype=bool))
+    else:
+        hx = np.maximum(np.maximum(x0 - sx, sx - x0 - wx), 0.0)
+        hy = np.maximum(np.maximum(y0 - sy, sy - y0 - wy), 0.0)
+        dmin_h = np.hypot(hx, hy)
+        dmax_h = np.hypot(np.maximum(np.abs(sx - x0), np.abs(sx - x0 - wx)),
+                          np.maximum(np.abs(sy - y0), np.abs(sy - y0 - wy)))
+        ok = np.ones(len(t), dtype=bool)
+        if cfg.max_distance_km is not None:
+            ok = dmin_h <= cfg.max_distance_km
+            dmax_h = np.minimum(dmax_h, cfg.max_distance_km)
+        z2 = sz * sz
+        lo, hi = prop.bounds(ph, np.sqrt(dmin_h**2 + z2), np.sqrt(dmax_h**2 + z2))
     rel = cfg.relative_tolerance
     tol = cfg.tolerance_s
-    return ok & (t - hi * (1 + rel) - tol <= box[:, 5]) & (t - lo * (1 - rel) + tol >= box[:, 4])
+    return ok & (t - hi * (1 + rel) - tol <= t0 + wt) & (t - lo * (1 - rel) + tol >= t0)
 
 
 def _station_counts(vol: I64, station: I64, n_vol: int) -> I64:
@@ -406,55 +427,63 @@ def _station_counts(vol: I64, station: I64, n_vol: int) -> I64:
 
 
 def _bisect(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ws: float, we: float,
-            threshold: int) -> tuple[F, I64, I64]:
+            threshold: int, up: NDArray[np.bool_] | None = None) -> tuple[F, I64, I64]:
+    """Leaves (x0, x1, y0, y1, t0, t1) with their consistent detections (leaf, pick)."""
     net = ctx.network
     sx, sy, sz = net.x_km[pk.station], net.y_km[pk.station], net.z_km[pk.station]
-    boxes = np.array([[*ctx.box, ws, we]])
+    # one level: lower corners per box, one shared size
+    corner = np.array([[ctx.box[0], ctx.box[2], ws]])
+    size = np.array([ctx.box[1] - ctx.box[0], ctx.box[3] - ctx.box[2], we - ws])
     pv = np.zeros(len(pk), dtype=np.int64)
     pp = np.arange(len(pk), dtype=np.int64)
     leaves: list[F] = []
     leaf_pv: list[I64] = []
     leaf_pp: list[I64] = []
     n_leaves = 0
-    while len(boxes):
-        ok = _consistent(cfg, ctx, boxes[pv], sx[pp], sy[pp], sz[pp], pk.phase[pp], pk.t[pp])
+    level = 0
+    while len(corner):
+        ok = _consistent(cfg, corner[pv, 0], corner[pv, 1], corner[pv, 2],
+                         (float(size[0]), float(size[1]), float(size[2])),
+                         sx[pp], sy[pp], sz[pp], pk.phase[pp], pk.t[pp])
         pv, pp = pv[ok], pp[ok]
-        counts = _station_counts(pv, pk.station[pp], len(boxes))
+        counts = _station_counts(pv, pk.station[pp], len(corner))
         alive = counts >= threshold
-        size = np.stack([(boxes[:, 1] - boxes[:, 0]) / ctx.speed,
-                         (boxes[:, 3] - boxes[:, 2]) / ctx.speed,
-                         boxes[:, 5] - boxes[:, 4]], axis=1)
-        leaf = alive & (size.max(axis=1) <= cfg.leaf_s)
-        if leaf.any():
-            new_id = np.cumsum(leaf) - 1 + n_leaves
-            sel = leaf[pv]
-            leaves.append(boxes[leaf])
-            leaf_pv.append(new_id[pv[sel]])
-            leaf_pp.append(pp[sel])
-            n_leaves += int(leaf.sum())
-        split = alive & ~leaf
-        if not split.any():
+        seconds = size / np.array([ctx.speed, ctx.speed, 1.0])
+        half = 0.5 * math.hypot(size[0], size[1])
+        if up is not None and cfg.max_silent_stations is not None and half <= 3.0 and (
+                level % 3 == 0):
+            alive &= _volume_silent(ctx, corner, size, pv, pk.station[pp], up, alive
+                                    ) <= cfg.max_silent_stations
+        level += 1
+        if seconds.max() <= cfg.leaf_s:
+            if alive.any():
+                new_id = np.cumsum(alive) - 1 + n_leaves
+                sel = alive[pv]
+                c = corner[alive]
+                leaves.append(np.column_stack([c[:, 0], c[:, 0] + size[0], c[:, 1],
+                                               c[:, 1] + size[1], c[:, 2], c[:, 2] + size[2]]))
+                leaf_pv.append(new_id[pv[sel]])
+                leaf_pp.append(pp[sel])
+                n_leaves += int(alive.sum())
             break
-        if int(split.sum()) * 2 > cfg.max_volumes:
+        if not alive.any():
+            break
+        if int(alive.sum()) * 2 > cfg.max_volumes:
             # memory bound: refine only the best-supported volumes (like a best-first queue)
-            cut = np.sort(counts[split])[::-1][cfg.max_volumes // 2 - 1]
-            split &= counts > cut if (counts[split] > cut).any() else counts >= cut
-        parent_id = np.cumsum(split) - 1
-        sel = split[pv]
+            cut = np.sort(counts[alive])[::-1][cfg.max_volumes // 2 - 1]
+            alive &= counts > cut if (counts[alive] > cut).any() else counts >= cut
+        parent_id = np.cumsum(alive) - 1
+        sel = alive[pv]
         pv, pp = parent_id[pv[sel]], pp[sel]
-        parents = boxes[split]
-        dim = np.argmax(size[split], axis=1)
-        lo_col = np.array([0, 2, 4])[dim]
-        hi_col = lo_col + 1
-        rows = np.arange(len(parents))
-        mid = 0.5 * (parents[rows, lo_col] + parents[rows, hi_col])
-        first = parents.copy()
+        parents = corner[alive]
+        dim = int(np.argmax(seconds))
+        size = size.copy()
+        size[dim] *= 0.5
         second = parents.copy()
-        first[rows, hi_col] = mid
-        second[rows, lo_col] = mid
-        boxes = np.empty((2 * len(parents), 6))
-        boxes[0::2] = first
-        boxes[1::2] = second
+        second[:, dim] += size[dim]
+        corner = np.empty((2 * len(parents), 3))
+        corner[0::2] = parents
+        corner[1::2] = second
         # children 2k and 2k+1; a stable sort on the child id keeps detections in order
         child = np.concatenate([2 * pv, 2 * pv + 1])
         pp = np.concatenate([pp, pp])
@@ -466,9 +495,66 @@ def _bisect(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ws: float, we: f
     return np.concatenate(leaves), np.concatenate(leaf_pv), np.concatenate(leaf_pp)
 
 
+def _volume_silent(ctx: _Context, corner: F, size: F, pv: I64, station: I64,
+                   up: NDArray[np.bool_], alive: NDArray[np.bool_]) -> I64:
+    """Lower bound of the silent stations of each volume (see :func:`_silent`): working
+    stations certainly nearer to any point of the box than its 3rd-nearest consistent
+    station, and without a consistent detection. Dead or far volumes cost nothing."""
+    out = np.zeros(len(corner), dtype=np.int64)
+    idx = np.flatnonzero(alive)
+    if len(idx) == 0:
+        return out
+    net = ctx.network
+    n_sta = len(net.ids)
+    pos = np.full(len(corner), -1)
+    pos[idx] = np.arange(len(idx))
+    heard = np.zeros((len(idx), n_sta), dtype=bool)
+    m = pos[pv] >= 0
+    heard[pos[pv[m]], station[m]] = True
+    cx = corner[idx, 0] + 0.5 * size[0]
+    cy = corner[idx, 1] + 0.5 * size[1]
+    half = 0.5 * math.hypot(size[0], size[1])
+    dist = np.hypot(net.x_km[None, :] - cx[:, None], net.y_km[None, :] - cy[:, None])
+    d_heard = np.where(heard, dist, np.inf)
+    kth = np.partition(d_heard, 2, axis=1)[:, 2] if n_sta >= 3 else np.full(len(idx), np.inf)
+    silent = up[None, :] & ~heard & (dist + half < kth[:, None] - half)
+    out[idx] = silent.sum(axis=1)
+    return out
+
+
+def _one_per_station(pk: Picks, seg: I64, pick: I64, miss: F) -> tuple[I64, I64]:
+    """Keep, per (segment, station, phase), the detection with the smallest ``miss``;
+    the result is ordered by segment then station."""
+    st, ph = pk.station[pick], pk.phase[pick]
+    order = np.lexsort((miss, ph, st, seg))
+    s_, p_ = seg[order], pick[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = ((s_[1:] != s_[:-1]) | (st[order][1:] != st[order][:-1])
+                 | (ph[order][1:] != ph[order][:-1]))
+    return s_[first], p_[first]
+
+
+def _dedupe(n_pk: int, n: int, seg: I64, pick: I64) -> NDArray[np.bool_]:
+    """Segments that chose exactly the same detections: keep the first of each set
+    (hash = sum of random 64-bit tags)."""
+    tags = np.random.default_rng(0).integers(0, 2**63, size=n_pk, dtype=np.uint64)
+    h = np.zeros(n, dtype=np.uint64)
+    np.add.at(h, seg, tags[pick])
+    present = np.zeros(n, dtype=bool)
+    present[seg] = True
+    _, first = np.unique(np.where(present, h, np.uint64(0)), return_index=True)
+    keep = np.zeros(n, dtype=bool)
+    keep[first[present[first]]] = True
+    return keep
+
+
 def _candidates(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, leaf_box: F,
                 pair_leaf: I64, pair_pick: I64) -> tuple[I64, I64, F, F] | None:
-    """One detection per (leaf, station, phase), then leaves with the same set merged."""
+    """Candidate explosions from the leaves. Each leaf first takes, per station and
+    phase, the detection whose implied origin time is nearest the leaf's; leaves with
+    the same choice merge. Each candidate is then located and takes again, among all
+    detections consistent with its leaf, the best-fitting one per station and phase,
+    and is relocated: in a barrage the first choice is often a neighbouring round's."""
     if len(pair_leaf) == 0:
         return None
     net = ctx.network
@@ -480,25 +566,31 @@ def _candidates(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, leaf_box: F,
     tt = cfg.propagation.travel_time(ph, net.x_km[st] - cx[pair_leaf],
                                      net.y_km[st] - cy[pair_leaf], net.z_km[st])
     miss = np.abs(pk.t[pair_pick] - tt - ct[pair_leaf])
-    order = np.lexsort((miss, ph, st, pair_leaf))
-    pl_, pp_ = pair_leaf[order], pair_pick[order]
-    key_change = np.ones(len(order), dtype=bool)
-    key_change[1:] = ((pl_[1:] != pl_[:-1]) | (st[order][1:] != st[order][:-1])
-                      | (ph[order][1:] != ph[order][:-1]))
-    pl_, pp_ = pl_[key_change], pp_[key_change]
-    # identical detection sets -> one candidate (hash = sum of random 64-bit tags)
-    tags = np.random.default_rng(0).integers(0, 2**63, size=len(pk), dtype=np.uint64)
-    h = np.zeros(len(leaf_box), dtype=np.uint64)
-    np.add.at(h, pl_, tags[pp_])
-    present = np.zeros(len(leaf_box), dtype=bool)
-    present[pl_] = True
-    _, first = np.unique(np.where(present, h, np.uint64(0)), return_index=True)
-    first = first[present[first]]
-    keep_leaf = np.zeros(len(leaf_box), dtype=bool)
-    keep_leaf[first] = True
-    new_id = np.cumsum(keep_leaf) - 1
-    sel = keep_leaf[pl_]
-    return new_id[pl_[sel]], pp_[sel], cx[keep_leaf], cy[keep_leaf]
+    seg, pick = _one_per_station(pk, pair_leaf, pair_pick, miss)
+    keep = _dedupe(len(pk), len(leaf_box), seg, pick)
+    new_id = np.cumsum(keep) - 1
+    sel = keep[seg]
+    seg, pick = new_id[seg[sel]], pick[sel]
+    x, y = cx[keep], cy[keep]
+    # all consistent detections of the kept leaves, for the second choice
+    in_kept = keep[pair_leaf]
+    all_seg, all_pick = new_id[pair_leaf[in_kept]], pair_pick[in_kept]
+    n = int(keep.sum())
+    for _ in range(1):
+        st = pk.station[pick]
+        sigma = np.sqrt(cfg.pick_sigma_s**2 + net.timing_s[st] ** 2)
+        sol = locate(seg, n, net.x_km[st], net.y_km[st], net.z_km[st], pk.phase[pick],
+                     pk.t[pick], sigma, x, y, cfg.propagation, huber_s=cfg.tolerance_s)
+        x, y = sol.x, sol.y
+        ast = pk.station[all_pick]
+        att = cfg.propagation.travel_time(pk.phase[all_pick], net.x_km[ast] - x[all_seg],
+                                          net.y_km[ast] - y[all_seg], net.z_km[ast])
+        miss = np.abs(pk.t[all_pick] - att - sol.t0[all_seg])
+        seg, pick = _one_per_station(pk, all_seg, all_pick, miss)
+    keep = _dedupe(len(pk), n, seg, pick)
+    new_id = np.cumsum(keep) - 1
+    sel = keep[seg]
+    return new_id[seg[sel]], pick[sel], x[keep], y[keep]
 
 
 def _score(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, seg: I64, pick: I64, n: int,
@@ -522,8 +614,22 @@ def _score(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, seg: I64, pick: I
     tol_i = cfg.tolerance_s + cfg.relative_tolerance * tt
     quality = np.bincount(seg[fits], weights=1 - (sol.residual[fits] / tol_i[fits]) ** 2,
                           minlength=n)
+    # spread of the defining stations: all in a line leaves a mirror image (not locatable)
+    w = fits.astype(np.float64)
+    cnt = np.maximum(np.bincount(seg, weights=w, minlength=n), 1)
+    mx = np.bincount(seg, weights=w * sx, minlength=n) / cnt
+    my = np.bincount(seg, weights=w * sy, minlength=n) / cnt
+    ex, ey = sx - mx[seg], sy - my[seg]
+    cxx = np.bincount(seg, weights=w * ex * ex, minlength=n) / cnt
+    cyy = np.bincount(seg, weights=w * ey * ey, minlength=n) / cnt
+    cxy = np.bincount(seg, weights=w * ex * ey, minlength=n) / cnt
+    root = np.sqrt(((cxx - cyy) / 2) ** 2 + cxy**2)
+    lmax, lmin = (cxx + cyy) / 2 + root, np.maximum((cxx + cyy) / 2 - root, 0)
+    flat = np.sqrt(lmin / np.maximum(lmax, 1e-12))
     ev = {"x": sol.x, "y": sol.y, "t0": sol.t0, "n_def": n_def.astype(np.float64),
-          "score": quality,
+          "score": quality, "flat": flat,
+          "amp_spread": _amplitude_spread(cfg, pk, seg, pick, fits, n, sx - sol.x[seg],
+                                          sy - sol.y[seg]),
           "n_sta": n_sta.astype(np.float64), "rms": rms, "ok": sol.ok.astype(np.float64),
           "cov": sol.cov.reshape(n, 9)}
     return ev, fits, sol.residual
@@ -543,7 +649,12 @@ def _resolve(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, seg: I64, pick:
     while True:
         live = ev["n_sta"] >= threshold
         if cfg.max_silent_stations is not None:
-            live &= _silent(ctx, pk, seg, pick, len(live), ev, up) <= cfg.max_silent_stations
+            # weak events (few stations) are where coincidences hide: no silence allowed
+            allowed = np.where(ev["n_sta"] <= cfg.min_stations + 1, cfg.weak_max_silent,
+                               cfg.max_silent_stations)
+            live &= _silent(ctx, pk, seg, pick, len(live), ev, up) <= allowed
+        if cfg.amplitude_decay is not None:
+            live &= ~(ev["amp_spread"] > cfg.max_amplitude_spread)
         if not live.any():
             break
         # rank: best fit quality (many stations, small residuals) first; ties by id
@@ -583,6 +694,77 @@ def _resolve(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, seg: I64, pick:
             np.concatenate([a[3] for a in accepted]))
 
 
+def _reassign(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F]
+              ) -> tuple[dict[str, F], I64, I64, F]:
+    """Give every detection of the window to the event it fits best (one per station and
+    phase), relocate, and dissolve events left below ``min_stations``. Repairs the
+    greedy passes, where a weaker event may have taken a detection a stronger one
+    explains better."""
+    order = np.argsort(pk.t, kind="stable")
+    t_sorted = pk.t[order]
+    lo = np.searchsorted(t_sorted, ev["t0"] - cfg.tolerance_s)
+    hi = np.searchsorted(t_sorted, ev["t0"] + ctx.tmax, side="right")
+    n_each = hi - lo
+    e_idx = np.repeat(np.arange(len(lo)), n_each)
+    starts = np.repeat(lo - np.cumsum(np.r_[0, n_each[:-1]]), n_each)
+    p_idx = order[np.arange(len(e_idx)) + starts]
+    net = ctx.network
+    st = pk.station[p_idx]
+    dx, dy = net.x_km[st] - ev["x"][e_idx], net.y_km[st] - ev["y"][e_idx]
+    tt = cfg.propagation.travel_time(pk.phase[p_idx], dx, dy, net.z_km[st])
+    r = pk.t[p_idx] - ev["t0"][e_idx] - tt
+    norm = np.abs(r) / (cfg.tolerance_s + cfg.relative_tolerance * tt)
+    fit = norm <= 1.0
+    if cfg.max_distance_km is not None:
+        fit &= np.hypot(dx, dy) <= cfg.max_distance_km
+    e_idx, p_idx, norm = e_idx[fit], p_idx[fit], norm[fit]
+    # each detection to its best event, then one detection per (event, station, phase)
+    o = np.lexsort((norm, p_idx))
+    first = np.r_[True, p_idx[o][1:] != p_idx[o][:-1]]
+    e_idx, p_idx, norm = e_idx[o][first], p_idx[o][first], norm[o][first]
+    key = (e_idx * len(net.ids) + pk.station[p_idx]) * 3 + pk.phase[p_idx]
+    o = np.lexsort((norm, key))
+    first = np.r_[True, key[o][1:] != key[o][:-1]]
+    e_idx, p_idx = e_idx[o][first], p_idx[o][first]
+    # relocate from where they were; keep events that still have enough stations
+    o = np.lexsort((pk.station[p_idx], e_idx))
+    e_idx, p_idx = e_idx[o], p_idx[o]
+    n = len(ev["x"])
+    new, fits, resid = _score(cfg, ctx, pk, e_idx, p_idx, n, ev["x"], ev["y"])
+    keep = new["n_sta"] >= cfg.min_stations
+    if cfg.amplitude_decay is not None:
+        keep &= ~(new["amp_spread"] > cfg.max_amplitude_spread)
+    sel = fits & keep[e_idx]
+    remap = np.cumsum(keep) - 1
+    return ({k: v[keep] for k, v in new.items()}, remap[e_idx[sel]], p_idx[sel], resid[sel])
+
+
+def _amplitude_spread(cfg: ExplosionAssociator, pk: Picks, seg: I64, pick: I64,
+                      fits: NDArray[np.bool_], n: int, dx: F, dy: F) -> F:
+    """Scatter (natural log) of the source size implied by each defining detection's
+    amplitude, ``ln(amp) + decay * ln(distance)`` per phase. A real explosion gives one
+    size at every station; detections of unrelated origin do not. NaN with fewer than
+    three amplitudes."""
+    if cfg.amplitude_decay is None:
+        return np.full(n, np.nan)
+    amp = pk.amplitudes()[pick]
+    use = fits & np.isfinite(amp) & (amp > 0)
+    size = np.log(np.where(use, amp, 1.0)) + cfg.amplitude_decay * np.log(
+        np.maximum(np.hypot(dx, dy), 0.1))
+    # each phase has its own scale: centre per (event, phase)
+    key = seg * 3 + pk.phase[pick]
+    w = use.astype(np.float64)
+    cnt = np.bincount(key, weights=w, minlength=3 * n)
+    mean = np.bincount(key, weights=w * size, minlength=3 * n) / np.maximum(cnt, 1)
+    dev = np.where(use, size - mean[key], 0.0)
+    num = np.bincount(seg, weights=dev * dev, minlength=n)
+    m = np.bincount(seg, weights=w, minlength=n)
+    groups = np.bincount(np.arange(3 * n) // 3, weights=(cnt > 0), minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spread = np.sqrt(num / np.maximum(m - groups, 1))
+    return np.where(m >= 3, spread, np.nan)
+
+
 def _silent(ctx: _Context, pk: Picks, seg: I64, pick: I64, n: int, ev: dict[str, F],
             up: NDArray[np.bool_]) -> I64:
     """Working stations nearer to each candidate than its 3rd-nearest defining station that
@@ -597,7 +779,7 @@ def _silent(ctx: _Context, pk: Picks, seg: I64, pick: I64, n: int, ev: dict[str,
     kth = np.partition(d_heard, k - 1, axis=1)[:, k - 1] if d_heard.shape[1] >= k else \
         np.full(n, np.inf)
     silent = up[None, :] & ~heard & (dist < kth[:, None])
-    return silent.sum(axis=1)
+    return np.asarray(silent.sum(axis=1), dtype=np.int64)
 
 
 def phase_name(code: int) -> str:

@@ -149,20 +149,6 @@ def _check_stations(t: pl.DataFrame, name: str) -> pl.DataFrame:
 
 
 # -------------------------------------------------------------------------- detections
-class SensorDetectionSource:
-    """Detections from acoustic, infrasound and seismic stations (CSV)."""
-
-    name = "sensor_detections"
-    kind = SourceKind.ACOUSTIC
-
-    def sniff(self, header: list[str]) -> bool:
-        return all(c in header for c in DETECTION_COLUMNS)
-
-    def parse(self, raw: bytes, name: str, stations: pl.DataFrame | None = None,
-              now: datetime | None = None) -> Batch:
-        return parse_detections(raw, name, stations, now=now)
-
-
 def read_detections(path: Path, stations: pl.DataFrame, now: datetime | None = None) -> Batch:
     return parse_detections(read_raw(path), str(path), stations, now=now)
 
