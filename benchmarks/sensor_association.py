@@ -171,6 +171,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=900.0)
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--pyocto-tolerances", default="0.3,0.6")
+    ap.add_argument("--seeds", default="", help="run each scenario with these seeds")
     ap.add_argument("--methods", default="trucewatch,pyocto,gamma")
     ap.add_argument("--work", default=str(ROOT / "results" / "sensors"))
     args = ap.parse_args()
@@ -182,11 +183,17 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}")
     rows = []
-    for spec in args.scenarios.split(","):
-        name, _, hours = spec.partition(":")  # "barrage:2" runs 2 hours of that preset
-        sc: SensorScenario = replace(PRESETS[name], duration_h=float(hours or args.hours))
+    specs = [(spec, seed) for spec in args.scenarios.split(",")
+             for seed in (args.seeds.split(",") if args.seeds else [None])]
+    for spec, seed in specs:
+        base, _, hours = spec.partition(":")  # "barrage:2" runs 2 hours of that preset
+        sc: SensorScenario = replace(PRESETS[base], duration_h=float(hours or args.hours))
+        name = base
+        if seed is not None:
+            sc = replace(sc, seed=int(seed))
+            name = f"{base} seed {seed}"
         data = generate(sc)
-        src = Path(args.work) / name / "input"
+        src = Path(args.work) / name.replace(" ", "_") / "input"
         write_inputs(data, src)
         net = Network.from_table(data.stations)
         n_real = data.truth["event_id"].is_not_null().sum()
@@ -205,16 +212,33 @@ def main() -> None:
                     c["tolerance_s"], c["pick_match_tolerance_s"] = float(tol), 1.5 * float(tol)
                     (src / "config.json").write_text(json.dumps(c, indent=1))
                 timeout = args.gamma_timeout if m == "gamma" else args.timeout
-                stats = run_method(m, src, Path(args.work) / name / label.replace(" ", "_"),
-                                   timeout)
+                out_dir = Path(args.work) / name.replace(" ", "_") / label.replace(" ", "_")
+                stats = run_method(m, src, out_dir, timeout)
                 row: dict[str, object] = {"scenario": name, "method": label, **stats}
                 if stats["status"] == "ok":
-                    row.update(evaluate(data, src, Path(args.work) / name
-                                        / label.replace(" ", "_"), net, 4))
+                    row.update(evaluate(data, src, out_dir, net, 4))
                 rows.append(row)
                 print(json.dumps(row, default=float), flush=True)
             write_inputs(data, src)  # restore the shared config
     table(rows)
+    if args.seeds:
+        summary(rows)
+
+
+def summary(rows: list[dict[str, object]]) -> None:
+    """Mean and range of F1 over seeds, per scenario and method."""
+    print("\n| scenario | method | seeds | F1 mean | F1 min | F1 max | wall s mean |")
+    print("|---|---|---|---|---|---|---|")
+    groups: dict[tuple[str, str], list[dict[str, object]]] = {}
+    for r in rows:
+        if r["status"] == "ok":
+            key = (str(r["scenario"]).split(" seed ")[0], str(r["method"]))
+            groups.setdefault(key, []).append(r)
+    for (sc, m), rs in groups.items():
+        f1 = np.array([float(r["f1"]) for r in rs])  # type: ignore[arg-type]
+        wall = np.mean([float(r["wall_s"]) for r in rs])  # type: ignore[arg-type]
+        print(f"| {sc} | {m} | {len(rs)} | {f1.mean():.3f} | {f1.min():.3f} | {f1.max():.3f} "
+              f"| {wall:.2f} |")
 
 
 def table(rows: list[dict[str, object]]) -> None:

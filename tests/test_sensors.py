@@ -18,10 +18,9 @@ from trucewatch.errors import ConfigError, InputFileError
 from trucewatch.fusion.association import ExplosionAssociator, Network, Picks
 from trucewatch.fusion.location import crlb_xy, locate
 from trucewatch.fusion.propagation import (
-    ACOUSTIC,
-    P,
     AcousticModel,
     Layer,
+    P,
     Propagation,
     SeismicModel,
     sound_speed_km_s,
@@ -386,8 +385,9 @@ def test_cli_locate_bad_inventory_is_one_line(tmp_path: Path) -> None:
     st.write_text("id,latitude,longitude\nA,1,2\n")
     det = tmp_path / "d.csv"
     det.write_text("detection_id,station,time,phase\n")
-    from trucewatch.cli.app import main
     import sys
+
+    from trucewatch.cli.app import main
 
     argv = sys.argv
     sys.argv = ["trucewatch", "sensors", "locate", str(st), str(det), "--out",

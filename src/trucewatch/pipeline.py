@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -13,8 +13,8 @@ from trucewatch.adjudication.ceasefire import CeasefireView, build_view
 from trucewatch.adjudication.explosions import explosion_incidents
 from trucewatch.agreement import load_agreement
 from trucewatch.fusion.association import ExplosionAssociator
-from trucewatch.fusion.propagation import Propagation, weather_for
 from trucewatch.fusion.baseline import Baseline
+from trucewatch.fusion.propagation import Propagation, weather_for
 from trucewatch.fusion.sensor_events import events_batch, locate_files
 from trucewatch.fusion.war_fires import WarFireRules, classify
 from trucewatch.ingest.firms import read_firms
@@ -106,7 +106,7 @@ def _sensors(store: SqliteStore, inputs: SensorInputs, reports: list[IngestRepor
     totals = {"stations": stations.height, "detections": 0, "associated": 0, "located": 0,
               "not_locatable": 0, "quarantined": 0}
     reporting: set[str] = set()
-    times = []
+    times: list[datetime] = []
     for k, path in enumerate(inputs.detections):
         progress(f"locate {path.name}", k, len(inputs.detections))
         batch = read_detections(path, stations)
@@ -121,7 +121,7 @@ def _sensors(store: SqliteStore, inputs: SensorInputs, reports: list[IngestRepor
         totals["not_locatable"] += int((ev["status"] != "located").sum())
         reporting |= set(batch.records["station"].to_list())
         if batch.records.height:
-            times += [batch.records["time"].min(), batch.records["time"].max()]
+            times += [batch.records["time"].min(), batch.records["time"].max()]  # type: ignore[list-item]
     return {**totals, "stations_reporting": len(reporting),
             "start": f"{min(times):%Y-%m-%d %H:%M}Z" if times else "-",
             "end": f"{max(times):%Y-%m-%d %H:%M}Z" if times else "-"}

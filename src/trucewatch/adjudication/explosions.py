@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import polars as pl
 
@@ -72,7 +72,8 @@ def _one(g: pl.DataFrame, agreement: Agreement) -> tuple[Incident, Violation]:
     iid = "inc-" + hashlib.sha256("|".join(ids).encode()).hexdigest()[:16]
     zone_ids = sorted({z for zs in g["zone_ids"].to_list() for z in zs})
     rule, category = RULES[zone_group(zone_ids)]
-    t0, t1 = g["t"].min(), g["t"].max()
+    t0: datetime = g["t"].min()  # type: ignore[assignment]
+    t1: datetime = g["t"].max()  # type: ignore[assignment]
     lat, lon = float(g["latitude"].mean()), float(g["longitude"].mean())  # type: ignore[arg-type]
     unc = float(g["uncertainty_m"].max())  # type: ignore[arg-type]
     n_def = [json.loads(a).get("n_defining") for a in g["attributes"].to_list()]
@@ -80,7 +81,7 @@ def _one(g: pl.DataFrame, agreement: Agreement) -> tuple[Incident, Violation]:
               f"({min(n_def)}-{max(n_def)} defining detections each) between "
               f"{t0:%H:%M:%S} and {t1:%H:%M:%S}Z in {', '.join(zone_ids)}")
     sector = g["sector"].mode()[0] or None
-    inc = Incident(id=iid, category=category, time_start=t0, time_end=t1,  # type: ignore[arg-type]
+    inc = Incident(id=iid, category=category, time_start=t0, time_end=t1,
                    location=Location(lat, lon, max(unc, 50.0)), observation_ids=ids,
                    sector_id=sector, zone_ids=zone_ids, n_sources=1, reason=reason,
                    attributes={"detections": g.height, "explosions": g.height, "rule": rule,
@@ -88,6 +89,6 @@ def _one(g: pl.DataFrame, agreement: Agreement) -> tuple[Incident, Violation]:
     vio = Violation(id="vio-" + iid[4:], incident_id=iid, agreement_id=agreement.id, rule=rule,
                     explanation=f"{rule}: {g.height} explosion(s) after entry into force "
                     f"({agreement.entry_into_force:%Y-%m-%d %H:%M}Z) inside {', '.join(zone_ids)}",
-                    category=category, time=t0, zone_ids=zone_ids,  # type: ignore[arg-type]
+                    category=category, time=t0, zone_ids=zone_ids,
                     sector_id=sector)
     return inc, vio

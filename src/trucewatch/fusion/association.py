@@ -372,8 +372,8 @@ def _concat(a: Picks, b: Picks) -> Picks:
 
 def _no_events() -> tuple[dict[str, F], I64, I64, F]:
     e = np.array([], dtype=np.float64)
-    ev = {k: e for k in ("x", "y", "t0", "n_def", "score", "flat", "amp_spread", "n_sta",
-                         "rms", "ok")}
+    ev = dict.fromkeys(("x", "y", "t0", "n_def", "score", "flat", "amp_spread", "n_sta",
+                        "rms", "ok"), e)
     ev["cov"] = np.zeros((0, 9))
     i = np.array([], dtype=np.int64)
     return ev, i, i, e

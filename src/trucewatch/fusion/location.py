@@ -38,7 +38,7 @@ class Solution:
 
 
 def _seg_sum(seg: I64, n: int, values: F) -> F:
-    return np.bincount(seg, weights=values, minlength=n)
+    return np.bincount(seg, weights=values, minlength=n).astype(np.float64, copy=False)
 
 
 def locate(seg: I64, n: int, sx: F, sy: F, sz: F, phase: NDArray[np.int8], t: F, sigma: F,

@@ -99,8 +99,8 @@ def _stationxml(raw: bytes, path: Path) -> pl.DataFrame:
             rows.append({"id": f"{net.code}.{sta.code}", "latitude": str(sta.latitude),
                          "longitude": str(sta.longitude), "elevation_m": str(sta.elevation),
                          "kind": kind, "array": "false", "timing_s": None})
-    return pl.DataFrame(rows, schema={c: pl.String for c in
-                                      (*STATION_COLUMNS, "array", "timing_s")})
+    columns = (*STATION_COLUMNS, "array", "timing_s")
+    return pl.DataFrame(rows, schema=dict.fromkeys(columns, pl.String))
 
 
 def _check_stations(t: pl.DataFrame, name: str) -> pl.DataFrame:

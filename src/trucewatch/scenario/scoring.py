@@ -65,5 +65,5 @@ def location_errors_km(pairs: pl.DataFrame, true_events: pl.DataFrame,
          .join(pred_events.select(pl.col("event_id").alias("pred_id"),
                                   pl.col("x_km").alias("px"), pl.col("y_km").alias("py")),
                on="pred_id"))
-    return np.hypot(j["x_km"].to_numpy() - j["px"].to_numpy(),
-                    j["y_km"].to_numpy() - j["py"].to_numpy())
+    return np.asarray(np.hypot(j["x_km"].to_numpy() - j["px"].to_numpy(),
+                               j["y_km"].to_numpy() - j["py"].to_numpy()), dtype=np.float64)

@@ -28,9 +28,9 @@ import polars as pl
 
 from trucewatch.fusion.propagation import (
     ACOUSTIC,
-    P,
     PHASE_NAMES,
     AcousticModel,
+    P,
     Propagation,
     SeismicModel,
 )
@@ -204,7 +204,7 @@ def generate(sc: SensorScenario) -> SensorScenarioData:
     snr = np.clip(amp / 5.0 * rng.lognormal(0, 0.3, len(amp)), 1.0, 1e4)
 
     # false detections, uniform in time, at stations in proportion to their real ones
-    n_false = int(round(sc.false_ratio * len(d_t)))
+    n_false = round(sc.false_ratio * len(d_t))
     f_st = rng.choice(st_i, n_false) if len(st_i) else rng.integers(0, n, n_false)
     f_ph = np.where(kinds[f_st] == 2, rng.choice([ACOUSTIC, P], n_false), ACOUSTIC)
     f_t = rng.uniform(0, dur, n_false)

@@ -283,7 +283,7 @@ def _observation_rows(batch: Batch, batch_id: str) -> list[tuple[object, ...]]:
     if batch.source == "sensor_events":
         return _explosion_rows(batch, batch_id)
     r = batch.records
-    out = []
+    out: list[tuple[object, ...]] = []
     for row, lat, lon, lt, ln, d, minute, sensor, conf, frp, dn, raw in r.iter_rows():
         day = d.isoformat()
         if minute is None:
@@ -302,7 +302,7 @@ def _observation_rows(batch: Batch, batch_id: str) -> list[tuple[object, ...]]:
 
 def _explosion_rows(batch: Batch, batch_id: str) -> list[tuple[object, ...]]:
     """Located explosions (records from fusion.sensor_events.observation_records)."""
-    out = []
+    out: list[tuple[object, ...]] = []
     raw_sha = batch.sha256
     for r in batch.records.iter_rows(named=True):
         attrs = json.dumps({k: r[k] for k in ("event_id", "status", "n_defining", "n_stations",
