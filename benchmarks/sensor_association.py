@@ -15,6 +15,7 @@ the scenario's sound speed. GaMMA gets a time limit (``--gamma-timeout``).
         [--hours 24] [--gamma-timeout 300] [--no-peers] [--pyocto-tolerances 0.3,0.6]
 
     A scenario may carry its own duration: --scenarios clean:6,quiet:24,moderate:12,barrage:3
+    (default: clean:6,quiet:24,moderate_calm:6,moderate:12,barrage:3)
 """
 
 from __future__ import annotations
@@ -165,7 +166,8 @@ def _crlb(data: SensorScenarioData, net: Network, true_ids: pl.Series) -> np.nda
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--scenarios", default="clean:6,quiet:24,moderate:12,barrage:3")
+    ap.add_argument("--scenarios",
+                    default="clean:6,quiet:24,moderate_calm:6,moderate:12,barrage:3")
     ap.add_argument("--hours", type=float, default=24.0)
     ap.add_argument("--gamma-timeout", type=float, default=300.0)
     ap.add_argument("--timeout", type=float, default=900.0)

@@ -203,14 +203,28 @@ class ExplosionAssociator:
 
     # ---- public API -------------------------------------------------------------------
     def associate(self, network: Network, picks: Picks) -> Association:
-        """Batch mode: every detection at once."""
-        return Association.concat(list(self.stream(network, [picks])))
+        """Batch mode: every detection at once (the same windows as streaming)."""
+        parts = [p for p in self._windows(network, [picks], 0.0) if p.events or p.det_ids]
+        if not parts:
+            return Association(_empty_events(), _empty_assignments())
+        with_events = [p for p in parts if p.events]
+        if not with_events:
+            return Association(_empty_events(), _Part.assignments_of(parts))
+        ev = {k: np.concatenate([p.ev[k] for p in with_events]) for k in with_events[0].ev}
+        ids = [i for p in with_events for i in p.events]
+        frame = self._events_frame(with_events[0].ctx, ev, ids, with_events[0].epoch_us)
+        return Association(frame, _Part.assignments_of(parts))
 
     def stream(self, network: Network, chunks: Iterable[Picks],
                latency_s: float = 0.0) -> Iterator[Association]:
         """Streaming mode. ``chunks`` arrive in time order, except that a detection may
         arrive up to ``latency_s`` after a later one. Yields one Association per
         closed window; memory holds only detections that can still be associated."""
+        for part in self._windows(network, chunks, latency_s):
+            yield Association(part.events_frame(), _Part.assignments_of([part]))
+
+    def _windows(self, network: Network, chunks: Iterable[Picks],
+                 latency_s: float) -> Iterator[_Part]:
         ctx = _Context.build(self, network)
         buf = _empty_picks()
         epoch: int | None = None
@@ -237,7 +251,7 @@ class ExplosionAssociator:
 
     # ---- one window ---------------------------------------------------------------------
     def _close_window(self, ctx: _Context, buf: Picks, ws: float,
-                      counter: list[int]) -> tuple[Association, Picks]:
+                      counter: list[int]) -> tuple[_Part, Picks]:
         we = ws + self.window_s
         usable = np.flatnonzero(buf.t <= we + ctx.tmax)
         ev, pair_ev, pair_pick, resid = self._solve(ctx, buf.take(usable), ws, we)
@@ -247,17 +261,13 @@ class ExplosionAssociator:
         done = (buf.t < we) & ~used
         ids = [f"{counter[0] + k + 1:06d}" for k in range(len(ev["x"]))]
         counter[0] += len(ids)
-        events = self._events_frame(ctx, ev, ids, buf.epoch_us)
         ev_ids = np.array(ids, dtype=object)
-        assigned = pl.DataFrame({"detection_id": buf.ids[usable[pair_pick]].tolist(),
-                                 "event_id": ev_ids[pair_ev].tolist(),
-                                 "residual_s": resid}, schema=ASSIGN_SCHEMA)
-        unassigned = pl.DataFrame({"detection_id": buf.ids[done].tolist(),
-                                   "event_id": [None] * int(done.sum()),
-                                   "residual_s": [None] * int(done.sum())},
-                                  schema=ASSIGN_SCHEMA)
+        part = _Part(self, ctx, ev, ids, buf.epoch_us,
+                     [*buf.ids[usable[pair_pick]].tolist(), *buf.ids[done].tolist()],
+                     [*ev_ids[pair_ev].tolist(), *([None] * int(done.sum()))],
+                     [*resid.tolist(), *([None] * int(done.sum()))])
         keep = np.flatnonzero(~used & ~done)
-        return Association(events, pl.concat([assigned, unassigned])), buf.take(keep)
+        return part, buf.take(keep)
 
     def _solve(self, ctx: _Context, pk: Picks, ws: float, we: float
                ) -> tuple[dict[str, F], I64, I64, F]:
@@ -275,7 +285,8 @@ class ExplosionAssociator:
         up = np.zeros(n_sta, dtype=bool)
         up[pk.station] = True
         for threshold in self.cascade():
-            if threshold > n_sta:
+            # a pass needs detections from at least `threshold` stations: skip it cheaply
+            if threshold > n_sta or np.unique(pk.station[free]).size < threshold:
                 continue
             idx = np.flatnonzero(free)
             sub = pk.take(idx)
@@ -333,6 +344,30 @@ class ExplosionAssociator:
 
 
 # ---- internals ----------------------------------------------------------------------------
+
+@dataclass
+class _Part:
+    """What one closed window produced, as plain lists (frames are built once)."""
+
+    cfg: ExplosionAssociator
+    ctx: _Context
+    ev: dict[str, F]
+    events: list[str]
+    epoch_us: int
+    det_ids: list[str]
+    event_ids: list[str | None]
+    residuals: list[float | None]
+
+    def events_frame(self) -> pl.DataFrame:
+        return self.cfg._events_frame(self.ctx, self.ev, self.events, self.epoch_us)
+
+    @staticmethod
+    def assignments_of(parts: list[_Part]) -> pl.DataFrame:
+        return pl.DataFrame({
+            "detection_id": [d for p in parts for d in p.det_ids],
+            "event_id": [e for p in parts for e in p.event_ids],
+            "residual_s": [r for p in parts for r in p.residuals]}, schema=ASSIGN_SCHEMA)
+
 
 @dataclass(frozen=True)
 class _Context:

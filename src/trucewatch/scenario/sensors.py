@@ -85,6 +85,9 @@ PRESETS: dict[str, SensorScenario] = {
                             rounds_per_barrage=1.5, false_ratio=0.1, wind_east_m_s=0.0,
                             wind_north_m_s=0.0, dropout_fraction=0.0),
     "moderate": SensorScenario("moderate", seed=12),
+    # the same without wind: what an associator without a wind model loses
+    "moderate_calm": SensorScenario("moderate_calm", seed=12, wind_east_m_s=0.0,
+                                    wind_north_m_s=0.0),
     "barrage": SensorScenario("barrage", seed=13, n_stations=80, explosions_per_day=3000,
                               rounds_per_barrage=6, round_gap_s=1.0, false_ratio=0.5,
                               wind_east_m_s=8.0, wind_north_m_s=-3.0, dropout_fraction=0.15),
