@@ -84,7 +84,7 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path], reference_years:
 
     cloud, gaps = read_cloud(cloud_path) if cloud_path else (None, set())
     last_known = max([current["acq_date"].max(), *(cloud or {})])  # type: ignore[type-var]
-    report_date = report_date or last_known
+    report_date = report_date or last_known  # type: ignore[assignment]
     start = current["acq_date"].min()
     cov = coverage(current["acq_date"], start, report_date, cloud, gaps)  # type: ignore[arg-type]
     quarantined = len(store.quarantine())

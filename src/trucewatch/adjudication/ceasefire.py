@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 import polars as pl
@@ -87,7 +87,9 @@ def _daily(det: pl.DataFrame, agreement: Agreement, baseline: Baseline,
     ii, jj = np.meshgrid(np.arange(ni) + baseline.i0, np.arange(nj) + baseline.j0, indexing="ij")
     clat, clon = (ii.ravel() + 0.5) / 10, (jj.ravel() + 0.5) / 10
     sectors = index.sector_of(clon, clat)
-    days = pl.date_range(det["acq_date"].min(), det["acq_date"].max(), eager=True)
+    first: date = det["acq_date"].min()  # type: ignore[assignment]
+    last: date = det["acq_date"].max()  # type: ignore[assignment]
+    days = pl.date_range(first, last, eager=True)
     doy = (days.dt.ordinal_day().to_numpy() - 1).clip(0, 365)
     flat = exp.reshape(ni * nj, -1)
     rows = []
@@ -147,10 +149,11 @@ def _one_incident(g: pl.DataFrame, agreement: Agreement) -> tuple[Incident, Viol
     group = zone_group(zone_ids)
     rule, category = RULES[group]
     lat, lon = float(g["latitude"].mean()), float(g["longitude"].mean())  # type: ignore[arg-type]
-    spread = float(np.hypot((g["latitude"] - lat).std() or 0, (g["longitude"] - lon).std() or 0))
-    day = g["acq_date"].min()
+    spread = float(np.hypot(float((g["latitude"] - lat).std() or 0),  # type: ignore[arg-type]
+                            float((g["longitude"] - lon).std() or 0)))  # type: ignore[arg-type]
+    day: date = g["acq_date"].min()  # type: ignore[assignment]
     times = g["time_start"].str.to_datetime(time_zone="UTC")
-    t0 = times.min() or datetime.combine(day, time(), UTC)  # type: ignore[arg-type]
+    t0 = times.min() or datetime.combine(day, time(), UTC)
     t1 = times.max() or t0
     sector = g["sector"].mode()[0] or None
     confirmed = int(g["war_related"].sum())

@@ -115,7 +115,7 @@ def check_agreement(path: Path | str) -> CheckReport:
     eif: datetime | None = None
     raw_eif = doc.get("entry_into_force")
     try:
-        eif = parse_time(raw_eif if isinstance(raw_eif, str) else raw_eif.isoformat())
+        eif = parse_time(raw_eif if isinstance(raw_eif, str) else raw_eif.isoformat())  # type: ignore[union-attr]
     except AttributeError:
         errors.append("'entry_into_force' is missing; write it as 2026-04-20T00:00:00Z")
     except ValueError as err:

@@ -28,7 +28,7 @@ class ZoneIndex:
 
     def _points(self, lon: NDArray[np.float64], lat: NDArray[np.float64]) -> NDArray[np.object_]:
         x, y = project_points(np.asarray(lon, float), np.asarray(lat, float), self.agreement.crs)
-        return shapely.points(x, y)
+        return np.asarray(shapely.points(x, y), dtype=object)
 
     def zones_of(self, lon: NDArray[np.float64], lat: NDArray[np.float64]) -> list[list[str]]:
         pts = self._points(lon, lat)

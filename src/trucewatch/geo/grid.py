@@ -28,4 +28,4 @@ def cell_labels(i: NDArray[np.int32], j: NDArray[np.int32]) -> NDArray[np.str_]:
 def cell_centre(i: NDArray[np.int32], j: NDArray[np.int32]) -> tuple[
     NDArray[np.float64], NDArray[np.float64]
 ]:
-    return (i + 0.5) * CELL_DEG, (j + 0.5) * CELL_DEG
+    return ((i + 0.5) * CELL_DEG).astype(np.float64), ((j + 0.5) * CELL_DEG).astype(np.float64)

@@ -155,7 +155,7 @@ def from_dict(data: dict[str, Any], cls: type[T] | None = None) -> T:
         cls = _REGISTRY[type_name]
     target = getattr(cls, "SCHEMA_VERSION", None)
     if target is not None:
-        type_name = cls.TYPE  # type: ignore[attr-defined]
+        type_name = getattr(cls, "TYPE")  # noqa: B009 - set by @register
         version = int(data.get("schema_version", target))
         if version > target:
             raise SchemaVersionError(

@@ -81,7 +81,7 @@ def build_context(view: CeasefireView, coverage: Coverage, report_date: date, va
             "war_per_day_before": round(int(b["war_related"].sum()) / n_before, 1),
             "war_per_day_after": round(int(af["war_related"].sum()) / n_after, 1),
             "detections_per_day_after": round(int(af["detections"].sum()) / n_after, 1),
-            "expected_per_day": round(float(exp["expected"].mean() or 0.0), 1),
+            "expected_per_day": round(float(exp["expected"].mean() or 0.0), 1),  # type: ignore[arg-type]
             "incidents_since_t0": sum(1 for i in incidents if i.sector_id == s.id),
             "incidents_today": sum(1 for i in today if i.sector_id == s.id),
         })

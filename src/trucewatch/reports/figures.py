@@ -10,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import polars as pl
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from shapely.geometry.base import BaseGeometry
 
 from trucewatch.model.agreement import Agreement, ZoneKind
@@ -19,7 +21,7 @@ _ZONE_STYLE = {ZoneKind.WITHDRAWAL: ("#f3e3b5", 0.5), ZoneKind.BUFFER: ("#f1a78a
                ZoneKind.PROTECTED_SITE: ("#7fb3d5", 0.8)}
 
 
-def _svg(fig: plt.Figure) -> str:
+def _svg(fig: Figure) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight")
     plt.close(fig)
@@ -27,7 +29,7 @@ def _svg(fig: plt.Figure) -> str:
     return text[text.index("<svg"):]
 
 
-def _polys(ax: plt.Axes, g: BaseGeometry, color: str, alpha: float) -> None:
+def _polys(ax: Axes, g: BaseGeometry, color: str, alpha: float) -> None:
     for p in getattr(g, "geoms", [g]):
         if p.geom_type == "Polygon":
             x, y = p.exterior.xy
@@ -79,7 +81,7 @@ def trend_svg(daily: pl.DataFrame, t0: date) -> str:
     ax.plot(expected["acq_date"], expected["expected"], color="#1f77b4", linestyle="--",
             linewidth=1.0, label="expected in a normal year")
     ax.axvline(t0, color="black", linewidth=1.0)  # type: ignore[arg-type]
-    ax.annotate("entry into force", (t0, ax.get_ylim()[1] * 0.9), fontsize=7,  # type: ignore[arg-type]
+    ax.annotate("entry into force", (t0, ax.get_ylim()[1] * 0.9), fontsize=7,
                 xytext=(3, 0), textcoords="offset points")
     ax.set_ylabel("detections per day", fontsize=8)
     ax.tick_params(labelsize=7)
