@@ -43,7 +43,7 @@ from numpy.typing import NDArray
 
 from trucewatch.errors import ConfigError
 from trucewatch.fusion.location import ellipse_95, locate
-from trucewatch.fusion.propagation import PHASE_NAMES, Propagation
+from trucewatch.fusion.propagation import Propagation
 from trucewatch.geo.crs import _transformer, local_laea, project_points
 
 F = NDArray[np.float64]
@@ -815,7 +815,3 @@ def _silent(ctx: _Context, pk: Picks, seg: I64, pick: I64, n: int, ev: dict[str,
         np.full(n, np.inf)
     silent = up[None, :] & ~heard & (dist < kth[:, None])
     return np.asarray(silent.sum(axis=1), dtype=np.int64)
-
-
-def phase_name(code: int) -> str:
-    return PHASE_NAMES[code]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from trucewatch.fusion.association import (
@@ -70,7 +71,7 @@ def locate_files(stations: pl.DataFrame, batch: Batch, associator: ExplosionAsso
         parts = []
         n = len(picks)
         step = max(1, n // 50)
-        chunks = (picks.take(_range(k, min(n, k + step))) for k in range(0, n, step))
+        chunks = (picks.take(np.arange(k, min(n, k + step))) for k in range(0, n, step))
         done = 0
         for part in associator.stream(network, chunks):
             parts.append(part)
@@ -78,11 +79,6 @@ def locate_files(stations: pl.DataFrame, batch: Batch, associator: ExplosionAsso
             progress(done, n)
         assoc = Association.concat(parts)
     return SensorResult(stations, batch, assoc, network)
-
-
-def _range(a: int, b: int):  # type: ignore[no-untyped-def]
-    import numpy as np
-    return np.arange(a, b)
 
 
 def to_quakeml(events: pl.DataFrame, path: Path) -> None:
