@@ -539,21 +539,14 @@ def _volume_silent(ctx: _Context, corner: F, size: F, pv: I64, station: I64,
     idx = np.flatnonzero(alive)
     if len(idx) == 0:
         return out
-    net = ctx.network
-    n_sta = len(net.ids)
     pos = np.full(len(corner), -1)
     pos[idx] = np.arange(len(idx))
-    heard = np.zeros((len(idx), n_sta), dtype=bool)
+    heard = np.zeros((len(idx), len(ctx.network.ids)), dtype=bool)
     m = pos[pv] >= 0
     heard[pos[pv[m]], station[m]] = True
-    cx = corner[idx, 0] + 0.5 * size[0]
-    cy = corner[idx, 1] + 0.5 * size[1]
-    half = 0.5 * math.hypot(size[0], size[1])
-    dist = np.hypot(net.x_km[None, :] - cx[:, None], net.y_km[None, :] - cy[:, None])
-    d_heard = np.where(heard, dist, np.inf)
-    kth = np.partition(d_heard, 2, axis=1)[:, 2] if n_sta >= 3 else np.full(len(idx), np.inf)
-    silent = up[None, :] & ~heard & (dist + half < kth[:, None] - half)
-    out[idx] = silent.sum(axis=1)
+    out[idx] = _silent_stations(ctx.network, corner[idx, 0] + 0.5 * size[0],
+                                corner[idx, 1] + 0.5 * size[1], heard, up,
+                                half=0.5 * math.hypot(size[0], size[1]))
     return out
 
 
@@ -757,13 +750,8 @@ def _reassign(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, 
     o = np.lexsort((norm, p_idx))
     first = np.r_[True, p_idx[o][1:] != p_idx[o][:-1]]
     e_idx, p_idx, norm = e_idx[o][first], p_idx[o][first], norm[o][first]
-    key = (e_idx * len(net.ids) + pk.station[p_idx]) * 3 + pk.phase[p_idx]
-    o = np.lexsort((norm, key))
-    first = np.r_[True, key[o][1:] != key[o][:-1]]
-    e_idx, p_idx = e_idx[o][first], p_idx[o][first]
+    e_idx, p_idx = _one_per_station(pk, e_idx, p_idx, norm)  # ordered by event, station
     # relocate from where they were; keep events that still have enough stations
-    o = np.lexsort((pk.station[p_idx], e_idx))
-    e_idx, p_idx = e_idx[o], p_idx[o]
     n = len(ev["x"])
     new, fits, resid = _score(cfg, ctx, pk, e_idx, p_idx, n, ev["x"], ev["y"])
     keep = new["n_sta"] >= cfg.min_stations
@@ -805,13 +793,19 @@ def _silent(ctx: _Context, pk: Picks, seg: I64, pick: I64, n: int, ev: dict[str,
     """Working stations nearer to each candidate than its 3rd-nearest defining station that
     did not hear it. A real explosion is heard first by the nearest stations; a ghost
     made of unrelated detections is not (the negative evidence NET-VISA also uses)."""
-    net = ctx.network
-    dist = np.hypot(net.x_km[None, :] - ev["x"][:, None], net.y_km[None, :] - ev["y"][:, None])
-    heard = np.zeros((n, len(net.ids)), dtype=bool)
+    heard = np.zeros((n, len(ctx.network.ids)), dtype=bool)
     heard[seg, pk.station[pick]] = True
+    return _silent_stations(ctx.network, ev["x"], ev["y"], heard, up)
+
+
+def _silent_stations(net: Network, x: F, y: F, heard: NDArray[np.bool_],
+                     up: NDArray[np.bool_], half: float = 0.0) -> I64:
+    """Per point (x, y) with the stations that ``heard`` it: working stations without a
+    detection nearer than the 3rd-nearest that heard it. ``half`` widens every distance
+    by that much (a box of that half-diagonal), so that the count is a lower bound."""
+    dist = np.hypot(net.x_km[None, :] - x[:, None], net.y_km[None, :] - y[:, None])
     d_heard = np.where(heard, dist, np.inf)
-    k = 3
-    kth = np.partition(d_heard, k - 1, axis=1)[:, k - 1] if d_heard.shape[1] >= k else \
-        np.full(n, np.inf)
-    silent = up[None, :] & ~heard & (dist < kth[:, None])
+    kth = (np.partition(d_heard, 2, axis=1)[:, 2] if heard.shape[1] >= 3
+           else np.full(len(x), np.inf))
+    silent = up[None, :] & ~heard & (dist + half < kth[:, None] - half)
     return np.asarray(silent.sum(axis=1), dtype=np.int64)
