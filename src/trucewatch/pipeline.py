@@ -12,9 +12,9 @@ import polars as pl
 from trucewatch.adjudication.ceasefire import CeasefireView, build_view
 from trucewatch.adjudication.explosions import explosion_incidents
 from trucewatch.agreement import load_agreement
-from trucewatch.fusion.association import ExplosionAssociator
+from trucewatch.fusion.association import LOCATED, ExplosionAssociator
 from trucewatch.fusion.baseline import Baseline
-from trucewatch.fusion.propagation import Propagation, weather_for
+from trucewatch.fusion.propagation import weather_for
 from trucewatch.fusion.sensor_events import events_batch, locate_files
 from trucewatch.fusion.war_fires import WarFireRules, classify
 from trucewatch.ingest.firms import read_firms
@@ -101,8 +101,6 @@ def _sensors(store: SqliteStore, inputs: SensorInputs, reports: list[IngestRepor
              progress: Progress) -> dict[str, object]:
     """Locate explosions from each detections file and store them as observations."""
     stations = read_stations(inputs.stations)
-    associator = inputs.associator or ExplosionAssociator(
-        propagation=weather_for(inputs.detections[0]) if inputs.detections else Propagation())
     totals = {"stations": stations.height, "detections": 0, "associated": 0, "located": 0,
               "not_locatable": 0, "quarantined": 0}
     reporting: set[str] = set()
@@ -110,6 +108,8 @@ def _sensors(store: SqliteStore, inputs: SensorInputs, reports: list[IngestRepor
     for k, path in enumerate(inputs.detections):
         progress(f"locate {path.name}", k, len(inputs.detections))
         batch = read_detections(path, stations)
+        # each file is located with the air it was recorded in (weather.json beside it)
+        associator = inputs.associator or ExplosionAssociator(propagation=weather_for(path))
         result = locate_files(stations, batch, associator)
         reports.append(store.ingest(events_batch(result)))
         ev = result.association.events
@@ -117,8 +117,8 @@ def _sensors(store: SqliteStore, inputs: SensorInputs, reports: list[IngestRepor
         totals["quarantined"] += len(batch.quarantine)
         totals["associated"] += int(result.association.assignments["event_id"]
                                     .is_not_null().sum())
-        totals["located"] += int((ev["status"] == "located").sum())
-        totals["not_locatable"] += int((ev["status"] != "located").sum())
+        totals["located"] += int((ev["status"] == LOCATED).sum())
+        totals["not_locatable"] += int((ev["status"] != LOCATED).sum())
         reporting |= set(batch.records["station"].to_list())
         if batch.records.height:
             times += [batch.records["time"].min(), batch.records["time"].max()]  # type: ignore[list-item]

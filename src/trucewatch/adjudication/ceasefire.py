@@ -56,19 +56,32 @@ def zone_group(zone_ids: list[str]) -> str:
     return "outside"
 
 
+def tag_zones(points: pl.DataFrame, index: ZoneIndex) -> pl.DataFrame:
+    """Add ``sector``, ``zone_ids`` and ``zone_group`` to rows with latitude, longitude."""
+    lon, lat = points["longitude"].to_numpy(), points["latitude"].to_numpy()
+    zones = index.zones_of(lon, lat)
+    return points.with_columns(
+        pl.Series("sector", index.sector_of(lon, lat)),
+        pl.Series("zone_ids", zones, dtype=pl.List(pl.Utf8)),
+        pl.Series("zone_group", [zone_group(z) for z in zones]),
+    )
+
+
+def incident_identity(g: pl.DataFrame) -> tuple[list[str], str, list[str]]:
+    """Observation ids, the incident id derived from them, and the union of their zones."""
+    ids = sorted(g["id"].to_list())
+    iid = "inc-" + hashlib.sha256("|".join(ids).encode()).hexdigest()[:16]
+    zone_ids = sorted({z for zs in g["zone_ids"].to_list() for z in zs})
+    return ids, iid, zone_ids
+
+
 def build_view(classified: pl.DataFrame, agreement: Agreement, baseline: Baseline,
                index: ZoneIndex | None = None,
                min_unconfirmed_detections: int = 12) -> CeasefireView:
     """``classified``: detections (id, latitude, longitude, acq_date, sensor, time_start)
     with the classifier's columns (expected, p_normal, war_related, excess, reason, ...)."""
     index = index or ZoneIndex(agreement)
-    lon, lat = classified["longitude"].to_numpy(), classified["latitude"].to_numpy()
-    zones = index.zones_of(lon, lat)
-    det = classified.with_columns(
-        pl.Series("sector", index.sector_of(lon, lat)),
-        pl.Series("zone_ids", zones, dtype=pl.List(pl.Utf8)),
-        pl.Series("zone_group", [zone_group(z) for z in zones]),
-    )
+    det = tag_zones(classified, index)
     daily = _daily(det, agreement, baseline, index)
     incidents, violations = _incidents(det, agreement, min_unconfirmed_detections)
     return CeasefireView(agreement, det, daily, incidents, violations)
@@ -143,9 +156,7 @@ def _incidents(det: pl.DataFrame, agreement: Agreement,
 
 
 def _one_incident(g: pl.DataFrame, agreement: Agreement) -> tuple[Incident, Violation]:
-    ids = sorted(g["id"].to_list())
-    iid = "inc-" + hashlib.sha256("|".join(ids).encode()).hexdigest()[:16]
-    zone_ids = sorted({z for zs in g["zone_ids"].to_list() for z in zs})
+    ids, iid, zone_ids = incident_identity(g)
     group = zone_group(zone_ids)
     rule, category = RULES[group]
     lat, lon = float(g["latitude"].mean()), float(g["longitude"].mean())  # type: ignore[arg-type]

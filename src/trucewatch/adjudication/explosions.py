@@ -13,13 +13,12 @@ not locate are not placed in zones; the bulletin counts them as unlocated.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime, timedelta
 
 import polars as pl
 
-from trucewatch.adjudication.ceasefire import zone_group
+from trucewatch.adjudication.ceasefire import incident_identity, tag_zones, zone_group
 from trucewatch.agreement.zones import ZoneIndex
 from trucewatch.geo.grid import cell_indices, cell_labels
 from trucewatch.model.agreement import Agreement
@@ -49,13 +48,10 @@ def explosion_incidents(explosions: pl.DataFrame, agreement: Agreement,
     ex = ex.filter(pl.col("t") >= start)
     if ex.height == 0:
         return [], []
-    lon, lat = ex["longitude"].to_numpy(), ex["latitude"].to_numpy()
-    zones = index.zones_of(lon, lat)
-    ex = ex.with_columns(pl.Series("zone_ids", zones, dtype=pl.List(pl.String)),
-                         pl.Series("zone_group", [zone_group(z) for z in zones]),
-                         pl.Series("sector", index.sector_of(lon, lat)),
-                         pl.Series("cell", cell_labels(*cell_indices(lat, lon))),
-                         pl.col("t").dt.truncate("1h").alias("hour"))
+    lat, lon = ex["latitude"].to_numpy(), ex["longitude"].to_numpy()
+    ex = tag_zones(ex, index).with_columns(
+        pl.Series("cell", cell_labels(*cell_indices(lat, lon))),
+        pl.col("t").dt.truncate("1h").alias("hour"))
     ex = ex.filter(pl.col("zone_group") != "outside")
     incidents, violations = [], []
     for _, g in ex.group_by("hour", "cell", "zone_group", maintain_order=True):
@@ -68,9 +64,7 @@ def explosion_incidents(explosions: pl.DataFrame, agreement: Agreement,
 
 
 def _one(g: pl.DataFrame, agreement: Agreement) -> tuple[Incident, Violation]:
-    ids = sorted(g["id"].to_list())
-    iid = "inc-" + hashlib.sha256("|".join(ids).encode()).hexdigest()[:16]
-    zone_ids = sorted({z for zs in g["zone_ids"].to_list() for z in zs})
+    ids, iid, zone_ids = incident_identity(g)
     rule, category = RULES[zone_group(zone_ids)]
     t0: datetime = g["t"].min()  # type: ignore[assignment]
     t1: datetime = g["t"].max()  # type: ignore[assignment]

@@ -17,7 +17,6 @@ import numpy as np
 import polars as pl
 
 from trucewatch.fusion.association import (
-    LOCATED,
     Association,
     ExplosionAssociator,
     Network,
@@ -130,8 +129,7 @@ def observation_records(events: pl.DataFrame) -> pl.DataFrame:
         pl.struct("t", "latitude", "longitude").map_elements(
             lambda s: oid(s["t"], s["latitude"], s["longitude"]), return_dtype=pl.String
         ).alias("obs_id"),
-        (pl.col("major_m") / 2.448).fill_nan(None).fill_null(5000.0).alias("uncertainty_m"),
-        (pl.col("status") == LOCATED).alias("located"))
+        (pl.col("major_m") / 2.448).fill_nan(None).fill_null(5000.0).alias("uncertainty_m"))
 
 
 def events_batch(result: SensorResult) -> Batch:
