@@ -26,7 +26,7 @@ from scipy.sparse.csgraph import connected_components
 
 from trucewatch.agreement.zones import ZoneIndex
 from trucewatch.fusion.baseline import Baseline
-from trucewatch.geo.grid import cell_indices
+from trucewatch.geo.grid import cell_centre, cell_indices
 from trucewatch.model.agreement import Agreement
 from trucewatch.model.enums import Category
 from trucewatch.model.incident import Incident, Violation
@@ -98,7 +98,7 @@ def _daily(det: pl.DataFrame, agreement: Agreement, baseline: Baseline,
     exp = baseline.sensors[sensor].expected
     ni, nj = baseline.shape
     ii, jj = np.meshgrid(np.arange(ni) + baseline.i0, np.arange(nj) + baseline.j0, indexing="ij")
-    clat, clon = (ii.ravel() + 0.5) / 10, (jj.ravel() + 0.5) / 10
+    clat, clon = cell_centre(ii.ravel(), jj.ravel())
     sectors = index.sector_of(clon, clat)
     first: date = det["acq_date"].min()  # type: ignore[assignment]
     last: date = det["acq_date"].max()  # type: ignore[assignment]

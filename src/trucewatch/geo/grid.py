@@ -6,6 +6,8 @@ and written ``"{i}_{j}"``: cell ``482_372`` covers 48.2-48.3 N, 37.2-37.3 E.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -25,7 +27,7 @@ def cell_labels(i: NDArray[np.int32], j: NDArray[np.int32]) -> NDArray[np.str_]:
     return np.char.add(np.char.add(i.astype(str), "_"), j.astype(str))
 
 
-def cell_centre(i: NDArray[np.int32], j: NDArray[np.int32]) -> tuple[
+def cell_centre(i: NDArray[np.integer[Any]], j: NDArray[np.integer[Any]]) -> tuple[
     NDArray[np.float64], NDArray[np.float64]
 ]:
     return ((i + 0.5) * CELL_DEG).astype(np.float64), ((j + 0.5) * CELL_DEG).astype(np.float64)

@@ -225,7 +225,7 @@ def generate(sc: SensorScenario) -> SensorScenarioData:
     order = np.argsort(all_t, kind="stable")
     all_st, all_ph, all_t, all_ev, all_baz, all_snr = (
         a[order] for a in (all_st, all_ph, all_t, all_ev, all_baz, all_snr))
-    start_us = int(datetime.fromisoformat(sc.start.replace("Z", "+00:00")).timestamp() * 1e6)
+    start_us = int(started_at(sc).timestamp() * 1e6)
     det_ids = [f"D{i + 1:07d}" for i in range(len(all_t))]
     ev_ids = np.array([f"E{i + 1:06d}" for i in range(n_ev)], dtype=object)
     has_baz = is_array[all_st]
