@@ -69,10 +69,10 @@ def test_naive_time_refused() -> None:
 def test_status_lifecycle() -> None:
     inc = Incident(id="i", category=Category.FIRE, time_start=T, time_end=T,
                    location=Location(0, 0, 1), observation_ids=[])
-    inc.set_status(Status.REVIEWED)
-    inc.set_status(Status.FINAL)
-    with pytest.raises(TransitionError, match="from final to rejected") as e:
+    inc.set_status(Status.PENDING_VERIFICATION)
+    inc.set_status(Status.VERIFIED)
+    with pytest.raises(TransitionError, match="from verified to rejected") as e:
         inc.set_status(Status.REJECTED)
-    assert e.value.fix == "allowed next statuses from final: none"
+    assert e.value.fix == "allowed next statuses from verified: none"
     assert Status.AUTOMATIC.can_become(Status.REJECTED)
-    assert not Status.AUTOMATIC.can_become(Status.FINAL)
+    assert not Status.AUTOMATIC.can_become(Status.VERIFIED)

@@ -84,11 +84,11 @@ def test_status_change_is_checked_and_recorded(tmp_path: Path, scenario: Scenari
                     reference_years=[2023, 2024, 2025], out_dir=tmp_path / "o", pdf=False)
     store = SqliteStore(res.store_path)
     inc = store.incidents()[0]
-    store.set_status(inc.id, Status.REVIEWED, "analyst1", "checked imagery")
-    store.set_status(inc.id, Status.FINAL, "reviewer2", "agreed")
-    with pytest.raises(TransitionError, match="from final to automatic"):
+    store.set_status(inc.id, Status.PENDING_VERIFICATION, "analyst1", "checked imagery")
+    store.set_status(inc.id, Status.VERIFIED, "reviewer2", "agreed")
+    with pytest.raises(TransitionError, match="from verified to automatic"):
         store.set_status(inc.id, Status.AUTOMATIC, "a", "x")
-    assert store.incidents(Status.FINAL)[0].id == inc.id
-    # a re-run keeps the reviewed (here final) incident and its status
+    assert store.incidents(Status.VERIFIED)[0].id == inc.id
+    # a re-run keeps the reviewed (here verified) incident and its status
     store.save_incidents(res.view.incidents, res.view.violations)
-    assert store.incidents(Status.FINAL)[0].id == inc.id
+    assert store.incidents(Status.VERIFIED)[0].id == inc.id

@@ -86,3 +86,36 @@ class TransitionError(TrucewatchError):
 class FirmsApiError(TrucewatchError, RuntimeError):
     status = 502
     code = "firms_api_error"
+
+
+class SignatureError(TrucewatchError):
+    """A signed submission failed: unknown, revoked or expired key, bad signature."""
+
+    status = 401
+    code = "signature_error"
+
+
+class ReplayError(TrucewatchError):
+    """A signed submission was already received (same nonce or same signature)."""
+
+    status = 409
+    code = "replayed_submission"
+
+
+class ReviewError(TrucewatchError):
+    """A review action the workflow forbids (lock held by another, two-person rule...)."""
+
+    status = 409
+    code = "review_conflict"
+
+
+class TwoPersonRuleError(ReviewError):
+    status = 403
+    code = "two_person_rule"
+
+
+class IntegrityError(TrucewatchError):
+    """The audit chain or an evidentiary copy does not verify."""
+
+    status = 500
+    code = "integrity_error"

@@ -44,6 +44,9 @@ class Batch:
     n_rows: int
     records: pl.DataFrame
     quarantine: list[QuarantineEntry] = field(default_factory=list)
+    # set when the raw input came in a verified signed envelope: key_id, nonce, signed_at,
+    # signer (the key's source); the raw bytes kept are then the whole envelope
+    signed: dict[str, str] = field(default_factory=dict)
 
     def check_accounting(self) -> None:
         if self.records.height + len(self.quarantine) != self.n_rows:

@@ -31,11 +31,20 @@ class Category(StrEnum):
 
 
 class Status(StrEnum):
-    """Lifecycle: automatic -> reviewed -> final, or rejected (from automatic or reviewed)."""
+    """Review lifecycle of an incident.
+
+    ``automatic`` (made by the pipeline) -> an analyst decides: ``unverifiable``,
+    ``inaccurate``, ``duplicate``, ``rejected``, or proposes verification
+    (``pending_verification``); a *second, different* person confirms ``verified``
+    (the two-person rule is enforced by :mod:`trucewatch.review`).
+    """
 
     AUTOMATIC = "automatic"
-    REVIEWED = "reviewed"
-    FINAL = "final"
+    PENDING_VERIFICATION = "pending_verification"
+    VERIFIED = "verified"
+    UNVERIFIABLE = "unverifiable"
+    INACCURATE = "inaccurate"
+    DUPLICATE = "duplicate"
     REJECTED = "rejected"
 
     def can_become(self, new: Status) -> bool:
@@ -49,10 +58,37 @@ class Status(StrEnum):
                 fix=f"allowed next statuses from {self.value}: {allowed}",
             )
 
+    @property
+    def discarded(self) -> bool:
+        return self in (Status.INACCURATE, Status.DUPLICATE, Status.REJECTED)
 
+
+_DECISIONS = frozenset({Status.PENDING_VERIFICATION, Status.UNVERIFIABLE, Status.INACCURATE,
+                        Status.DUPLICATE, Status.REJECTED})
 _TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.AUTOMATIC: frozenset({Status.REVIEWED, Status.REJECTED}),
-    Status.REVIEWED: frozenset({Status.FINAL, Status.REJECTED, Status.AUTOMATIC}),
-    Status.FINAL: frozenset(),
+    Status.AUTOMATIC: _DECISIONS,
+    Status.PENDING_VERIFICATION: (_DECISIONS - {Status.PENDING_VERIFICATION})
+    | {Status.VERIFIED, Status.AUTOMATIC},
+    # new evidence may reopen an unverifiable incident
+    Status.UNVERIFIABLE: frozenset({Status.PENDING_VERIFICATION, Status.AUTOMATIC}),
+    Status.VERIFIED: frozenset(),
+    Status.INACCURATE: frozenset(),
+    Status.DUPLICATE: frozenset(),
     Status.REJECTED: frozenset(),
 }
+
+
+class Ruling(StrEnum):
+    """Outcome of an allegation (after the Sri Lanka Monitoring Mission's practice)."""
+
+    VIOLATION = "violation"
+    NO_VIOLATION = "no_violation"
+    INSUFFICIENT_EVIDENCE = "insufficient_evidence"
+    NOT_OBSERVABLE = "not_observable"
+    PENDING = "pending"
+
+
+class ClaimantKind(StrEnum):
+    PARTY = "party"
+    MONITOR = "monitor"
+    PUBLIC = "public"

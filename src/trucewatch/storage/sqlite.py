@@ -18,11 +18,13 @@ import zlib
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
-from trucewatch.errors import NotFoundError, SchemaVersionError, StorageError
+from trucewatch.errors import NotFoundError, ReplayError, SchemaVersionError, StorageError
 from trucewatch.ingest.base import Batch, QuarantineEntry
+from trucewatch.integrity.chain import GENESIS, LogEntry, canonical, entry_hash, verify_chain
 from trucewatch.model.enums import Status
 from trucewatch.model.incident import Incident, Violation
 from trucewatch.model.serialization import from_json, to_json
@@ -53,6 +55,37 @@ MIGRATIONS: list[str] = [
     CREATE TABLE status_changes (id INTEGER PRIMARY KEY, incident_id TEXT NOT NULL,
         old TEXT NOT NULL, new TEXT NOT NULL, who TEXT NOT NULL, why TEXT NOT NULL,
         at TEXT NOT NULL);
+    """,
+    # 2: evidence integrity and review (issue 4)
+    """
+    CREATE TABLE audit_log (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL,
+        action TEXT NOT NULL, subject TEXT NOT NULL, details TEXT NOT NULL,
+        prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+    CREATE TRIGGER audit_log_append_only_u BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    CREATE TRIGGER audit_log_append_only_d BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    CREATE TRIGGER raw_inputs_evidentiary_u BEFORE UPDATE ON raw_inputs
+        BEGIN SELECT RAISE(ABORT, 'raw inputs are evidentiary copies: never altered'); END;
+    CREATE TRIGGER raw_inputs_evidentiary_d BEFORE DELETE ON raw_inputs
+        BEGIN SELECT RAISE(ABORT, 'raw inputs are evidentiary copies: never deleted'); END;
+    CREATE TABLE submissions (nonce TEXT PRIMARY KEY, key_id TEXT NOT NULL,
+        signer TEXT NOT NULL, signed_at TEXT NOT NULL, raw_sha256 TEXT NOT NULL,
+        received_at TEXT NOT NULL);
+    CREATE TABLE refused (id INTEGER PRIMARY KEY, raw_sha256 TEXT NOT NULL, name TEXT NOT NULL,
+        source TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL);
+    CREATE TABLE incident_versions (incident_id TEXT NOT NULL, version INTEGER NOT NULL,
+        status TEXT NOT NULL, action TEXT NOT NULL, who TEXT NOT NULL, why TEXT NOT NULL,
+        at TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (incident_id, version));
+    CREATE TABLE review_locks (incident_id TEXT PRIMARY KEY, analyst TEXT NOT NULL,
+        claimed_at TEXT NOT NULL, expires_at TEXT NOT NULL);
+    CREATE TABLE allegations (id TEXT PRIMARY KEY, received_at TEXT NOT NULL,
+        claimant TEXT NOT NULL, raw_sha256 TEXT NOT NULL, batch_id TEXT NOT NULL,
+        doc TEXT NOT NULL);
+    CREATE TABLE rulings (allegation_id TEXT PRIMARY KEY REFERENCES allegations,
+        ruling TEXT NOT NULL, basis TEXT NOT NULL, doc TEXT NOT NULL, at TEXT NOT NULL);
+    UPDATE incidents SET status = 'pending_verification' WHERE status = 'reviewed';
+    UPDATE incidents SET status = 'verified' WHERE status = 'final'
     """,
 ]
 
@@ -94,17 +127,18 @@ class SqliteStore:
                 f"trucewatch ({len(MIGRATIONS)})", fix="upgrade trucewatch")
         for version in range(current, len(MIGRATIONS)):
             with self._transaction():
-                for stmt in MIGRATIONS[version].split(";"):
-                    if stmt.strip():
-                        self.db.execute(stmt)
+                for stmt in _statements(MIGRATIONS[version]):
+                    self.db.execute(stmt)
                 self.db.execute(f"PRAGMA user_version = {version + 1}")
 
     def _transaction(self) -> _Tx:
         return _Tx(self.db)
 
     # ------------------------------------------------------------- ingest
-    def ingest(self, batch: Batch, on_progress: Callable[[int], None] | None = None
-               ) -> IngestReport:
+    def ingest(self, batch: Batch, on_progress: Callable[[int], None] | None = None,
+               actor: str = "ingest") -> IngestReport:
+        """Store a batch all-or-nothing and log it; a replayed signed submission is refused
+        (recorded, raw kept) with ReplayError."""
         if not batch.raw:
             raise StorageError(f"{batch.name}: batch has no raw bytes to keep",
                                fix="read the file with keep_raw=True")
@@ -113,12 +147,19 @@ class SqliteStore:
         if seen:
             return IngestReport(seen[0], batch.name, batch.sha256, seen[1], 0, seen[1] -
                                 seen[4], seen[4], already_ingested=True)
+        if batch.signed:
+            first = self.db.execute("SELECT received_at, raw_sha256 FROM submissions WHERE "
+                                    "nonce = ?", (batch.signed["nonce"],)).fetchone()
+            if first:
+                reason = (f"replayed submission: nonce {batch.signed['nonce']} was first "
+                          f"received at {first[0]}")
+                self.refuse(batch.raw, batch.name, batch.source, reason, actor)
+                raise ReplayError(f"{batch.name}: {reason}",
+                                  fix="send each submission once, with a fresh nonce")
         batch_id = f"b-{uuid.uuid4().hex[:12]}"
         rows = _observation_rows(batch, batch_id)
         with self._transaction():
-            self.db.execute("INSERT INTO raw_inputs VALUES (?,?,?,?,?,?,?)",
-                            (batch.sha256, batch.name, batch.source, batch.layout,
-                             len(batch.raw), _now(), zlib.compress(batch.raw, 6)))
+            self._keep_raw(batch.raw, batch.sha256, batch.name, batch.source, batch.layout)
             self.db.execute("INSERT INTO batches VALUES (?,?,?,?,?,?,?,?,?)",
                             (batch_id, batch.sha256, batch.source, batch.name, batch.n_rows,
                              0, 0, len(batch.quarantine), _now()))
@@ -143,8 +184,85 @@ class SqliteStore:
                 [(batch_id, batch.sha256, q.row, q.reason, q.raw) for q in batch.quarantine])
             self.db.execute("UPDATE batches SET new = ?, duplicates = ? WHERE id = ?",
                             (new, len(rows) - new, batch_id))
+            if batch.source == "allegations":
+                self.db.executemany("INSERT OR IGNORE INTO allegations VALUES (?,?,?,?,?,?)",
+                                    [(r["id"], r["received_at"], r["claimant"], batch.sha256,
+                                      batch_id, r["doc"])
+                                     for r in batch.records.iter_rows(named=True)])
+            if batch.signed:
+                self.db.execute("INSERT INTO submissions VALUES (?,?,?,?,?,?)",
+                                (batch.signed["nonce"], batch.signed["key_id"],
+                                 batch.signed["signer"], batch.signed["signed_at"],
+                                 batch.sha256, _now()))
+            self._log(actor, "ingest", batch_id, {
+                "name": batch.name, "source": batch.source, "raw_sha256": batch.sha256,
+                "rows": batch.n_rows, "new": new, "quarantined": len(batch.quarantine),
+                "signed_by": batch.signed.get("key_id", "")})
         return IngestReport(batch_id, batch.name, batch.sha256, batch.n_rows, new,
                             len(rows) - new, len(batch.quarantine), already_ingested=False)
+
+    def _keep_raw(self, raw: bytes, sha: str, name: str, source: str, layout: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO raw_inputs VALUES (?,?,?,?,?,?,?)",
+                        (sha, name, source, layout, len(raw), _now(), zlib.compress(raw, 6)))
+
+    def refuse(self, raw: bytes, name: str, source: str, reason: str,
+               actor: str = "ingest") -> None:
+        """Record a refused submission: its raw bytes are kept and the refusal logged."""
+        sha = hashlib.sha256(raw).hexdigest()
+        with self._transaction():
+            self._keep_raw(raw, sha, name, f"refused:{source}", "")
+            self.db.execute("INSERT INTO refused (raw_sha256, name, source, reason, at) "
+                            "VALUES (?,?,?,?,?)", (sha, name, source, reason, _now()))
+            self._log(actor, "refuse", name, {"raw_sha256": sha, "source": source,
+                                              "reason": reason})
+
+    def refused(self) -> list[dict[str, object]]:
+        cur = self.db.execute("SELECT raw_sha256, name, source, reason, at FROM refused "
+                              "ORDER BY id")
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur]
+
+    # ------------------------------------------------------------- audit log
+    def _log(self, actor: str, action: str, subject: str, details: dict[str, Any]) -> None:
+        """Append to the hash-chained log; call inside the transaction it records."""
+        last = self.db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+                               ).fetchone()
+        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        body = {"seq": seq, "at": _now(), "actor": actor, "action": action,
+                "subject": subject, "details": canonical(details).decode(), "prev_hash": prev}
+        self.db.execute("INSERT INTO audit_log VALUES (?,?,?,?,?,?,?,?)",
+                        (*body.values(), entry_hash(body)))
+
+    def log(self, actor: str, action: str, subject: str, details: dict[str, Any]) -> None:
+        with self._transaction():
+            self._log(actor, action, subject, details)
+
+    def audit_log(self) -> list[LogEntry]:
+        return [LogEntry(*r) for r in self.db.execute(
+            "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log "
+            "ORDER BY seq")]
+
+    def verify(self) -> list[str]:
+        """Check the whole chain and every evidentiary copy; return the problems found
+        (empty when everything verifies). The first names the first broken link."""
+        problems: list[str] = []
+        report = verify_chain(self.audit_log())
+        if not report.ok:
+            problems.append(report.one_line())
+        for sha, content in self.db.execute("SELECT sha256, content FROM raw_inputs"):
+            try:
+                ok = hashlib.sha256(zlib.decompress(content)).hexdigest() == sha
+            except zlib.error:
+                ok = False
+            if not ok:
+                problems.append(f"evidentiary copy {sha[:16]} does not match its SHA-256: "
+                                "the stored raw input was altered")
+        logged = {json.loads(e.details).get("raw_sha256") for e in self.audit_log()
+                  if e.action in ("ingest", "refuse")}
+        for sha, name in self.db.execute("SELECT sha256, name FROM raw_inputs"):
+            if sha not in logged:
+                problems.append(f"raw input {name} ({sha[:16]}) has no entry in the audit log")
+        return problems
 
     # ------------------------------------------------------------- queries
     def fire_detections(self, start: date | None = None,
@@ -203,29 +321,43 @@ class SqliteStore:
 
     # ------------------------------------------------------------- incidents
     def save_incidents(self, incidents: list[Incident], violations: list[Violation],
-                       replace_automatic: bool = True) -> None:
-        """Replace the automatic incidents with a new run's; reviewed ones are kept."""
+                       replace_automatic: bool = True, actor: str = "pipeline") -> None:
+        """Replace the automatic incidents with a new run's; reviewed ones are kept.
+        Each new incident gets version 1 in its history; the run is logged."""
         with self._transaction():
             if replace_automatic:
                 self.db.execute("DELETE FROM violations WHERE incident_id IN (SELECT id FROM "
                                 "incidents WHERE status = 'automatic')")
                 self.db.execute("DELETE FROM incidents_rtree WHERE rid IN (SELECT rowid FROM "
                                 "incidents WHERE status = 'automatic')")
+                self.db.execute("DELETE FROM incident_versions WHERE incident_id IN (SELECT "
+                                "id FROM incidents WHERE status = 'automatic')")
                 self.db.execute("DELETE FROM incidents WHERE status = 'automatic'")
             kept = {r[0] for r in self.db.execute("SELECT id FROM incidents")}
             fresh = [i for i in incidents if i.id not in kept]
+            docs = [to_json(i) for i in fresh]
             self.db.executemany(
                 "INSERT INTO incidents VALUES (?,?,?,?,?,?,?)",
                 [(i.id, i.status.value, i.category.value, i.time_start.isoformat(),
-                  i.location.lat, i.location.lon, to_json(i)) for i in fresh])
+                  i.location.lat, i.location.lon, d) for i, d in zip(fresh, docs, strict=True)])
+            now = _now()
+            self.db.executemany(
+                "INSERT INTO incident_versions VALUES (?,?,?,?,?,?,?,?)",
+                [(i.id, 1, i.status.value, "created", actor, i.reason[:200], now, d)
+                 for i, d in zip(fresh, docs, strict=True)])
             ids = tuple(i.id for i in fresh)
             self.db.executemany(
                 "INSERT INTO incidents_rtree SELECT rowid, lon, lon, lat, lat FROM incidents "
                 "WHERE id = ?", [(x,) for x in ids])
             fresh_ids = set(ids)
+            new_v = [v for v in violations if v.incident_id in fresh_ids]
             self.db.executemany("INSERT INTO violations VALUES (?,?,?)",
-                                [(v.id, v.incident_id, to_json(v)) for v in violations
-                                 if v.incident_id in fresh_ids])
+                                [(v.id, v.incident_id, to_json(v)) for v in new_v])
+            self._log(actor, "adjudicate", "incidents", {
+                "new_incidents": len(fresh), "kept_reviewed": len(kept),
+                "candidate_violations": len(new_v),
+                "incidents_sha256": hashlib.sha256("\n".join(sorted(docs)).encode())
+                .hexdigest()})
 
     def incidents(self, status: Status | None = None) -> list[Incident]:
         sql, args = "SELECT doc, status FROM incidents", ()
@@ -238,32 +370,142 @@ class SqliteStore:
             out.append(inc)
         return out
 
+    def incident(self, incident_id: str) -> Incident:
+        row = self.db.execute("SELECT doc, status FROM incidents WHERE id = ?",
+                              (incident_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no incident {incident_id}",
+                                fix="list incidents with `trucewatch review queue`")
+        inc = from_json(row[0], Incident)
+        inc.status = Status(row[1])
+        return inc
+
     def violations(self) -> list[Violation]:
         return [from_json(r[0], Violation) for r in
                 self.db.execute("SELECT doc FROM violations ORDER BY id")]
 
-    def set_status(self, incident_id: str, new: Status, who: str, why: str) -> None:
-        row = self.db.execute("SELECT status FROM incidents WHERE id = ?",
-                              (incident_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"no incident {incident_id}",
-                                fix="list incidents with `trucewatch report`")
-        old = Status(row[0])
-        old.check_transition(new)
+    def save_incident_version(self, inc: Incident, action: str, who: str, why: str,
+                              violation: Violation | None = None) -> int:
+        """Write a reviewed (or analyst-added) incident as its next version, logged."""
+        doc = to_json(inc)
         with self._transaction():
-            self.db.execute("UPDATE incidents SET status = ? WHERE id = ?",
-                            (new.value, incident_id))
-            self.db.execute("INSERT INTO status_changes (incident_id, old, new, who, why, at) "
-                            "VALUES (?,?,?,?,?,?)", (incident_id, old.value, new.value, who,
-                                                    why, _now()))
+            row = self.db.execute("SELECT max(version) FROM incident_versions WHERE "
+                                  "incident_id = ?", (inc.id,)).fetchone()
+            version = (row[0] or 0) + 1
+            if version == 1:
+                self.db.execute("INSERT INTO incidents VALUES (?,?,?,?,?,?,?)",
+                                (inc.id, inc.status.value, inc.category.value,
+                                 inc.time_start.isoformat(), inc.location.lat,
+                                 inc.location.lon, doc))
+                self.db.execute("INSERT INTO incidents_rtree SELECT rowid, lon, lon, lat, lat "
+                                "FROM incidents WHERE id = ?", (inc.id,))
+            else:
+                self.db.execute("UPDATE incidents SET status = ?, category = ?, time_start = ?,"
+                                " lat = ?, lon = ?, doc = ? WHERE id = ?",
+                                (inc.status.value, inc.category.value,
+                                 inc.time_start.isoformat(), inc.location.lat,
+                                 inc.location.lon, doc, inc.id))
+                self.db.execute("UPDATE incidents_rtree SET min_lon = ?, max_lon = ?, "
+                                "min_lat = ?, max_lat = ? WHERE rid = (SELECT rowid FROM "
+                                "incidents WHERE id = ?)", (inc.location.lon, inc.location.lon,
+                                                           inc.location.lat, inc.location.lat,
+                                                           inc.id))
+            if violation is not None:
+                self.db.execute("INSERT OR REPLACE INTO violations VALUES (?,?,?)",
+                                (violation.id, violation.incident_id, to_json(violation)))
+            self.db.execute("INSERT INTO incident_versions VALUES (?,?,?,?,?,?,?,?)",
+                            (inc.id, version, inc.status.value, action, who, why, _now(), doc))
+            self._log(who, action, inc.id, {"version": version, "status": inc.status.value,
+                                            "why": why,
+                                            "doc_sha256": hashlib.sha256(doc.encode())
+                                            .hexdigest()})
+        return version
+
+    def incident_history(self, incident_id: str) -> list[dict[str, Any]]:
+        cur = self.db.execute("SELECT version, status, action, who, why, at, doc FROM "
+                              "incident_versions WHERE incident_id = ? ORDER BY version",
+                              (incident_id,))
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur]
+
+    def all_history(self) -> list[dict[str, Any]]:
+        cur = self.db.execute("SELECT incident_id, version, status, action, who, at FROM "
+                              "incident_versions ORDER BY incident_id, version")
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur]
+
+    def set_status(self, incident_id: str, new: Status, who: str, why: str) -> None:
+        """Low-level status change (the review workflow adds locks and the two-person rule)."""
+        inc = self.incident(incident_id)
+        inc.set_status(new)
+        self.save_incident_version(inc, f"status:{new.value}", who, why)
+
+    # ------------------------------------------------------------- review locks
+    def claim(self, incident_id: str, analyst: str, until: datetime) -> str | None:
+        """Take the lock unless another analyst holds an unexpired one; return that holder."""
+        now = _now()
+        with self._transaction():
+            row = self.db.execute("SELECT analyst, expires_at FROM review_locks WHERE "
+                                  "incident_id = ?", (incident_id,)).fetchone()
+            if row and row[0] != analyst and row[1] > now:
+                return f"{row[0]} until {row[1]}"
+            self.db.execute("INSERT OR REPLACE INTO review_locks VALUES (?,?,?,?)",
+                            (incident_id, analyst, now, until.isoformat().replace("+00:00", "Z")))
+            self._log(analyst, "claim", incident_id, {"until": until.isoformat()})
+        return None
+
+    def lock_holder(self, incident_id: str) -> str | None:
+        row = self.db.execute("SELECT analyst, expires_at FROM review_locks WHERE "
+                              "incident_id = ?", (incident_id,)).fetchone()
+        return row[0] if row and row[1] > _now() else None
+
+    def release(self, incident_id: str, analyst: str) -> None:
+        with self._transaction():
+            self.db.execute("DELETE FROM review_locks WHERE incident_id = ? AND analyst = ?",
+                            (incident_id, analyst))
+
+    # ------------------------------------------------------------- allegations
+    def allegations(self) -> list[dict[str, Any]]:
+        return [json.loads(r[0]) for r in
+                self.db.execute("SELECT doc FROM allegations ORDER BY received_at, id")]
+
+    def save_rulings(self, rulings: list[dict[str, Any]], actor: str = "pipeline") -> None:
+        """Store automatic rulings; a ruling an analyst made (basis 'reviewed') is kept."""
+        with self._transaction():
+            reviewed = {r[0] for r in self.db.execute(
+                "SELECT allegation_id FROM rulings WHERE basis = 'reviewed'")}
+            rows = [(r["allegation_id"], r["ruling"], r.get("basis", "automatic"),
+                     json.dumps(r, ensure_ascii=False, sort_keys=True), _now())
+                    for r in rulings if r["allegation_id"] not in reviewed]
+            self.db.executemany("INSERT OR REPLACE INTO rulings VALUES (?,?,?,?,?)", rows)
+            self._log(actor, "rule_allegations", "allegations", {
+                "rulings": len(rows), "kept_reviewed": len(reviewed),
+                "sha256": hashlib.sha256(canonical([r[3] for r in rows])).hexdigest()})
+
+    def rulings(self) -> list[dict[str, Any]]:
+        return [json.loads(r[0]) for r in
+                self.db.execute("SELECT doc FROM rulings ORDER BY allegation_id")]
 
     def counts(self) -> dict[str, int]:
         return {t: int(self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
                 for t in ("raw_inputs", "batches", "observations", "quarantine", "incidents",
-                          "violations")}
+                          "violations", "allegations", "rulings", "refused", "audit_log")}
 
     def close(self) -> None:
         self.db.close()
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script into statements (triggers contain semicolons of their own)."""
+    out, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            out.append(current.strip())
+            current = ""
+    if current.strip():
+        out.append(current.strip())
+    return out
 
 
 class _Tx:
@@ -282,6 +524,10 @@ class _Tx:
 def _observation_rows(batch: Batch, batch_id: str) -> list[tuple[object, ...]]:
     if batch.source == "sensor_events":
         return _explosion_rows(batch, batch_id)
+    if batch.source == "allegations":
+        return []  # allegations are claims, not observations: their own table
+    if "obs_id" in batch.records.columns:
+        return _generic_rows(batch, batch_id)
     r = batch.records
     out: list[tuple[object, ...]] = []
     for row, lat, lon, lt, ln, d, minute, sensor, conf, frp, dn, raw in r.iter_rows():
@@ -312,4 +558,15 @@ def _explosion_rows(batch: Batch, batch_id: str) -> list[tuple[object, ...]]:
         out.append((r["obs_id"], batch.kind.value, "sensors:network", "sensor_network", t, t,
                     t[:10], r["latitude"], r["longitude"], r["uncertainty_m"], attrs, raw_sha,
                     batch_id, 0))
+    return out
+
+
+def _generic_rows(batch: Batch, batch_id: str) -> list[tuple[object, ...]]:
+    """Records already in observation form: obs_id, source_id, t0, t1 (ISO UTC), latitude,
+    longitude, uncertainty_m, attributes (JSON text), raw_row, raw_sha256 (of the record)."""
+    out: list[tuple[object, ...]] = []
+    for r in batch.records.iter_rows(named=True):
+        out.append((r["obs_id"], batch.kind.value, r["source_id"], batch.source, r["t0"],
+                    r["t1"], r["t0"][:10], r["latitude"], r["longitude"], r["uncertainty_m"],
+                    r["attributes"], r["raw_sha256"], batch_id, r["raw_row"]))
     return out

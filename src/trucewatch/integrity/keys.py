@@ -1,0 +1,152 @@
+"""The key registry: which Ed25519 public key a sensor, platform or party may sign with,
+and when.
+
+A registry file (JSON or YAML) lists keys::
+
+    keys:
+      - key_id: drone-ua-07/2026-05
+        source: drone:UA-07          # who signs with it (source kind : platform id)
+        public_key: <base64 of the 32 raw bytes>
+        valid_from: 2026-05-01T00:00:00Z
+        valid_until: 2026-06-01T00:00:00Z   # rotation: the next key takes over
+        revoked_at: null                     # compromise: nothing signed from then on counts
+        revoked_reason: ""
+
+A signature counts when its ``signed_at`` lies in ``[valid_from, valid_until)`` and
+before ``revoked_at``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from trucewatch.errors import ConfigError, SignatureError
+from trucewatch.model.serialization import format_time, parse_time
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    key_id: str
+    source: str
+    public_key: bytes
+    valid_from: datetime
+    valid_until: datetime | None = None
+    revoked_at: datetime | None = None
+    revoked_reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key_id": self.key_id, "source": self.source,
+                "public_key": base64.b64encode(self.public_key).decode(),
+                "valid_from": format_time(self.valid_from),
+                "valid_until": format_time(self.valid_until) if self.valid_until else None,
+                "revoked_at": format_time(self.revoked_at) if self.revoked_at else None,
+                "revoked_reason": self.revoked_reason}
+
+
+def new_keypair() -> tuple[Ed25519PrivateKey, bytes]:
+    """A fresh private key and its raw 32-byte public key."""
+    private = Ed25519PrivateKey.generate()
+    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return private, public
+
+
+class KeyRegistry:
+    def __init__(self, records: list[KeyRecord] | None = None) -> None:
+        self._by_id: dict[str, KeyRecord] = {}
+        for r in records or []:
+            self.add(r)
+
+    def add(self, record: KeyRecord) -> None:
+        if record.key_id in self._by_id:
+            raise ConfigError(f"key {record.key_id} is registered twice",
+                              fix="give each key a unique key_id")
+        if len(record.public_key) != 32:
+            raise ConfigError(f"key {record.key_id}: an Ed25519 public key is 32 bytes, "
+                              f"got {len(record.public_key)}", fix="export the raw public key")
+        self._by_id[record.key_id] = record
+
+    def rotate(self, old_id: str, new: KeyRecord) -> None:
+        """End ``old_id`` where ``new`` begins, and register ``new``."""
+        old = self.get(old_id)
+        self._by_id[old_id] = KeyRecord(old.key_id, old.source, old.public_key, old.valid_from,
+                                        new.valid_from, old.revoked_at, old.revoked_reason)
+        self.add(new)
+
+    def revoke(self, key_id: str, at: datetime, reason: str) -> None:
+        k = self.get(key_id)
+        self._by_id[key_id] = KeyRecord(k.key_id, k.source, k.public_key, k.valid_from,
+                                        k.valid_until, at, reason)
+
+    def get(self, key_id: str) -> KeyRecord:
+        try:
+            return self._by_id[key_id]
+        except KeyError:
+            raise SignatureError(f"unknown key {key_id!r}",
+                                 fix="register the key in the key registry") from None
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def check_usable(self, key_id: str, signed_at: datetime) -> KeyRecord:
+        """The key, if a signature made at ``signed_at`` may count; else SignatureError."""
+        k = self.get(key_id)
+        if signed_at < k.valid_from:
+            raise SignatureError(f"key {key_id} was not valid yet at {format_time(signed_at)} "
+                                 f"(valid from {format_time(k.valid_from)})",
+                                 fix="sign with the key in force at the time")
+        if k.valid_until is not None and signed_at >= k.valid_until:
+            raise SignatureError(f"key {key_id} was rotated out at {format_time(k.valid_until)}"
+                                 f"; submission signed at {format_time(signed_at)}",
+                                 fix="sign with the current key")
+        if k.revoked_at is not None and signed_at >= k.revoked_at:
+            raise SignatureError(f"key {key_id} was revoked at {format_time(k.revoked_at)} "
+                                 f"({k.revoked_reason or 'no reason given'})",
+                                 fix="issue the platform a new key and re-sign")
+        return k
+
+    def public_key(self, key_id: str) -> Ed25519PublicKey:
+        return Ed25519PublicKey.from_public_bytes(self.get(key_id).public_key)
+
+    # ------------------------------------------------------------- files
+    @classmethod
+    def load(cls, path: Path | str) -> KeyRegistry:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read the key registry ({err})",
+                              fix="check the path given with --keys") from err
+        doc = (json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)) or {}
+        records = []
+        for k, item in enumerate(doc.get("keys", [])):
+            try:
+                records.append(KeyRecord(
+                    key_id=str(item["key_id"]), source=str(item["source"]),
+                    public_key=base64.b64decode(item["public_key"], validate=True),
+                    valid_from=parse_time(str(item["valid_from"])),
+                    valid_until=parse_time(str(item["valid_until"]))
+                    if item.get("valid_until") else None,
+                    revoked_at=parse_time(str(item["revoked_at"]))
+                    if item.get("revoked_at") else None,
+                    revoked_reason=str(item.get("revoked_reason") or "")))
+            except (KeyError, TypeError, ValueError) as err:
+                raise ConfigError(f"{path}: keys[{k}] is malformed ({err})",
+                                  fix="each key needs key_id, source, public_key (base64), "
+                                  "valid_from") from err
+        return cls(records)
+
+    def save(self, path: Path | str) -> None:
+        doc = {"keys": [r.to_dict() for r in self._by_id.values()]}
+        Path(path).write_text(json.dumps(doc, indent=2), encoding="utf-8")
