@@ -22,7 +22,15 @@ from shapely.geometry.base import BaseGeometry
 
 from trucewatch.errors import AgreementError
 from trucewatch.geo.crs import crs_for, to_metric, to_wgs84
-from trucewatch.model.agreement import Agreement, ProtectedSite, Sector, Side, Zone, ZoneKind
+from trucewatch.model.agreement import (
+    Agreement,
+    ProtectedSite,
+    Sector,
+    Side,
+    TrainingArea,
+    Zone,
+    ZoneKind,
+)
 from trucewatch.model.serialization import parse_time
 
 FORMAT = "trucewatch-agreement"
@@ -206,6 +214,7 @@ def check_agreement(path: Path | str) -> CheckReport:
             errors.append(f"{what} ({site.id}): radius_m must be > 0")
         else:
             sites.append(site)
+    training = _training_areas(doc.get("live_fire_training") or [], errors)
     sectors: list[Sector] = []
     sec_spec = doc.get("sectors")
     if sec_spec is not None:
@@ -225,6 +234,7 @@ def check_agreement(path: Path | str) -> CheckReport:
     if loc is not None and not loc.is_empty and not errors:
         zones = _build_zones(loc, occupied, border, sides, withdrawal, sites, crs)
         _check_sectors(sectors, zones, crs, errors, warnings)
+        _check_training(training, zones, crs, errors)
     if errors or eif is None or loc is None:
         return CheckReport(None, errors, warnings)
     agreement = Agreement(
@@ -232,6 +242,7 @@ def check_agreement(path: Path | str) -> CheckReport:
         entry_into_force=eif, line_of_contact=loc, sides=sides, withdrawal_km=withdrawal,
         protected_sites=sites, sectors=sectors, zones=zones, crs=crs,
         grace_period_hours=float(doc.get("grace_period_hours", 0.0)),
+        training_areas=training,
     )
     return CheckReport(agreement, errors, warnings)
 
@@ -301,6 +312,40 @@ def _check_sectors(sectors: list[Sector], zones: list[Zone], crs: str, errors: l
             outside = zm.difference(covered).area / 1e6
             if zm.area > 0 and outside / (zm.area / 1e6) > 0.01:
                 warnings.append(f"{outside:.1f} km2 of zone {z.id} lies in no sector")
+
+
+def _training_areas(items: list[Any], errors: list[str]) -> list[TrainingArea]:
+    out = []
+    for k, t in enumerate(items):
+        what = f"live_fire_training[{k}]"
+        try:
+            windows = [(parse_time(str(w["start"])), parse_time(str(w["end"])))
+                       for w in t.get("windows", [])]
+            area = TrainingArea(id=str(t["id"]), name=str(t.get("name", t["id"])),
+                                lat=float(t["lat"]), lon=float(t["lon"]),
+                                radius_m=float(t["radius_m"]), windows=windows)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            errors.append(f"{what}: needs id, lat, lon, radius_m and windows of start/end "
+                          f"UTC times ({err})")
+            continue
+        if any(b <= a for a, b in area.windows):
+            errors.append(f"{what} ({area.id}): a window ends before it starts")
+        elif not area.windows:
+            errors.append(f"{what} ({area.id}): give at least one notified window")
+        else:
+            out.append(area)
+    return out
+
+
+def _check_training(areas: list[TrainingArea], zones: list[Zone], crs: str,
+                    errors: list[str]) -> None:
+    """Training is notified away from the line: a range inside a buffer zone is an error."""
+    for t in areas:
+        disc = to_metric(shapely.Point(t.lon, t.lat), crs).buffer(t.radius_m)
+        for z in zones:
+            if z.kind == ZoneKind.BUFFER and disc.intersects(to_metric(z.geometry, crs)):
+                errors.append(f"live-fire training area {t.id} overlaps buffer zone {z.id}: "
+                              "training there cannot be told from a violation")
 
 
 def load_agreement(path: Path | str) -> Agreement:

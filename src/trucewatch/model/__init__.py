@@ -1,6 +1,14 @@
 """Typed domain objects with lossless, versioned JSON serialization."""
 
-from trucewatch.model.agreement import Agreement, ProtectedSite, Sector, Side, Zone, ZoneKind
+from trucewatch.model.agreement import (
+    Agreement,
+    ProtectedSite,
+    Sector,
+    Side,
+    TrainingArea,
+    Zone,
+    ZoneKind,
+)
 from trucewatch.model.enums import Category, SourceKind, Status
 from trucewatch.model.incident import Incident, Violation
 from trucewatch.model.observation import Location, Observation
@@ -17,6 +25,7 @@ __all__ = [
     "Side",
     "SourceKind",
     "Status",
+    "TrainingArea",
     "Violation",
     "Zone",
     "ZoneKind",

@@ -67,6 +67,20 @@ class ProtectedSite:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@register("trucewatch/training_area", 1)
+@dataclass
+class TrainingArea:
+    """A range where a party notified live-fire training, and when (UTC windows)."""
+
+    id: str
+    name: str
+    lat: float
+    lon: float
+    radius_m: float
+    windows: list[tuple[datetime, datetime]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
 @register("trucewatch/agreement", 1)
 @dataclass
 class Agreement:
@@ -81,6 +95,7 @@ class Agreement:
     zones: list[Zone]
     crs: str
     grace_period_hours: float = 0.0
+    training_areas: list[TrainingArea] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def zone(self, zone_id: str) -> Zone:

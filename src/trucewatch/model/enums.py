@@ -26,6 +26,8 @@ class Category(StrEnum):
     EXPLOSION_UNDETERMINED = "explosion.undetermined"
     FIRE = "fire"
     HEAVY_WEAPON_IN_RESTRICTED_ZONE = "heavy_weapon_in_restricted_zone"
+    HEAVY_WEAPON = "heavy_weapon"
+    VEHICLE_MOVEMENT = "vehicle_movement"
     STRIKE_ON_PROTECTED_SITE = "strike_on_protected_site"
     RESTRICTION_OF_MONITORS = "restriction_of_monitors"
 

@@ -326,13 +326,14 @@ class SqliteStore:
         Each new incident gets version 1 in its history; the run is logged."""
         with self._transaction():
             if replace_automatic:
-                self.db.execute("DELETE FROM violations WHERE incident_id IN (SELECT id FROM "
-                                "incidents WHERE status = 'automatic')")
+                # untouched automatic incidents only: analysts' additions and edits stay
+                stale = ("SELECT id FROM incidents WHERE status = 'automatic' AND id NOT IN "
+                         "(SELECT incident_id FROM incident_versions WHERE action != 'created')")
+                self.db.execute(f"DELETE FROM violations WHERE incident_id IN ({stale})")
                 self.db.execute("DELETE FROM incidents_rtree WHERE rid IN (SELECT rowid FROM "
-                                "incidents WHERE status = 'automatic')")
-                self.db.execute("DELETE FROM incident_versions WHERE incident_id IN (SELECT "
-                                "id FROM incidents WHERE status = 'automatic')")
-                self.db.execute("DELETE FROM incidents WHERE status = 'automatic'")
+                                f"incidents WHERE id IN ({stale}))")
+                self.db.execute(f"DELETE FROM incident_versions WHERE incident_id IN ({stale})")
+                self.db.execute(f"DELETE FROM incidents WHERE id IN ({stale})")
             kept = {r[0] for r in self.db.execute("SELECT id FROM incidents")}
             fresh = [i for i in incidents if i.id not in kept]
             docs = [to_json(i) for i in fresh]

@@ -1,0 +1,184 @@
+"""Ruling on allegations: match each to the fused incidents, then to what could be seen.
+
+A ruling is one of :class:`~trucewatch.model.enums.Ruling`, with its reason and its
+evidence (incident and violation ids, or the coverage that was checked):
+
+* ``pending``: the period alleged is not fully processed yet (data ends earlier);
+* ``violation``: a compatible incident matches in space and time and breaks a rule;
+* ``no_violation``: a compatible incident matches but breaks no rule (before entry
+  into force, outside restricted zones, notified training), or nothing was seen
+  where a source able to see it was looking (sensor network or drone patrol for
+  explosions; clear-sky satellite or drone for fires; drone for heavy weapons);
+* ``insufficient_evidence``: the match is too weak to rule on, or only a source that
+  cannot see this kind of event was looking (satellites do not see every explosion);
+* ``not_observable``: no source covered that place at that time.
+
+Matching: distance within ``n_sigma * sqrt(sigma_allegation^2 + sigma_incident^2) +
+scale`` and windows that come within ``time_slack_s``; categories compatible
+(explosion <-> explosion or fire; heavy weapon <-> heavy weapon).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+from scipy.spatial import cKDTree
+
+from trucewatch.geo.crs import local_laea, project_points
+from trucewatch.model.enums import Ruling
+from trucewatch.model.serialization import parse_time
+
+COMPATIBLE = {"explosion": ("explosion", "fire"), "fire": ("fire", "explosion"),
+              "strike_on_protected_site": ("explosion", "fire"),
+              "heavy_weapon": ("heavy_weapon",), "other": ("explosion", "fire", "heavy_weapon",
+                                                           "vehicle_movement")}
+
+
+@dataclass
+class Coverage:
+    """What the mechanism could see. Station positions (lat, lon) with the periods the
+    network reported; satellite days with their cloud cover (None: unknown) and days
+    without data; drone patrols (track points with a swath and a window)."""
+
+    stations: list[tuple[float, float]] = field(default_factory=list)
+    sensor_periods: list[tuple[datetime, datetime]] = field(default_factory=list)
+    satellite_days: dict[date, float | None] = field(default_factory=dict)
+    satellite_gaps: set[date] = field(default_factory=set)
+    patrols: list[tuple[datetime, datetime, list[tuple[float, float]], float]] = field(
+        default_factory=list)
+    min_stations: int = 4
+    station_reach_km: float = 20.0
+    max_cloud: float = 0.5
+
+    def sensors(self, lat: float, lon: float, t0: datetime, t1: datetime) -> bool:
+        if not self.stations or not any(a <= t0 and t1 <= b for a, b in self.sensor_periods):
+            return False
+        st = np.asarray(self.stations)
+        d = _km(st[:, 0], st[:, 1], lat, lon)
+        return int((d <= self.station_reach_km).sum()) >= self.min_stations
+
+    def satellite(self, t0: datetime, t1: datetime) -> bool:
+        day = t0.date()
+        while day <= t1.date():
+            cloud = self.satellite_days.get(day, -1.0)
+            if day not in self.satellite_gaps and cloud is not None and 0 <= cloud <= \
+                    self.max_cloud:
+                return True
+            day += timedelta(days=1)
+        return False
+
+    def drone(self, lat: float, lon: float, t0: datetime, t1: datetime) -> str:
+        for a, b, track, swath in self.patrols:
+            if a <= t1 and t0 <= b:
+                pts = np.asarray(track)
+                if (_km(pts[:, 1], pts[:, 0], lat, lon) * 1000 <= swath / 2).any():
+                    return f"drone patrol {a:%H:%M}-{b:%H:%M}Z"
+        return ""
+
+
+@dataclass(frozen=True)
+class AllegationJudge:
+    n_sigma: float = 3.0
+    incident_scale_m: float = 1000.0
+    time_slack_s: float = 1800.0
+
+    def rule(self, allegations: list[dict[str, Any]], incidents: pl.DataFrame,
+             coverage: Coverage, horizon: datetime) -> tuple[list[dict[str, Any]], set[str]]:
+        """Rulings, and the observation-id keys of incidents matched (to keep them)."""
+        matches = self._matches(allegations, incidents)
+        out, matched_keys = [], set()
+        rows = incidents.to_dicts() if incidents.height else []
+        for a, found in zip(allegations, matches, strict=True):
+            res = a["resolved"]
+            t0, t1 = parse_time(res["time_start"]), parse_time(res["time_end"])
+            hits = [rows[k] for k in found]
+            for h in hits:
+                matched_keys.add("|".join(sorted(h["observation_ids"])))
+            ruling, reason, coverage_used = self._decide(res, t0, t1, hits, coverage, horizon)
+            out.append({
+                "allegation_id": a["allegation_id"], "ruling": ruling.value, "basis": "automatic",
+                "reason": reason, "claimant": a["claimant"],
+                "claimant_kind": a["claimant_kind"], "category": res["category"],
+                "place": res["where"], "time_start": res["time_start"],
+                "time_end": res["time_end"],
+                "evidence": {"incident_observations": [h["observation_ids"] for h in hits],
+                             "rules": sorted({h["rule"] for h in hits if h["rule"]}),
+                             "coverage": coverage_used}})
+        return out, matched_keys
+
+    def _matches(self, allegations: list[dict[str, Any]], inc: pl.DataFrame) -> list[list[int]]:
+        if not allegations or inc.height == 0:
+            return [[] for _ in allegations]
+        lat = np.array([a["resolved"]["lat"] for a in allegations])
+        lon = np.array([a["resolved"]["lon"] for a in allegations])
+        sig = np.array([a["resolved"]["uncertainty_m"] for a in allegations])
+        crs = local_laea(float(inc["longitude"].mean()), float(inc["latitude"].mean()))  # type: ignore[arg-type]
+        ix, iy = project_points(inc["longitude"].to_numpy(), inc["latitude"].to_numpy(), crs)
+        ax, ay = project_points(lon, lat, crs)
+        isig = inc["sigma_m"].to_numpy()
+        reach = self.n_sigma * np.hypot(sig, isig.max()) + self.incident_scale_m
+        cand = cKDTree(np.column_stack([ix, iy])).query_ball_point(
+            np.column_stack([ax, ay]), r=reach)
+        ts, te = inc["t_start"].to_numpy(), inc["t_end"].to_numpy()
+        klass = inc["klass"].to_numpy()
+        out = []
+        for k, a in enumerate(allegations):
+            c = np.asarray(cand[k], dtype=np.int64)
+            res = a["resolved"]
+            a0 = parse_time(res["time_start"]).timestamp()
+            a1 = parse_time(res["time_end"]).timestamp()
+            d = np.hypot(ix[c] - ax[k], iy[c] - ay[k])
+            ok = ((d <= self.n_sigma * np.hypot(sig[k], isig[c]) + self.incident_scale_m)
+                  & (ts[c] <= a1 + self.time_slack_s) & (te[c] >= a0 - self.time_slack_s)
+                  & np.isin(klass[c], COMPATIBLE.get(res["category"], COMPATIBLE["other"])))
+            out.append(sorted(c[ok].tolist()))
+        return out
+
+    def _decide(self, res: dict[str, Any], t0: datetime, t1: datetime,
+                hits: list[dict[str, Any]], cov: Coverage, horizon: datetime
+                ) -> tuple[Ruling, str, list[str]]:
+        if t1 > horizon:
+            return (Ruling.PENDING, f"the period alleged ends after the data processed so far "
+                    f"({horizon:%Y-%m-%d %H:%M}Z)", [])
+        if any(h["rule"] for h in hits):
+            rules = sorted({h["rule"] for h in hits if h["rule"]})
+            return (Ruling.VIOLATION, f"matched {len(hits)} incident(s) breaking "
+                    f"{', '.join(rules)}", [])
+        if hits:
+            if all(h["flag"] == "insufficient_evidence" for h in hits):
+                return (Ruling.INSUFFICIENT_EVIDENCE, "matched only unconfirmed excess fires",
+                        [])
+            why = "; ".join(sorted({h["explanation"].split(":")[0] + ": "
+                                    + (h["flag"] or "outside restricted zones")
+                                    for h in hits}))
+            return Ruling.NO_VIOLATION, f"observed, but breaks no rule ({why})", []
+        lat, lon, cat = float(res["lat"]), float(res["lon"]), res["category"]
+        seen = []
+        if cov.sensors(lat, lon, t0, t1):
+            seen.append("ground sensor network")
+        patrol = cov.drone(lat, lon, t0, t1)
+        if patrol:
+            seen.append(patrol)
+        satellite = cov.satellite(t0, t1)
+        able = {"explosion": bool(seen), "strike_on_protected_site": bool(seen),
+                "fire": bool(patrol) or satellite, "heavy_weapon": bool(patrol),
+                "other": bool(seen)}.get(cat, bool(seen))
+        if satellite:
+            seen.append("satellite (clear sky)")
+        if able:
+            return (Ruling.NO_VIOLATION, f"nothing observed where {', '.join(seen)} "
+                    "could see it", seen)
+        if seen:
+            return (Ruling.INSUFFICIENT_EVIDENCE, f"only {', '.join(seen)} covered it, which "
+                    f"cannot see every {cat.replace('_', ' ')}", seen)
+        return Ruling.NOT_OBSERVABLE, "no source covered this place at this time", []
+
+
+def _km(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
+    la, lo, la0, lo0 = map(np.radians, (lat, lon, lat0, lon0))
+    h = np.sin((la - la0) / 2) ** 2 + np.cos(la) * np.cos(la0) * np.sin((lo - lo0) / 2) ** 2
+    return np.asarray(2 * 6371.0 * np.arcsin(np.sqrt(h)))

@@ -1,0 +1,221 @@
+"""What a free-text allegation says: language, places, times, category.
+
+* language: declared, else from the script (Cyrillic: Ukrainian letters і ї є ґ vs
+  Russian ы э ъ ё) and function words (French vs English);
+* places: gazetteer matching of capitalized 1-3 word spans (Latin and Cyrillic
+  variants, inflected Cyrillic forms by stem), see :mod:`trucewatch.geo.gazetteer`;
+  for French the spaCy ``fr_core_news_sm`` model also names location entities, and
+  those the gazetteer does not know are reported as unresolved;
+* times: ``dateparser`` search in the text's language, relative to when the
+  allegation was received, in Kyiv local time, cleaned of trailing numbers and merged
+  when a date and a time of day are found apart;
+* category: a small per-language lexicon of ceasefire-violation words.
+
+Every extraction keeps the span of text it came from and a confidence, so an
+analyst can see why.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from trucewatch.geo.gazetteer import Gazetteer
+
+LANGUAGES = ("fr", "en", "uk", "ru")
+LOCAL_TZ = ZoneInfo("Europe/Kyiv")
+_WORD = re.compile(r"[^\W\d_][\w'’ʼ-]*")
+_TIME_OF_DAY = re.compile(r"\d{1,2}\s*[:h.]\s*\d{2}|\d\s*(am|pm)\b", re.IGNORECASE)
+_RELATIVE = re.compile(r"hier|yesterday|today|aujourd|вчора|сьогодні|вчера|сегодня|tonight|"
+                       r"cette nuit|last night|уночі|ночью", re.IGNORECASE)
+_FR = {"le", "la", "les", "des", "du", "et", "à", "dans", "vers", "sur", "une", "un", "près"}
+_EN = {"the", "and", "of", "in", "at", "on", "near", "was", "were", "a", "an", "by"}
+
+LEXICON: dict[str, tuple[str, ...]] = {
+    "explosion": ("explosion", "tir", "bombard", "obus", "frappe", "roquette", "mortier",
+                  "shell", "strike", "rocket", "mortar", "blast", "artillery fire", "drone attack",
+                  "обстріл", "вибух", "удар", "снаряд", "ракет", "міномет", "обстрел", "взрыв",
+                  "миномет", "прильот", "прилет"),
+    "fire": ("incendie", "brûl", "fire", "burning", "blaze", "пожеж", "горить", "пожар",
+             "горит"),
+    "heavy_weapon": ("char ", "chars", "blindé", "pièces d'artillerie", "lance-roquettes",
+                     "tank", "howitzer", "heavy weapon", "mlrs", "armoured", "танк", "гармат",
+                     "сау", "рсзв", "гаубиц", "рсзо", "бронетехн"),
+}
+
+
+@dataclass
+class PlaceMention:
+    text: str
+    start: int
+    end: int
+    name: str = ""
+    geonameid: int = 0
+    lat: float = 0.0
+    lon: float = 0.0
+    population: int = 0
+    confidence: float = 0.0
+    candidates: int = 0
+    # exact, stem; outside (a known city beyond the mission's countries, e.g. Paris);
+    # unresolved (a location entity the gazetteer does not know)
+    how: str = ""
+
+
+@dataclass
+class TimeMention:
+    text: str
+    start: str  # ISO UTC window
+    end: str
+    confidence: float
+    has_time_of_day: bool
+
+
+@dataclass
+class Extraction:
+    language: str
+    language_declared: bool
+    places: list[PlaceMention] = field(default_factory=list)
+    times: list[TimeMention] = field(default_factory=list)
+    category: str = ""
+    category_words: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def best_place(self) -> PlaceMention | None:
+        found = [p for p in self.places if p.how in ("exact", "stem")]
+        return max(found, key=lambda p: (p.confidence, -p.start)) if found else None
+
+    def best_time(self) -> TimeMention | None:
+        return max(self.times, key=lambda t: (t.confidence, t.has_time_of_day)
+                   ) if self.times else None
+
+
+def detect_language(text: str) -> str:
+    low = text.lower()
+    if re.search(r"[\u0400-\u04FF]", low):
+        uk = len(re.findall(r"[іїєґ]", low))
+        ru = len(re.findall(r"[ыэъё]", low))
+        return "uk" if uk > 0 and uk >= ru else "ru"
+    words = re.findall(r"[a-zà-ÿ]+", low)
+    fr = sum(w in _FR for w in words)
+    en = sum(w in _EN for w in words)
+    return "fr" if fr > en else "en"
+
+
+@lru_cache(maxsize=1)
+def _french() -> Any:
+    import spacy
+
+    return spacy.load("fr_core_news_sm", exclude=["parser", "lemmatizer"])
+
+
+class Extractor:
+    """Configured extraction: the gazetteer and the mission's area for disambiguation."""
+
+    def __init__(self, gazetteer: Gazetteer | None = None,
+                 area: tuple[float, float] | None = (48.3, 37.5), use_spacy: bool = True
+                 ) -> None:
+        self.gazetteer = gazetteer or Gazetteer.load()
+        self.area = area
+        self.use_spacy = use_spacy
+
+    def extract(self, text: str, received_at: datetime, language: str | None = None
+                ) -> Extraction:
+        lang = language if language in LANGUAGES else detect_language(text)
+        ex = Extraction(lang, language in LANGUAGES)
+        ex.places = self._places(text, lang)
+        ex.times = _times(text, lang, received_at)
+        ex.category, ex.category_words = _category(text)
+        return ex
+
+    def _places(self, text: str, lang: str) -> list[PlaceMention]:
+        tokens = [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
+        out: list[PlaceMention] = []
+        i = 0
+        while i < len(tokens):
+            hit = None
+            for n in (3, 2, 1):
+                span = tokens[i:i + n]
+                if len(span) < n or not span[0][0][:1].isupper():
+                    continue
+                s, e = span[0][1], span[-1][2]
+                phrase = text[s:e]
+                # French elision: l'Ukraine, d'Avdiïvka
+                phrase = re.sub(r"^[ldLD]['’]", "", phrase)
+                r = self.gazetteer.resolve(phrase, near=self.area)
+                if r is not None and r.outside:
+                    hit = (n, PlaceMention(text[s:e], s, e, r.place.name, r.place.geonameid,
+                                           r.place.lat, r.place.lon, r.place.population,
+                                           r.confidence, r.candidates, "outside"))
+                    break
+                if r is not None:
+                    p = r.place
+                    hit = (n, PlaceMention(text[s:e], s, e, p.name, p.geonameid, p.lat, p.lon,
+                                           p.population, r.confidence, r.candidates, r.how))
+                    break
+            if hit:
+                out.append(hit[1])
+                i += hit[0]
+            else:
+                i += 1
+        if lang == "fr" and self.use_spacy:
+            covered = [(p.start, p.end) for p in out]
+            for ent in _french()(text).ents:
+                if ent.label_ == "LOC" and not any(s < ent.end_char and ent.start_char < e
+                                                   for s, e in covered):
+                    out.append(PlaceMention(ent.text, ent.start_char, ent.end_char,
+                                            how="unresolved"))
+        return sorted(out, key=lambda p: p.start)
+
+
+def _times(text: str, lang: str, received_at: datetime) -> list[TimeMention]:
+    from dateparser import parse
+    from dateparser.search import search_dates
+
+    base = received_at.astimezone(LOCAL_TZ).replace(tzinfo=None)
+    settings: Any = {"RELATIVE_BASE": base, "PREFER_DATES_FROM": "past",
+                     "RETURN_AS_TIMEZONE_AWARE": False}
+    found = search_dates(text, languages=[lang], settings=settings) or []
+    out: list[TimeMention] = []
+    pending_date: tuple[str, datetime] | None = None
+    for raw, value in found:
+        cleaned = re.sub(r"[,;]\s*\d{1,3}\s*$", "", raw).strip()  # "..., 12 rounds"
+        if cleaned != raw and cleaned:
+            value = parse(cleaned, languages=[lang], settings=settings) or value
+        if not re.search(r"\d", cleaned) and not _RELATIVE.search(cleaned):
+            continue  # "maintenant", "Friday" alone: too vague to place an event
+        if re.fullmatch(r"\d{1,4}", cleaned):
+            continue  # a bare number or year
+        has_tod = bool(_TIME_OF_DAY.search(cleaned))
+        if has_tod and pending_date and not re.search(r"[a-zа-я]{3}", cleaned, re.I):
+            # a time of day right after a date: "le 28 mai ... vers 04h15"
+            value = datetime.combine(pending_date[1].date(), value.time())
+            cleaned = f"{pending_date[0]} … {cleaned}"
+            out.pop()
+        local = value.replace(tzinfo=LOCAL_TZ)
+        if has_tod:
+            start, end, conf = local - timedelta(hours=1), local + timedelta(hours=1), 0.8
+        else:
+            day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+            start, end, conf = day, day + timedelta(days=1), 0.6
+        if _RELATIVE.search(cleaned):
+            conf -= 0.1
+        out.append(TimeMention(cleaned, _iso(start), _iso(end), round(conf, 2), has_tod))
+        pending_date = None if has_tod else (cleaned, value)
+    return out
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _category(text: str) -> tuple[str, list[str]]:
+    low = text.lower()
+    hits = {cat: [w for w in words if w in low] for cat, words in LEXICON.items()}
+    best = max(hits, key=lambda c: (len(hits[c]), c == "explosion"))
+    return (best, hits[best]) if hits[best] else ("", [])
