@@ -53,6 +53,8 @@ class Coverage:
     min_stations: int = 4
     station_reach_km: float = 20.0
     max_cloud: float = 0.5
+    # VIIRS (S-NPP, NOAA-20/21) overpasses over Ukraine, UTC hours: ~11 (day), ~23 (night)
+    overpass_hours: tuple[float, ...] = (11.0, 23.0)
 
     def sensors(self, lat: float, lon: float, t0: datetime, t1: datetime) -> bool:
         if not self.stations or not any(a <= t0 and t1 <= b for a, b in self.sensor_periods):
@@ -62,12 +64,16 @@ class Coverage:
         return int((d <= self.station_reach_km).sum()) >= self.min_stations
 
     def satellite(self, t0: datetime, t1: datetime) -> bool:
+        """An overpass inside the window, on a day with data and a clear enough sky."""
         day = t0.date()
         while day <= t1.date():
             cloud = self.satellite_days.get(day, -1.0)
-            if day not in self.satellite_gaps and cloud is not None and 0 <= cloud <= \
-                    self.max_cloud:
-                return True
+            usable = (day not in self.satellite_gaps and cloud is not None
+                      and 0 <= cloud <= self.max_cloud)
+            for h in self.overpass_hours:
+                t = datetime.combine(day, datetime.min.time(), t0.tzinfo) + timedelta(hours=h)
+                if usable and t0 <= t <= t1:
+                    return True
             day += timedelta(days=1)
         return False
 
@@ -163,7 +169,8 @@ class AllegationJudge:
         patrol = cov.drone(lat, lon, t0, t1)
         if patrol:
             seen.append(patrol)
-        satellite = cov.satellite(t0, t1)
+        # satellites see fires (and the fires explosions start), never a gun or a vehicle
+        satellite = cat not in ("heavy_weapon",) and cov.satellite(t0, t1)
         able = {"explosion": bool(seen), "strike_on_protected_site": bool(seen),
                 "fire": bool(patrol) or satellite, "heavy_weapon": bool(patrol),
                 "other": bool(seen)}.get(cat, bool(seen))

@@ -187,12 +187,13 @@ class RuleBook:
 
     def to_domain(self, evaluated: pl.DataFrame, keep: pl.Series | None = None
                   ) -> tuple[list[Incident], list[Violation]]:
-        """Incidents (and their candidate violations) to store: those with a rule or a flag
-        inside a zone, plus those ``keep`` marks (e.g. matched to an allegation)."""
-        mask = evaluated["rule"].is_not_null() | (evaluated["flag"].is_not_null()
-                                                  & (evaluated["zone_group"] != "outside")
-                                                  & (evaluated["flag"]
-                                                     != "before_entry_into_force"))
+        """Incidents (and their candidate violations) to store: those with a rule; those in a
+        zone flagged grace period, training or uncovered weapon class (a monitor must see
+        them); and those ``keep`` marks (e.g. matched to an allegation). Weak evidence and
+        incidents outside zones stay in the fusion's counts only."""
+        shown = ("grace_period", "live_fire_training", "weapon_class_not_covered")
+        mask = evaluated["rule"].is_not_null() | (evaluated["flag"].is_in(shown)
+                                                  & (evaluated["zone_group"] != "outside"))
         if keep is not None:
             mask = mask | keep
         incidents, violations = [], []

@@ -182,18 +182,30 @@ def run(
     stations: Annotated[Path | None, typer.Option(help="ground-sensor station inventory")] = None,
     detections: Annotated[list[Path] | None, typer.Option(help="ground-sensor detections")
                           ] = None,
+    drones: Annotated[list[Path] | None, typer.Option(help="drone report documents (signed "
+                                                      "envelopes or plain)")] = None,
+    allegations: Annotated[list[Path] | None, typer.Option(help="allegation documents")] = None,
+    keys: Annotated[Path | None, typer.Option(help="key registry (JSON/YAML)")] = None,
 ) -> None:
     """Run a full verification cycle and write the bulletin (built-in scenario by default)."""
-    from trucewatch.pipeline import SensorInputs, run_cycle
+    from trucewatch.pipeline import FieldInputs, SensorInputs, run_cycle
 
+    field_inputs = FieldInputs(drones=list(drones or []), allegations=list(allegations or []),
+                               keys=keys)
+    review = None
     if agreement is None:
         from trucewatch.scenario import generate
+        from trucewatch.scenario.multisource import apply_review
 
         files = generate(out_dir / "scenario")
         agreement, firms, cloud = files.agreement, [*files.reference, *files.current], \
             files.coverage
         if files.stations and files.detections and not stations:
             stations, detections = files.stations, [files.detections]
+        if not drones and not allegations:
+            field_inputs = FieldInputs(drones=files.drones, allegations=files.allegations,
+                                       keys=files.keys)
+            review = apply_review
         err.print(f"built-in scenario generated in {files.root}")
     if not firms:
         raise typer.BadParameter("give --firms files with --agreement")
@@ -202,10 +214,23 @@ def run(
         sensors = SensorInputs(stations, detections) if stations and detections else None
         result = run_cycle(agreement_path=agreement, firms_files=firms,
                            reference_years=_years(years), out_dir=out_dir, report_date=day,
-                           cloud_path=cloud, pdf=pdf, progress=progress, sensors=sensors)
+                           cloud_path=cloud, pdf=pdf, progress=progress, sensors=sensors,
+                           field_inputs=field_inputs, review=review)
     v = result.view
     out.print(f"{len(v.incidents)} incident(s) since entry into force, "
               f"{len(v.violations)} candidate violation(s)")
+    for o in result.submissions:
+        if o.refused:
+            err.print(f"[yellow]refused[/] {o.name}: {o.refused}")
+    if result.rulings:
+        from collections import Counter
+
+        kinds = Counter(r["ruling"] for r in result.rulings)
+        out.print("allegation rulings: " + ", ".join(f"{k} {n}" for k, n in sorted(
+            kinds.items())))
+    if result.review_log:
+        out.print(f"scripted review of the built-in scenario: {len(result.review_log)} "
+                  "action(s) by two analysts")
     for variant, b in result.bulletins.items():
         out.print(f"{variant} bulletin: {b.pdf or b.html}")
     out.print(f"restricted bulletin (HTML): {result.bulletins['restricted'].html}")

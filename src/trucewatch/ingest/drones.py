@@ -255,3 +255,15 @@ def read_patrols(raw: bytes, name: str) -> tuple[list[Patrol], list[QuarantineEn
 def report_schema() -> dict[str, Any]:
     """JSON Schema of one report (docs/drones.md is generated from it)."""
     return DroneReport.model_json_schema(by_alias=True)
+
+
+def klv_packet(time: datetime, lat: float, lon: float, slant_range_m: float) -> str:
+    """A minimal MISB ST 0601 local set (time, slant range, frame centre), base64: what a
+    platform's encoder would send; used by the scenario and tests."""
+    from klvdata import misb0601 as st0601
+
+    micros = int(time.timestamp() * 1e6).to_bytes(8, "big")
+    payload = b"".join(bytes(e) for e in (
+        st0601.PrecisionTimeStamp(micros), st0601.SlantRange(slant_range_m),
+        st0601.FrameCenterLatitude(lat), st0601.FrameCenterLongitude(lon)))
+    return base64.b64encode(bytes(st0601.UASLocalMetadataSet(payload))).decode()

@@ -29,7 +29,9 @@ from trucewatch.geo.gazetteer import Gazetteer
 LANGUAGES = ("fr", "en", "uk", "ru")
 LOCAL_TZ = ZoneInfo("Europe/Kyiv")
 _WORD = re.compile(r"[^\W\d_][\w'’ʼ-]*")
-_TIME_OF_DAY = re.compile(r"\d{1,2}\s*[:h.]\s*\d{2}|\d\s*(am|pm)\b", re.IGNORECASE)
+_TIME_OF_DAY = re.compile(r"\b\d{1,2}\s*[:h]\s*\d{2}\b|\d\s*(am|pm)\b", re.IGNORECASE)
+# a date: day.month, a year, or a word (month name, weekday, "yesterday")
+_DATE_LIKE = re.compile(r"\d{1,2}[./-]\d{1,2}|\d{4}|[^\W\d_]{3,}")
 _RELATIVE = re.compile(r"hier|yesterday|today|aujourd|вчора|сьогодні|вчера|сегодня|tonight|"
                        r"cette nuit|last night|уночі|ночью", re.IGNORECASE)
 _FR = {"le", "la", "les", "des", "du", "et", "à", "dans", "vers", "sur", "une", "un", "près"}
@@ -181,8 +183,7 @@ def _times(text: str, lang: str, received_at: datetime) -> list[TimeMention]:
     settings: Any = {"RELATIVE_BASE": base, "PREFER_DATES_FROM": "past",
                      "RETURN_AS_TIMEZONE_AWARE": False}
     found = search_dates(text, languages=[lang], settings=settings) or []
-    out: list[TimeMention] = []
-    pending_date: tuple[str, datetime] | None = None
+    mentions: list[tuple[str, datetime, bool, bool]] = []  # text, value, time of day, date
     for raw, value in found:
         cleaned = re.sub(r"[,;]\s*\d{1,3}\s*$", "", raw).strip()  # "..., 12 rounds"
         if cleaned != raw and cleaned:
@@ -191,22 +192,27 @@ def _times(text: str, lang: str, received_at: datetime) -> list[TimeMention]:
             continue  # "maintenant", "Friday" alone: too vague to place an event
         if re.fullmatch(r"\d{1,4}", cleaned):
             continue  # a bare number or year
-        has_tod = bool(_TIME_OF_DAY.search(cleaned))
-        if has_tod and pending_date and not re.search(r"[a-zа-я]{3}", cleaned, re.I):
-            # a time of day right after a date: "le 28 mai ... vers 04h15"
-            value = datetime.combine(pending_date[1].date(), value.time())
-            cleaned = f"{pending_date[0]} … {cleaned}"
-            out.pop()
+        has_date = bool(_DATE_LIKE.search(cleaned) or _RELATIVE.search(cleaned))
+        mentions.append((cleaned, value, bool(_TIME_OF_DAY.search(cleaned)), has_date))
+    # a date and a time of day mentioned apart ("at 10:30 ... on 30 May") are one moment
+    dates = [m for m in mentions if m[3] and not m[2]]
+    clocks = [m for m in mentions if m[2] and not m[3]]
+    if dates and clocks:
+        d, c = dates[0], clocks[0]
+        merged = (f"{d[0]} … {c[0]}", datetime.combine(d[1].date(), c[1].time()), True, True)
+        mentions = [merged] + [m for m in mentions if m is not d and m is not c]
+    out = []
+    for cleaned, value, has_tod, has_date in mentions:
         local = value.replace(tzinfo=LOCAL_TZ)
         if has_tod:
-            start, end, conf = local - timedelta(hours=1), local + timedelta(hours=1), 0.8
+            start, end = local - timedelta(hours=1), local + timedelta(hours=1)
+            conf = 0.8 if has_date else 0.4  # a time of day alone: the day is a guess
         else:
             day = local.replace(hour=0, minute=0, second=0, microsecond=0)
             start, end, conf = day, day + timedelta(days=1), 0.6
         if _RELATIVE.search(cleaned):
             conf -= 0.1
         out.append(TimeMention(cleaned, _iso(start), _iso(end), round(conf, 2), has_tod))
-        pending_date = None if has_tod else (cleaned, value)
     return out
 
 

@@ -54,7 +54,8 @@ def _incident_row(inc: Any, public: bool) -> dict[str, Any]:
 
 def build_context(view: CeasefireView, coverage: Coverage, report_date: date, variant: str,
                   quarantined: int, ingest_summary: list[dict[str, Any]],
-                  sensors: dict[str, Any] | None = None) -> dict[str, Any]:
+                  sensors: dict[str, Any] | None = None,
+                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
     public = variant == "public"
     a = view.agreement
     t0 = a.entry_into_force.date()
@@ -118,12 +119,47 @@ def build_context(view: CeasefireView, coverage: Coverage, report_date: date, va
         "quarantined_rows": quarantined,
         "ingest": ingest_summary if not public else [],
         "sensors": sensors,
+        **_field_context(view, extra or {}, public),
     }
+
+
+def _field_context(view: CeasefireView, extra: dict[str, Any], public: bool
+                   ) -> dict[str, Any]:
+    """Verified violations with their evidence, allegation rulings, review figures,
+    refused submissions and the audit chain's state."""
+    vio_by_incident = {v.incident_id: v for v in view.violations}
+    verified = []
+    for inc in view.incidents:
+        v = vio_by_incident.get(inc.id)
+        if v is None or inc.status.value != "verified":
+            continue
+        verified.append({
+            "incident": inc.id, "rule": v.rule, "category": v.category.value,
+            "time": inc.time_start.strftime("%Y-%m-%d %H:%M"), "sector": inc.sector_id or "-",
+            "zones": ", ".join(inc.zone_ids), "sources": inc.attributes.get("source", ""),
+            "confidence": inc.attributes.get("confidence", 0),
+            "explanation": v.explanation if not public else v.explanation.split(":")[0],
+            "evidence": [] if public else inc.observation_ids})
+    rulings = [{k: r.get(k) for k in ("allegation_id", "ruling", "reason", "claimant_kind",
+                                      "category", "time_start", "time_end")}
+               | ({"claimant": r.get("claimant"), "place": r.get("place"),
+                   "evidence": r.get("evidence")} if not public else {})
+               for r in extra.get("rulings", [])]
+    refused = [] if public else extra.get("refused", [])
+    integrity = extra.get("integrity", {})
+    return {"verified_violations": verified, "rulings": rulings,
+            "rulings_by_kind": dict(Counter(r["ruling"] for r in rulings)),
+            "review": extra.get("review"), "refused_submissions": refused,
+            "refused_count": len(extra.get("refused", [])),
+            "integrity": {"ok": integrity.get("ok"), "entries": integrity.get("entries"),
+                          "head": integrity.get("head", "")},
+            "fusion": extra.get("fused"), "evidence_sources": extra.get("evidence_sources", [])}
 
 
 def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: Path,
            quarantined: int = 0, ingest_summary: list[dict[str, Any]] | None = None,
-           pdf: bool = True, sensors: dict[str, Any] | None = None) -> dict[str, BulletinFiles]:
+           pdf: bool = True, sensors: dict[str, Any] | None = None,
+           extra: dict[str, Any] | None = None) -> dict[str, BulletinFiles]:
     out_dir.mkdir(parents=True, exist_ok=True)
     env = Environment(loader=PackageLoader("trucewatch.reports", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
@@ -133,7 +169,7 @@ def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: 
     files = {}
     for variant in VARIANTS:
         ctx = build_context(view, coverage, report_date, variant, quarantined,
-                            ingest_summary or [], sensors)
+                            ingest_summary or [], sensors, extra)
         public = variant == "public"
         incidents = [i for i in view.incidents if i.time_start.date() <= report_date]
         html = template.render(**ctx, map_svg=map_svg(view.agreement, incidents, public),

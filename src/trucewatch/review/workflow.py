@@ -87,7 +87,13 @@ class ReviewService:
         inc = self._held(incident_id, analyst)
         history = self.store.incident_history(incident_id)
         if status == Status.VERIFIED:
-            self._check_two_person(inc, analyst, history)
+            try:
+                self._check_two_person(inc, analyst, history)
+            except TwoPersonRuleError as err:
+                # a refused attempt is itself part of the record
+                self.store.log(analyst, "refused_review", incident_id,
+                               {"attempted": status.value, "reason": err.message})
+                raise
         if status == Status.DUPLICATE:
             if not duplicate_of:
                 raise ReviewError("a duplicate must name the incident it duplicates",

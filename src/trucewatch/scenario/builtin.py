@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
@@ -61,6 +62,18 @@ class ScenarioFiles:
     truth: Path
     stations: Path | None = None
     detections: Path | None = None
+
+    @property
+    def drones(self) -> list[Path]:
+        return sorted((self.root / "drones").glob("*.json"))
+
+    @property
+    def allegations(self) -> list[Path]:
+        return sorted((self.root / "allegations").glob("*.json"))
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys.json"
 
 
 def front_towns() -> list[tuple[str, float, float]]:
@@ -233,7 +246,17 @@ def generate(root: Path | str, seed: int = 20260420) -> ScenarioFiles:
         f"{k},{'' if k in gap_text else v},{0 if k in gap_text else 1}\n"
         for k, v in cloud.items()), encoding="utf-8")
     agreement = _write_agreement(root, world)
-    stations, detections = _write_sensors(root, truth)
+    stations, detections, sensor_data = _write_sensors(root, truth)
+    from trucewatch.scenario.multisource import write_multisource
+
+    def world_point(side: str, dist_km: float) -> tuple[float, float]:
+        lat, lon = world.near_line(1, side, dist_km, 0.0)
+        return float(lat[0]), float(lon[0])
+
+    fire = next(e for e in events if e["date"] == "2026-05-20")
+    truth["multisource"] = write_multisource(
+        root, agreement, sensor_data.events, sensor_data.stations, cloud, set(GAP_DAYS),
+        world_point, seed, (float(fire["lat"]), float(fire["lon"])))
     truth_path = root / "ground_truth.json"
     truth_path.write_text(json.dumps(truth, indent=2), encoding="utf-8")
     return ScenarioFiles(root, agreement, reference, current, coverage, truth_path, stations,
@@ -243,7 +266,7 @@ def generate(root: Path | str, seed: int = 20260420) -> ScenarioFiles:
 SENSOR_DAY = "2026-05-30T04:00:00Z"
 
 
-def _write_sensors(root: Path, truth: dict[str, object]) -> tuple[Path, Path]:
+def _write_sensors(root: Path, truth: dict[str, object]) -> tuple[Path, Path, Any]:
     """Six hours of a ground-sensor network along the middle of the line of contact, with
     two malformed detections; the truth (explosions and detection owners) beside it."""
     from trucewatch.scenario.sensors import SensorScenario, generate
@@ -266,7 +289,7 @@ def _write_sensors(root: Path, truth: dict[str, object]) -> tuple[Path, Path]:
                         "malformed_detections": len(bad),
                         "events_file": str(paths["events"].relative_to(root)),
                         "truth_file": str(paths["truth"].relative_to(root))}
-    return paths["stations"], det
+    return paths["stations"], det, data
 
 
 def _write_agreement(root: Path, world: _World) -> Path:

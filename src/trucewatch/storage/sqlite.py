@@ -185,10 +185,7 @@ class SqliteStore:
             self.db.execute("UPDATE batches SET new = ?, duplicates = ? WHERE id = ?",
                             (new, len(rows) - new, batch_id))
             if batch.source == "allegations":
-                self.db.executemany("INSERT OR IGNORE INTO allegations VALUES (?,?,?,?,?,?)",
-                                    [(r["id"], r["received_at"], r["claimant"], batch.sha256,
-                                      batch_id, r["doc"])
-                                     for r in batch.records.iter_rows(named=True)])
+                self._store_allegations(batch, batch_id)
             if batch.signed:
                 self.db.execute("INSERT INTO submissions VALUES (?,?,?,?,?,?)",
                                 (batch.signed["nonce"], batch.signed["key_id"],
@@ -200,6 +197,22 @@ class SqliteStore:
                 "signed_by": batch.signed.get("key_id", "")})
         return IngestReport(batch_id, batch.name, batch.sha256, batch.n_rows, new,
                             len(rows) - new, len(batch.quarantine), already_ingested=False)
+
+    def _store_allegations(self, batch: Batch, batch_id: str) -> None:
+        """An id already received is not overwritten: the new entry is quarantined."""
+        for r in batch.records.iter_rows(named=True):
+            first = self.db.execute("SELECT batch_id FROM allegations WHERE id = ?",
+                                    (r["id"],)).fetchone()
+            if first:
+                self.db.execute(
+                    "INSERT INTO quarantine (batch_id, raw_sha256, row, reason, raw) VALUES "
+                    "(?,?,?,?,?)", (batch_id, batch.sha256, 0, f"allegation_id {r['id']} was "
+                                    f"already received (batch {first[0]}); send a correction "
+                                    "under a new id", r["doc"]))
+                continue
+            self.db.execute("INSERT INTO allegations VALUES (?,?,?,?,?,?)",
+                            (r["id"], r["received_at"], r["claimant"], batch.sha256, batch_id,
+                             r["doc"]))
 
     def _keep_raw(self, raw: bytes, sha: str, name: str, source: str, layout: str) -> None:
         self.db.execute("INSERT OR IGNORE INTO raw_inputs VALUES (?,?,?,?,?,?,?)",
@@ -290,6 +303,16 @@ class SqliteStore:
         return pl.DataFrame(cur.fetchall(), orient="row", schema={
             "id": pl.String, "time_start": pl.String, "latitude": pl.Float64,
             "longitude": pl.Float64, "uncertainty_m": pl.Float64, "attributes": pl.String})
+
+    def observations(self, kind: str) -> pl.DataFrame:
+        """Observations of one source kind (drone, ...) with their attributes JSON."""
+        cur = self.db.execute(
+            "SELECT id, source_id, time_start, time_end, lat, lon, uncertainty_m, attributes "
+            "FROM observations WHERE source_kind = ? ORDER BY time_start, id", (kind,))
+        return pl.DataFrame(cur.fetchall(), orient="row", schema={
+            "id": pl.String, "source_id": pl.String, "time_start": pl.String,
+            "time_end": pl.String, "latitude": pl.Float64, "longitude": pl.Float64,
+            "uncertainty_m": pl.Float64, "attributes": pl.String})
 
     def observations_in_bbox(self, min_lon: float, min_lat: float, max_lon: float,
                              max_lat: float) -> list[str]:
