@@ -42,10 +42,45 @@ def test_bulletin_matches_ground_truth(cycle: Path) -> None:
         assert bool(hits) == e["violation"], e
     assert len(fires) == sum(e["violation"] for e in truth["events"])
     assert b["coverage"]["days_without_data"] == truth["gap_days"]
+    ms = truth["multisource"]
     assert b["quarantined_rows"] == (truth["malformed_rows"]
-                                     + truth["sensors"]["malformed_detections"])
+                                     + truth["sensors"]["malformed_detections"]
+                                     + ms["drone_quarantined"] + ms["bad_allegations"])
     assert b["periods"]["before"]["war_related"] / b["periods"]["before"]["days"] > 10 * (
         b["periods"]["after"]["war_related"] / b["periods"]["after"]["days"] + 0.1)
+
+
+def test_bulletin_shows_rulings_review_and_refusals(cycle: Path) -> None:
+    """Issue 4 end to end: every allegation gets its expected ruling, heavy weapons break
+    the rules they should, bad submissions are refused with their reason, the scripted
+    review shows in the figures, and the audit chain verifies."""
+    truth = json.loads((cycle / "scenario" / "ground_truth.json").read_text())
+    ms = truth["multisource"]
+    b = json.loads((cycle / "bulletin-2026-05-31-restricted.json").read_text())
+    got = {r["allegation_id"]: r["ruling"] for r in b["rulings"]}
+    assert got == ms["expected_rulings"]
+    rules = {i["rule"] for i in b["incidents"] if "drone" in i["source"]}
+    assert {r for r in ms["heavy_weapons"].values() if r} <= rules
+    # explosions the drone saw are fused with the network's location (2 sources)
+    both = [i for i in b["incidents"] if i["source"] == "drone + ground sensors"]
+    assert len(both) >= 2
+    refused = {r["name"]: r["reason"] for r in b["refused_submissions"]}
+    bad = {k: Path(v).name for k, v in ms["bad_drone_files"].items()}
+    assert "requires an Ed25519 signature" in refused[bad["unsigned"]]
+    assert "altered after signing" in refused[bad["tampered"]]
+    assert "replayed submission" in refused[bad["replayed"]]
+    assert "revoked" in refused[bad["revoked"]]
+    rv = b["review"]
+    assert rv["verified"] == len(b["verified_violations"]) >= 2
+    assert rv["added"] == 1 and rv["discarded"] >= 1 and rv["modified"] == 1
+    assert all(v["evidence"] and v["explanation"] for v in b["verified_violations"])
+    assert b["integrity"]["ok"] and b["integrity"]["entries"] > 10
+    html = (cycle / "bulletin-2026-05-31-restricted.html").read_text()
+    for anchor in ('id="verified"', 'id="rulings"', 'id="review"', 'id="refused"',
+                   'id="integrity"'):
+        assert anchor in html
+    proc = _run("verify", "--store", str(cycle / "trucewatch.db"))
+    assert "audit chain OK" in proc.stdout
 
 
 def test_public_variant_hides_detail(cycle: Path) -> None:
@@ -56,6 +91,8 @@ def test_public_variant_hides_detail(cycle: Path) -> None:
     assert all(round(i["lat"], 1) == i["lat"] for i in pub["incidents"])
     assert any(round(i["lat"], 1) != i["lat"] for i in res["incidents"])
     assert pub["ingest"] == [] and res["ingest"]
+    assert pub["refused_submissions"] == [] and res["refused_submissions"]
+    assert all("claimant" not in r and "evidence" not in r for r in pub["rulings"])
     geo = json.loads((cycle / "incidents-2026-05-31-public.geojson").read_text())
     assert "observation_ids" not in geo["features"][0]["properties"]
 
@@ -138,7 +175,7 @@ def test_ground_sensor_explosions_in_bulletin(cycle: Path) -> None:
     zones = ZoneIndex(agreement).zones_of(events["longitude"].to_numpy(),
                                           events["latitude"].to_numpy())
     in_zone = events.filter(pl.Series([bool(z) for z in zones]))
-    incidents = [i for i in b["incidents"] if i["source"] == "ground sensors"]
+    incidents = [i for i in b["incidents"] if "ground sensors" in i["source"]]
     assert incidents and in_zone.height
     lat = in_zone["latitude"].to_numpy()
     lon = in_zone["longitude"].to_numpy()

@@ -8,7 +8,9 @@ In order; the first that applies decides, and the explanation says which and why
    during a notified window (the loader refuses ranges that touch a buffer zone);
 4. ``insufficient_evidence`` (flag): satellite fires only, all of them an improbable
    excess not yet confirmed as war-related, fewer than ``min_unconfirmed_fires``
-   (field burning gives 1-10); a second source lifts this;
+   (field burning gives 1-10); or a fused confidence below ``min_confidence`` (one weak
+   source: a 4-station network event, a doubtful drone report); a second source lifts
+   this;
 5. kinetic incidents (explosions, fires):
    ``strike_on_protected_site`` (within a protected site's radius, including the
    multinational force's hubs), ``explosion_in_buffer_zone`` / ``fire_in_buffer_zone``,
@@ -62,6 +64,7 @@ SOURCE_WORDS = {"satellite_fire": "satellite", "sensor_network": "ground sensors
 class RuleBook:
     agreement: Agreement
     min_unconfirmed_fires: int = 12
+    min_confidence: float = 0.5
     index: ZoneIndex | None = None
 
     def __post_init__(self) -> None:
@@ -82,8 +85,9 @@ class RuleBook:
         t = inc["t_start"].to_numpy()
         kinetic = inc["kinetic"].to_numpy()
         training = self._in_training(lon, lat, t) & kinetic
-        weak = ((inc["fires"] == inc["n_obs"]) & (inc["unconfirmed_fires"] == inc["fires"])
-                & (inc["fires"] < self.min_unconfirmed_fires)).to_numpy()
+        weak = (((inc["fires"] == inc["n_obs"]) & (inc["unconfirmed_fires"] == inc["fires"])
+                 & (inc["fires"] < self.min_unconfirmed_fires))
+                | (inc["confidence"] < self.min_confidence)).to_numpy()
         zones = inc["zone_ids"].to_list()
         group = inc["zone_group"].to_list()
         klass = inc["klass"].to_list()
@@ -175,9 +179,12 @@ class RuleBook:
                             f"after entry into force ({eif})",
             "live_fire_training": "inside a notified live-fire training range during its "
                                   "notified window",
-            "insufficient_evidence": f"only {r['fires']} unconfirmed excess fire detection(s) "
-                                     f"(fewer than {self.min_unconfirmed_fires}) and no "
-                                     "other source",
+            "insufficient_evidence": (
+                f"only {r['fires']} unconfirmed excess fire detection(s) (fewer than "
+                f"{self.min_unconfirmed_fires}) and no other source"
+                if r["fires"] == r["n_obs"] else
+                f"fused confidence {float(r['confidence']):.2f} below "  # type: ignore[arg-type]
+                f"{self.min_confidence:g}: one weak source"),
             "weapon_class_not_covered": f"weapon class {r['weapon_class']!r} has no withdrawal "
                                         "zone in the agreement",
         }

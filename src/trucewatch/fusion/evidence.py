@@ -5,8 +5,9 @@ The per-source choices live here, in one place:
 * satellite fires: only war-related or improbable (excess) detections are evidence;
   the window opens ``lookback_s`` before the overpass (the fire began since the last
   look); 1-sigma = half the pixel (VIIRS 375 m -> 190 m, MODIS 1 km -> 500 m);
-* located explosions: the associator's 95 % ellipse, as 1-sigma; not-locatable
-  events are not evidence of a place;
+* located explosions: the associator's 95 % ellipse, as 1-sigma, and a reliability
+  that grows with the number of defining stations; not-locatable events are not
+  evidence of a place;
 * drone reports: the geolocation error, the report's class and confidence.
 """
 
@@ -20,6 +21,9 @@ import polars as pl
 from trucewatch.fusion.incidents import EVIDENCE_SCHEMA
 
 VIIRS_LOOKBACK_S = 12 * 3600.0
+# a location defined by this many stations is taken at face value; fewer, less (a 4-station
+# coincidence inside a barrage is the associator's typical false event, docs/sensors.md)
+FULL_TRUST_DEFINING = 8.0
 
 
 def _epoch(col: str) -> pl.Expr:
@@ -54,7 +58,9 @@ def explosion_evidence(explosions: pl.DataFrame) -> pl.DataFrame:
         "id", pl.lit("sensor_network").alias("source_kind"),
         pl.lit("sensors:network").alias("source_id"), t.alias("t_start"), t.alias("t_end"),
         "latitude", "longitude", pl.col("uncertainty_m").alias("sigma_m"),
-        pl.lit("explosion").alias("klass"), pl.lit(1.0).alias("reliability"),
+        pl.lit("explosion").alias("klass"),
+        (pl.col("attributes").str.json_path_match("$.n_defining").cast(pl.Float64)
+         / FULL_TRUST_DEFINING).clip(0.3, 1.0).alias("reliability"),
         pl.lit(None, pl.String).alias("weapon_class"), pl.lit(1).alias("count"),
         pl.lit(False).alias("unconfirmed"),
     ).cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]

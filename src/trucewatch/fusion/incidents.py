@@ -21,7 +21,9 @@ Incidents are the connected components of that relation. Candidate pairs come fr
 one KD-tree query in (x, y, scaled time), so the cost grows with the number of
 observations times their local density, never with all pairs.
 
-For each incident: the inverse-variance location, its uncertainty, the window, the
+For each incident: the window common to all its observations, or, when they have
+none in common (fires seen at several overpasses), the span of the sightings; the
+inverse-variance location, its uncertainty, the window, the
 independent sources (satellite, sensor network, each drone platform), the
 duplicates merged, and a confidence ``1 - prod(1 - r_k)`` over independent sources k
 (r_k: the best reliability of source k), which rises with each independent source.
@@ -115,7 +117,7 @@ class IncidentFuser:
             (1.0 / pl.col("w").sum().sqrt()).alias("sigma_fused_m"),
             (pl.col("latitude").std().fill_null(0.0) * 111_000).alias("spread_m"),
             pl.col("t_start").max().alias("_t0_in"), pl.col("t_end").min().alias("_t1_in"),
-            pl.col("t_start").min().alias("_t0_out"), pl.col("t_end").max().alias("_t1_out"),
+            pl.col("t_end").min().alias("_t0_out"), pl.col("t_end").max().alias("_t1_out"),
             pl.col("id").sort().alias("observation_ids"), pl.len().alias("n_obs"),
             pl.col("klass").is_in(["explosion", "crater"]).any().alias("_explosive"),
             (pl.col("klass") == "heavy_weapon").any().alias("_weapon"),

@@ -90,7 +90,7 @@ class AllegationSource:
         return self._extractor
 
     def sniff(self, header: list[str]) -> bool:
-        return bool(header) and header[0].startswith("{") and any(FORMAT in h for h in header)
+        return bool(header) and header[0] == "{" + FORMAT
 
     def parse(self, raw: bytes, name: str, now: datetime | None = None) -> Batch:
         now = now or datetime.now(UTC)

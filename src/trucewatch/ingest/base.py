@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -85,15 +86,21 @@ def sha256(data: bytes) -> str:
 
 
 def header_of(raw: bytes) -> list[str]:
+    """A CSV's column names; for a JSON document, ``{`` + its declared ``format``."""
+    if raw.lstrip()[:1] == b"{":
+        m = re.search(rb'"format"\s*:\s*"([^"]{1,100})"', raw[:4096])
+        return ["{" + (m.group(1).decode("utf-8", "replace") if m else "")]
     first = raw.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip().lstrip("\ufeff")
     return [c.strip().lower() for c in first.split(",")]
 
 
 def sources() -> list[SourceAdapter]:
     """Built-in sources first, then those registered by installed packages."""
+    from trucewatch.ingest.allegations import AllegationSource
+    from trucewatch.ingest.drones import DroneSource
     from trucewatch.ingest.firms import FirmsSource
 
-    found: list[SourceAdapter] = [FirmsSource()]
+    found: list[SourceAdapter] = [FirmsSource(), DroneSource(), AllegationSource()]
     for ep in entry_points(group="trucewatch.sources"):
         found.append(ep.load()())
     return found
@@ -107,6 +114,7 @@ def adapter_for(raw: bytes, name: str) -> SourceAdapter:
     raise UnknownLayoutError(
         f"{name}: unknown layout (columns: {', '.join(header[:12]) or 'none'})",
         path=name,
-        fix="give a FIRMS CSV (VIIRS/MODIS archive, NRT or area-API) or a "
-        "latitude,longitude,acq_date file; see docs/data-formats.md",
+        fix="give a FIRMS CSV (VIIRS/MODIS archive, NRT or area-API), a "
+        "latitude,longitude,acq_date file, a trucewatch-drone/1 or trucewatch-allegations/1 "
+        "document, or a signed envelope of one; see docs/data-formats.md",
     )
