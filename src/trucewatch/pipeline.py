@@ -129,9 +129,9 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path], reference_years:
     evaluated = rulebook.evaluate(fused)
 
     cloud, gaps = read_cloud(cloud_path) if cloud_path else (None, set())
-    last_known = max([current["acq_date"].max(), *(cloud or {})])  # type: ignore[type-var]
-    horizon = datetime.combine(last_known + timedelta(days=1), datetime.min.time(), UTC)  # type: ignore[operator]
-    cov = _coverage(sensors, sensor_summary, cloud, gaps, fi.drones, store)
+    last_known: date = max([current["acq_date"].max(), *(cloud or {})])  # type: ignore[type-var, assignment]
+    horizon = datetime.combine(last_known + timedelta(days=1), datetime.min.time(), UTC)
+    cov = _coverage(sensors, sensor_summary, dict(cloud or {}), gaps, fi.drones, store)
     rulings, matched = fi.judge.rule(store.allegations(), evaluated, cov, horizon)
     keep = evaluated["observation_ids"].list.join("|").is_in(list(matched))
     incidents, violations = rulebook.to_domain(evaluated, keep)
@@ -142,7 +142,7 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path], reference_years:
     # the bulletin shows the store's state: reviewed incidents survive re-runs
     view.incidents = store.incidents()
     view.violations = store.violations()
-    report_date = report_date or last_known  # type: ignore[assignment]
+    report_date = report_date or last_known
     start = current["acq_date"].min()
     cover = coverage(current["acq_date"], start, report_date, cloud, gaps)  # type: ignore[arg-type]
     quarantined = len(store.quarantine())
@@ -158,7 +158,7 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path], reference_years:
              "evidence_sources": sorted(set(evidence["source_kind"].to_list())),
              "fused": {"observations": evidence.height, "incidents": fused.height,
                        "stored": len(view.incidents)}}
-    bulletins = render(view, cover, report_date, out_dir, quarantined, summary,  # type: ignore[arg-type]
+    bulletins = render(view, cover, report_date, out_dir, quarantined, summary,
                        pdf=pdf, sensors=sensor_summary, extra=extra)
     store.close()
     return CycleResult(view, bulletins, reports, Path(store.path), baseline_path,

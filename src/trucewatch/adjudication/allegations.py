@@ -186,6 +186,7 @@ class AllegationJudge:
 
 
 def _km(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
-    la, lo, la0, lo0 = map(np.radians, (lat, lon, lat0, lon0))
+    la, lo = np.radians(lat), np.radians(lon)
+    la0, lo0 = np.radians(lat0), np.radians(lon0)
     h = np.sin((la - la0) / 2) ** 2 + np.cos(la) * np.cos(la0) * np.sin((lo - lo0) / 2) ** 2
-    return np.asarray(2 * 6371.0 * np.arcsin(np.sqrt(h)))
+    return np.asarray(2 * 6371.0 * np.arcsin(np.sqrt(h)), dtype=np.float64)

@@ -233,7 +233,7 @@ class RuleBook:
                        location=Location(float(r["latitude"]), float(r["longitude"]),  # type: ignore[arg-type]
                                          float(r["sigma_m"])),  # type: ignore[arg-type]
                        observation_ids=sorted(ids), sector_id=str(r["sector"]) or None,
-                       zone_ids=list(r["zone_ids"]), n_sources=int(r["n_sources"]),  # type: ignore[call-overload, arg-type]
+                       zone_ids=list(r["zone_ids"]), n_sources=int(r["n_sources"]),  # type: ignore[call-overload]
                        reason=str(r["explanation"]), attributes=attrs)
         if not rule:
             return inc, None
@@ -244,9 +244,10 @@ class RuleBook:
 
 
 def _haversine_m(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
-    la, lo, la0, lo0 = map(np.radians, (lat, lon, lat0, lon0))
+    la, lo = np.radians(lat), np.radians(lon)
+    la0, lo0 = np.radians(lat0), np.radians(lon0)
     h = np.sin((la - la0) / 2) ** 2 + np.cos(la) * np.cos(la0) * np.sin((lo - lo0) / 2) ** 2
-    return 2 * 6_371_000.0 * np.arcsin(np.sqrt(h))
+    return np.asarray(2 * 6_371_000.0 * np.arcsin(np.sqrt(h)), dtype=np.float64)
 
 
 def since_entry_into_force(agreement: Agreement, margin_h: float = 24.0) -> datetime:

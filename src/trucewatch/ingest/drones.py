@@ -125,7 +125,7 @@ class Patrol(_Strict):
 def _reason(err: ValidationError) -> str:
     parts = []
     for e in err.errors()[:4]:
-        where = ".".join(str(x) for x in e["loc"]) or "report"
+        where = ".".join(str(x) for x in e["loc"]) or "entry"
         parts.append(f"{where}: {e['msg']}")
     return "; ".join(parts)
 
@@ -140,7 +140,7 @@ def klv_frame_centre(klv_b64: str) -> tuple[float, float, float, datetime | None
     except (binascii.Error, ValueError, IndexError, KeyError) as err:
         raise ValueError(f"klv: not a MISB ST 0601 packet ({err})") from err
     for pkt in packets:
-        md = getattr(pkt, "MetadataList", lambda: {})()
+        md: dict[int, tuple[str, ...]] = getattr(pkt, "MetadataList", dict)()
         if 23 in md and 24 in md:
             lat, lon = float(md[23][3]), float(md[24][3])
             slant = float(md[21][3]) if 21 in md else 5000.0

@@ -256,7 +256,7 @@ def generate(root: Path | str, seed: int = 20260420) -> ScenarioFiles:
     fire = next(e for e in events if e["date"] == "2026-05-20")
     truth["multisource"] = write_multisource(
         root, agreement, sensor_data.events, sensor_data.stations, cloud, set(GAP_DAYS),
-        world_point, seed, (float(fire["lat"]), float(fire["lon"])))
+        world_point, seed, (float(fire["lat"]), float(fire["lon"])))  # type: ignore[arg-type]
     truth_path = root / "ground_truth.json"
     truth_path.write_text(json.dumps(truth, indent=2), encoding="utf-8")
     return ScenarioFiles(root, agreement, reference, current, coverage, truth_path, stations,
