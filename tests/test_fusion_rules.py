@@ -76,13 +76,19 @@ def test_gates_space_time_and_family() -> None:
     ev = table([
         obs("a", "sensor_network", lat, lon, T0, sigma=30),
         obs("b", "sensor_network", lat + 0.8 * km, lon, T0 + 60, sigma=30),  # 0.8 km: joins
-        obs("c", "sensor_network", lat + 3.0 * km, lon, T0 + 60, sigma=30),  # 3 km: apart
+        obs("c", "sensor_network", lat + 3.0 * km, lon, T0 + 300, sigma=30),  # 3 km: apart
         obs("d", "sensor_network", lat, lon, T0 + 3 * 3600, sigma=30),  # 3 h later: apart
         obs("e", "drone", lat, lon, T0 + 60, klass="heavy_weapon", source_id="drone:X"),
     ])
     assert groups(ev) == [{"a", "b"}, {"c"}, {"d"}, {"e"}]
     # a wider incident scale joins c; a longer slack joins d
     assert {"a", "b", "c"} in groups(ev, IncidentFuser(incident_scale_m=3000))
+    # the network's barrage artifact: another network event 3 km away seconds later
+    art = table([obs("a", "sensor_network", lat, lon, T0, sigma=30),
+                 obs("g", "sensor_network", lat + 3 * km, lon, T0 + 20, sigma=30),
+                 obs("h", "drone", lat - 3 * km, lon, T0 + 20, sigma=30, source_id="drone:Z")])
+    assert groups(art) == [{"a", "g"}, {"h"}]
+    assert groups(art, IncidentFuser(barrage_merge_m=0)) == [{"a"}, {"g"}, {"h"}]
     assert {"a", "b", "d"} in groups(ev, IncidentFuser(time_slack_s=4 * 3600))
     # uncertainty widens the gate: a 1.5 km sigma report 3 km away joins
     wide = table([obs("a", "sensor_network", lat, lon, T0, sigma=30),

@@ -15,7 +15,10 @@ Two observations belong to the same incident when
   (each source's own uncertainty: 375 m pixels, acoustic ellipses, drone geolocation
   error; the scale joins the rounds of one shelling);
 * their time windows come within ``time_slack_s`` (a satellite fire's window opens
-  ``lookback`` before the overpass, since the fire began between two overpasses).
+  ``lookback`` before the overpass, since the fire began between two overpasses);
+* or both are ground-network events within ``barrage_merge_m`` and
+  ``barrage_window_s``: the associator's known artifact in barrages (a false event
+  made of several rounds' detections, located a few km from a real one).
 
 Incidents are the connected components of that relation. Candidate pairs come from
 one KD-tree query in (x, y, scaled time), so the cost grows with the number of
@@ -58,6 +61,11 @@ class IncidentFuser:
     incident_scale_m: float = 1000.0
     time_slack_s: float = 1800.0
     max_sigma_m: float = 5000.0  # a worse location is not fused (it would join everything)
+    # the ground network's barrage artifacts: events formed from a barrage's mixed
+    # detections lie 1-4 km from a real round, within seconds (measured, docs/fusion.md);
+    # network events that close in time are one incident
+    barrage_merge_m: float = 4000.0
+    barrage_window_s: float = 60.0
     reliability: dict[str, float] = field(default_factory=lambda: {
         "satellite_fire": 0.6, "sensor_network": 0.8, "drone": 0.9})
 
@@ -70,7 +78,7 @@ class IncidentFuser:
                                                             "incident": pl.Int64})
         label = self.components(ev)
         ev = ev.with_columns(pl.Series("incident", label, dtype=pl.Int64))
-        return self._aggregate(ev), ev.select("id", "incident")
+        return self.aggregate(ev), ev.select("id", "incident")
 
     def components(self, ev: pl.DataFrame) -> np.ndarray:
         lat, lon = ev["latitude"].to_numpy(), ev["longitude"].to_numpy()
@@ -80,7 +88,8 @@ class IncidentFuser:
         t0, t1 = ev["t_start"].to_numpy(), ev["t_end"].to_numpy()
         mid, half = (t0 + t1) / 2, (t1 - t0) / 2
         kinetic = ev["klass"].is_in(KINETIC).to_numpy()
-        r_max = self.n_sigma * np.sqrt(2) * float(sigma.max()) + self.incident_scale_m
+        r_max = max(self.n_sigma * np.sqrt(2) * float(sigma.max()) + self.incident_scale_m,
+                    self.barrage_merge_m)
         t_reach = self.time_slack_s + 2 * float(half.max())
         # time scaled so that the reachable window maps onto the spatial reach; the ball
         # of radius r*sqrt(2) then contains every pair within both reaches
@@ -92,12 +101,16 @@ class IncidentFuser:
         gate = self.n_sigma * np.hypot(sigma[i], sigma[j]) + self.incident_scale_m
         gap = np.abs(mid[i] - mid[j]) - half[i] - half[j]
         ok = (d <= gate) & (gap <= self.time_slack_s) & (kinetic[i] == kinetic[j])
+        network = (ev["source_kind"] == "sensor_network").to_numpy()
+        ok |= (network[i] & network[j] & (d <= self.barrage_merge_m)
+               & (np.abs(mid[i] - mid[j]) <= self.barrage_window_s))
         n = ev.height
         graph = coo_matrix((np.ones(int(ok.sum())), (i[ok], j[ok])), shape=(n, n))
         _, label = connected_components(graph, directed=False)
         return np.asarray(label, dtype=np.int64)
 
-    def _aggregate(self, ev: pl.DataFrame) -> pl.DataFrame:
+    def aggregate(self, ev: pl.DataFrame) -> pl.DataFrame:
+        """Incidents from evidence with an ``incident`` label column (any clustering's)."""
         # a source kind's reliability, scaled by the observation's own (a drone report's
         # confidence; 1.0 otherwise)
         default = pl.col("source_kind").replace_strict(self.reliability, default=0.5,

@@ -67,3 +67,48 @@ def location_errors_km(pairs: pl.DataFrame, true_events: pl.DataFrame,
                on="pred_id"))
     return np.asarray(np.hypot(j["x_km"].to_numpy() - j["px"].to_numpy(),
                                j["y_km"].to_numpy() - j["py"].to_numpy()), dtype=np.float64)
+
+
+def score_violations(evaluated: pl.DataFrame, evidence: pl.DataFrame,
+                     events: pl.DataFrame, established: set[str] | None = None
+                     ) -> dict[str, float]:
+    """Candidate violations (incidents with a rule) against the true violation events.
+
+    A candidate is a true positive when most of its observations come from one true
+    event that breaks a rule, and no earlier candidate claimed that event (so a
+    violation reported twice counts once right, once wrong). Recall is given over the
+    violations the data can establish (``established``: seen by the network or a drone,
+    or a fire cluster), over those any source observed (a stray fire pixel included),
+    and over all of them. ``rule_correct``: true positives that name the true rule.
+    """
+    owner = dict(zip(evidence["id"].to_list(), evidence["truth_event"].to_list(),
+                     strict=True))
+    rule_of = dict(zip(events["event"].to_list(), events["rule"].to_list(), strict=True))
+    violations = {e for e, r in rule_of.items() if r is not None}
+    observed = set(evidence["truth_event"].drop_nulls().to_list()) & violations
+    cands = evaluated.filter(pl.col("rule").is_not_null())
+    claimed: set[str] = set()
+    tp = rule_ok = 0
+    for ids, rule in zip(cands["observation_ids"].to_list(), cands["rule"].to_list(),
+                         strict=True):
+        owners = [owner.get(i) for i in ids]
+        real = [o for o in owners if o is not None]
+        if not real:
+            continue
+        best = max(set(real), key=real.count)
+        if real.count(best) * 2 < len(owners) or best not in violations or best in claimed:
+            continue
+        claimed.add(best)
+        tp += 1
+        rule_ok += rule == rule_of[best]
+    n = cands.height
+    p = tp / n if n else 1.0
+    est = (established or observed) & violations
+    r_est = len(claimed & est) / len(est) if est else 1.0
+    r_obs = tp / len(observed) if observed else 1.0
+    return {"candidates": n, "tp": tp, "precision": p, "recall_established": r_est,
+            "recall_observed": r_obs, "established_violations": len(est),
+            "recall_all": tp / len(violations) if violations else 1.0,
+            "f1": 2 * p * r_est / (p + r_est) if p + r_est else 0.0,
+            "rule_correct": rule_ok / tp if tp else 1.0,
+            "violations": len(violations), "observed_violations": len(observed)}
