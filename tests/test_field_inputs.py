@@ -188,7 +188,7 @@ def _incidents(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema={
         "latitude": pl.Float64, "longitude": pl.Float64, "sigma_m": pl.Float64,
         "t_start": pl.Float64, "t_end": pl.Float64, "klass": pl.String, "rule": pl.String,
-        "flag": pl.String, "explanation": pl.String,
+        "flag": pl.String,
         "observation_ids": pl.List(pl.String)})
 
 
@@ -207,13 +207,12 @@ def test_each_ruling() -> None:
     inc = _incidents([
         {"latitude": 48.0, "longitude": 37.5, "sigma_m": 50, "t_start": ts, "t_end": ts,
          "klass": "explosion", "rule": "explosion_in_buffer_zone", "flag": None,
-         "explanation": "explosion_in_buffer_zone: ...", "observation_ids": ["o1"]},
+         "observation_ids": ["o1"]},
         {"latitude": 48.5, "longitude": 37.5, "sigma_m": 50, "t_start": ts, "t_end": ts,
          "klass": "explosion", "rule": None, "flag": None,
-         "explanation": "no violation: outside", "observation_ids": ["o2"]},
+         "observation_ids": ["o2"]},
         {"latitude": 47.5, "longitude": 37.5, "sigma_m": 190, "t_start": ts, "t_end": ts,
          "klass": "fire", "rule": None, "flag": "insufficient_evidence",
-         "explanation": "no violation (insufficient_evidence): ...",
          "observation_ids": ["o3"]},
     ])
     stations = [(48.2 + 0.02 * i, 37.8 + 0.03 * j) for i in range(3) for j in range(3)]

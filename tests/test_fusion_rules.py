@@ -137,9 +137,11 @@ def _point(agreement: Agreement, want: str, avoid: tuple[str, ...] = ()) -> tupl
 
 def _rule_of(agreement: Agreement, rows: list[dict[str, Any]]) -> dict[str, Any]:
     inc, _ = IncidentFuser().fuse(table(rows))
-    ev = RuleBook(agreement).evaluate(inc)
+    book = RuleBook(agreement)
+    ev = book.evaluate(inc)
     assert ev.height == 1
-    return ev.row(0, named=True)
+    row = ev.row(0, named=True)
+    return row | {"explanation": book.explain(row)}
 
 
 AFTER = datetime(2026, 5, 30, 4, 0, tzinfo=UTC).timestamp()

@@ -158,9 +158,7 @@ class AllegationJudge:
             if all(h["flag"] == "insufficient_evidence" for h in hits):
                 return (Ruling.INSUFFICIENT_EVIDENCE, "matched only unconfirmed excess fires",
                         [])
-            why = "; ".join(sorted({h["explanation"].split(":")[0] + ": "
-                                    + (h["flag"] or "outside restricted zones")
-                                    for h in hits}))
+            why = "; ".join(sorted({h["flag"] or "outside restricted zones" for h in hits}))
             return Ruling.NO_VIOLATION, f"observed, but breaks no rule ({why})", []
         lat, lon, cat = float(res["lat"]), float(res["lon"]), res["category"]
         seen = []

@@ -47,15 +47,27 @@ def zone_group(zone_ids: list[str]) -> str:
 
 
 def tag_zones(points: pl.DataFrame, index: ZoneIndex) -> pl.DataFrame:
-    """Add ``sector``, ``zone_ids`` and ``zone_group`` to rows with latitude, longitude."""
+    """Add ``sector``, ``zone_ids`` and ``zone_group`` to rows with latitude, longitude
+    (columnar: one tree query, then a group-by of the point-zone pairs)."""
     lon, lat = points["longitude"].to_numpy(), points["latitude"].to_numpy()
-    zones = index.zones_of(lon, lat)
-    return points.with_columns(
-        pl.Series("sector", index.sector_of(lon, lat)),
-        pl.Series("zone_ids", zones, dtype=pl.List(pl.Utf8)),
-        pl.Series("zone_group", [zone_group(z) for z in zones]),
-    )
-
+    p_idx, z_idx = index.zone_pairs(lon, lat)
+    ids = pl.Series(index.zone_ids, dtype=pl.String)
+    rank = (pl.when(pl.col("zone").str.starts_with("site:")).then(0)
+            .when(pl.col("zone").str.starts_with("buffer:")).then(1)
+            .when(pl.col("zone").str.starts_with("withdrawal:")).then(2).otherwise(3))
+    per_point = (pl.DataFrame({"_k": p_idx, "zone": ids.gather(z_idx)})
+                 .with_columns(rank.alias("_rank")).sort("_k", "zone")
+                 .group_by("_k").agg(pl.col("zone").alias("zone_ids"),
+                                     pl.col("_rank").min()))
+    groups = ["protected_site", "buffer", "withdrawal", "outside"]
+    tagged = (points.with_row_index("_k").with_columns(pl.col("_k").cast(pl.Int64))
+              .join(per_point, on="_k", how="left")
+              .with_columns(pl.col("zone_ids").fill_null(pl.lit([], pl.List(pl.String))),
+                            pl.col("_rank").fill_null(3).replace_strict(
+                                list(range(4)), groups, return_dtype=pl.String)
+                            .alias("zone_group"))
+              .sort("_k").drop("_k", "_rank"))
+    return tagged.with_columns(pl.Series("sector", index.sector_of(lon, lat)))
 
 def incident_identity(g: pl.DataFrame) -> tuple[list[str], str, list[str]]:
     """Observation ids, the incident id derived from them, and the union of their zones."""

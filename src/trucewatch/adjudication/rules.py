@@ -73,59 +73,57 @@ class RuleBook:
 
     def evaluate(self, incidents: pl.DataFrame) -> pl.DataFrame:
         """Add sector, zone_ids, zone_group, distance_km (to the line), edge_m (to the
-        nearest zone edge), rule, flag and explanation to the fuser's incident table."""
+        nearest zone edge), rule and flag to the fuser's incident table (vectorized; the
+        words of each decision come from :meth:`explain`)."""
         assert self.index is not None
         a = self.agreement
         inc = tag_zones(incidents, self.index)
         lon, lat = inc["longitude"].to_numpy(), inc["latitude"].to_numpy()
-        dist = self.index.distance_to_line_km(lon, lat)
-        edge = self._edge_m(lon, lat)
+        t = inc["t_start"].to_numpy()
         t0 = a.entry_into_force.timestamp()
         grace_end = t0 + a.grace_period_hours * 3600
-        t = inc["t_start"].to_numpy()
         kinetic = inc["kinetic"].to_numpy()
-        training = self._in_training(lon, lat, t) & kinetic
+        group = inc["zone_group"].to_numpy()
+        klass = inc["klass"].to_numpy()
+        in_zone = group != "outside"
         weak = (((inc["fires"] == inc["n_obs"]) & (inc["unconfirmed_fires"] == inc["fires"])
                  & (inc["fires"] < self.min_unconfirmed_fires))
                 | (inc["confidence"] < self.min_confidence)).to_numpy()
-        zones = inc["zone_ids"].to_list()
-        group = inc["zone_group"].to_list()
-        klass = inc["klass"].to_list()
-        wclass = inc["weapon_class"].to_list()
-        rules: list[str | None] = []
-        flags: list[str | None] = []
-        for k in range(inc.height):
-            flag: str | None = None
-            rule: str | None = None
-            if t[k] < t0:
-                flag = "before_entry_into_force"
-            elif t[k] < grace_end:
-                flag = "grace_period"
-            elif training[k]:
-                flag = "live_fire_training"
-            elif kinetic[k]:
-                if weak[k] and group[k] != "outside":
-                    flag = "insufficient_evidence"
-                elif group[k] == "protected_site":
-                    rule = "strike_on_protected_site"
-                elif group[k] in ("buffer", "withdrawal"):
-                    what = "explosion" if klass[k] == "explosion" else "fire"
-                    rule = f"{what}_in_{group[k]}_zone"
-            elif klass[k] == "heavy_weapon":
-                if any(z.startswith("buffer:") for z in zones[k]):
-                    rule = "heavy_weapon_in_buffer_zone"
-                elif wclass[k] and any(z.startswith(f"withdrawal:{wclass[k]}:")
-                                       for z in zones[k]):
-                    rule = "heavy_weapon_in_withdrawal_zone"
-                elif wclass[k] and wclass[k] not in a.withdrawal_km and group[k] != "outside":
-                    flag = "weapon_class_not_covered"
-            rules.append(rule)
-            flags.append(flag)
-        inc = inc.with_columns(pl.Series("distance_km", dist), pl.Series("edge_m", edge),
-                               pl.Series("rule", rules, dtype=pl.String),
-                               pl.Series("flag", flags, dtype=pl.String))
-        return inc.with_columns(pl.Series("explanation", [self._explain(r) for r in
-                                                          inc.iter_rows(named=True)]))
+        in_buffer = inc["zone_ids"].list.eval(pl.element().str.starts_with("buffer:")
+                                              ).list.any().fill_null(False).to_numpy()
+        # the weapon's own withdrawal zone: zone ids "withdrawal:<class>:<side>"
+        rows = inc.select(pl.int_range(pl.len()).alias("k"), "zone_ids", "weapon_class")
+        own = (rows.explode("zone_ids").drop_nulls("weapon_class")
+               .filter(pl.col("zone_ids").str.starts_with(
+                   pl.lit("withdrawal:") + pl.col("weapon_class") + pl.lit(":")))["k"])
+        in_own = np.zeros(inc.height, dtype=bool)
+        in_own[own.to_numpy()] = True
+        covered = inc["weapon_class"].is_in(list(a.withdrawal_km)).fill_null(True).to_numpy()
+        has_class = inc["weapon_class"].is_not_null().to_numpy()
+        before, grace = t < t0, (t >= t0) & (t < grace_end)
+        training = ~before & ~grace & self._in_training(lon, lat, t) & kinetic
+        live = ~before & ~grace & ~training
+        k_weak = live & kinetic & weak & in_zone
+        k_rule = live & kinetic & ~k_weak & in_zone
+        weapon = live & (klass == "heavy_weapon")
+        w_buf = weapon & in_buffer
+        w_own = weapon & ~in_buffer & in_own
+        w_unc = weapon & ~in_buffer & ~in_own & has_class & ~covered & in_zone
+        what = np.where(klass == "explosion", "explosion", "fire")
+        kin_rule = np.where(group == "protected_site", "strike_on_protected_site",
+                            np.char.add(np.char.add(what.astype(str), "_in_"),
+                                        np.char.add(group.astype(str), "_zone")))
+        rule = np.select([k_rule, w_buf, w_own],
+                         [kin_rule, "heavy_weapon_in_buffer_zone",
+                          "heavy_weapon_in_withdrawal_zone"], default="")
+        flag = np.select([before, grace, training, k_weak, w_unc],
+                         ["before_entry_into_force", "grace_period", "live_fire_training",
+                          "insufficient_evidence", "weapon_class_not_covered"], default="")
+        return inc.with_columns(
+            pl.Series("distance_km", self.index.distance_to_line_km(lon, lat)),
+            pl.Series("edge_m", self._edge_m(lon, lat)),
+            pl.Series("rule", rule.astype(str)).replace("", None),
+            pl.Series("flag", flag.astype(str)).replace("", None))
 
     def _edge_m(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         crs = self.agreement.crs
@@ -147,7 +145,8 @@ class RuleBook:
             out |= (d <= area.radius_m) & when
         return out
 
-    def _explain(self, r: dict[str, object]) -> str:
+    def explain(self, r: dict[str, object]) -> str:
+        """Which rule fired (or why none did), in words, for one evaluated incident."""
         sources = ", ".join(SOURCE_WORDS.get(str(s), str(s)) if ":" not in str(s)
                             else f"drone {str(s).split(':', 1)[1]}"
                             for s in r["sources"])  # type: ignore[attr-defined]
@@ -213,6 +212,7 @@ class RuleBook:
 
     def incident(self, r: dict[str, object]) -> tuple[Incident, Violation | None]:
         ids = list(r["observation_ids"])  # type: ignore[call-overload]
+        explanation = self.explain(r)
         iid = "inc-" + hashlib.sha256("|".join(sorted(ids)).encode()).hexdigest()[:16]
         rule = r["rule"]
         category = RULE_CATEGORY[str(rule)] if rule else KLASS_CATEGORY[str(r["klass"])]
@@ -234,11 +234,11 @@ class RuleBook:
                                          float(r["sigma_m"])),  # type: ignore[arg-type]
                        observation_ids=sorted(ids), sector_id=str(r["sector"]) or None,
                        zone_ids=list(r["zone_ids"]), n_sources=int(r["n_sources"]),  # type: ignore[call-overload]
-                       reason=str(r["explanation"]), attributes=attrs)
+                       reason=explanation, attributes=attrs)
         if not rule:
             return inc, None
         vio = Violation(id="vio-" + iid[4:], incident_id=iid, agreement_id=self.agreement.id,
-                        rule=str(rule), explanation=str(r["explanation"]), category=category,
+                        rule=str(rule), explanation=explanation, category=category,
                         time=t0, zone_ids=inc.zone_ids, sector_id=inc.sector_id)
         return inc, vio
 

@@ -30,12 +30,19 @@ class ZoneIndex:
         x, y = project_points(np.asarray(lon, float), np.asarray(lat, float), self.agreement.crs)
         return np.asarray(shapely.points(x, y), dtype=object)
 
+    def zone_pairs(self, lon: NDArray[np.float64], lat: NDArray[np.float64]
+                   ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """(point index, zone index) of every point-in-zone pair: one tree query."""
+        if not self.zone_ids:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        p_idx, z_idx = self._zone_tree.query(self._points(lon, lat), predicate="intersects")
+        return p_idx.astype(np.int64), z_idx.astype(np.int64)
+
     def zones_of(self, lon: NDArray[np.float64], lat: NDArray[np.float64]) -> list[list[str]]:
-        pts = self._points(lon, lat)
-        out: list[list[str]] = [[] for _ in range(len(pts))]
+        out: list[list[str]] = [[] for _ in range(len(lon))]
         if not self.zone_ids:
             return out
-        p_idx, z_idx = self._zone_tree.query(pts, predicate="intersects")
+        p_idx, z_idx = self.zone_pairs(lon, lat)
         for p, z in zip(p_idx.tolist(), z_idx.tolist(), strict=True):
             out[p].append(self.zone_ids[z])
         return out
