@@ -138,7 +138,7 @@ def _point(agreement: Agreement, want: str, avoid: tuple[str, ...] = ()) -> tupl
 def _rule_of(agreement: Agreement, rows: list[dict[str, Any]]) -> dict[str, Any]:
     inc, _ = IncidentFuser().fuse(table(rows))
     book = RuleBook(agreement)
-    ev = book.evaluate(inc)
+    ev = book.describe(book.evaluate(inc))
     assert ev.height == 1
     row = ev.row(0, named=True)
     return row | {"explanation": book.explain(row)}

@@ -72,9 +72,9 @@ class RuleBook:
         self._sites = {f"site:{s.id}": s for s in self.agreement.protected_sites}
 
     def evaluate(self, incidents: pl.DataFrame) -> pl.DataFrame:
-        """Add sector, zone_ids, zone_group, distance_km (to the line), edge_m (to the
-        nearest zone edge), rule and flag to the fuser's incident table (vectorized; the
-        words of each decision come from :meth:`explain`)."""
+        """Add sector, zone_ids, zone_group, rule and flag to the fuser's incident table
+        (vectorized). :meth:`describe` adds the distances the words need, for the few
+        incidents that are kept; :meth:`explain` gives the words."""
         assert self.index is not None
         a = self.agreement
         inc = tag_zones(incidents, self.index)
@@ -120,10 +120,16 @@ class RuleBook:
                          ["before_entry_into_force", "grace_period", "live_fire_training",
                           "insufficient_evidence", "weapon_class_not_covered"], default="")
         return inc.with_columns(
-            pl.Series("distance_km", self.index.distance_to_line_km(lon, lat)),
-            pl.Series("edge_m", self._edge_m(lon, lat)),
             pl.Series("rule", rule.astype(str)).replace("", None),
             pl.Series("flag", flag.astype(str)).replace("", None))
+
+    def describe(self, evaluated: pl.DataFrame) -> pl.DataFrame:
+        """Add distance_km (to the line of contact) and edge_m (to the nearest zone edge)."""
+        assert self.index is not None
+        lon, lat = evaluated["longitude"].to_numpy(), evaluated["latitude"].to_numpy()
+        return evaluated.with_columns(
+            pl.Series("distance_km", self.index.distance_to_line_km(lon, lat)),
+            pl.Series("edge_m", self._edge_m(lon, lat)))
 
     def _edge_m(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         crs = self.agreement.crs
@@ -203,7 +209,7 @@ class RuleBook:
         if keep is not None:
             mask = mask | keep
         incidents, violations = [], []
-        for r in evaluated.filter(mask).iter_rows(named=True):
+        for r in self.describe(evaluated.filter(mask)).iter_rows(named=True):
             inc, vio = self.incident(r)
             incidents.append(inc)
             if vio is not None:
