@@ -194,3 +194,54 @@ def test_ground_sensor_explosions_in_bulletin(cycle: Path) -> None:
     assert np.mean(covered) >= 0.7
     html = (cycle / "bulletin-2026-05-31-restricted.html").read_text()
     assert 'id="sensors"' in html and "not locatable" in html
+
+
+def test_field_commands_end_to_end(tmp_path: Path) -> None:
+    """Keys, signing, drone and allegation intake, review under the two-person rule and
+    verify, as a mission's staff would run them."""
+    reg, key, store = tmp_path / "keys.json", tmp_path / "ua07.pem", tmp_path / "s.db"
+    _run("keys", "new", "ua07-a", "--source", "drone:UA-07", "--registry", str(reg),
+         "--private-out", str(key), "--valid-from", "2026-05-01T00:00:00Z")
+    doc = tmp_path / "reports.json"
+    doc.write_text(json.dumps({"format": "trucewatch-drone/1", "reports": [
+        {"report_id": "r1", "platform_id": "UA-07", "time": "2026-05-30T04:12:00Z",
+         "platform": {"lat": 48.0, "lon": 37.5}, "class": "explosion", "confidence": 0.9,
+         "target": {"bearing_deg": 10.0, "range_m": 2500.0}}]}))
+    signed = tmp_path / "reports.signed.json"
+    _run("keys", "sign", str(doc), "--key-id", "ua07-a", "--private-key", str(key),
+         "--out", str(signed))
+    out = _run("drones", "ingest", str(signed), str(doc), "--store", str(store),
+               "--keys", str(reg)).stdout
+    assert "stored" in out and "refused" in out  # the unsigned copy is refused
+    alleg = tmp_path / "a.json"
+    alleg.write_text(json.dumps({"format": "trucewatch-allegations/1", "allegations": [
+        {"allegation_id": "A1", "claimant": "Side A", "claimant_kind": "party",
+         "received_at": "2026-05-31T09:00:00Z", "text": "Вчора о 07:10 обстріл Бахмута"}]},
+        ensure_ascii=False))
+    assert "stored" in _run("allegations", "ingest", str(alleg), "--store", str(store)).stdout
+    add = _run("review", "add", "--as", "anna", "--why", "patrol saw a crater",
+               "--category", "explosion.impact", "--lat", "48.02", "--lon", "37.51",
+               "--time", "2026-05-30T04:15:00Z", "--store", str(store)).stdout
+    inc = add.split("added ")[1].split()[0]
+    _run("review", "claim", inc, "--as", "ben", "--store", str(store))
+    _run("review", "decide", inc, "--as", "ben", "--status", "pending_verification",
+         "--why", "crater on the frame", "--store", str(store))
+    _run("review", "claim", inc, "--as", "anna", "--store", str(store))
+    bad = _run("review", "decide", inc, "--as", "anna", "--status", "verified", "--why",
+               "mine", "--store", str(store), ok=False)
+    assert bad.returncode == 2 and "cannot verify their own work" in bad.stderr
+    assert "fix:" in bad.stderr and "Traceback" not in bad.stderr
+    _run("review", "claim", inc, "--as", "carla", "--store", str(store))
+    _run("review", "decide", inc, "--as", "carla", "--status", "verified", "--why", "agree",
+         "--store", str(store))
+    hist = _run("review", "history", inc, "--store", str(store)).stdout
+    assert "verified" in hist and "carla" in hist
+    assert "verified: 1" in _run("review", "figures", "--store", str(store)).stdout
+    _run("keys", "revoke", "ua07-a", "--registry", str(reg), "--reason", "lost",
+         "--at", "2026-05-01T00:00:00Z")
+    again = tmp_path / "again.signed.json"
+    _run("keys", "sign", str(doc), "--key-id", "ua07-a", "--private-key", str(key),
+         "--out", str(again))
+    out = _run("ingest", str(again), "--store", str(store), "--keys", str(reg)).stdout
+    assert "revoked" in out
+    assert "audit chain OK" in _run("verify", "--store", str(store)).stdout

@@ -143,6 +143,13 @@ def review_claim(incident: str, who: AsOpt, store: StoreOpt = Path("trucewatch.d
     out.print(f"{who} holds {inc.id} ({inc.status.value}): {inc.reason}")
 
 
+@review_app.command("release")
+def review_release(incident: str, who: AsOpt, store: StoreOpt = Path("trucewatch.db")) -> None:
+    """Give up your claim on an incident."""
+    _service(store).release(incident, who)
+    out.print(f"{who} released {incident}")
+
+
 @review_app.command("decide")
 def review_decide(
     incident: str, who: AsOpt,

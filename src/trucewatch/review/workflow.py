@@ -93,6 +93,7 @@ class ReviewService:
                 # a refused attempt is itself part of the record
                 self.store.log(analyst, "refused_review", incident_id,
                                {"attempted": status.value, "reason": err.message})
+                self.store.release(incident_id, analyst)  # someone else must confirm
                 raise
         if status == Status.DUPLICATE:
             if not duplicate_of:

@@ -341,7 +341,6 @@ def apply_review(store: Any) -> list[str]:
             svc.decide(w.id, ANALYST, Status.VERIFIED, "confirming my own proposal")
         except TwoPersonRuleError as err:
             log.append(f"refused: {err.message}")
-            svc.release(w.id, ANALYST)
         svc.claim(w.id, REVIEWER)
         svc.decide(w.id, REVIEWER, Status.VERIFIED,
                    "second review: position, time and class consistent with the video")
