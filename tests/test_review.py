@@ -36,6 +36,9 @@ def test_two_person_rule() -> None:
     svc.claim("inc-1", "anna")
     with pytest.raises(TwoPersonRuleError, match="cannot be verified by one person"):
         svc.decide("inc-1", "anna", Status.VERIFIED, "looks right")
+    # a refused verification releases the claim: someone else must confirm
+    assert svc.store.lock_holder("inc-1") is None
+    svc.claim("inc-1", "anna")
     svc.decide("inc-1", "anna", Status.PENDING_VERIFICATION, "imagery agrees")
     svc.claim("inc-1", "anna")
     with pytest.raises(TwoPersonRuleError, match=r"anna proposed .* cannot confirm"):
@@ -43,7 +46,6 @@ def test_two_person_rule() -> None:
     # the refused attempt is part of the record
     assert any(e.action == "refused_review" and e.actor == "anna"
                for e in svc.store.audit_log())
-    svc.release("inc-1", "anna")
     svc.claim("inc-1", "ben")
     assert svc.decide("inc-1", "ben", Status.VERIFIED, "confirmed").status == Status.VERIFIED
     with pytest.raises(TransitionError, match="from verified to rejected"):
