@@ -29,6 +29,7 @@ import polars as pl
 from scipy.spatial import cKDTree
 
 from trucewatch.geo.crs import local_laea, project_points
+from trucewatch.geo.distance import haversine_m
 from trucewatch.model.enums import Ruling
 from trucewatch.model.serialization import parse_time
 
@@ -60,7 +61,7 @@ class Coverage:
         if not self.stations or not any(a <= t0 and t1 <= b for a, b in self.sensor_periods):
             return False
         st = np.asarray(self.stations)
-        d = _km(st[:, 0], st[:, 1], lat, lon)
+        d = haversine_m(st[:, 0], st[:, 1], lat, lon) / 1000
         return int((d <= self.station_reach_km).sum()) >= self.min_stations
 
     def satellite(self, t0: datetime, t1: datetime) -> bool:
@@ -81,7 +82,7 @@ class Coverage:
         for a, b, track, swath in self.patrols:
             if a <= t1 and t0 <= b:
                 pts = np.asarray(track)
-                if (_km(pts[:, 1], pts[:, 0], lat, lon) * 1000 <= swath / 2).any():
+                if (haversine_m(pts[:, 1], pts[:, 0], lat, lon) <= swath / 2).any():
                     return f"drone patrol {a:%H:%M}-{b:%H:%M}Z"
         return ""
 
@@ -181,10 +182,3 @@ class AllegationJudge:
             return (Ruling.INSUFFICIENT_EVIDENCE, f"only {', '.join(seen)} covered it, which "
                     f"cannot see every {cat.replace('_', ' ')}", seen)
         return Ruling.NOT_OBSERVABLE, "no source covered this place at this time", []
-
-
-def _km(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
-    la, lo = np.radians(lat), np.radians(lon)
-    la0, lo0 = np.radians(lat0), np.radians(lon0)
-    h = np.sin((la - la0) / 2) ** 2 + np.cos(la) * np.cos(la0) * np.sin((lo - lo0) / 2) ** 2
-    return np.asarray(2 * 6371.0 * np.arcsin(np.sqrt(h)), dtype=np.float64)

@@ -8,7 +8,6 @@ Incidents and candidate violations come from the multi-source fusion
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date
 
@@ -38,14 +37,6 @@ class CeasefireView:
     violations: list[Violation]
 
 
-def zone_group(zone_ids: list[str]) -> str:
-    for kind in ("protected_site", "buffer", "withdrawal"):
-        prefix = "site:" if kind == "protected_site" else f"{kind}:"
-        if any(z.startswith(prefix) for z in zone_ids):
-            return kind
-    return "outside"
-
-
 def tag_zones(points: pl.DataFrame, index: ZoneIndex) -> pl.DataFrame:
     """Add ``sector``, ``zone_ids`` and ``zone_group`` to rows with latitude, longitude
     (columnar: one tree query, then a group-by of the point-zone pairs)."""
@@ -68,14 +59,6 @@ def tag_zones(points: pl.DataFrame, index: ZoneIndex) -> pl.DataFrame:
                             .alias("zone_group"))
               .sort("_k").drop("_k", "_rank"))
     return tagged.with_columns(pl.Series("sector", index.sector_of(lon, lat)))
-
-def incident_identity(g: pl.DataFrame) -> tuple[list[str], str, list[str]]:
-    """Observation ids, the incident id derived from them, and the union of their zones."""
-    ids = sorted(g["id"].to_list())
-    iid = "inc-" + hashlib.sha256("|".join(ids).encode()).hexdigest()[:16]
-    zone_ids = sorted({z for zs in g["zone_ids"].to_list() for z in zs})
-    return ids, iid, zone_ids
-
 
 def build_view(classified: pl.DataFrame, agreement: Agreement, baseline: Baseline,
                index: ZoneIndex | None = None) -> CeasefireView:

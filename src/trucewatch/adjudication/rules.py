@@ -37,6 +37,7 @@ import shapely
 from trucewatch.adjudication.ceasefire import tag_zones
 from trucewatch.agreement.zones import ZoneIndex
 from trucewatch.geo.crs import project_points, to_metric
+from trucewatch.geo.distance import haversine_m
 from trucewatch.model.agreement import Agreement
 from trucewatch.model.enums import Category
 from trucewatch.model.incident import Incident, Violation
@@ -144,7 +145,7 @@ class RuleBook:
     def _in_training(self, lon: np.ndarray, lat: np.ndarray, t: np.ndarray) -> np.ndarray:
         out = np.zeros(len(lon), dtype=bool)
         for area in self.agreement.training_areas:
-            d = _haversine_m(lat, lon, area.lat, area.lon)
+            d = haversine_m(lat, lon, area.lat, area.lon)
             when = np.zeros(len(lon), dtype=bool)
             for a, b in area.windows:
                 when |= (t >= a.timestamp()) & (t <= b.timestamp())
@@ -247,13 +248,6 @@ class RuleBook:
                         rule=str(rule), explanation=explanation, category=category,
                         time=t0, zone_ids=inc.zone_ids, sector_id=inc.sector_id)
         return inc, vio
-
-
-def _haversine_m(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
-    la, lo = np.radians(lat), np.radians(lon)
-    la0, lo0 = np.radians(lat0), np.radians(lon0)
-    h = np.sin((la - la0) / 2) ** 2 + np.cos(la) * np.cos(la0) * np.sin((lo - lo0) / 2) ** 2
-    return np.asarray(2 * 6_371_000.0 * np.arcsin(np.sqrt(h)), dtype=np.float64)
 
 
 def since_entry_into_force(agreement: Agreement, margin_h: float = 24.0) -> datetime:

@@ -19,6 +19,8 @@ from functools import lru_cache
 import numpy as np
 import shapely
 
+from trucewatch.geo.distance import haversine_m
+
 _SCRIPT_OK = re.compile(r"^[A-Za-z\u00C0-\u024F\u0400-\u04FF' ’ʼ`.-]+$")
 _CYRILLIC = re.compile(r"[\u0400-\u04FF]")
 _STEM_ENDINGS = ("ами", "ями", "ому", "ого", "ій", "ої", "ою", "ею", "ом", "ем", "ах", "ях",
@@ -107,7 +109,7 @@ class Gazetteer:
             return None
         score = np.array([math.log10(p.population + 10) for p in found])
         if near is not None:
-            d = np.array([_km(near, (p.lat, p.lon)) for p in found])
+            d = haversine_m([p.lat for p in found], [p.lon for p in found], *near) / 1000
             score = score + np.where(d <= radius_km, 3.0, 0.0) - d / radius_km
         order = np.argsort(-score)
         best = found[int(order[0])]
@@ -119,13 +121,6 @@ class Gazetteer:
     def nearest(self, lat: float, lon: float) -> Place:
         idx = int(self._tree.query_nearest(shapely.Point(lon, lat))[0])
         return self.places[idx]
-
-
-def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    la1, lo1, la2, lo2 = map(math.radians, (*a, *b))
-    h = math.sin((la2 - la1) / 2) ** 2 + math.cos(la1) * math.cos(la2) * math.sin(
-        (lo2 - lo1) / 2) ** 2
-    return 6371.0 * 2 * math.asin(math.sqrt(h))
 
 
 @lru_cache(maxsize=4)
