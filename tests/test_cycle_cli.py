@@ -81,6 +81,14 @@ def test_bulletin_shows_rulings_review_and_refusals(cycle: Path) -> None:
         assert anchor in html
     proc = _run("verify", "--store", str(cycle / "trucewatch.db"))
     assert "audit chain OK" in proc.stdout
+    from pypdf import PdfReader
+
+    text = " ".join(p.extract_text() for p in PdfReader(
+        cycle / "bulletin-2026-05-31-restricted.pdf").pages)
+    assert "Verified violations" in text and "Allegations and rulings" in text
+    public = " ".join(p.extract_text() for p in PdfReader(
+        cycle / "bulletin-2026-05-31-public.pdf").pages)
+    assert "Allegations and rulings" in public and "liaison office" not in public
 
 
 def test_public_variant_hides_detail(cycle: Path) -> None:

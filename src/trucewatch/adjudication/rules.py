@@ -158,7 +158,8 @@ class RuleBook:
                             else f"drone {str(s).split(':', 1)[1]}"
                             for s in r["sources"])  # type: ignore[attr-defined]
         when = datetime.fromtimestamp(float(r["t_start"]), UTC)  # type: ignore[arg-type]
-        what = (f"{r['klass']} seen by {r['n_sources']} independent source(s) ({sources}; "
+        klass = str(r["klass"]).replace("_", " ")
+        what = (f"{klass} seen by {r['n_sources']} independent source(s) ({sources}; "
                 f"{r['n_obs']} observation(s), confidence {float(r['confidence']):.2f}) "  # type: ignore[arg-type]
                 f"at {when:%Y-%m-%d %H:%M}Z, {float(r['distance_km']):.1f} km from the line "  # type: ignore[arg-type]
                 "of contact")
