@@ -19,6 +19,8 @@ review_app = typer.Typer(help="Analyst review (two-person rule for verified).",
                          no_args_is_help=True)
 keys_app = typer.Typer(help="The Ed25519 key registry of platforms and sensors.",
                        no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens and their roles.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
 app.add_typer(drones_app, name="drones")
 app.add_typer(allegations_app, name="allegations")
 app.add_typer(review_app, name="review")
@@ -313,3 +315,77 @@ def keys_sign(file: Path, key_id: Annotated[str, typer.Option()],
     out_path.write_bytes(sign_submission(file.read_bytes(), key, key_id, datetime.now(UTC),
                                          nonce or uuid.uuid4().hex))
     out.print(f"signed envelope written to {out_path}")
+
+
+@tokens_app.command("new")
+def tokens_new(name: str, role: Annotated[str, typer.Option(help="admin, analyst, reviewer, "
+                                                            "coalition, liaison, public, "
+                                                            "sensor")],
+               party: Annotated[str | None, typer.Option(help="for liaison: the party")] = None,
+               store: StoreOpt = Path("trucewatch.db")) -> None:
+    """Create an API token (printed once; only its hash is stored)."""
+    from trucewatch.api.auth import Role
+    from trucewatch.storage import SqliteStore
+
+    try:
+        Role(role)
+    except ValueError:
+        raise typer.BadParameter(f"unknown role {role!r}; use one of "
+                                 f"{', '.join(r.value for r in Role)}") from None
+    if role == "liaison" and not party:
+        raise typer.BadParameter("a liaison token needs --party")
+    token = SqliteStore(store).add_token(name, role, party)
+    out.print(f"token for {name} ({role}): {token}")
+
+
+@tokens_app.command("list")
+def tokens_list(store: StoreOpt = Path("trucewatch.db")) -> None:
+    """Token names, roles and parties (never the tokens)."""
+    from trucewatch.storage import SqliteStore
+
+    t = Table("name", "role", "party", "created", "revoked")
+    for r in SqliteStore(store).tokens():
+        t.add_row(*(str(r[k] or "-") for k in ("name", "role", "party", "created_at",
+                                               "revoked_at")))
+    out.print(t)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(name: str, store: StoreOpt = Path("trucewatch.db")) -> None:
+    from trucewatch.storage import SqliteStore
+
+    SqliteStore(store).revoke_token(name)
+    out.print(f"token {name} revoked")
+
+
+@app.command("serve")
+def serve(
+    store: Annotated[Path | None, typer.Option(help="SQLite store (default: out/trucewatch.db "
+                                               "of the quick start, else trucewatch.db)")] = None,
+    agreement: Annotated[Path | None, typer.Option(help="agreement YAML")] = None,
+    bulletins: Annotated[Path | None, typer.Option(help="folder of bulletins")] = None,
+    keys: Annotated[Path | None, typer.Option(help="key registry")] = None,
+    host: Annotated[str, typer.Option(help="interface")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+) -> None:
+    """Run the REST API (docs at /docs). With no tokens yet, prints a first admin token."""
+    import uvicorn
+
+    from trucewatch.api import create_app
+    from trucewatch.storage import SqliteStore
+
+    quick = Path("out")
+    store = store or (quick / "trucewatch.db" if (quick / "trucewatch.db").exists()
+                      else Path("trucewatch.db"))
+    if agreement is None and (quick / "scenario" / "agreement.yaml").exists():
+        agreement = quick / "scenario" / "agreement.yaml"
+    if bulletins is None and quick.is_dir():
+        bulletins = quick
+    db = SqliteStore(store)
+    if not db.tokens():
+        token = db.add_token("admin", "admin", actor="serve")
+        out.print(f"first start: admin token (shown once): {token}")
+    db.close()
+    out.print(f"serving {store} on http://{host}:{port} (docs: /docs)")
+    uvicorn.run(create_app(store, agreement, bulletins, keys), host=host, port=port,
+                log_level="warning")

@@ -87,6 +87,11 @@ MIGRATIONS: list[str] = [
     UPDATE incidents SET status = 'pending_verification' WHERE status = 'reviewed';
     UPDATE incidents SET status = 'verified' WHERE status = 'final'
     """,
+    # 3: API tokens (issue 5): only the SHA-256 of a token is kept
+    """
+    CREATE TABLE api_tokens (token_sha256 TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL, party TEXT, created_at TEXT NOT NULL, revoked_at TEXT)
+    """,
 ]
 
 # FIRMS pixel: 375 m (VIIRS I-band) or 1 km (MODIS); 1-sigma ~ half the pixel
@@ -105,7 +110,10 @@ class SqliteStore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = sqlite3.connect(self.path, isolation_level=None)
+            # a store may be opened in one thread and used in another (the API's async
+            # endpoints), never by two at once
+            self.db = sqlite3.connect(self.path, isolation_level=None,
+                                      check_same_thread=False)
         except sqlite3.Error as err:
             raise StorageError(f"cannot open store {self.path}: {err}",
                                fix="check the path and its permissions") from err
@@ -509,6 +517,86 @@ class SqliteStore:
     def rulings(self) -> list[dict[str, Any]]:
         return [json.loads(r[0]) for r in
                 self.db.execute("SELECT doc FROM rulings ORDER BY allegation_id")]
+
+    # ------------------------------------------------------------- API tokens
+    def add_token(self, name: str, role: str, party: str | None = None,
+                  actor: str = "admin") -> str:
+        """Create a token for ``name`` and return it (shown once; only its hash is kept)."""
+        import secrets
+
+        raw = "tw_" + secrets.token_urlsafe(32)
+        with self._transaction():
+            if self.db.execute("SELECT 1 FROM api_tokens WHERE name = ?", (name,)).fetchone():
+                raise StorageError(f"a token named {name!r} exists",
+                                   fix="revoke it first or choose another name")
+            self.db.execute("INSERT INTO api_tokens VALUES (?,?,?,?,?,NULL)",
+                            (hashlib.sha256(raw.encode()).hexdigest(), name, role, party,
+                             _now()))
+            self._log(actor, "token_created", name, {"role": role, "party": party})
+        return raw
+
+    def token_owner(self, raw: str) -> tuple[str, str, str | None] | None:
+        """(name, role, party) of a valid token, or None."""
+        row = self.db.execute("SELECT name, role, party FROM api_tokens WHERE token_sha256 = ? "
+                              "AND revoked_at IS NULL",
+                              (hashlib.sha256(raw.encode()).hexdigest(),)).fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
+    def revoke_token(self, name: str, actor: str = "admin") -> None:
+        with self._transaction():
+            cur = self.db.execute("UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND "
+                                  "revoked_at IS NULL", (_now(), name))
+            if cur.rowcount == 0:
+                raise NotFoundError(f"no active token named {name!r}",
+                                    fix="list tokens with `trucewatch tokens list`")
+            self._log(actor, "token_revoked", name, {})
+
+    def tokens(self) -> list[dict[str, object]]:
+        cur = self.db.execute("SELECT name, role, party, created_at, revoked_at FROM api_tokens "
+                              "ORDER BY created_at")
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur]
+
+    def query_incidents(self, *, bbox: tuple[float, float, float, float] | None = None,
+                        start: str | None = None, end: str | None = None,
+                        sector: str | None = None, category: str | None = None,
+                        statuses: list[str] | None = None, limit: int = 100,
+                        offset: int = 0) -> tuple[list[Incident], int]:
+        """Incidents matching every filter given (bbox through the R*Tree), and the total."""
+        where: list[str] = []
+        args: list[object] = []
+        join = ""
+        if bbox is not None:
+            join = " JOIN incidents_rtree r ON r.rid = i.rowid"
+            where.append("r.min_lon >= ? AND r.max_lon <= ? AND r.min_lat >= ? AND "
+                         "r.max_lat <= ?")
+            args += [bbox[0], bbox[2], bbox[1], bbox[3]]
+        if start:
+            where.append("i.time_start >= ?")
+            args.append(start)
+        if end:
+            where.append("i.time_start < ?")
+            args.append(end)
+        if sector:
+            where.append("json_extract(i.doc, '$.sector_id') = ?")
+            args.append(sector)
+        if category:
+            where.append("i.category = ?")
+            args.append(category)
+        if statuses is not None:
+            where.append(f"i.status IN ({','.join('?' * len(statuses))})")
+            args += statuses
+        sql = f" FROM incidents i{join}" + (" WHERE " + " AND ".join(where) if where else "")
+        total = int(self.db.execute("SELECT count(*)" + sql, args).fetchone()[0])
+        rows = self.db.execute("SELECT i.doc, i.status" + sql +
+                               " ORDER BY i.time_start, i.id LIMIT ? OFFSET ?",
+                               [*args, limit, offset]).fetchall()
+        out = []
+        for doc, st in rows:
+            inc = from_json(doc, Incident)
+            inc.status = Status(st)
+            out.append(inc)
+        return out, total
 
     def counts(self) -> dict[str, int]:
         return {t: int(self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0])

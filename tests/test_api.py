@@ -1,0 +1,248 @@
+"""The REST API: error shape, role-by-endpoint matrix, ingest, review, allegations,
+what each role may see, and offline docs (issue 5, first part)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from trucewatch.api import create_app
+from trucewatch.api.app import Error
+from trucewatch.api.auth import MATRIX, Role
+from trucewatch.pipeline import FieldInputs, SensorInputs, run_cycle
+from trucewatch.scenario import ScenarioFiles
+from trucewatch.scenario.multisource import apply_review
+from trucewatch.storage import SqliteStore
+
+
+@pytest.fixture(scope="module")
+def built(scenario: ScenarioFiles, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("api-cycle")
+    assert scenario.stations and scenario.detections
+    run_cycle(agreement_path=scenario.agreement,
+              firms_files=[*scenario.reference, *scenario.current],
+              reference_years=[2023, 2024, 2025], out_dir=out, cloud_path=scenario.coverage,
+              pdf=False, sensors=SensorInputs(scenario.stations, [scenario.detections]),
+              field_inputs=FieldInputs(scenario.drones, scenario.allegations, scenario.keys),
+              review=apply_review)
+    return out
+
+
+@pytest.fixture()
+def api(built: Path, scenario: ScenarioFiles, tmp_path: Path) -> tuple[TestClient,
+                                                                        dict[str, str], Path]:
+    db = tmp_path / "s.db"
+    shutil.copy(built / "trucewatch.db", db)
+    store = SqliteStore(db)
+    tokens = {r.value: store.add_token(f"{r.value}-user", r.value,
+                                       "Side B liaison office" if r == Role.LIAISON else None)
+              for r in Role}
+    store.add_token("reviewer-2", "reviewer")
+    tokens["reviewer-2"] = store.add_token("reviewer-3", "reviewer")
+    store.close()
+    app = create_app(db, scenario.agreement, built, scenario.keys)
+    return TestClient(app, raise_server_exceptions=False), tokens, db
+
+
+def _h(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _is_error(r: Any, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    body = r.json()
+    Error.model_validate(body)  # the one shape, every field present and typed
+    assert body["status"] == status and body["message"]
+    return dict(body)
+
+
+def test_one_error_shape(api: tuple[TestClient, dict[str, str], Path]) -> None:
+    c, tok, _ = api
+    _is_error(c.get("/api/v1/incidents"), 401)
+    _is_error(c.get("/api/v1/incidents", headers=_h("tw_wrong")), 401)
+    _is_error(c.get("/api/v1/incidents", headers=_h(tok["public"])), 403)
+    _is_error(c.get("/api/v1/incidents/inc-nope", headers=_h(tok["admin"])), 404)
+    _is_error(c.get("/api/v1/nowhere", headers=_h(tok["admin"])), 404)
+    e = _is_error(c.get("/api/v1/incidents?limit=0", headers=_h(tok["admin"])), 422)
+    assert e["error"] == "validation_error" and e["details"][0]["loc"] == ["query", "limit"]
+    _is_error(c.get("/api/v1/incidents?bbox=1,2,3", headers=_h(tok["admin"])), 422)
+    _is_error(c.post("/api/v1/ingest/satellite", content=b"x", headers=_h(tok["admin"])), 404)
+    _is_error(c.delete("/api/v1/incidents", headers=_h(tok["admin"])), 405)
+    # strict validation: a bool is not a float
+    e = _is_error(c.post("/api/v1/allegations", json={"text": "x", "lat": True, "lon": 37.0},
+                         headers=_h(tok["public"])), 422)
+    assert e["details"][0]["loc"][-1] == "lat"
+    spec = c.get("/openapi.json").json()
+    assert "Error" in spec["components"]["schemas"]
+    assert "403" in spec["paths"]["/api/v1/incidents"]["get"]["responses"]
+
+
+# (method, path, body, action in MATRIX)
+ENDPOINTS: list[tuple[str, str, Any, str]] = [
+    ("get", "/api/v1/me", None, "me"),
+    ("post", "/api/v1/ingest/allegations", b'{"format": "trucewatch-allegations/1", '
+     b'"allegations": []}', "ingest"),
+    ("get", "/api/v1/observations?source_kind=drone", None, "observations"),
+    ("get", "/api/v1/incidents", None, "incidents"),
+    ("get", "/api/v1/violations", None, "violations"),
+    ("get", "/api/v1/aggregates", None, "aggregates"),
+    ("get", "/api/v1/review/queue", None, "review"),
+    ("post", "/api/v1/allegations", {"text": "Вчора о 07:10 обстріл Бахмута",
+                                     "category": "explosion"}, "allegations_file"),
+    ("get", "/api/v1/allegations", None, "allegations_read"),
+    ("get", "/api/v1/bulletins", None, "bulletins_public"),
+    ("get", "/api/v1/bulletins/bulletin-2026-05-31-public.json", None, "bulletins_public"),
+    ("get", "/api/v1/bulletins/bulletin-2026-05-31-restricted.json", None,
+     "bulletins_restricted"),
+    ("get", "/api/v1/agreement", None, "agreement"),
+]
+
+
+def test_role_by_endpoint_matrix(api: tuple[TestClient, dict[str, str], Path]) -> None:
+    c, tok, _ = api
+    seen = set()
+    for method, path, body, action in ENDPOINTS:
+        seen.add(action)
+        for role in Role:
+            kw: dict[str, Any] = {"headers": _h(tok[role.value])}
+            if isinstance(body, bytes):
+                kw["content"] = body
+            elif body is not None:
+                kw["json"] = body
+            r = getattr(c, method)(path, **kw)
+            if role in MATRIX[action]:
+                assert r.status_code < 400, (role, path, r.text)
+            else:
+                _is_error(r, 403)
+    assert seen == set(MATRIX) - {"tokens"}  # every guarded action is walked
+
+
+def test_what_each_role_sees(api: tuple[TestClient, dict[str, str], Path]) -> None:
+    c, tok, _ = api
+    full = c.get("/api/v1/incidents?limit=1000", headers=_h(tok["coalition"])).json()
+    liaison = c.get("/api/v1/incidents?limit=1000", headers=_h(tok["liaison"])).json()
+    assert any(i["status"] == "automatic" for i in full["items"])
+    assert liaison["items"] and all(i["status"] not in ("automatic", "pending_verification")
+                                    for i in liaison["items"])
+    auto = next(i["id"] for i in full["items"] if i["status"] == "automatic")
+    _is_error(c.get(f"/api/v1/incidents/{auto}", headers=_h(tok["liaison"])), 404)
+    # hubs: exact locations for staff and coalition only (point and zone polygon)
+    def hub_ids(role: str) -> set[str]:
+        feats = c.get("/api/v1/agreement", headers=_h(tok[role])).json()["features"]
+        return {f["properties"].get("id") for f in feats} & {"hub-dnipro", "site:hub-dnipro"}
+    assert hub_ids("coalition") == {"hub-dnipro", "site:hub-dnipro"}
+    assert hub_ids("public") == set() == hub_ids("liaison")
+    # evidence media: staff only
+    obs_a = c.get("/api/v1/observations", headers=_h(tok["analyst"])).json()["items"]
+    obs_c = c.get("/api/v1/observations", headers=_h(tok["coalition"])).json()["items"]
+    assert any("media" in o["attributes"] for o in obs_a)
+    assert obs_c and not any("media" in o["attributes"] for o in obs_c)
+    # public: bulletins list shows public files only
+    files = c.get("/api/v1/bulletins", headers=_h(tok["public"])).json()["files"]
+    assert files and all("-public." in f for f in files)
+    # liaison: own party's allegations only
+    mine = c.get("/api/v1/allegations", headers=_h(tok["liaison"])).json()["items"]
+    assert mine and all(a["allegation"]["claimant"] == "Side B liaison office" for a in mine)
+
+
+def test_filters_and_pagination(api: tuple[TestClient, dict[str, str], Path]) -> None:
+    c, tok, _ = api
+    h = _h(tok["analyst"])
+    every = c.get("/api/v1/incidents?limit=1000", headers=h).json()
+    assert every["total"] == len(every["items"]) > 3
+    p1 = c.get("/api/v1/incidents?limit=2", headers=h).json()
+    p2 = c.get(f"/api/v1/incidents?limit=2&offset={p1['next_offset']}", headers=h).json()
+    assert [i["id"] for i in p1["items"] + p2["items"]] == [i["id"] for i in
+                                                            every["items"][:4]]
+    one = every["items"][0]
+    lat, lon = one["location"]["lat"], one["location"]["lon"]
+    box = f"{lon - 0.01},{lat - 0.01},{lon + 0.01},{lat + 0.01}"
+    got = c.get(f"/api/v1/incidents?bbox={box}", headers=h).json()["items"]
+    assert one["id"] in [i["id"] for i in got] and len(got) < every["total"]
+    ver = c.get("/api/v1/incidents?status=verified", headers=h).json()["items"]
+    assert ver and all(i["status"] == "verified" for i in ver)
+    cat = c.get("/api/v1/incidents?category=fire", headers=h).json()["items"]
+    assert all(i["category"] == "fire" for i in cat)
+    later = c.get("/api/v1/incidents?start=2026-05-30T00:00:00Z", headers=h).json()["items"]
+    assert later and all(i["time_start"] >= "2026-05-30" for i in later)
+
+
+def test_review_through_the_api(api: tuple[TestClient, dict[str, str], Path]) -> None:
+    c, tok, db = api
+    q = c.get("/api/v1/review/queue", headers=_h(tok["analyst"])).json()["items"]
+    inc = next(i["id"] for i in q if i["status"] == "automatic")
+    assert c.post(f"/api/v1/review/{inc}/claim", headers=_h(tok["analyst"])).status_code == 200
+    _is_error(c.post(f"/api/v1/review/{inc}/claim", headers=_h(tok["reviewer"])), 409)
+    r = c.post(f"/api/v1/review/{inc}/decide", headers=_h(tok["analyst"]),
+               json={"status": "pending_verification", "why": "frame agrees"})
+    assert r.json()["status"] == "pending_verification"
+    c.post(f"/api/v1/review/{inc}/claim", headers=_h(tok["analyst"]))
+    e = _is_error(c.post(f"/api/v1/review/{inc}/decide", headers=_h(tok["analyst"]),
+                         json={"status": "verified", "why": "me"}), 403)
+    assert "only a reviewer" in e["message"]
+    c.post(f"/api/v1/review/{inc}/release", headers=_h(tok["analyst"]))
+    c.post(f"/api/v1/review/{inc}/claim", headers=_h(tok["reviewer"]))
+    r = c.post(f"/api/v1/review/{inc}/decide", headers=_h(tok["reviewer"]),
+               json={"status": "verified", "why": "second look"})
+    assert r.json()["status"] == "verified"
+    _is_error(c.post(f"/api/v1/review/{inc}/decide", headers=_h(tok["reviewer"]),
+                     json={"status": "nonsense", "why": "x"}), 422)
+    added = c.post("/api/v1/review/incidents", headers=_h(tok["reviewer"]), json={
+        "why": "patrol turned back", "category": "restriction_of_monitors", "lat": 48.1,
+        "lon": 37.6, "uncertainty_m": 100.0, "time_start": "2026-05-30T08:00:00Z"})
+    assert added.status_code == 201
+    # every write is attributed to the token's owner in the audit chain
+    store = SqliteStore(db)
+    actors = {(e.actor, e.action) for e in store.audit_log()}
+    assert ("analyst-user", "decide:pending_verification") in actors
+    assert ("reviewer-user", "decide:verified") in actors
+    assert ("reviewer-user", "added") in actors
+    assert store.verify() == []
+
+
+def test_ingest_and_allegations(api: tuple[TestClient, dict[str, str], Path],
+                                scenario: ScenarioFiles) -> None:
+    c, tok, db = api
+    truth = json.loads(scenario.truth.read_text())["multisource"]
+    envelope = (scenario.root / truth["drone_files"][0]).read_bytes()
+    # already in the store from the cycle: recognised as the same submission
+    r = c.post("/api/v1/ingest/drone", content=envelope, headers=_h(tok["sensor"]))
+    assert r.status_code == 200 and r.json()["new"] == 0
+    replay = json.dumps(json.loads(envelope)).encode()
+    e = _is_error(c.post("/api/v1/ingest/drone", content=replay, headers=_h(tok["sensor"])),
+                  409)
+    assert e["error"] == "submission_refused" and "replayed" in e["message"]
+    unsigned = json.dumps({"format": "trucewatch-drone/1", "reports": []}).encode()
+    e = _is_error(c.post("/api/v1/ingest/drone", content=unsigned,
+                         headers=_h(tok["sensor"])), 422)
+    assert "requires an Ed25519 signature" in e["message"]
+    _is_error(c.post("/api/v1/ingest/firms", content=b"", headers=_h(tok["sensor"])), 400)
+    r = c.post("/api/v1/allegations", headers=_h(tok["public"]), json={
+        "text": "Explosions near Toretsk on 30 May 2026 at 07:30", "category": "explosion"})
+    assert r.status_code == 201
+    aid = r.json()["name"]
+    store = SqliteStore(db)
+    doc = next(a for a in store.allegations() if a["allegation_id"] == aid)
+    assert doc["claimant_kind"] == "public" and doc["claimant"] == "public-user"
+    assert doc["resolved"]["where"] == "text:Toretsk"
+    e = _is_error(c.post("/api/v1/allegations", headers=_h(tok["public"]),
+                         json={"place": "Nowhereville", "time_start": "2026-05-30T04:00:00Z"}),
+                  422)
+    assert "unknown place" in e["message"]
+    assert any(x["source"] == "drone" and "replayed" in str(x["reason"])
+               for x in store.refused())
+
+
+def test_docs_are_served_offline(api: tuple[TestClient, dict[str, str], Path]) -> None:
+    c, _, _ = api
+    for page in ("/docs", "/redoc"):
+        html = c.get(page).text
+        assert "http://" not in html and "https://" not in html, page
+    assert c.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
+    spec = c.get("/openapi.json").json()
+    assert len(spec["paths"]) >= 15
