@@ -1,0 +1,1 @@
+"""Harnesses shared by the test suite and the benchmarks (crash recovery, load)."""
