@@ -264,8 +264,8 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
             bbox=_bbox(bbox), start=start.isoformat() if start else None,
             end=end.isoformat() if end else None, sector=sector,
             category=category.value if category else None, statuses=statuses,
-            limit=limit, offset=offset)
-        return _page([to_dict(i) for i in items], total, limit, offset)
+            limit=limit, offset=offset, raw=True)
+        return _page(items, total, limit, offset)
 
     @api.get("/incidents/{incident_id}", tags=["queries"])
     def incident(incident_id: str, who: AsIncidents, store: StoreDep) -> dict[str, Any]:

@@ -92,6 +92,14 @@ MIGRATIONS: list[str] = [
     CREATE TABLE api_tokens (token_sha256 TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
         role TEXT NOT NULL, party TEXT, created_at TEXT NOT NULL, revoked_at TEXT)
     """,
+    # 4: indexes for the API's incident queries (time, status, category, sector)
+    """
+    CREATE INDEX incidents_time ON incidents (time_start, id);
+    CREATE INDEX incidents_status_time ON incidents (status, time_start);
+    CREATE INDEX incidents_status_category_time ON incidents (status, category, time_start);
+    CREATE INDEX incidents_category_time ON incidents (category, time_start);
+    CREATE INDEX incidents_sector ON incidents (json_extract(doc, '$.sector_id'))
+    """,
 ]
 
 # FIRMS pixel: 375 m (VIIRS I-band) or 1 km (MODIS); 1-sigma ~ half the pixel
@@ -561,8 +569,10 @@ class SqliteStore:
                         start: str | None = None, end: str | None = None,
                         sector: str | None = None, category: str | None = None,
                         statuses: list[str] | None = None, limit: int = 100,
-                        offset: int = 0) -> tuple[list[Incident], int]:
-        """Incidents matching every filter given (bbox through the R*Tree), and the total."""
+                        offset: int = 0, raw: bool = False
+                        ) -> tuple[list[Any], int]:
+        """Incidents matching every filter given (bbox through the R*Tree), and the total.
+        ``raw``: the stored JSON documents as dicts (what the API sends), not objects."""
         where: list[str] = []
         args: list[object] = []
         join = ""
@@ -591,6 +601,8 @@ class SqliteStore:
         rows = self.db.execute("SELECT i.doc, i.status" + sql +
                                " ORDER BY i.time_start, i.id LIMIT ? OFFSET ?",
                                [*args, limit, offset]).fetchall()
+        if raw:
+            return [json.loads(doc) | {"status": st} for doc, st in rows], total
         out = []
         for doc, st in rows:
             inc = from_json(doc, Incident)
