@@ -84,6 +84,11 @@ def _valid(g: BaseGeometry, what: str, errors: list[str]) -> bool:
     if g.is_empty:
         errors.append(f"{what}: geometry is empty")
         return False
+    xmin, ymin, xmax, ymax = g.bounds
+    if not (-180 <= xmin <= xmax <= 180 and -90 <= ymin <= ymax <= 90):
+        errors.append(f"{what}: coordinates out of range (lon {xmin:g}..{xmax:g}, lat "
+                      f"{ymin:g}..{ymax:g}); GeoJSON is longitude, latitude in degrees")
+        return False
     if not g.is_valid:
         errors.append(f"{what}: invalid geometry ({shapely.is_valid_reason(g)}); "
                       "fix the ring or run it through shapely.make_valid")
@@ -105,14 +110,28 @@ def _number(data: dict[str, Any], key: str, what: str, errors: list[str],
 
 def check_agreement(path: Path | str) -> CheckReport:
     """Load an agreement and report every problem; never raises for content errors."""
-    path = Path(path)
+    try:
+        return _check(Path(path))
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError) as err:
+        # a value of the wrong kind somewhere the checks above did not foresee
+        return CheckReport(None, [f"{path}: malformed agreement ({type(err).__name__}: "
+                                  f"{err}); compare it with docs/agreement-format.md"])
+
+
+def _check(path: Path) -> CheckReport:
     errors: list[str] = []
     warnings: list[str] = []
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return CheckReport(None, [f"{path}: no such file"])
-    except yaml.YAMLError as err:
+    except UnicodeDecodeError as err:
+        return CheckReport(None, [f"{path}: not UTF-8 text (byte {err.start}); save the file "
+                                  "as UTF-8"])
+    except OSError as err:
+        return CheckReport(None, [f"{path}: cannot read ({err.strerror})"])
+    except (yaml.YAMLError, ValueError, TypeError) as err:
+        # PyYAML raises ValueError for impossible dates (2026-13-01) while constructing
         return CheckReport(None, [f"{path}: not valid YAML ({err})"])
     if not isinstance(doc, dict):
         return CheckReport(None, [f"{path}: expected a mapping at the top level"])
@@ -232,9 +251,12 @@ def check_agreement(path: Path | str) -> CheckReport:
 
     zones: list[Zone] = []
     if loc is not None and not loc.is_empty and not errors:
-        zones = _build_zones(loc, occupied, border, sides, withdrawal, sites, crs)
-        _check_sectors(sectors, zones, crs, errors, warnings)
-        _check_training(training, zones, crs, errors)
+        try:
+            zones = _build_zones(loc, occupied, border, sides, withdrawal, sites, crs)
+            _check_sectors(sectors, zones, crs, errors, warnings)
+            _check_training(training, zones, crs, errors)
+        except shapely.errors.GEOSException as err:
+            errors.append(f"zones could not be built from these geometries ({err})")
     if errors or eif is None or loc is None:
         return CheckReport(None, errors, warnings)
     agreement = Agreement(

@@ -17,7 +17,6 @@ whose time is in the future or which fails the schema is quarantined with the re
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import math
@@ -137,15 +136,22 @@ def klv_frame_centre(klv_b64: str) -> tuple[float, float, float, datetime | None
     try:
         data = base64.b64decode(klv_b64, validate=True)
         packets = list(klvdata.StreamParser(data))
-    except (binascii.Error, ValueError, IndexError, KeyError) as err:
-        raise ValueError(f"klv: not a MISB ST 0601 packet ({err})") from err
+    except Exception as err:
+        raise ValueError(f"klv: not a MISB ST 0601 packet ({type(err).__name__}: "
+                         f"{err})") from err
     for pkt in packets:
-        md: dict[int, tuple[str, ...]] = getattr(pkt, "MetadataList", dict)()
+        try:
+            md: dict[int, tuple[str, ...]] = getattr(pkt, "MetadataList", dict)()
+            if 23 in md and 24 in md:
+                lat, lon = float(md[23][3]), float(md[24][3])
+                slant = float(md[21][3]) if 21 in md else 5000.0
+                err_m = math.hypot(PLATFORM_GNSS_M, slant * math.radians(POINTING_SIGMA_DEG))
+                t = datetime.fromisoformat(md[2][3]).astimezone(UTC) if 2 in md else None
+        except Exception as err:
+            raise ValueError(f"klv: unreadable ST 0601 values ({type(err).__name__})") from err
         if 23 in md and 24 in md:
-            lat, lon = float(md[23][3]), float(md[24][3])
-            slant = float(md[21][3]) if 21 in md else 5000.0
-            err_m = math.hypot(PLATFORM_GNSS_M, slant * math.radians(POINTING_SIGMA_DEG))
-            t = datetime.fromisoformat(md[2][3]).astimezone(UTC) if 2 in md else None
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180 and math.isfinite(err_m)):
+                raise ValueError(f"klv: frame centre {lat}, {lon} out of range")
             return lat, lon, err_m, t
     raise ValueError("klv: no frame centre latitude/longitude (ST 0601 tags 23/24)")
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
+from trucewatch.errors import InputFileError
 from trucewatch.ingest.base import (
     Batch,
     QuarantineEntry,
@@ -103,8 +104,15 @@ def _num(col: str) -> pl.Expr:
 
 def _read_lines(source: bytes | Path) -> pl.DataFrame:
     # polars splits lines natively (and decompresses gzip); blank lines come back null
-    return pl.read_csv(source, has_header=False, separator="\x1f", quote_char=None,
-                       infer_schema=False, new_columns=["raw"], encoding="utf8-lossy")
+    try:
+        return pl.read_csv(source, has_header=False, separator="\x1f", quote_char=None,
+                           infer_schema=False, new_columns=["raw"], encoding="utf8-lossy")
+    except pl.exceptions.PolarsError:
+        # a stray unit separator (0x1f) in the text: split the lines in Python instead
+        data = source if isinstance(source, bytes) else read_raw(source)
+        text = data.decode("utf-8", errors="replace").splitlines()
+        return pl.DataFrame({"raw": [t if t.strip() else None for t in text]},
+                            schema={"raw": pl.Utf8})
 
 
 def parse_firms(source: bytes | Path, name: str, *, today: datetime | None = None) -> Batch:
@@ -128,10 +136,20 @@ def parse_firms(source: bytes | Path, name: str, *, today: datetime | None = Non
     n_rows = df.height
     df = df.with_columns((pl.col("raw").str.count_matches(",", literal=True) + 1).alias("_nf"))
     names = [c if c else f"_unnamed{k}" for k, c in enumerate(header)]
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice:
+        raise InputFileError(f"{name}: column(s) named twice in the header: "
+                             f"{', '.join(twice[:5])}", path=name,
+                             fix="give each column once (is the header line damaged?)")
+    fields = None
     if n_rows == lines.height - 1 and bool((df["_nf"] == ncols).all()):
         # fast path: every line has the right number of fields, let the CSV reader split
-        fields = pl.read_csv(source, infer_schema=False, encoding="utf8-lossy",
-                             quote_char=None, new_columns=names, has_header=True)
+        try:
+            fields = pl.read_csv(source, infer_schema=False, encoding="utf8-lossy",
+                                 quote_char=None, new_columns=names, has_header=True)
+        except pl.exceptions.PolarsError:
+            fields = None  # odd bytes the fast reader does not take: split line by line
+    if fields is not None and fields.height == df.height:
         df = pl.concat([df, fields], how="horizontal")
     else:
         df = df.with_columns(

@@ -156,6 +156,11 @@ def read_detections(path: Path, stations: pl.DataFrame, now: datetime | None = N
 def parse_detections(raw: bytes, name: str, stations: pl.DataFrame | None,
                      now: datetime | None = None) -> Batch:
     header = header_of(raw)
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        raise InputFileError(f"{name}: column(s) named twice in the header: "
+                             f"{', '.join(twice[:5])}", path=name,
+                             fix="give each column once (is the header line damaged?)")
     missing = [c for c in DETECTION_COLUMNS if c not in header]
     if missing:
         raise InputFileError(f"{name}: detections lack columns {', '.join(missing)}", path=name,
