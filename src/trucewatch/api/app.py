@@ -19,7 +19,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+)
 
 from trucewatch import __version__
 from trucewatch.api import errors
@@ -60,7 +66,8 @@ class Error(BaseModel):
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     k: {"model": Error, "description": d} for k, d in (
-        (401, "missing or unknown token"), (403, "the token's role may not do this"),
+        (400, "the body is not valid JSON"), (401, "missing or unknown token"),
+        (403, "the token's role may not do this"),
         (404, "not found"), (409, "conflict (claim held, replay, illegal transition)"),
         (422, "invalid input"))}
 
@@ -71,6 +78,20 @@ class Page(BaseModel):
     limit: int
     offset: int
     next_offset: int | None
+
+
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _iso_only(value: object) -> object:
+    """Times travel as ISO 8601 strings; a number (or a numeric string) is not a time."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO.match(value)):
+        return value
+    raise ValueError("give the time as ISO 8601 with its UTC offset, e.g. "
+                     "2026-05-30T04:00:00Z")
+
+
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_only), Field(strict=False)]
 
 
 class Strict(BaseModel):
@@ -92,7 +113,7 @@ class Modification(Strict):
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     uncertainty_m: float | None = Field(default=None, gt=0, le=100000)
-    time_start: datetime | None = Field(default=None, strict=False)
+    time_start: IsoTime | None = None
 
 
 class NewIncident(Strict):
@@ -101,8 +122,8 @@ class NewIncident(Strict):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     uncertainty_m: float = Field(gt=0, le=100000)
-    time_start: datetime = Field(strict=False)
-    time_end: datetime | None = Field(default=None, strict=False)
+    time_start: IsoTime
+    time_end: IsoTime | None = None
     rule: str = Field(default="", max_length=100)
 
 
@@ -114,8 +135,8 @@ class AllegationForm(Strict):
     place: str | None = Field(default=None, max_length=200)
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
-    time_start: datetime | None = Field(default=None, strict=False)
-    time_end: datetime | None = Field(default=None, strict=False)
+    time_start: IsoTime | None = None
+    time_end: IsoTime | None = None
     category: str | None = Field(default=None, pattern="^(" + "|".join(CATEGORIES) + ")$")
 
 
@@ -251,7 +272,7 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
 
     @api.get("/incidents", tags=["queries"], response_model=Page)
     def incidents(who: AsIncidents, store: StoreDep, bbox: Bbox = None,
-                  start: datetime | None = None, end: datetime | None = None,
+                  start: IsoTime | None = None, end: IsoTime | None = None,
                   sector: Annotated[str | None, Query(max_length=100)] = None,
                   category: Category | None = None, status: Status | None = None,
                   limit: Limit = 100, offset: Offset = 0) -> Page:

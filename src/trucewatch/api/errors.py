@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from trucewatch.errors import TrucewatchError
 
@@ -53,13 +54,20 @@ def install(app: FastAPI) -> None:
                        "correct the fields listed in details and resend", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "error")
         fix = {401: "send Authorization: Bearer <token>",
                403: "use a token whose role allows this",
                404: "check the path against /openapi.json"}.get(exc.status_code, "")
-        return respond(code, exc.status_code, str(exc.detail), fix,
-                       headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            # every method of the path, not only those of the first route that matched
+            methods = sorted({m for r in app.router.routes
+                              if r.matches(request.scope)[0] == Match.PARTIAL
+                              for m in getattr(r, "methods", None) or ()})
+            headers["Allow"] = ", ".join(methods)
+            fix = f"use {' or '.join(methods)}"
+        return respond(code, exc.status_code, str(exc.detail), fix, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _crash(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover

@@ -24,6 +24,7 @@ def free_port() -> int:
 class Server:
     store: Path
     port: int
+    extra: tuple[str, ...] = ()  # more `trucewatch serve` options
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -36,9 +37,11 @@ class Server:
 
     def start(self, timeout_s: float = 60.0) -> Server:
         with self.log.open("ab") as log:
+            # run beside the store so that a quick start's out/ is never picked up
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "trucewatch", "serve", "--store", str(self.store),
-                 "--port", str(self.port)], stdout=subprocess.DEVNULL, stderr=log)
+                 "--port", str(self.port), *self.extra], stdout=subprocess.DEVNULL,
+                stderr=log, cwd=self.store.parent)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
