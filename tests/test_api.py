@@ -14,30 +14,15 @@ from fastapi.testclient import TestClient
 from trucewatch.api import create_app
 from trucewatch.api.app import Error
 from trucewatch.api.auth import MATRIX, Role
-from trucewatch.pipeline import FieldInputs, SensorInputs, run_cycle
 from trucewatch.scenario import ScenarioFiles
-from trucewatch.scenario.multisource import apply_review
 from trucewatch.storage import SqliteStore
 
 
-@pytest.fixture(scope="module")
-def built(scenario: ScenarioFiles, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("api-cycle")
-    assert scenario.stations and scenario.detections
-    run_cycle(agreement_path=scenario.agreement,
-              firms_files=[*scenario.reference, *scenario.current],
-              reference_years=[2023, 2024, 2025], out_dir=out, cloud_path=scenario.coverage,
-              pdf=False, sensors=SensorInputs(scenario.stations, [scenario.detections]),
-              field_inputs=FieldInputs(scenario.drones, scenario.allegations, scenario.keys),
-              review=apply_review)
-    return out
-
-
 @pytest.fixture()
-def api(built: Path, scenario: ScenarioFiles, tmp_path: Path) -> tuple[TestClient,
+def api(built_cycle: Path, scenario: ScenarioFiles, tmp_path: Path) -> tuple[TestClient,
                                                                         dict[str, str], Path]:
     db = tmp_path / "s.db"
-    shutil.copy(built / "trucewatch.db", db)
+    shutil.copy(built_cycle / "trucewatch.db", db)
     store = SqliteStore(db)
     tokens = {r.value: store.add_token(f"{r.value}-user", r.value,
                                        "Side B liaison office" if r == Role.LIAISON else None)
@@ -45,7 +30,7 @@ def api(built: Path, scenario: ScenarioFiles, tmp_path: Path) -> tuple[TestClien
     store.add_token("reviewer-2", "reviewer")
     tokens["reviewer-2"] = store.add_token("reviewer-3", "reviewer")
     store.close()
-    app = create_app(db, scenario.agreement, built, scenario.keys)
+    app = create_app(db, scenario.agreement, built_cycle, scenario.keys)
     return TestClient(app, raise_server_exceptions=False), tokens, db
 
 

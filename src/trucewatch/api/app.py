@@ -459,6 +459,9 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
                                "entry_into_force": format_time(agreement.entry_into_force)}}
 
     app.include_router(api)
+    from trucewatch.web import mount
+
+    mount(app)
     return app
 
 
