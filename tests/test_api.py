@@ -85,6 +85,7 @@ ENDPOINTS: list[tuple[str, str, Any, str]] = [
     ("get", "/api/v1/bulletins/bulletin-2026-05-31-restricted.json", None,
      "bulletins_restricted"),
     ("get", "/api/v1/agreement", None, "agreement"),
+    ("get", "/api/v1/coverage", None, "coverage"),
 ]
 
 
@@ -231,3 +232,35 @@ def test_docs_are_served_offline(api: tuple[TestClient, dict[str, str], Path]) -
     assert c.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
     spec = c.get("/openapi.json").json()
     assert len(spec["paths"]) >= 15
+
+
+def test_coverage_says_what_could_be_seen(api: tuple[TestClient, dict[str, str], Path],
+                                          scenario: ScenarioFiles) -> None:
+    from datetime import UTC, datetime
+
+    from shapely.geometry import Point, shape
+
+    from trucewatch.adjudication.allegations import Coverage
+    from trucewatch.ingest.sensors import read_stations
+
+    c, tok, _ = api
+    doc = c.get("/api/v1/coverage", headers=_h(tok["coalition"])).json()
+    layers = [f["properties"]["layer"] for f in doc["features"]]
+    assert "sensor_coverage" in layers and layers.count("patrol") == 2  # UA-07, EU-12
+    assert any(d["data"] is False for d in doc["satellite_days"])  # the gap days
+    # the area drawn is the one the rulings use: points inside are covered, outside not
+    assert scenario.stations
+    st = read_stations(scenario.stations)
+    cov = Coverage(stations=list(zip(st["latitude"], st["longitude"], strict=True)),
+                   sensor_periods=[(datetime(2026, 5, 30, 4, tzinfo=UTC),
+                                    datetime(2026, 5, 30, 10, tzinfo=UTC))])
+    area = shape(next(f for f in doc["features"]
+                      if f["properties"]["layer"] == "sensor_coverage")["geometry"])
+    t0, t1 = datetime(2026, 5, 30, 5, tzinfo=UTC), datetime(2026, 5, 30, 6, tzinfo=UTC)
+    lat0, lon0 = float(st["latitude"].mean()), float(st["longitude"].mean())
+    for dlat, dlon in ((0, 0), (0.3, 0.0), (0, 0.6), (-0.5, 0), (1.2, 1.5)):
+        p = (lat0 + dlat, lon0 + dlon)
+        inside = area.buffer(0.02).contains(Point(p[1], p[0]))
+        strict = area.buffer(-0.02).contains(Point(p[1], p[0]))
+        covered = cov.sensors(p[0], p[1], t0, t1)
+        assert (covered and inside) or (not covered and not strict), (p, covered)

@@ -77,7 +77,8 @@ def test_map_is_drawn_offline(served: tuple[Server, dict[str, str]], browser: An
     # the line of contact (#b00020) and incidents are drawn
     reds = sum(n for n, (r, g, b) in colors if r > 150 and g < 60 and b < 70)
     assert reds > 20
-    assert page.evaluate("map => document.querySelectorAll('#legend span').length") > 0
+    legend = page.text_content("#legend")
+    assert "sensor coverage" in legend and "explosion.impact" in legend
     outside = [u for u in requests if not u.startswith(server.url) and
                not u.startswith(("data:", "blob:"))]
     assert outside == []

@@ -137,6 +137,7 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path], reference_years:
     incidents, violations = rulebook.to_domain(evaluated, keep)
     store.save_incidents(incidents, violations)
     store.save_rulings(rulings)
+    store.save_coverage(cov.geojson())
     review_log = review(store) if review else []
 
     # the bulletin shows the store's state: reviewed incidents survive re-runs

@@ -87,6 +87,50 @@ class Coverage:
         return ""
 
 
+    def geojson(self, spacing_km: float = 2.0) -> dict[str, Any]:
+        """Where the sensor network (at least ``min_stations`` within reach) and the drone
+        patrols could see, as GeoJSON polygons with their periods; satellite days as a
+        list. Cells of ``spacing_km`` approximate the network's area."""
+        import shapely
+        from shapely.geometry import mapping
+
+        from trucewatch.geo.crs import local_laea, project_points, to_wgs84
+
+        feats: list[dict[str, Any]] = []
+        if self.stations:
+            st = np.asarray(self.stations)
+            crs = local_laea(float(st[:, 1].mean()), float(st[:, 0].mean()))
+            x, y = project_points(st[:, 1], st[:, 0], crs)
+            reach = self.station_reach_km * 1000
+            step = spacing_km * 1000
+            gx, gy = np.meshgrid(np.arange(x.min() - reach, x.max() + reach, step),
+                                 np.arange(y.min() - reach, y.max() + reach, step))
+            counts = cKDTree(np.column_stack([x, y])).query_ball_point(
+                np.column_stack([gx.ravel(), gy.ravel()]), r=reach, return_length=True)
+            ok = np.asarray(counts) >= self.min_stations
+            cells = shapely.box(gx.ravel()[ok] - step / 2, gy.ravel()[ok] - step / 2,
+                                gx.ravel()[ok] + step / 2, gy.ravel()[ok] + step / 2)
+            if len(cells):
+                area = to_wgs84(shapely.union_all(cells).simplify(step / 4), crs)
+                for a, b in self.sensor_periods:
+                    feats.append({"type": "Feature", "geometry": mapping(area), "properties": {
+                        "layer": "sensor_coverage", "start": a.isoformat(),
+                        "end": b.isoformat(), "min_stations": self.min_stations}})
+        for a, b, track, swath in self.patrols:
+            pts = np.asarray(track, dtype=float)
+            crs = local_laea(float(pts[:, 0].mean()), float(pts[:, 1].mean()))
+            px, py = project_points(pts[:, 0], pts[:, 1], crs)
+            line = (shapely.LineString(np.column_stack([px, py])) if len(px) > 1
+                    else shapely.Point(px[0], py[0]))
+            feats.append({"type": "Feature", "geometry": mapping(to_wgs84(
+                line.buffer(swath / 2), crs)), "properties": {
+                "layer": "patrol", "start": a.isoformat(), "end": b.isoformat()}})
+        days = [{"date": d.isoformat(), "cloud_cover": self.satellite_days.get(d),
+                 "data": d not in self.satellite_gaps}
+                for d in sorted(set(self.satellite_days) | self.satellite_gaps)]
+        return {"type": "FeatureCollection", "features": feats, "satellite_days": days}
+
+
 @dataclass(frozen=True)
 class AllegationJudge:
     n_sigma: float = 3.0

@@ -198,6 +198,7 @@ AsFiler = Annotated[Principal, Depends(allowed("allegations_file"))]
 AsAllegations = Annotated[Principal, Depends(allowed("allegations_read"))]
 AsBulletins = Annotated[Principal, Depends(allowed("bulletins_public"))]
 AsAgreement = Annotated[Principal, Depends(allowed("agreement"))]
+AsCoverage = Annotated[Principal, Depends(allowed("coverage"))]
 
 
 def create_app(store_path: Path | str, agreement_path: Path | None = None,
@@ -457,6 +458,15 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
         return {"type": "FeatureCollection", "features": feats,
                 "properties": {"id": agreement.id, "name": agreement.name,
                                "entry_into_force": format_time(agreement.entry_into_force)}}
+
+    @api.get("/coverage", tags=["agreement"])
+    def coverage(who: AsCoverage, store: StoreDep) -> dict[str, Any]:
+        """What the last cycle could see: the sensor network's area and the drone patrols
+        (GeoJSON, with their periods) and the satellite days (cloud, data)."""
+        doc = store.latest_coverage()
+        if doc is None:
+            raise NotFoundError("no coverage recorded yet", fix="run a verification cycle")
+        return doc
 
     app.include_router(api)
     from trucewatch.web import mount

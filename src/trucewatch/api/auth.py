@@ -45,6 +45,8 @@ MATRIX: dict[str, frozenset[Role]] = {
     "bulletins_public": ALL - {Role.SENSOR},
     "bulletins_restricted": STAFF | {Role.COALITION},
     "agreement": ALL - {Role.SENSOR},
+    # where the mechanism could see: the network's area hints at where its sensors are
+    "coverage": STAFF | {Role.COALITION},
     "tokens": frozenset({Role.ADMIN}),
 }
 # who sees unreviewed (automatic, pending) incidents; others see decided ones only

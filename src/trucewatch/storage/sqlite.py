@@ -100,6 +100,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX incidents_category_time ON incidents (category, time_start);
     CREATE INDEX incidents_sector ON incidents (json_extract(doc, '$.sector_id'))
     """,
+    # 5: what the mechanism could see, per cycle (GeoJSON), for maps and the API
+    """
+    CREATE TABLE coverage (id INTEGER PRIMARY KEY, at TEXT NOT NULL, doc TEXT NOT NULL)
+    """,
 ]
 
 # FIRMS pixel: 375 m (VIIRS I-band) or 1 km (MODIS); 1-sigma ~ half the pixel
@@ -525,6 +529,16 @@ class SqliteStore:
     def rulings(self) -> list[dict[str, Any]]:
         return [json.loads(r[0]) for r in
                 self.db.execute("SELECT doc FROM rulings ORDER BY allegation_id")]
+
+    # ------------------------------------------------------------- coverage
+    def save_coverage(self, doc: dict[str, Any]) -> None:
+        with self._transaction():
+            self.db.execute("INSERT INTO coverage (at, doc) VALUES (?, ?)",
+                            (_now(), json.dumps(doc)))
+
+    def latest_coverage(self) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT doc FROM coverage ORDER BY id DESC LIMIT 1").fetchone()
+        return json.loads(row[0]) if row else None
 
     # ------------------------------------------------------------- API tokens
     def add_token(self, name: str, role: str, party: str | None = None,

@@ -76,6 +76,15 @@ async function agreementLayers() {
             "circle-stroke-width": 1.5}});
 }
 
+async function coverageLayer() {
+  const c = await api("/coverage").catch(() => null);
+  if (!c) return;
+  map.addSource("coverage", {type: "geojson", data: c});
+  map.addLayer({id: "coverage", type: "fill", source: "coverage",
+    paint: {"fill-color": ["match", ["get", "layer"], "patrol", "#2ca02c", "#17becf"],
+            "fill-opacity": 0.18, "fill-outline-color": "#0b6e4f"}});
+}
+
 async function incidentLayer() {
   const page = await api("/incidents?limit=1000");
   incidents = page.items;
@@ -108,7 +117,9 @@ async function incidentLayer() {
     $("time").oninput = show;
     show();
   }
-  $("legend").innerHTML = Object.entries(COLORS).filter(([k]) =>
+  $("legend").innerHTML = (map.getLayer("coverage") ?
+    '<span><i style="background:#17becf"></i>sensor coverage</span><span><i style="background:#2ca02c"></i>drone patrols</span>' : "") +
+    Object.entries(COLORS).filter(([k]) =>
     incidents.some((i) => i.category === k)).map(([k, c]) =>
     `<span><i style="background:${c}"></i>${k}</span>`).join("");
 }
@@ -186,12 +197,14 @@ $("allegation").onsubmit = async (ev) => {
 async function start() {
   const can = (action) => ({
     incidents: ["admin", "analyst", "reviewer", "coalition", "liaison"],
+    coverage: ["admin", "analyst", "reviewer", "coalition"],
     review: ["admin", "analyst", "reviewer"],
     allege: ["admin", "analyst", "reviewer", "coalition", "liaison", "public"],
   })[action].includes(me.role);
   await buildMap();
   await basemap();
   await agreementLayers();
+  if (can("coverage")) await coverageLayer();
   if (can("incidents")) await incidentLayer();
   if (can("review")) await reviewQueue();
   if (can("allege")) $("allege").hidden = false;
