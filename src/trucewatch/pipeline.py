@@ -37,7 +37,7 @@ from trucewatch.integrity.keys import KeyRegistry
 from trucewatch.reports.bulletin import BulletinFiles, render
 from trucewatch.reports.coverage import coverage, read_cloud
 from trucewatch.review.workflow import ReviewService
-from trucewatch.storage import IngestReport, SqliteStore
+from trucewatch.storage import IngestReport, SqliteStore, open_store
 
 Progress = Callable[[str, int, int], None]
 Review = Callable[[SqliteStore], list[str]]
@@ -87,7 +87,7 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path], reference_years:
     agreement = load_agreement(agreement_path)  # fail early, before any work
     fi = field_inputs or FieldInputs()
     registry = KeyRegistry.load(fi.keys) if fi.keys else KeyRegistry()
-    store = SqliteStore(store_path or out_dir / "trucewatch.db")
+    store = open_store(store_path or out_dir / "trucewatch.db")
     reports = []
     for k, f in enumerate(firms_files):
         progress(f"ingest {f.name}", k, len(firms_files))

@@ -47,7 +47,7 @@ from trucewatch.integrity.keys import KeyRegistry
 from trucewatch.model.enums import Category, ClaimantKind, Status
 from trucewatch.model.serialization import format_time, to_dict
 from trucewatch.review.workflow import ReviewService
-from trucewatch.storage import SqliteStore
+from trucewatch.storage import SqliteStore, open_store
 
 MAX_BODY = 50 * 1024 * 1024
 DECIDED = [s.value for s in Status if s not in (Status.AUTOMATIC,
@@ -158,7 +158,7 @@ Bbox = Annotated[str | None, Query(pattern=r"^-?\d+(\.\d+)?(,-?\d+(\.\d+)?){3}$"
 
 def get_store(request: Request) -> Iterator[SqliteStore]:
     """One connection per request (SQLite connections stay in their thread)."""
-    store = SqliteStore(request.app.state.store_path)
+    store = open_store(request.app.state.store_path)
     try:
         yield store
     finally:
@@ -209,7 +209,7 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
                     "<token>`; errors share one JSON shape (`Error`).")
     errors.install(app)
     app.state.store_path = str(store_path)
-    SqliteStore(app.state.store_path).close()  # create or migrate before the first request
+    open_store(app.state.store_path).close()  # create or migrate before the first request
     agreement = None
     if agreement_path is not None:
         from trucewatch.agreement import load_agreement

@@ -148,9 +148,9 @@ def ingest(files: Annotated[list[Path], typer.Argument(help="input files")],
     from trucewatch.intake import receive
     from trucewatch.integrity.envelope import is_envelope, open_envelope
     from trucewatch.integrity.keys import KeyRegistry
-    from trucewatch.storage import SqliteStore
+    from trucewatch.storage import open_store
 
-    db = SqliteStore(store)
+    db = open_store(store)
     registry = KeyRegistry.load(keys) if keys else KeyRegistry()
     t = Table("file", "rows", "new", "duplicates", "quarantined", "note")
     with _progress() as progress:
@@ -178,10 +178,10 @@ def ingest(files: Annotated[list[Path], typer.Argument(help="input files")],
 def quarantine(store: Annotated[Path, typer.Option(help="SQLite store")] = Path(
         "trucewatch.db")) -> None:
     """List quarantined input rows with their reasons."""
-    from trucewatch.storage import SqliteStore
+    from trucewatch.storage import open_store
 
     t = Table("row", "reason", "raw")
-    for q in SqliteStore(store).quarantine():
+    for q in open_store(store).quarantine():
         t.add_row(str(q.row), q.reason, q.raw[:80])
     out.print(t)
 

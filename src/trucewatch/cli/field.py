@@ -36,9 +36,9 @@ def _receive(files: list[Path], store: Path, keys: Path | None, kind: str) -> No
     from trucewatch.ingest.drones import DroneSource
     from trucewatch.intake import receive
     from trucewatch.integrity.keys import KeyRegistry
-    from trucewatch.storage import SqliteStore
+    from trucewatch.storage import open_store
 
-    db = SqliteStore(store)
+    db = open_store(store)
     registry = KeyRegistry.load(keys) if keys else KeyRegistry()
     source = DroneSource() if kind == "drone" else AllegationSource()
     t = Table("file", "rows", "new", "quarantined", "signed by", "outcome")
@@ -109,19 +109,19 @@ def allegations_extract(
 @allegations_app.command("rulings")
 def allegations_rulings(store: StoreOpt = Path("trucewatch.db")) -> None:
     """List the rulings with their reasons."""
-    from trucewatch.storage import SqliteStore
+    from trucewatch.storage import open_store
 
     t = Table("allegation", "ruling", "basis", "reason")
-    for r in SqliteStore(store).rulings():
+    for r in open_store(store).rulings():
         t.add_row(r["allegation_id"], r["ruling"], r["basis"], r["reason"])
     out.print(t)
 
 
 def _service(store: Path):  # type: ignore[no-untyped-def]
     from trucewatch.review.workflow import ReviewService
-    from trucewatch.storage import SqliteStore
+    from trucewatch.storage import open_store
 
-    return ReviewService(SqliteStore(store))
+    return ReviewService(open_store(store))
 
 
 @review_app.command("queue")
@@ -235,9 +235,9 @@ def review_figures(store: StoreOpt = Path("trucewatch.db")) -> None:
 def verify(store: StoreOpt = Path("trucewatch.db")) -> None:
     """Check the hash-chained log and every evidentiary copy; name the first broken link."""
     from trucewatch.integrity.chain import verify_chain
-    from trucewatch.storage import SqliteStore
+    from trucewatch.storage import open_store
 
-    db = SqliteStore(store)
+    db = open_store(store)
     problems = db.verify()
     if problems:
         for p in problems:
@@ -325,7 +325,7 @@ def tokens_new(name: str, role: Annotated[str, typer.Option(help="admin, analyst
                store: StoreOpt = Path("trucewatch.db")) -> None:
     """Create an API token (printed once; only its hash is stored)."""
     from trucewatch.api.auth import Role
-    from trucewatch.storage import SqliteStore
+    from trucewatch.storage import open_store
 
     try:
         Role(role)
@@ -334,17 +334,17 @@ def tokens_new(name: str, role: Annotated[str, typer.Option(help="admin, analyst
                                  f"{', '.join(r.value for r in Role)}") from None
     if role == "liaison" and not party:
         raise typer.BadParameter("a liaison token needs --party")
-    token = SqliteStore(store).add_token(name, role, party)
+    token = open_store(store).add_token(name, role, party)
     out.print(f"token for {name} ({role}): {token}")
 
 
 @tokens_app.command("list")
 def tokens_list(store: StoreOpt = Path("trucewatch.db")) -> None:
     """Token names, roles and parties (never the tokens)."""
-    from trucewatch.storage import SqliteStore
+    from trucewatch.storage import open_store
 
     t = Table("name", "role", "party", "created", "revoked")
-    for r in SqliteStore(store).tokens():
+    for r in open_store(store).tokens():
         t.add_row(*(str(r[k] or "-") for k in ("name", "role", "party", "created_at",
                                                "revoked_at")))
     out.print(t)
@@ -352,9 +352,9 @@ def tokens_list(store: StoreOpt = Path("trucewatch.db")) -> None:
 
 @tokens_app.command("revoke")
 def tokens_revoke(name: str, store: StoreOpt = Path("trucewatch.db")) -> None:
-    from trucewatch.storage import SqliteStore
+    from trucewatch.storage import open_store
 
-    SqliteStore(store).revoke_token(name)
+    open_store(store).revoke_token(name)
     out.print(f"token {name} revoked")
 
 
@@ -372,7 +372,7 @@ def serve(
     import uvicorn
 
     from trucewatch.api import create_app
-    from trucewatch.storage import SqliteStore
+    from trucewatch.storage import open_store
 
     quick = Path("out")
     store = store or (quick / "trucewatch.db" if (quick / "trucewatch.db").exists()
@@ -381,7 +381,7 @@ def serve(
         agreement = quick / "scenario" / "agreement.yaml"
     if bulletins is None and quick.is_dir():
         bulletins = quick
-    db = SqliteStore(store)
+    db = open_store(store)
     if not db.tokens():
         token = db.add_token("admin", "admin", actor="serve")
         out.print(f"first start: admin token (shown once): {token}")

@@ -1,6 +1,18 @@
-"""Storage behind one interface; SQLite is the embedded default."""
+"""Storage behind one interface: SQLite is the embedded default, PostgreSQL + PostGIS the
+production store (give a ``postgresql://`` URL wherever a store path is asked for)."""
+
+from pathlib import Path
 
 from trucewatch.storage.base import IngestReport, Store
 from trucewatch.storage.sqlite import SqliteStore
 
-__all__ = ["IngestReport", "SqliteStore", "Store"]
+
+def open_store(where: str | Path) -> SqliteStore:
+    """A PostGIS store for a ``postgresql://`` URL, else the SQLite file at ``where``."""
+    from trucewatch.storage.postgis import PostgisStore, postgres_url
+
+    url = postgres_url(where)
+    return PostgisStore(url) if url else SqliteStore(where)
+
+
+__all__ = ["IngestReport", "SqliteStore", "Store", "open_store"]

@@ -338,8 +338,8 @@ class SqliteStore:
                              max_lat: float) -> list[str]:
         cur = self.db.execute(
             "SELECT o.id FROM observations_rtree r JOIN observations o ON o.rowid = r.rid "
-            "WHERE r.min_lon >= ? AND r.max_lon <= ? AND r.min_lat >= ? AND r.max_lat <= ?",
-            (min_lon, max_lon, min_lat, max_lat))
+            "WHERE " + self._bbox_sql("r"), self._bbox_args(min_lon, min_lat, max_lon,
+                                                            max_lat))
         return [r[0] for r in cur]
 
     def quarantine(self, batch_id: str | None = None) -> list[QuarantineEntry]:
@@ -592,9 +592,8 @@ class SqliteStore:
         join = ""
         if bbox is not None:
             join = " JOIN incidents_rtree r ON r.rid = i.rowid"
-            where.append("r.min_lon >= ? AND r.max_lon <= ? AND r.min_lat >= ? AND "
-                         "r.max_lat <= ?")
-            args += [bbox[0], bbox[2], bbox[1], bbox[3]]
+            where.append(self._bbox_sql("r"))
+            args += self._bbox_args(*bbox)
         if start:
             where.append("i.time_start >= ?")
             args.append(start)
@@ -623,6 +622,16 @@ class SqliteStore:
             inc.status = Status(st)
             out.append(inc)
         return out, total
+
+    # the box query: the R*Tree's columns here, a GiST-indexed geometry in PostGIS
+    def _bbox_sql(self, alias: str) -> str:
+        return (f"{alias}.min_lon >= ? AND {alias}.max_lon <= ? AND {alias}.min_lat >= ? "
+                f"AND {alias}.max_lat <= ?")
+
+    @staticmethod
+    def _bbox_args(min_lon: float, min_lat: float, max_lon: float, max_lat: float
+                   ) -> list[float]:
+        return [min_lon, max_lon, min_lat, max_lat]
 
     def counts(self) -> dict[str, int]:
         return {t: int(self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
