@@ -105,7 +105,7 @@ def test_evidence_and_log_are_append_only(opened: Opener, scenario: ScenarioFile
     store.ingest(read_firms(scenario.current[1]))
     for sql in ("UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log",
                 "UPDATE raw_inputs SET name = 'x'", "DELETE FROM raw_inputs"):
-        with pytest.raises(Exception, match=r"append-only|evidentiary"):  # noqa: B017
+        with pytest.raises(Exception, match=r"append-only|evidentiary"):
             store.db.execute(sql)
     assert store.verify() == []
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from trucewatch.storage import SqliteStore
+from trucewatch.storage import open_store
+from trucewatch.storage.postgis import postgres_url
 from trucewatch.testing.crash import batch_csv
 from trucewatch.testing.server import Server, free_port
 
@@ -23,13 +24,15 @@ SECTORS = ("north", "centre", "south")
 T0 = 1_777_000_000  # 2026-04-24
 
 
-def sustained_ingest(folder: Path, seconds: float = 20.0, rows: int = 10_000) -> dict[str, float]:
-    """Rows acknowledged per second over ``seconds`` of back-to-back FIRMS batches."""
-    store = folder / "ingest.db"
-    db = SqliteStore(store)
+def sustained_ingest(folder: Path, seconds: float = 20.0, rows: int = 10_000,
+                     store: str | None = None) -> dict[str, float]:
+    """Rows acknowledged per second over ``seconds`` of back-to-back FIRMS batches, into
+    ``store`` (a postgresql:// URL) or a new SQLite file in ``folder``."""
+    where = store or str(folder / "ingest.db")
+    db = open_store(where)
     token = db.add_token("sensor", "sensor")
     db.close()
-    server = Server(store, free_port()).start()
+    server = Server(where, free_port(), folder=folder).start()
     bodies = [batch_csv(99, k, rows) for k in range(200)]
     done = 0
     lat: list[float] = []
@@ -50,14 +53,36 @@ def sustained_ingest(folder: Path, seconds: float = 20.0, rows: int = 10_000) ->
             "obs_per_s": done / elapsed, "batch_p50_s": statistics.median(lat)}
 
 
-def fill_incidents(store_path: Path, n: int, seed: int = 1) -> float:
+def fill_incidents(store_path: Path | str, n: int, seed: int = 1) -> float:
     """Write ``n`` synthetic incidents straight into the store (the API reads them as any)."""
-    SqliteStore(store_path).close()
-    rng = random.Random(seed)
-    db = sqlite3.connect(store_path, isolation_level=None)
+    open_store(store_path).close()
+    url = postgres_url(store_path)
+    rows = _synthetic(n, seed)
     t = time.perf_counter()
+    if url:
+        import psycopg
+
+        with psycopg.connect(url) as conn, conn.cursor() as cur:
+            with cur.copy("COPY incidents (id, status, category, time_start, lat, lon, doc) "
+                          "FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row(r)
+            cur.execute("INSERT INTO incidents_rtree (rid, min_lon, max_lon, min_lat, "
+                        "max_lat) SELECT rowid, lon, lon, lat, lat FROM incidents")
+            cur.execute("ANALYZE incidents; ANALYZE incidents_rtree")
+        return time.perf_counter() - t
+    db = sqlite3.connect(store_path, isolation_level=None)
     db.execute("BEGIN")
-    chunk = []
+    for k in range(0, len(rows), 50_000):
+        _flush(db, rows[k:k + 50_000])
+    db.execute("COMMIT")
+    db.close()
+    return time.perf_counter() - t
+
+
+def _synthetic(n: int, seed: int) -> list[tuple[object, ...]]:
+    rng = random.Random(seed)
+    chunk: list[tuple[object, ...]] = []
     for k in range(n):
         lat, lon = rng.uniform(46.5, 50.0), rng.uniform(34.0, 39.5)
         ts = T0 + rng.uniform(0, 365 * 86400)
@@ -72,13 +97,7 @@ def fill_incidents(store_path: Path, n: int, seed: int = 1) -> float:
                           "zone_ids": [], "n_sources": 1, "reason": "synthetic",
                           "attributes": {}})
         chunk.append((iid, st, cat, iso, lat, lon, doc))
-        if len(chunk) == 50_000:
-            _flush(db, chunk)
-            chunk = []
-    _flush(db, chunk)
-    db.execute("COMMIT")
-    db.close()
-    return time.perf_counter() - t
+    return chunk
 
 
 def _flush(db: sqlite3.Connection, rows: Sequence[tuple[object, ...]]) -> None:
@@ -87,11 +106,12 @@ def _flush(db: sqlite3.Connection, rows: Sequence[tuple[object, ...]]) -> None:
                    "WHERE id = ?", [(r[0],) for r in rows])
 
 
-def query_latency(store_path: Path, queries: int = 400, seed: int = 2) -> dict[str, float]:
-    db = SqliteStore(store_path)
+def query_latency(store_path: Path | str, queries: int = 400, seed: int = 2,
+                  folder: Path | None = None) -> dict[str, float]:
+    db = open_store(store_path)
     token = db.add_token(f"analyst-{seed}", "analyst")
     db.close()
-    server = Server(store_path, free_port()).start()
+    server = Server(store_path, free_port(), folder=folder).start()
     rng = random.Random(seed)
     lat: dict[str, list[float]] = {"bbox": [], "time": [], "status": [], "mixed": []}
     with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {token}"}) as c:

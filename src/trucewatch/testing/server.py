@@ -22,10 +22,15 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    store: Path
+    store: Path | str  # a SQLite file or a postgresql:// URL
     port: int
     extra: tuple[str, ...] = ()  # more `trucewatch serve` options
     proc: subprocess.Popen[bytes] | None = None
+    folder: Path | None = None  # for the log and the working folder (default: the store's)
+
+    @property
+    def home(self) -> Path:
+        return self.folder or Path(self.store).parent
 
     @property
     def url(self) -> str:
@@ -33,7 +38,7 @@ class Server:
 
     @property
     def log(self) -> Path:
-        return self.store.with_suffix(f".{self.port}.log")
+        return self.home / f"server.{self.port}.log"
 
     def start(self, timeout_s: float = 60.0) -> Server:
         with self.log.open("ab") as log:
@@ -41,7 +46,7 @@ class Server:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "trucewatch", "serve", "--store", str(self.store),
                  "--port", str(self.port), *self.extra], stdout=subprocess.DEVNULL,
-                stderr=log, cwd=self.store.parent)
+                stderr=log, cwd=self.home)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
