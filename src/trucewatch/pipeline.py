@@ -48,7 +48,7 @@ class CycleResult:
     view: CeasefireView
     bulletins: dict[str, BulletinFiles]
     ingested: list[IngestReport]
-    store_path: Path
+    store_path: Path | str  # a SQLite file or a postgresql:// URL
     baseline_path: Path
     submissions: list[Outcome] = field(default_factory=list)
     rulings: list[dict[str, Any]] = field(default_factory=list)
@@ -79,7 +79,7 @@ class FieldInputs:
 
 def run_cycle(*, agreement_path: Path, firms_files: list[Path], reference_years: list[int],
               out_dir: Path, report_date: date | None = None, cloud_path: Path | None = None,
-              store_path: Path | None = None, pdf: bool = True,
+              store_path: Path | str | None = None, pdf: bool = True,
               progress: Progress = _noop, sensors: SensorInputs | None = None,
               field_inputs: FieldInputs | None = None, review: Review | None = None
               ) -> CycleResult:
@@ -88,6 +88,7 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path], reference_years:
     fi = field_inputs or FieldInputs()
     registry = KeyRegistry.load(fi.keys) if fi.keys else KeyRegistry()
     store = open_store(store_path or out_dir / "trucewatch.db")
+    store_where = store_path or out_dir / "trucewatch.db"
     reports = []
     for k, f in enumerate(firms_files):
         progress(f"ingest {f.name}", k, len(firms_files))
@@ -162,7 +163,7 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path], reference_years:
     bulletins = render(view, cover, report_date, out_dir, quarantined, summary,
                        pdf=pdf, sensors=sensor_summary, extra=extra)
     store.close()
-    return CycleResult(view, bulletins, reports, Path(store.path), baseline_path,
+    return CycleResult(view, bulletins, reports, store_where, baseline_path,
                        submissions, rulings, review_log)
 
 

@@ -48,6 +48,7 @@ from trucewatch.model.enums import Category, ClaimantKind, Status
 from trucewatch.model.serialization import format_time, to_dict
 from trucewatch.review.workflow import ReviewService
 from trucewatch.storage import SqliteStore, open_store
+from trucewatch.storage.sqlite import COUNT_CAP
 
 MAX_BODY = 50 * 1024 * 1024
 DECIDED = [s.value for s in Status if s not in (Status.AUTOMATIC,
@@ -73,8 +74,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 class Page(BaseModel):
+    """``total`` is exact up to 10,000; above, it reads 10,001 and ``total_capped`` is
+    true (page on with ``next_offset``)."""
+
     items: list[dict[str, Any]]
     total: int
+    total_capped: bool = False
     limit: int
     offset: int
     next_offset: int | None
@@ -260,8 +265,11 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
 
     # ------------------------------------------------------------- queries
     def _page(items: list[dict[str, Any]], total: int, limit: int, offset: int) -> Page:
-        nxt = offset + limit if offset + limit < total else None
-        return Page(items=items, total=total, limit=limit, offset=offset, next_offset=nxt)
+        capped = total > COUNT_CAP
+        nxt = offset + limit if (offset + limit < total or capped) and len(items) == limit \
+            else None
+        return Page(items=items, total=total, total_capped=capped, limit=limit,
+                    offset=offset, next_offset=nxt)
 
     def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
         if text is None:

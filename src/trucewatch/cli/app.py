@@ -203,6 +203,9 @@ def run(
                                                       "envelopes or plain)")] = None,
     allegations: Annotated[list[Path] | None, typer.Option(help="allegation documents")] = None,
     keys: Annotated[Path | None, typer.Option(help="key registry (JSON/YAML)")] = None,
+    store: Annotated[str | None, typer.Option(help="store: a SQLite file (default "
+                                              "OUT/trucewatch.db) or a postgresql:// URL")
+                     ] = None,
 ) -> None:
     """Run a full verification cycle and write the bulletin (built-in scenario by default)."""
     from trucewatch.pipeline import FieldInputs, SensorInputs, run_cycle
@@ -232,7 +235,8 @@ def run(
         result = run_cycle(agreement_path=agreement, firms_files=firms,
                            reference_years=_years(years), out_dir=out_dir, report_date=day,
                            cloud_path=cloud, pdf=pdf, progress=progress, sensors=sensors,
-                           field_inputs=field_inputs, review=review)
+                           field_inputs=field_inputs, review=review,
+                           store_path=store)
     v = result.view
     out.print(f"{len(v.incidents)} incident(s) since entry into force, "
               f"{len(v.violations)} candidate violation(s)")

@@ -106,6 +106,8 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
+COUNT_CAP = 10_000  # query totals are exact up to this, then reported as COUNT_CAP + 1
+
 # FIRMS pixel: 375 m (VIIRS I-band) or 1 km (MODIS); 1-sigma ~ half the pixel
 _UNCERTAINTY_M = {"MODIS": 500.0}
 _DEFAULT_UNCERTAINTY_M = 190.0
@@ -610,7 +612,10 @@ class SqliteStore:
             where.append(f"i.status IN ({','.join('?' * len(statuses))})")
             args += statuses
         sql = f" FROM incidents i{join}" + (" WHERE " + " AND ".join(where) if where else "")
-        total = int(self.db.execute("SELECT count(*)" + sql, args).fetchone()[0])
+        # the total is counted up to COUNT_CAP: past it a client pages on (next_offset)
+        # rather than waiting for an exact count of a million rows
+        total = int(self.db.execute(f"SELECT count(*) FROM (SELECT 1{sql} LIMIT "
+                                    f"{COUNT_CAP + 1}) AS c", args).fetchone()[0])
         rows = self.db.execute("SELECT i.doc, i.status" + sql +
                                " ORDER BY i.time_start, i.id LIMIT ? OFFSET ?",
                                [*args, limit, offset]).fetchall()
