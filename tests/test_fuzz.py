@@ -68,7 +68,7 @@ def test_parser_survives_fuzzing(target: str, tmp_path: Path) -> None:
         (corpus / f"seed{k}").write_bytes(seed)
     proc = subprocess.run(
         [sys.executable, "-m", "trucewatch.testing.fuzz", target, str(corpus),
-         f"-max_total_time={SECONDS}", "-timeout=20", "-rss_limit_mb=4096",
+         f"-max_total_time={SECONDS}", "-seed=1", "-timeout=20", "-rss_limit_mb=4096",
          f"-artifact_prefix={tmp_path}/"], capture_output=True, text=True, timeout=300,
         cwd=tmp_path)
     crashes = list(tmp_path.glob("crash-*")) + list(tmp_path.glob("timeout-*"))

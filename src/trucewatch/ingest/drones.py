@@ -89,7 +89,7 @@ class DroneReport(_Strict):
     time: datetime
     platform: PlatformPosition
     target: Target | None = None
-    klv: str | None = None
+    klv: str | None = Field(default=None, min_length=4, max_length=200_000)
     class_: DroneClass = Field(alias="class")
     weapon_class: str | None = None
     count: int = Field(default=1, ge=1, le=10000)
@@ -100,7 +100,7 @@ class DroneReport(_Strict):
     def _located(self) -> DroneReport:
         if self.time.tzinfo is None:
             raise ValueError("time has no UTC offset; write it like 2026-05-30T04:12:00Z")
-        if self.target is None and self.klv is None:
+        if self.target is None and not self.klv:
             raise ValueError("report needs a target or KLV metadata to be located")
         return self
 
@@ -170,7 +170,8 @@ def locate(report: DroneReport) -> tuple[float, float, float, str]:
         return t.lat, t.lon, err, "target"
     if klv is not None:
         return klv[0], klv[1], klv[2], "klv_frame_centre"
-    assert t is not None and t.bearing_deg is not None and t.range_m is not None
+    if t is None or t.bearing_deg is None or t.range_m is None:
+        raise ValueError("report needs a target or KLV metadata to be located")
     p = report.platform
     lon, lat, _ = _GEOD.fwd(p.lon, p.lat, t.bearing_deg, t.range_m)
     err = math.sqrt((t.range_m * math.radians(BEARING_SIGMA_DEG)) ** 2
