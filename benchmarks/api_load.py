@@ -23,8 +23,11 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=10_000)
     ap.add_argument("--queries", type=int, default=400)
     ap.add_argument("--pg-url", default=None, help="a PostgreSQL server to compare with")
+    ap.add_argument("--only", choices=["sqlite", "postgis"], default=None)
     args = ap.parse_args()
     backends = ["sqlite"] + (["postgis"] if args.pg_url else [])
+    if args.only:
+        backends = [args.only]
     ingest_rows, query_rows, fills = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for b in backends:

@@ -264,3 +264,35 @@ def test_coverage_says_what_could_be_seen(api: tuple[TestClient, dict[str, str],
         strict = area.buffer(-0.02).contains(Point(p[1], p[0]))
         covered = cov.sensors(p[0], p[1], t0, t1)
         assert (covered and inside) or (not covered and not strict), (p, covered)
+
+
+def test_the_service_on_postgis(pg_url: str, scenario: ScenarioFiles) -> None:
+    """The same app over PostgreSQL + PostGIS, with pooled connections."""
+    from trucewatch.storage import open_store
+
+    store = open_store(pg_url)
+    token = store.add_token("anna", "analyst")
+    store.close()
+    c = TestClient(create_app(pg_url, scenario.agreement), raise_server_exceptions=False)
+    h = _h(token)
+    for _ in range(12):  # more requests than the pool holds connections
+        assert c.get("/api/v1/me", headers=h).json()["name"] == "anna"
+    doc = json.dumps({"format": "trucewatch-allegations/1", "allegations": [
+        {"allegation_id": "PG-1", "claimant": "x", "claimant_kind": "party",
+         "received_at": "2026-05-31T09:00:00Z", "lat": 48.0, "lon": 37.8,
+         "time_start": "2026-05-30T04:00:00Z", "category": "explosion"}]}).encode()
+    r = c.post("/api/v1/ingest/allegations", content=doc, headers=h)
+    assert r.status_code == 200 and r.json()["new"] == 0 and r.json()["rows"] == 1
+    assert [a["allegation"]["allegation_id"]
+            for a in c.get("/api/v1/allegations", headers=h).json()["items"]] == ["PG-1"]
+    added = c.post("/api/v1/review/incidents", headers=h, json={
+        "why": "seen", "category": "fire", "lat": 48.1, "lon": 37.6, "uncertainty_m": 100.0,
+        "time_start": "2026-05-30T08:00:00Z"})
+    assert added.status_code == 201
+    box = c.get("/api/v1/incidents?bbox=37.5,48.0,37.7,48.2", headers=h).json()
+    assert [i["id"] for i in box["items"]] == [added.json()["id"]]
+    _is_error(c.get("/api/v1/incidents/inc-nope", headers=h), 404)
+    store = open_store(pg_url)
+    assert ("anna", "added") in {(e.actor, e.action) for e in store.audit_log()}
+    assert store.verify() == []
+    store.close()

@@ -163,7 +163,7 @@ Bbox = Annotated[str | None, Query(pattern=r"^-?\d+(\.\d+)?(,-?\d+(\.\d+)?){3}$"
 
 def get_store(request: Request) -> Iterator[SqliteStore]:
     """One connection per request (SQLite connections stay in their thread)."""
-    store = open_store(request.app.state.store_path)
+    store = open_store(request.app.state.store_path, pooled=True)
     try:
         yield store
     finally:

@@ -7,12 +7,13 @@ from trucewatch.storage.base import IngestReport, Store
 from trucewatch.storage.sqlite import SqliteStore
 
 
-def open_store(where: str | Path) -> SqliteStore:
-    """A PostGIS store for a ``postgresql://`` URL, else the SQLite file at ``where``."""
+def open_store(where: str | Path, pooled: bool = False) -> SqliteStore:
+    """A PostGIS store for a ``postgresql://`` URL, else the SQLite file at ``where``.
+    ``pooled``: borrow the PostgreSQL connection from a per-process pool (the service)."""
     from trucewatch.storage.postgis import PostgisStore, postgres_url
 
     url = postgres_url(where)
-    return PostgisStore(url) if url else SqliteStore(where)
+    return PostgisStore(url, pooled=pooled) if url else SqliteStore(where)
 
 
 __all__ = ["IngestReport", "SqliteStore", "Store", "open_store"]

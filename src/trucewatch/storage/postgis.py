@@ -120,15 +120,32 @@ def translate(sql: str) -> str:
     return out
 
 
+_POOLS: dict[str, Any] = {}
+
+
+def _pool(url: str) -> Any:
+    """One small connection pool per database and process: a service opens a store per
+    request, and a new PostgreSQL connection costs more than most queries."""
+    from psycopg_pool import ConnectionPool
+
+    if url not in _POOLS:
+        _POOLS[url] = ConnectionPool(url, min_size=1, max_size=8, open=True,
+                                     kwargs={"autocommit": True}, timeout=30)
+    return _POOLS[url]
+
+
 class _Connection:
     """The slice of sqlite3.Connection that SqliteStore uses, over psycopg."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pooled: bool = False) -> None:
         import psycopg
+        from psycopg_pool import PoolTimeout
 
+        self.pool = _pool(url) if pooled else None
         try:
-            self.conn = psycopg.connect(url, autocommit=True)
-        except psycopg.Error as err:
+            self.conn = (self.pool.getconn() if self.pool is not None
+                         else psycopg.connect(url, autocommit=True))
+        except (psycopg.Error, PoolTimeout) as err:
             raise StorageError(f"cannot connect to {_safe(url)}: {err}".strip(),
                                fix="check the URL, that PostgreSQL runs and that the "
                                    "database exists") from err
@@ -150,7 +167,10 @@ class _Connection:
         return cur
 
     def close(self) -> None:
-        self.conn.close()
+        if self.pool is not None:
+            self.pool.putconn(self.conn)  # rolled back and reset by the pool if needed
+        else:
+            self.conn.close()
 
 
 def _safe(url: str) -> str:
@@ -171,10 +191,11 @@ def is_postgres_url(store: object) -> bool:
 class PostgisStore(SqliteStore):
     """The same store over PostgreSQL + PostGIS."""
 
-    def __init__(self, url: str, fail_after_rows: int | None = None) -> None:
+    def __init__(self, url: str, fail_after_rows: int | None = None,
+                 pooled: bool = False) -> None:
         self.path = _safe(url)
         self.db = _Connection(  # type: ignore[assignment]
-            url.replace("postgresql+psycopg://", "postgresql://"))
+            url.replace("postgresql+psycopg://", "postgresql://"), pooled)
         self._fail_after_rows = fail_after_rows
         try:
             self._migrate()
