@@ -79,6 +79,7 @@ def test_bulletin_shows_rulings_review_and_refusals(cycle: Path) -> None:
     for anchor in ('id="verified"', 'id="rulings"', 'id="review"', 'id="refused"',
                    'id="integrity"'):
         assert anchor in html
+    assert b["review_scripted"] and "were scripted by the built-in scenario" in html
     proc = _run("verify", "--store", str(cycle / "trucewatch.db"))
     assert "audit chain OK" in proc.stdout
     from pypdf import PdfReader

@@ -156,6 +156,7 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path], reference_years:
                  "signed_by": o.signed_by} for o in submissions]
     progress("report", 3, 4)
     extra = {"review": ReviewService(store).figures().to_dict(), "rulings": store.rulings(),
+             "review_scripted": review is not None,
              "refused": store.refused(), "integrity": _integrity(store),
              "evidence_sources": sorted(set(evidence["source_kind"].to_list())),
              "fused": {"observations": evidence.height, "incidents": fused.height,

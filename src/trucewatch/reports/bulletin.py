@@ -149,7 +149,8 @@ def _field_context(view: CeasefireView, extra: dict[str, Any], public: bool
     integrity = extra.get("integrity", {})
     return {"verified_violations": verified, "rulings": rulings,
             "rulings_by_kind": dict(Counter(r["ruling"] for r in rulings)),
-            "review": extra.get("review"), "refused_submissions": refused,
+            "review": extra.get("review"), "review_scripted": extra.get("review_scripted", False),
+            "refused_submissions": refused,
             "refused_count": len(extra.get("refused", [])),
             "integrity": {"ok": integrity.get("ok"), "entries": integrity.get("entries"),
                           "head": integrity.get("head", "")},
