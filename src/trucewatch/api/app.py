@@ -38,10 +38,9 @@ from trucewatch.api.auth import (
     Role,
 )
 from trucewatch.errors import InputFileError, NotFoundError, TrucewatchError
-from trucewatch.ingest.allegations import CATEGORIES, AllegationSource
+from trucewatch.ingest.allegations import CATEGORIES
 from trucewatch.ingest.base import SourceAdapter
-from trucewatch.ingest.drones import DroneSource
-from trucewatch.ingest.firms import FirmsSource
+from trucewatch.ingest.base import sources as all_sources
 from trucewatch.intake import receive
 from trucewatch.integrity.keys import KeyRegistry
 from trucewatch.model.enums import Category, ClaimantKind, Status
@@ -232,8 +231,8 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
         return {"name": who.name, "role": who.role.value, "party": who.party}
 
     # ------------------------------------------------------------- ingest
-    sources: dict[str, SourceAdapter] = {"firms": FirmsSource(), "drone": DroneSource(),
-                                         "allegations": AllegationSource()}
+    # the built-in sources and any a plugin registered, by name
+    sources: dict[str, SourceAdapter] = {src.name: src for src in all_sources()}
 
     @api.post("/ingest/{source}", tags=["ingest"], response_model=Outcome,
               openapi_extra={"requestBody": {"required": True, "content": {

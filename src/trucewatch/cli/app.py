@@ -136,14 +136,10 @@ def agreement_check(file: Annotated[Path, typer.Argument(help="agreement YAML")]
               f"{len(a.sectors)} sectors, {len(a.protected_sites)} protected sites, CRS {a.crs}")
 
 
-@app.command("ingest")
-def ingest(files: Annotated[list[Path], typer.Argument(help="input files")],
-           store: Annotated[Path, typer.Option(help="SQLite store")] = Path("trucewatch.db"),
-           keys: Annotated[Path | None, typer.Option(help="key registry for signed "
-                                                     "submissions")] = None,
-           ) -> None:
-    """Store raw inputs and their observations; invalid rows go to quarantine, refused
-    submissions (bad signature, replay...) are kept with their reason."""
+def receive_files(files: list[Path], store: Path, keys: Path | None,
+                  source: Any = None) -> None:
+    """Receive each file (signature policy, parsing, storage) and print one row per file.
+    ``source``: the adapter to use; None recognises each file (inside its envelope)."""
     from trucewatch.ingest.base import adapter_for, read_raw
     from trucewatch.intake import receive
     from trucewatch.integrity.envelope import is_envelope, open_envelope
@@ -152,26 +148,43 @@ def ingest(files: Annotated[list[Path], typer.Argument(help="input files")],
 
     db = open_store(store)
     registry = KeyRegistry.load(keys) if keys else KeyRegistry()
-    t = Table("file", "rows", "new", "duplicates", "quarantined", "note")
+    t = Table("file", "rows", "new", "duplicates", "quarantined", "signed by", "outcome")
     with _progress() as progress:
         for k, f in enumerate(files):
             progress(f"ingest {f.name}", k, len(files))
             raw = read_raw(f)
-            payload = raw
-            if is_envelope(raw):
-                try:
-                    payload = open_envelope(raw).payload
-                except TrucewatchError:
-                    payload = raw  # receive() refuses it with the reason
-            o = receive(db, raw, f.name, adapter_for(payload, f.name), registry=registry)
+            adapter = source
+            if adapter is None:
+                payload = raw
+                if is_envelope(raw):
+                    try:
+                        payload = open_envelope(raw).payload
+                    except TrucewatchError:
+                        payload = raw  # receive() refuses it with the reason
+                adapter = adapter_for(payload, f.name)
+            o = receive(db, raw, f.name, adapter, registry=registry)
             r = o.report
-            note = (f"refused: {o.refused}" if o.refused else
-                    "already ingested: nothing changed" if r and r.already_ingested else
-                    f"signed by {o.signed_by}" if o.signed_by else "")
+            outcome = (f"[red]refused[/]: {o.refused}" if o.refused else
+                       "already ingested: nothing changed" if r and r.already_ingested
+                       else "stored")
             t.add_row(f.name, str(r.rows if r else 0), str(r.new if r else 0),
-                      str(r.duplicates if r else 0), str(len(o.quarantined)), note)
+                      str(r.duplicates if r else 0), str(len(o.quarantined)),
+                      o.signed_by or "-", outcome)
+            for q in o.quarantined[:5]:
+                err.print(f"  {f.name}: entry {q.row} quarantined: {q.reason}")
     out.print(t)
     db.close()
+
+
+@app.command("ingest")
+def ingest(files: Annotated[list[Path], typer.Argument(help="input files")],
+           store: Annotated[Path, typer.Option(help="SQLite store")] = Path("trucewatch.db"),
+           keys: Annotated[Path | None, typer.Option(help="key registry for signed "
+                                                     "submissions")] = None,
+           ) -> None:
+    """Store raw inputs and their observations; invalid rows go to quarantine, refused
+    submissions (bad signature, replay...) are kept with their reason."""
+    receive_files(files, store, keys)
 
 
 @app.command("quarantine")

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from trucewatch.cli.app import app, err, out
+from trucewatch.cli.app import app, err, out, receive_files
 
 drones_app = typer.Typer(help="Drone detection reports.", no_args_is_help=True)
 allegations_app = typer.Typer(help="Allegations from parties, monitors and the public.",
@@ -30,38 +30,15 @@ StoreOpt = Annotated[Path, typer.Option(help="SQLite store")]
 AsOpt = Annotated[str, typer.Option("--as", help="who acts (analyst or reviewer name)")]
 
 
-def _receive(files: list[Path], store: Path, keys: Path | None, kind: str) -> None:
-    from trucewatch.ingest.allegations import AllegationSource
-    from trucewatch.ingest.base import read_raw
-    from trucewatch.ingest.drones import DroneSource
-    from trucewatch.intake import receive
-    from trucewatch.integrity.keys import KeyRegistry
-    from trucewatch.storage import open_store
-
-    db = open_store(store)
-    registry = KeyRegistry.load(keys) if keys else KeyRegistry()
-    source = DroneSource() if kind == "drone" else AllegationSource()
-    t = Table("file", "rows", "new", "quarantined", "signed by", "outcome")
-    for f in files:
-        o = receive(db, read_raw(f), f.name, source, registry=registry)
-        r = o.report
-        t.add_row(f.name, str(r.rows if r else 0), str(r.new if r else 0),
-                  str(len(o.quarantined)), o.signed_by or "-",
-                  f"[red]refused[/]: {o.refused}" if o.refused else
-                  ("already ingested" if r and r.already_ingested else "stored"))
-        for q in o.quarantined[:5]:
-            err.print(f"  {f.name}: entry {q.row} quarantined: {q.reason}")
-    out.print(t)
-    db.close()
-
-
 @drones_app.command("ingest")
 def drones_ingest(files: Annotated[list[Path], typer.Argument(help="report documents")],
                   store: StoreOpt = Path("trucewatch.db"),
                   keys: Annotated[Path | None, typer.Option(help="key registry")] = None
                   ) -> None:
     """Check signatures (drones must sign), then store reports or refuse with the reason."""
-    _receive(files, store, keys, "drone")
+    from trucewatch.ingest.drones import DroneSource
+
+    receive_files(files, store, keys, DroneSource())
 
 
 @drones_app.command("schema")
@@ -78,7 +55,9 @@ def allegations_ingest(files: Annotated[list[Path], typer.Argument(help="documen
                        keys: Annotated[Path | None, typer.Option(help="key registry")] = None
                        ) -> None:
     """Store allegations with what was extracted from their text; bad ones are quarantined."""
-    _receive(files, store, keys, "allegations")
+    from trucewatch.ingest.allegations import AllegationSource
+
+    receive_files(files, store, keys, AllegationSource())
 
 
 @allegations_app.command("extract")

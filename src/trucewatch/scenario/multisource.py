@@ -22,6 +22,7 @@ nothing and are never to be used outside this scenario.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from datetime import UTC, date, datetime, timedelta
@@ -149,7 +150,6 @@ def write_multisource(root: Path, agreement_path: Path, events: pl.DataFrame,
     tampered = json.loads(ua_env)
     payload = json.loads(ua_raw)
     payload["reports"][0]["confidence"] = 0.99  # altered after signing
-    import base64
     tampered["payload"] = base64.b64encode(json.dumps(payload, indent=1).encode()).decode()
     bad["tampered"] = folder / "zz-tampered.signed.json"
     bad["tampered"].write_text(json.dumps(tampered), encoding="utf-8")

@@ -409,12 +409,8 @@ class SqliteStore:
         sql, args = "SELECT doc, status FROM incidents", ()
         if status:
             sql, args = sql + " WHERE status = ?", (status.value,)  # type: ignore[assignment]
-        out = []
-        for doc, st in self.db.execute(sql + " ORDER BY time_start, id", args):
-            inc = from_json(doc, Incident)
-            inc.status = Status(st)
-            out.append(inc)
-        return out
+        return [_incident(doc, st)
+                for doc, st in self.db.execute(sql + " ORDER BY time_start, id", args)]
 
     def incident(self, incident_id: str) -> Incident:
         row = self.db.execute("SELECT doc, status FROM incidents WHERE id = ?",
@@ -422,9 +418,7 @@ class SqliteStore:
         if row is None:
             raise NotFoundError(f"no incident {incident_id}",
                                 fix="list incidents with `trucewatch review queue`")
-        inc = from_json(row[0], Incident)
-        inc.status = Status(row[1])
-        return inc
+        return _incident(row[0], row[1])
 
     def violations(self) -> list[Violation]:
         return [from_json(r[0], Violation) for r in
@@ -621,12 +615,7 @@ class SqliteStore:
                                [*args, limit, offset]).fetchall()
         if raw:
             return [json.loads(doc) | {"status": st} for doc, st in rows], total
-        out = []
-        for doc, st in rows:
-            inc = from_json(doc, Incident)
-            inc.status = Status(st)
-            out.append(inc)
-        return out, total
+        return [_incident(doc, st) for doc, st in rows], total
 
     # the box query: the R*Tree's columns here, a GiST-indexed geometry in PostGIS
     def _bbox_sql(self, alias: str) -> str:
@@ -645,6 +634,13 @@ class SqliteStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _incident(doc: str, status: str) -> Incident:
+    """An incident row: its document, with the status column (which review changes)."""
+    inc = from_json(doc, Incident)
+    inc.status = Status(status)
+    return inc
 
 
 def _statements(script: str) -> list[str]:
