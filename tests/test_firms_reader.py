@@ -86,3 +86,21 @@ def test_gzip_and_real_archive() -> None:
     assert b.records.height + len(b.quarantine) == b.n_rows
     counts = dict(b.records.group_by("sensor").len().iter_rows())
     assert set(counts) == {"MODIS", "VIIRS_SNPP_SP", "VIIRS_NRT"}
+
+
+def test_every_layout_says_when_the_satellite_saw_it() -> None:
+    """seen_start/seen_end (UTC, inclusive) and time_basis on every layout; the details are
+    in tests/test_as_of.py."""
+    import polars as pl
+
+    for b in (read_firms(DATA / "firms_api_viirs_noaa20_nrt.csv"),
+              read_firms(DATA / "modis_archive.csv"),
+              parse_firms(HEADER + b"48.2113,38.2567,2021-07-01,MODIS\n", "m.csv")):
+        r = b.records
+        assert r.schema["seen_start"] == pl.Datetime("ms", "UTC"), b.name
+        assert (r["seen_start"] <= r["seen_end"]).all()
+        assert (r["seen_start"].dt.date() == r["acq_date"]).all()
+        assert (r["seen_end"].dt.date() == r["acq_date"]).all()
+        exact = r["acq_minute"].is_not_null()
+        assert (r.filter(exact)["time_basis"] == "acq_time (that minute)").all()
+        assert r.filter(~exact)["time_basis"].str.starts_with("overpass windows").all()

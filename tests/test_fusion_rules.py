@@ -160,8 +160,9 @@ def test_every_rule(agreement: Agreement) -> None:
          None),
         ([obs("x", "satellite_fire", *buf, AFTER, klass="fire", sigma=190)],
          "fire_in_buffer_zone", None),
+        # a withdrawal zone restricts weapons, not fires (evidence_rules.withdrawal.fire)
         ([obs("x", "satellite_fire", *art, AFTER, klass="fire", sigma=190)],
-         "fire_in_withdrawal_zone", None),
+         None, "not_proof_in_zone"),
         ([obs("x", "sensor_network", hub.lat, hub.lon, AFTER, **net)],
          "strike_on_protected_site", None),
         ([obs("x", "drone", *buf, AFTER, klass="heavy_weapon", weapon="tank",

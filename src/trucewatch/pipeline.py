@@ -3,6 +3,12 @@
 ingest (satellite, ground sensors, drones, allegations; signatures checked per source
 policy) -> baseline -> classify fires -> locate explosions -> fuse all sources into
 incidents -> agreement rules -> allegation rulings -> store -> (review) -> bulletin.
+
+As of the report date D (docs/fusion.md, "As-of processing"): every input is stored,
+but the cycle for D uses only what was observed up to D's end (FIRMS acq_date <= D,
+explosions, drone reports and allegations received before D + 1 day 00:00Z), so the
+bulletin for D does not change when later data arrive. Options are checked (agreement,
+files, years, report date) before any heavy work.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ from trucewatch.adjudication.allegations import AllegationJudge, Coverage
 from trucewatch.adjudication.ceasefire import CeasefireView, build_view
 from trucewatch.adjudication.rules import RuleBook, since_entry_into_force
 from trucewatch.agreement import load_agreement
+from trucewatch.errors import ConfigError, InputFileError
 from trucewatch.fusion.association import LOCATED, ExplosionAssociator
-from trucewatch.fusion.baseline import Baseline
+from trucewatch.fusion.baseline import Baseline, BaselineParams
 from trucewatch.fusion.evidence import drone_evidence, explosion_evidence, fire_evidence
 from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, IncidentFuser
 from trucewatch.fusion.propagation import weather_for
@@ -29,7 +36,7 @@ from trucewatch.fusion.war_fires import WarFireRules, classify
 from trucewatch.ingest.allegations import AllegationSource
 from trucewatch.ingest.base import read_raw
 from trucewatch.ingest.drones import DroneSource, read_patrols
-from trucewatch.ingest.firms import read_firms
+from trucewatch.ingest.firms import SENSORS, read_firms
 from trucewatch.ingest.sensors import read_detections, read_stations
 from trucewatch.intake import Outcome, receive
 from trucewatch.integrity.envelope import is_envelope, open_envelope
@@ -59,6 +66,127 @@ def _noop(_: str, __: int, ___: int) -> None:
     return None
 
 
+@dataclass(frozen=True)
+class FirmsFilter:
+    """Which stored FIRMS detections a cycle uses: sensor ids (empty: all) and an
+    acq_date range (inclusive). Every row is still stored."""
+
+    sensors: tuple[str, ...] = ()
+    since: date | None = None
+    until: date | None = None
+
+    def check(self) -> None:
+        unknown = [s for s in self.sensors if s not in SENSORS]
+        if unknown:
+            raise ConfigError(f"unknown FIRMS sensor {', '.join(unknown)}",
+                              fix=f"use one of {', '.join(SENSORS)}")
+        if self.since and self.until and self.since > self.until:
+            raise ConfigError(f"--since {self.since} is after --until {self.until}",
+                              fix="give --since on or before --until")
+
+    def apply(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Rows of ``df`` (columns sensor, acq_date) this filter keeps."""
+        keep = pl.lit(True)
+        if self.sensors:
+            keep &= pl.col("sensor").is_in(list(self.sensors))
+        if self.since:
+            keep &= pl.col("acq_date") >= self.since
+        if self.until:
+            keep &= pl.col("acq_date") <= self.until
+        return df.filter(keep)
+
+    def describe(self) -> str:
+        parts = [f"--sensor {','.join(self.sensors)}"] if self.sensors else []
+        parts += [f"--since {self.since}"] if self.since else []
+        parts += [f"--until {self.until}"] if self.until else []
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a cycle will do, settled before any heavy work."""
+
+    reference_years: list[int]
+    report_date: date
+    first: date  # first monitored (non-reference) detection
+    last: date  # last data (FIRMS or cloud record)
+
+    @property
+    def cutoff(self) -> datetime:
+        """The end of the report date: nothing observed at or after it is used."""
+        return datetime.combine(self.report_date + timedelta(days=1), datetime.min.time(),
+                                UTC)
+
+
+def plan_cycle(summary: pl.DataFrame, entry_into_force: date, reference_years: list[int] | None,
+               report_date: date | None, cloud_days: list[date] | None = None,
+               flt: FirmsFilter | None = None) -> Plan:
+    """Check a cycle's options against the FIRMS detections available (``summary``: sensor,
+    acq_date, n: the store's and the input files'), after the filter. Raises ConfigError
+    naming the fix: no data, reference years absent or not before the report date, a
+    report date before the first monitored day or after the last data."""
+    flt = flt or FirmsFilter()
+    s = flt.apply(summary)
+    chosen = f" (with {flt.describe()})" if flt.describe() else ""
+    if s.is_empty():
+        raise ConfigError(f"no FIRMS detections to use{chosen}",
+                          fix="give --firms files with detections, or widen --sensor/"
+                              "--since/--until")
+    present = sorted({int(y) for y in s["acq_date"].dt.year().unique().to_list()})
+    if reference_years is None:
+        years = [y for y in present if y < entry_into_force.year]
+        if not years:
+            raise ConfigError(
+                f"no FIRMS detections before the entry-into-force year "
+                f"{entry_into_force.year}{chosen} to learn normal years from "
+                f"(years present: {', '.join(map(str, present))})",
+                fix="add files of earlier years or give --years")
+    else:
+        years = sorted(set(reference_years))
+        missing = [y for y in years if y not in present]
+        if missing:
+            raise ConfigError(
+                f"reference year(s) {', '.join(map(str, missing))} have no FIRMS "
+                f"detections{chosen} (years present: {', '.join(map(str, present))})",
+                fix="choose --years among the years present, or add their files")
+    current = s.filter(~pl.col("acq_date").dt.year().is_in(years))
+    if current.is_empty():
+        raise ConfigError(f"every FIRMS detection{chosen} is in the reference years "
+                          f"{', '.join(map(str, years))}: nothing to monitor",
+                          fix="add the monitored period's files or fewer --years")
+    first: date = current["acq_date"].min()  # type: ignore[assignment]
+    last: date = max([current["acq_date"].max(), *(cloud_days or [])])  # type: ignore[type-var, assignment]
+    day = report_date or last
+    if day < first:
+        raise ConfigError(f"report date {day} is before the first monitored data ({first})",
+                          fix=f"give --report-date between {first} and {last}")
+    if day > last:
+        raise ConfigError(f"report date {day} is after the last data ({last}): nothing "
+                          "has been observed for it yet",
+                          fix=f"give --report-date between {first} and {last}, or add the "
+                              "newer files")
+    later = [y for y in years if y >= day.year]
+    if later:
+        raise ConfigError(
+            f"reference year(s) {', '.join(map(str, later))} are not before the report "
+            f"date's year {day.year}: a baseline must not learn from the period it judges",
+            fix="choose --years before the report date")
+    return Plan(years, day, first, last)
+
+
+def _check_files(paths: list[Path | None]) -> None:
+    for p in paths:
+        if p is not None and not Path(p).is_file():
+            raise InputFileError(f"{p}: no such file", path=str(p),
+                                 fix="check the path (run from the right folder?)")
+
+
+def _time_before(df: pl.DataFrame, cutoff: datetime, col: str = "time_start") -> pl.DataFrame:
+    if df.is_empty():
+        return df
+    return df.filter(pl.col(col).str.to_datetime(time_zone="UTC") < cutoff)
+
+
 @dataclass
 class SensorInputs:
     stations: Path
@@ -77,27 +205,54 @@ class FieldInputs:
     judge: AllegationJudge = field(default_factory=AllegationJudge)
 
 
-def run_cycle(*, agreement_path: Path, firms_files: list[Path], reference_years: list[int],
+def run_cycle(*, agreement_path: Path, firms_files: list[Path],
+              reference_years: list[int] | None = None,
               out_dir: Path, report_date: date | None = None, cloud_path: Path | None = None,
               store_path: Path | str | None = None, pdf: bool = True,
               progress: Progress = _noop, sensors: SensorInputs | None = None,
-              field_inputs: FieldInputs | None = None, review: Review | None = None
-              ) -> CycleResult:
-    out_dir.mkdir(parents=True, exist_ok=True)
+              field_inputs: FieldInputs | None = None, review: Review | None = None,
+              firms_filter: FirmsFilter | None = None,
+              baseline_params: BaselineParams | None = None) -> CycleResult:
+    """One cycle as of ``report_date`` (default: the last data). ``reference_years``
+    default to the years of FIRMS data before the entry-into-force year."""
+    flt = firms_filter or FirmsFilter()
+    flt.check()
     agreement = load_agreement(agreement_path)  # fail early, before any work
     fi = field_inputs or FieldInputs()
+    _check_files([*firms_files, cloud_path, *(fi.drones), *(fi.allegations), fi.keys,
+                  *([sensors.stations, *sensors.detections] if sensors else [])])
+    cloud, gaps = read_cloud(cloud_path) if cloud_path else (None, set())
     registry = KeyRegistry.load(fi.keys) if fi.keys else KeyRegistry()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    batches = []
+    for k, f in enumerate(firms_files):
+        progress(f"read {f.name}", k, len(firms_files))
+        batches.append(read_firms(f))
     store = open_store(store_path or out_dir / "trucewatch.db")
     store_where = store_path or out_dir / "trucewatch.db"
+    try:
+        plan = plan_cycle(pl.concat([store.fire_summary(), *(
+            b.records.group_by("sensor", "acq_date").len("n").with_columns(
+                pl.col("n").cast(pl.Int64)) for b in batches)]),
+            agreement.entry_into_force.date(), reference_years, report_date,
+            list(cloud or {}), flt)
+    except ConfigError:
+        store.close()
+        raise
+    reference_years = plan.reference_years
+    day, cutoff = plan.report_date, plan.cutoff
     reports = []
-    for k, f in enumerate(firms_files):
-        progress(f"ingest {f.name}", k, len(firms_files))
-        reports.append(store.ingest(read_firms(f)))
-    progress("ingest", len(firms_files), len(firms_files))
-    detections = store.fire_detections()
+    for k, b in enumerate(batches):
+        progress(f"ingest {b.name}", k, len(batches))
+        reports.append(store.ingest(b))
+    progress("ingest", len(batches), len(batches))
+    del batches
+    # as of the report date: what the satellites saw up to D's end, through the filter
+    detections = flt.apply(store.fire_detections(end=day))
 
     progress("baseline", 0, 4)
-    baseline = Baseline.fit(detections, reference_years)
+    baseline = (Baseline.fit(detections, reference_years, baseline_params)
+                if baseline_params is not None else Baseline.fit(detections, reference_years))
     baseline_path = out_dir / "baseline.npz"
     baseline.save(baseline_path)
 
@@ -108,7 +263,7 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path], reference_years:
     full = current.hstack(classified.select("cell", "expected", "p_normal", "war_related",
                                             "reason", "cell_count", "baseline_sensor",
                                             "excess"))
-    sensor_summary = _sensors(store, sensors, reports, progress) if sensors else None
+    sensor_summary = _sensors(store, sensors, reports, progress, cutoff) if sensors else None
     submissions: list[Outcome] = []
     drone_src, alleg_src = DroneSource(), AllegationSource()
     for path in fi.drones:
@@ -120,20 +275,23 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path], reference_years:
 
     progress("fuse and adjudicate", 2, 4)
     view = build_view(full, agreement, baseline)
+    explosions = _time_before(store.explosions(), cutoff)
+    drones = _time_before(store.observations("drone"), cutoff)
+    allegations = [a for a in store.allegations() if _before(a.get("received_at"), cutoff)]
     evidence = pl.concat([
         fire_evidence(full, since=since_entry_into_force(agreement)),
-        explosion_evidence(store.explosions()),
-        drone_evidence(store.observations("drone")),
+        explosion_evidence(explosions),
+        drone_evidence(drones),
     ]).cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]
     rulebook = RuleBook(agreement)
     fused, _ = fi.fuser.fuse(evidence)
     evaluated = rulebook.evaluate(fused)
 
-    cloud, gaps = read_cloud(cloud_path) if cloud_path else (None, set())
-    last_known: date = max([current["acq_date"].max(), *(cloud or {})])  # type: ignore[type-var, assignment]
-    horizon = datetime.combine(last_known + timedelta(days=1), datetime.min.time(), UTC)
-    cov = _coverage(sensors, sensor_summary, dict(cloud or {}), gaps, fi.drones, store)
-    rulings, matched = fi.judge.rule(store.allegations(), evaluated, cov, horizon)
+    cloud = {d: c for d, c in (cloud or {}).items() if d <= day} if cloud_path else None
+    gaps = {g for g in gaps if g <= day}
+    cov = _coverage(sensors, sensor_summary, dict(cloud or {}), gaps, fi.drones, store,
+                    cutoff)
+    rulings, matched = fi.judge.rule(allegations, evaluated, cov, cutoff)
     keep = evaluated["observation_ids"].list.join("|").is_in(list(matched))
     incidents, violations = rulebook.to_domain(evaluated, keep)
     store.save_incidents(incidents, violations)
@@ -141,10 +299,16 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path], reference_years:
     store.save_coverage(cov.geojson())
     review_log = review(store) if review else []
 
-    # the bulletin shows the store's state: reviewed incidents survive re-runs
-    view.incidents = store.incidents()
-    view.violations = store.violations()
-    report_date = report_date or last_known
+    # the bulletin shows the store's state: reviewed incidents survive re-runs; as of D,
+    # only incidents made of observations up to D (a later run's may hold later ones)
+    known = (set(current["id"].to_list()) | set(explosions["id"].to_list())
+             | set(drones["id"].to_list()))
+    view.incidents = [i for i in store.incidents() if i.time_start < cutoff
+                      and set(i.observation_ids) <= known]
+    shown = {i.id for i in view.incidents}
+    view.violations = [v for v in store.violations() if v.incident_id in shown]
+    asked = {str(a.get("allegation_id") or a.get("id") or "") for a in allegations}
+    report_date = day
     start = current["acq_date"].min()
     cover = coverage(current["acq_date"], start, report_date, cloud, gaps)  # type: ignore[arg-type]
     quarantined = len(store.quarantine())
@@ -155,7 +319,21 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path], reference_years:
                  "quarantined": len(o.quarantined), "refused": o.refused,
                  "signed_by": o.signed_by} for o in submissions]
     progress("report", 3, 4)
-    extra = {"review": ReviewService(store).figures().to_dict(), "rulings": store.rulings(),
+    after = {"fire_detections": int(flt.apply(store.fire_summary()).filter(
+        pl.col("acq_date") > day)["n"].sum()),
+        "explosions": store.explosions().height - explosions.height,
+        "drone_reports": store.observations("drone").height - drones.height,
+        "allegations": len(store.allegations()) - len(allegations)}
+    as_of = {"report_date": day.isoformat(), "cutoff": f"{cutoff:%Y-%m-%dT%H:%M}Z",
+             "reference_years": reference_years, "firms_filter": flt.describe(),
+             "used": {"fire_detections": current.height,
+                      "reference_detections": detections.height - current.height,
+                      "explosions": explosions.height, "drone_reports": drones.height,
+                      "allegations": len(allegations)},
+             "stored_after_cutoff": after}
+    extra = {"review": ReviewService(store).figures().to_dict(), "as_of": as_of,
+             "rulings": [r for r in store.rulings()
+                         if str(r.get("allegation_id", "")) in asked],
              "review_scripted": review is not None,
              "refused": store.refused(), "integrity": _integrity(store),
              "evidence_sources": sorted(set(evidence["source_kind"].to_list())),
@@ -175,9 +353,16 @@ def _integrity(store: SqliteStore) -> dict[str, Any]:
             "problems": problems}
 
 
+def _before(iso: object, cutoff: datetime) -> bool:
+    if not iso:
+        return True
+    t = datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)) < cutoff
+
+
 def _coverage(sensors: SensorInputs | None, summary: dict[str, Any] | None,
               cloud: dict[date, float | None] | None, gaps: set[date], drones: list[Path],
-              store: SqliteStore) -> Coverage:
+              store: SqliteStore, cutoff: datetime | None = None) -> Coverage:
     cov = Coverage(satellite_days=dict(cloud or {}), satellite_gaps=set(gaps))
     if sensors and summary and summary.get("start") not in (None, "-"):
         st = read_stations(sensors.stations)
@@ -194,13 +379,15 @@ def _coverage(sensors: SensorInputs | None, summary: dict[str, Any] | None,
         raw = read_raw(path)
         payload = open_envelope(raw).payload if is_envelope(raw) else raw
         patrols, _ = read_patrols(payload, path.name)
-        cov.patrols += [(p.time_start, p.time_end, list(p.track), p.swath_m) for p in patrols]
+        cov.patrols += [(p.time_start, p.time_end, list(p.track), p.swath_m) for p in patrols
+                        if cutoff is None or p.time_start < cutoff]
     return cov
 
 
 def _sensors(store: SqliteStore, inputs: SensorInputs, reports: list[IngestReport],
-             progress: Progress) -> dict[str, object]:
-    """Locate explosions from each detections file and store them as observations."""
+             progress: Progress, cutoff: datetime | None = None) -> dict[str, object]:
+    """Locate explosions from each detections file and store them as observations; the
+    figures count what was recorded before ``cutoff`` (all of it is stored)."""
     stations = read_stations(inputs.stations)
     totals = {"stations": stations.height, "detections": 0, "associated": 0, "located": 0,
               "not_locatable": 0, "quarantined": 0}
@@ -214,15 +401,21 @@ def _sensors(store: SqliteStore, inputs: SensorInputs, reports: list[IngestRepor
         result = locate_files(stations, batch, associator)
         reports.append(store.ingest(events_batch(result)))
         ev = result.association.events
-        totals["detections"] += batch.n_rows
+        recs = batch.records
+        assigned = result.association.assignments
+        if cutoff is not None:  # as of the report date: what was recorded before its end
+            ev = ev.filter(pl.col("time") < cutoff)
+            recs = recs.filter(pl.col("time") < cutoff)
+            assigned = assigned.filter(pl.col("detection_id").is_in(recs["detection_id"]
+                                                                    .implode()))
+        totals["detections"] += recs.height + len(batch.quarantine)
         totals["quarantined"] += len(batch.quarantine)
-        totals["associated"] += int(result.association.assignments["event_id"]
-                                    .is_not_null().sum())
+        totals["associated"] += int(assigned["event_id"].is_not_null().sum())
         totals["located"] += int((ev["status"] == LOCATED).sum())
         totals["not_locatable"] += int((ev["status"] != LOCATED).sum())
-        reporting |= set(batch.records["station"].to_list())
-        if batch.records.height:
-            times += [batch.records["time"].min(), batch.records["time"].max()]  # type: ignore[list-item]
+        reporting |= set(recs["station"].to_list())
+        if recs.height:
+            times += [recs["time"].min(), recs["time"].max()]  # type: ignore[list-item]
     return {**totals, "stations_reporting": len(reporting),
             "start": f"{min(times):%Y-%m-%d %H:%M}Z" if times else "-",
             "end": f"{max(times):%Y-%m-%d %H:%M}Z" if times else "-"}

@@ -21,10 +21,18 @@ from trucewatch.model.agreement import Agreement
 from trucewatch.model.enums import Category
 from trucewatch.model.incident import Incident, Violation
 
+# zone_group values, most specific first: a point in several zones takes the first
+ZONE_GROUPS = ("protected_site", "disengagement", "buffer", "withdrawal", "outside")
+# zone id prefix -> kind (the loader's ids: site:<id>, disengagement:<id>, buffer:<side>,
+# withdrawal:<class>:<side>)
+PREFIX_KIND = {"site": "protected_site", "disengagement": "disengagement", "buffer": "buffer",
+               "withdrawal": "withdrawal"}
+# the rule a war-related fire breaks in each zone group under the default evidence rules
+# (a fire alone proves nothing in a withdrawal zone: evidence_rules.withdrawal.fire = none)
 RULES = {
     "protected_site": ("strike_on_protected_site", Category.STRIKE_ON_PROTECTED_SITE),
+    "disengagement": ("fire_in_disengagement_area", Category.FIRE),
     "buffer": ("fire_in_buffer_zone", Category.FIRE),
-    "withdrawal": ("fire_in_withdrawal_zone", Category.FIRE),
 }
 
 
@@ -43,19 +51,25 @@ def tag_zones(points: pl.DataFrame, index: ZoneIndex) -> pl.DataFrame:
     lon, lat = points["longitude"].to_numpy(), points["latitude"].to_numpy()
     p_idx, z_idx = index.zone_pairs(lon, lat)
     ids = pl.Series(index.zone_ids, dtype=pl.String)
-    rank = (pl.when(pl.col("zone").str.starts_with("site:")).then(0)
-            .when(pl.col("zone").str.starts_with("buffer:")).then(1)
-            .when(pl.col("zone").str.starts_with("withdrawal:")).then(2).otherwise(3))
+    # the most specific zone kind names the group (ZONE_GROUPS order); kinds by zone id
+    kinds = getattr(index, "zone_kinds", None) or {
+        z: PREFIX_KIND.get(z.split(":", 1)[0], "outside") for z in index.zone_ids}
+    kinds = kinds or {"": "outside"}
+    rank = (pl.col("zone").replace_strict(kinds, default=None, return_dtype=pl.String)
+            .replace_strict(ZONE_GROUPS, list(range(len(ZONE_GROUPS))), default=None,
+                            return_dtype=pl.Int64)
+            .fill_null(len(ZONE_GROUPS) - 1))
     per_point = (pl.DataFrame({"_k": p_idx, "zone": ids.gather(z_idx)})
                  .with_columns(rank.alias("_rank")).sort("_k", "zone")
                  .group_by("_k").agg(pl.col("zone").alias("zone_ids"),
                                      pl.col("_rank").min()))
-    groups = ["protected_site", "buffer", "withdrawal", "outside"]
+    outside = len(ZONE_GROUPS) - 1
     tagged = (points.with_row_index("_k").with_columns(pl.col("_k").cast(pl.Int64))
               .join(per_point, on="_k", how="left")
               .with_columns(pl.col("zone_ids").fill_null(pl.lit([], pl.List(pl.String))),
-                            pl.col("_rank").fill_null(3).replace_strict(
-                                list(range(4)), groups, return_dtype=pl.String)
+                            pl.col("_rank").fill_null(outside).replace_strict(
+                                list(range(len(ZONE_GROUPS))), list(ZONE_GROUPS),
+                                return_dtype=pl.String)
                             .alias("zone_group"))
               .sort("_k").drop("_k", "_rank"))
     return tagged.with_columns(pl.Series("sector", index.sector_of(lon, lat)))

@@ -2,23 +2,35 @@
 
 In order; the first that applies decides, and the explanation says which and why:
 
-1. ``before_entry_into_force`` (flag): the incident began before entry into force;
-2. ``grace_period`` (flag): within the agreement's grace period after it;
-3. ``live_fire_training`` (flag): a kinetic incident inside a notified training range
+Entry into force is judged on the window the observations can have been made in
+(``seen_start``, ``seen_end``; ``t_start``, ``t_end`` when the table has none):
+
+1. ``before_entry_into_force`` (flag): seen_end < entry into force;
+2. ``same_day_ambiguous`` (flag): the window straddles it (seen_start < t0 <= seen_end)
+   and the evidence would otherwise be a candidate violation: it cannot be told whether
+   it happened before or after; shown to monitors, never a violation;
+3. ``grace_period`` (flag): seen_start within the agreement's grace period after it;
+4. ``live_fire_training`` (flag): a kinetic incident inside a notified training range
    during a notified window (the loader refuses ranges that touch a buffer zone);
-4. ``insufficient_evidence`` (flag): satellite fires only, all of them an improbable
-   excess not yet confirmed as war-related, fewer than ``min_unconfirmed_fires``
-   (field burning gives 1-10); or a fused confidence below ``min_confidence`` (one weak
-   source: a 4-station network event, a doubtful drone report); a second source lifts
-   this;
-5. kinetic incidents (explosions, fires):
-   ``strike_on_protected_site`` (within a protected site's radius, including the
-   multinational force's hubs), ``explosion_in_buffer_zone`` / ``fire_in_buffer_zone``,
-   ``explosion_in_withdrawal_zone`` / ``fire_in_withdrawal_zone``;
-6. presence incidents (heavy weapons): ``heavy_weapon_in_buffer_zone``;
-   ``heavy_weapon_in_withdrawal_zone`` when the weapon's class has a withdrawal zone
-   that contains it; a class the agreement does not list is flagged
-   ``weapon_class_not_covered``. Vehicle movement alone breaks no rule.
+5. ``insufficient_evidence`` (flag): kinetic evidence that would break a rule but is
+   satellite fires only, all of them an improbable excess not yet confirmed as
+   war-related, fewer than ``min_unconfirmed_fires`` (field burning gives 1-10); or a
+   fused confidence below ``min_confidence`` (one weak source: a 4-station network
+   event, a doubtful drone report); a second source lifts this;
+6. the agreement's ``evidence_rules`` (zone kind -> evidence class -> ``violation`` or
+   ``none``, defaults in :data:`trucewatch.model.agreement.DEFAULT_EVIDENCE_RULES`):
+   the first zone kind the incident is in (protected site, disengagement area, buffer,
+   withdrawal) whose rule for its evidence (fire, explosion, heavy_weapon) says
+   ``violation`` names the rule: ``strike_on_protected_site``,
+   ``{fire,explosion,heavy_weapon}_in_disengagement_area``,
+   ``{fire,explosion,heavy_weapon}_in_buffer_zone``, ``explosion_in_withdrawal_zone``
+   (``fire_in_withdrawal_zone`` only where an agreement says so), and
+   ``heavy_weapon_in_withdrawal_zone`` when the weapon's class has a withdrawal zone that
+   contains it; a class the agreement does not list is flagged
+   ``weapon_class_not_covered``;
+7. ``not_proof_in_zone`` (flag): in a zone whose rule for that evidence is ``none`` (by
+   default a fire alone in a withdrawal zone, which restricts weapons, not fires), and no
+   other zone's rule applies. Vehicle movement alone breaks no rule.
 
 Zones are tested at the incident's fused location; an incident within two sigma of a
 zone's edge says so in its explanation.
@@ -28,7 +40,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import numpy as np
 import polars as pl
@@ -38,25 +50,52 @@ from trucewatch.adjudication.ceasefire import tag_zones
 from trucewatch.agreement.zones import ZoneIndex
 from trucewatch.geo.crs import project_points, to_metric
 from trucewatch.geo.distance import haversine_m
-from trucewatch.model.agreement import Agreement
+from trucewatch.model.agreement import EVIDENCE_CLASSES, Agreement
 from trucewatch.model.enums import Category
 from trucewatch.model.incident import Incident, Violation
 from trucewatch.model.observation import Location
 
 RULE_CATEGORY = {
     "strike_on_protected_site": Category.STRIKE_ON_PROTECTED_SITE,
+    "explosion_in_disengagement_area": Category.EXPLOSION_IMPACT,
     "explosion_in_buffer_zone": Category.EXPLOSION_IMPACT,
     "explosion_in_withdrawal_zone": Category.EXPLOSION_IMPACT,
+    "fire_in_disengagement_area": Category.FIRE,
     "fire_in_buffer_zone": Category.FIRE,
     "fire_in_withdrawal_zone": Category.FIRE,
+    "heavy_weapon_in_protected_site": Category.HEAVY_WEAPON_IN_RESTRICTED_ZONE,
+    "heavy_weapon_in_disengagement_area": Category.HEAVY_WEAPON_IN_RESTRICTED_ZONE,
     "heavy_weapon_in_buffer_zone": Category.HEAVY_WEAPON_IN_RESTRICTED_ZONE,
     "heavy_weapon_in_withdrawal_zone": Category.HEAVY_WEAPON_IN_RESTRICTED_ZONE,
 }
 KLASS_CATEGORY = {"explosion": Category.EXPLOSION_IMPACT, "fire": Category.FIRE,
                   "heavy_weapon": Category.HEAVY_WEAPON,
                   "vehicle_movement": Category.VEHICLE_MOVEMENT}
-FLAGS = ("before_entry_into_force", "grace_period", "live_fire_training",
-         "insufficient_evidence", "weapon_class_not_covered")
+FLAGS = ("before_entry_into_force", "same_day_ambiguous", "grace_period",
+         "live_fire_training", "insufficient_evidence", "weapon_class_not_covered",
+         "not_proof_in_zone")
+# the incident's klass -> evidence class of the agreement's evidence_rules
+EVIDENCE_OF = {"explosion": "explosion", "crater": "explosion", "fire": "fire",
+               "heavy_weapon": "heavy_weapon"}
+# zone kinds, most specific first: the first whose evidence rule says "violation" decides
+KIND_ORDER = ("protected_site", "disengagement", "buffer", "withdrawal")
+# zone kind -> evidence class -> the rule broken
+KIND_RULES = {
+    "protected_site": {"fire": "strike_on_protected_site",
+                       "explosion": "strike_on_protected_site",
+                       "heavy_weapon": "heavy_weapon_in_protected_site"},
+    "disengagement": {"fire": "fire_in_disengagement_area",
+                      "explosion": "explosion_in_disengagement_area",
+                      "heavy_weapon": "heavy_weapon_in_disengagement_area"},
+    "buffer": {"fire": "fire_in_buffer_zone", "explosion": "explosion_in_buffer_zone",
+               "heavy_weapon": "heavy_weapon_in_buffer_zone"},
+    "withdrawal": {"fire": "fire_in_withdrawal_zone",
+                   "explosion": "explosion_in_withdrawal_zone",
+                   "heavy_weapon": "heavy_weapon_in_withdrawal_zone"},
+}
+RULE_KIND = {rule: kind for kind, per in KIND_RULES.items() for rule in per.values()}
+KIND_WORDS = {"protected_site": "protected site", "disengagement": "disengagement area",
+              "buffer": "buffer zone", "withdrawal": "withdrawal zone"}
 SOURCE_WORDS = {"satellite_fire": "satellite", "sensor_network": "ground sensors",
                 "drone": "drone"}
 
@@ -67,10 +106,23 @@ class RuleBook:
     min_unconfirmed_fires: int = 12
     min_confidence: float = 0.5
     index: ZoneIndex | None = None
+    # the satellite classifier's reason per fire observation id (a dict, or a frame with
+    # columns id, reason); optional: the explanation of a fire then quotes it
+    fire_reasons: dict[str, str] | pl.DataFrame | None = None
 
     def __post_init__(self) -> None:
         self.index = self.index or ZoneIndex(self.agreement)
         self._sites = {f"site:{s.id}": s for s in self.agreement.protected_sites}
+        self._areas = {f"disengagement:{d.id}": d
+                       for d in getattr(self.agreement, "disengagement_areas", [])}
+        self._kinds = {z.id: str(z.kind) for z in self.agreement.zones}
+        fr = self.fire_reasons
+        if isinstance(fr, pl.DataFrame):
+            fr = (dict(zip(fr["id"].cast(pl.String).to_list(),
+                           fr["reason"].cast(pl.String).to_list(), strict=True))
+                  if {"id", "reason"} <= set(fr.columns) else {})
+        self._reasons: dict[str, str] = {str(k): str(v) for k, v in (fr or {}).items()
+                                         if v is not None and str(v)}
 
     def evaluate(self, incidents: pl.DataFrame) -> pl.DataFrame:
         """Add sector, zone_ids, zone_group, rule and flag to the fuser's incident table
@@ -79,47 +131,78 @@ class RuleBook:
         assert self.index is not None
         a = self.agreement
         inc = tag_zones(incidents, self.index)
+        n = inc.height
         lon, lat = inc["longitude"].to_numpy(), inc["latitude"].to_numpy()
         t = inc["t_start"].to_numpy()
+        # the window the observations can have been made in (fusion's seen_start/seen_end;
+        # the incident's own window where the table has none)
+        cols = set(inc.columns)
+        seen_start = (inc["seen_start"].cast(pl.Float64).fill_null(inc["t_start"])
+                      if "seen_start" in cols else inc["t_start"]).to_numpy()
+        seen_end = (inc["seen_end"].cast(pl.Float64).fill_null(inc["t_end"])
+                    if "seen_end" in cols else inc["t_end"]).to_numpy()
         t0 = a.entry_into_force.timestamp()
         grace_end = t0 + a.grace_period_hours * 3600
         kinetic = inc["kinetic"].to_numpy()
         group = inc["zone_group"].to_numpy()
-        klass = inc["klass"].to_numpy()
+        evidence = inc["klass"].replace_strict(EVIDENCE_OF, default="",
+                                               return_dtype=pl.String).to_numpy()
         in_zone = group != "outside"
         weak = (((inc["fires"] == inc["n_obs"]) & (inc["unconfirmed_fires"] == inc["fires"])
                  & (inc["fires"] < self.min_unconfirmed_fires))
                 | (inc["confidence"] < self.min_confidence)).to_numpy()
-        in_buffer = inc["zone_ids"].list.eval(pl.element().str.starts_with("buffer:")
-                                              ).list.any().fill_null(False).to_numpy()
+        # incident-zone pairs, each zone with its kind
+        rows = (inc.select(pl.int_range(pl.len()).alias("k"), "zone_ids", "weapon_class")
+                .explode("zone_ids").drop_nulls("zone_ids")
+                .with_columns(pl.col("zone_ids").replace_strict(
+                    self._kinds or {"": ""}, default="", return_dtype=pl.String).alias("kind")))
+        member = {}
+        for kind in KIND_ORDER:  # four kinds, not rows
+            m = np.zeros(n, dtype=bool)
+            m[rows.filter(pl.col("kind") == kind)["k"].to_numpy()] = True
+            member[kind] = m
         # the weapon's own withdrawal zone: zone ids "withdrawal:<class>:<side>"
-        rows = inc.select(pl.int_range(pl.len()).alias("k"), "zone_ids", "weapon_class")
-        own = (rows.explode("zone_ids").drop_nulls("weapon_class")
+        own = (rows.drop_nulls("weapon_class")
                .filter(pl.col("zone_ids").str.starts_with(
                    pl.lit("withdrawal:") + pl.col("weapon_class") + pl.lit(":")))["k"])
-        in_own = np.zeros(inc.height, dtype=bool)
+        in_own = np.zeros(n, dtype=bool)
         in_own[own.to_numpy()] = True
         covered = inc["weapon_class"].is_in(list(a.withdrawal_km)).fill_null(True).to_numpy()
         has_class = inc["weapon_class"].is_not_null().to_numpy()
-        before, grace = t < t0, (t >= t0) & (t < grace_end)
-        training = ~before & ~grace & self._in_training(lon, lat, t) & kinetic
-        live = ~before & ~grace & ~training
-        k_weak = live & kinetic & weak & in_zone
-        k_rule = live & kinetic & ~k_weak & in_zone
-        weapon = live & (klass == "heavy_weapon")
-        w_buf = weapon & in_buffer
-        w_own = weapon & ~in_buffer & in_own
-        w_unc = weapon & ~in_buffer & ~in_own & has_class & ~covered & in_zone
-        what = np.where(klass == "explosion", "explosion", "fire")
-        kin_rule = np.where(group == "protected_site", "strike_on_protected_site",
-                            np.char.add(np.char.add(what.astype(str), "_in_"),
-                                        np.char.add(group.astype(str), "_zone")))
-        rule = np.select([k_rule, w_buf, w_own],
-                         [kin_rule, "heavy_weapon_in_buffer_zone",
-                          "heavy_weapon_in_withdrawal_zone"], default="")
-        flag = np.select([before, grace, training, k_weak, w_unc],
-                         ["before_entry_into_force", "grace_period", "live_fire_training",
-                          "insufficient_evidence", "weapon_class_not_covered"], default="")
+        # what the evidence would prove, zone kind by zone kind (evidence_rules)
+        applies, nothing, names = [], np.zeros(n, dtype=bool), []
+        for kind in KIND_ORDER:
+            proves = [c for c in EVIDENCE_CLASSES if a.evidence_rule(kind, c) == "violation"]
+            mute = [c for c in EVIDENCE_CLASSES if c not in proves]
+            hit = member[kind] & np.isin(evidence, proves)
+            if kind == "withdrawal":  # a heavy weapon only in its own class's zone
+                hit &= (evidence != "heavy_weapon") | in_own
+            applies.append(hit)
+            nothing |= member[kind] & np.isin(evidence, mute)
+            names.append(np.select([evidence == c for c in EVIDENCE_CLASSES],
+                                   [KIND_RULES[kind][c] for c in EVIDENCE_CLASSES],
+                                   default=""))
+        cand = np.select(applies, names, default="").astype(str)
+        would = cand != ""
+        weak_k = kinetic & weak & would  # kinetic evidence too weak for the rule it would break
+        # entry into force, three ways: all before it, straddling it, all after it
+        before = seen_end < t0
+        straddle = (seen_start < t0) & (seen_end >= t0)
+        grace = ~before & ~straddle & (seen_start < grace_end)
+        timely = ~before & ~straddle & ~grace
+        training = timely & self._in_training(lon, lat, t) & kinetic
+        live = timely & ~training
+        ambiguous = straddle & would & ~weak_k
+        judged = live | straddle
+        k_weak = judged & weak_k
+        w_unc = (judged & (evidence == "heavy_weapon") & ~would & has_class & ~covered
+                 & in_zone)
+        not_proof = judged & in_zone & ~would & nothing
+        rule = np.where(live & would & ~weak_k, cand, "")
+        flag = np.select([before, ambiguous, grace, training, k_weak, w_unc, not_proof],
+                         ["before_entry_into_force", "same_day_ambiguous", "grace_period",
+                          "live_fire_training", "insufficient_evidence",
+                          "weapon_class_not_covered", "not_proof_in_zone"], default="")
         return inc.with_columns(
             pl.Series("rule", rule.astype(str)).replace("", None),
             pl.Series("flag", flag.astype(str)).replace("", None))
@@ -167,21 +250,51 @@ class RuleBook:
         near = (f"; within 2 sigma ({2 * float(r['sigma_m']):.0f} m) of a zone edge"  # type: ignore[arg-type]
                 if float(r["edge_m"]) < 2 * float(r["sigma_m"]) else "")  # type: ignore[arg-type]
         rule, flag = r["rule"], r["flag"]
+        cls = EVIDENCE_OF.get(str(r["klass"]), "")
+        classifier = self._classifier(r)
+        tail = ""
+        if rule:
+            kind = RULE_KIND.get(str(rule), "")
+            law = f"evidence_rules.{kind}.{cls} = {self.agreement.evidence_rule(kind, cls)}"
+            tail = f"; {law}; alternatives considered: {self._alternatives(r)}{classifier}"
         if rule == "strike_on_protected_site":
             site = next((self._sites[z] for z in r["zone_ids"]  # type: ignore[attr-defined]
                          if z in self._sites), None)
             where = (f"within {site.radius_m / 1000:g} km of {site.name} ({site.kind})"
                      if site else zones)
-            return f"{rule}: {what}, {where}{near}"
+            return f"{rule}: {what}, {where}{near}{tail}"
+        if rule in ("fire_in_disengagement_area", "explosion_in_disengagement_area",
+                    "heavy_weapon_in_disengagement_area"):
+            area = next((self._areas[z] for z in r["zone_ids"]  # type: ignore[attr-defined]
+                         if z in self._areas), None)
+            where = (f"inside {area.name} (disengagement area"
+                     + (f", {area.radius_m / 1000:g} km radius)" if area.geometry is None
+                        else ")") if area else f"inside {zones}")
+            return f"{rule}: {what}, {where}{near}{tail}"
         if rule == "heavy_weapon_in_withdrawal_zone":
             return (f"{rule}: {r['weapon_class']} {what}, inside {zones}: this class must be "
                     f"withdrawn {self.agreement.withdrawal_km[str(r['weapon_class'])]:g} km"
-                    f"{near}")
+                    f"{near}{tail}")
         if rule:
-            return f"{rule}: {what}, inside {zones}{near}"
+            return f"{rule}: {what}, inside {zones}{near}{tail}"
         eif = f"{self.agreement.entry_into_force:%Y-%m-%d %H:%M}Z"
+        in_kinds = [k for k in KIND_ORDER
+                    if any(self._kinds.get(str(z)) == k for z in r["zone_ids"])]  # type: ignore[attr-defined]
+        mute = [k for k in in_kinds if self.agreement.evidence_rule(k, cls) != "violation"]
+        proves = [k for k in in_kinds if k not in mute]
         reasons = {
-            "before_entry_into_force": f"before entry into force ({eif})",
+            "before_entry_into_force": (
+                f"before entry into force ({eif}): seen by "
+                f"{_utc(self._seen(r)[1]):%Y-%m-%d %H:%M}Z at the latest"),
+            "same_day_ambiguous": (
+                f"seen between {_window(*self._seen(r), self.agreement.entry_into_force)}: "
+                f"it cannot be told whether the {klass} was before or after"
+                + (f" (after it, evidence_rules.{proves[0]}.{cls} = violation)"
+                   if proves else "")),
+            "not_proof_in_zone": (
+                f"{'an' if klass[:1] in 'aeiou' else 'a'} {klass} alone proves nothing in a "
+                f"{KIND_WORDS.get(mute[0], mute[0]) if mute else 'restricted zone'} ("
+                + ", ".join(f"evidence_rules.{k}.{cls} = none" for k in mute) + ")"),
             "grace_period": f"within the {self.agreement.grace_period_hours:g} h grace period "
                             f"after entry into force ({eif})",
             "live_fire_training": "inside a notified live-fire training range during its "
@@ -196,16 +309,60 @@ class RuleBook:
                                         "zone in the agreement",
         }
         if flag:
-            return f"no violation ({flag}): {what}, in {zones}: {reasons[str(flag)]}"
-        return f"no violation: {what}, in {zones}"
+            return (f"no violation ({flag}): {what}, in {zones}: {reasons[str(flag)]}"
+                    f"{classifier}")
+        return f"no violation: {what}, in {zones}{classifier}"
+
+    def _seen(self, r: dict[str, object]) -> tuple[float, float]:
+        """(seen_start, seen_end) of an evaluated row; its t_start/t_end without them."""
+        a, b = r.get("seen_start"), r.get("seen_end")
+        return (float(r["t_start"] if a is None else a),  # type: ignore[arg-type]
+                float(r["t_end"] if b is None else b))  # type: ignore[arg-type]
+
+    def _classifier(self, r: dict[str, object]) -> str:
+        """The satellite classifier's reason for the incident's first fire observation."""
+        if not self._reasons or not r.get("fires"):
+            return ""
+        reason = next((self._reasons[i] for i in r["observation_ids"]  # type: ignore[attr-defined]
+                       if i in self._reasons), None)
+        return f"; satellite classifier: {reason}" if reason else ""
+
+    def _alternatives(self, r: dict[str, object]) -> str:
+        """The readings of a candidate violation that were considered and set aside."""
+        a = self.agreement
+        start, _ = self._seen(r)
+        out = [f"before entry into force ({a.entry_into_force:%Y-%m-%d %H:%M}Z): no, seen "
+               f"from {_utc(start):%Y-%m-%d %H:%M}Z"]
+        if a.grace_period_hours:
+            out.append(f"grace period ({a.grace_period_hours:g} h): no, it had ended")
+        if r.get("kinetic"):
+            if a.training_areas:
+                out.append("notified live-fire training: no")
+            fires, unconf = int(r["fires"]), int(r["unconfirmed_fires"])  # type: ignore[call-overload]
+            if fires == r["n_obs"] and unconf == fires:
+                out.append(f"insufficient evidence: no, {fires} excess fire detection(s) "
+                           f"(at least {self.min_unconfirmed_fires})")
+            elif fires == r["n_obs"]:
+                out.append(f"insufficient evidence: no, {fires - unconf} of {fires} fire "
+                           "detection(s) confirmed war-related")
+            else:
+                out.append(f"insufficient evidence: no, confidence "
+                           f"{float(r['confidence']):.2f} >= {self.min_confidence:g}")  # type: ignore[arg-type]
+            if r.get("fires"):
+                out.append("agricultural, wildfire, industrial or normal burning: set aside "
+                           "by the satellite classifier (only war-related or excess "
+                           "detections are evidence)")
+        return "; ".join(out)
 
     def to_domain(self, evaluated: pl.DataFrame, keep: pl.Series | None = None
                   ) -> tuple[list[Incident], list[Violation]]:
         """Incidents (and their candidate violations) to store: those with a rule; those in a
-        zone flagged grace period, training or uncovered weapon class (a monitor must see
-        them); and those ``keep`` marks (e.g. matched to an allegation). Weak evidence and
-        incidents outside zones stay in the fusion's counts only."""
-        shown = ("grace_period", "live_fire_training", "weapon_class_not_covered")
+        zone flagged grace period, training, uncovered weapon class or same-day ambiguous (a
+        monitor must see them); and those ``keep`` marks (e.g. matched to an allegation).
+        Weak evidence, evidence that proves nothing in its zone and incidents outside zones
+        stay in the fusion's counts only."""
+        shown = ("grace_period", "live_fire_training", "weapon_class_not_covered",
+                 "same_day_ambiguous")
         mask = evaluated["rule"].is_not_null() | (evaluated["flag"].is_in(shown)
                                                   & (evaluated["zone_group"] != "outside"))
         if keep is not None:
@@ -249,6 +406,24 @@ class RuleBook:
                         rule=str(rule), explanation=explanation, category=category,
                         time=t0, zone_ids=inc.zone_ids, sector_id=inc.sector_id)
         return inc, vio
+
+
+def _utc(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+def _window(start: float, end: float, eif: datetime) -> str:
+    """'2020-07-26 00:00Z and 24:00Z, entry into force 21:01Z' (the date once when shared)."""
+    s, e = _utc(start), _utc(end)
+    midnight = datetime.combine(s.date(), time(), UTC)
+    if e.date() == s.date():
+        to = f"{e:%H:%M}Z"
+    elif e - midnight == timedelta(days=1):
+        to = "24:00Z"
+    else:
+        to = f"{e:%Y-%m-%d %H:%M}Z"
+    at = f"{eif:%H:%M}Z" if eif.date() == s.date() else f"{eif:%Y-%m-%d %H:%M}Z"
+    return f"{s:%Y-%m-%d %H:%M}Z and {to}, entry into force {at}"
 
 
 def since_entry_into_force(agreement: Agreement, margin_h: float = 24.0) -> datetime:

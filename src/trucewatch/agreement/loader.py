@@ -20,10 +20,15 @@ import yaml
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from trucewatch.agreement.areas import build_sectors, derive_line
 from trucewatch.errors import AgreementError
 from trucewatch.geo.crs import crs_for, to_metric, to_wgs84
 from trucewatch.model.agreement import (
+    EVIDENCE_CLASSES,
+    EVIDENCE_ZONE_KINDS,
+    VERDICTS,
     Agreement,
+    DisengagementArea,
     ProtectedSite,
     Sector,
     Side,
@@ -34,6 +39,8 @@ from trucewatch.model.agreement import (
 from trucewatch.model.serialization import parse_time
 
 FORMAT = "trucewatch-agreement"
+# protected_sites kinds read as disengagement areas (the replay's files write the first)
+DISENGAGEMENT_KINDS = ("disengagement_area", "disengagement")
 
 
 @dataclass
@@ -165,21 +172,9 @@ def _check(path: Path) -> CheckReport:
             loc = shapely.line_merge(shapely.union_all(lines))
             _valid(loc, "line_of_contact", errors)
     elif "derive" in loc_spec:
-        d = loc_spec["derive"] or {}
-        occ = [g for g, _ in _geojson(d.get("occupied_area"), base, "occupied_area", errors)]
-        brd = [g for g, _ in _geojson(d.get("state_border"), base, "state_border", errors)]
-        if occ and brd:
-            occupied = shapely.make_valid(shapely.union_all(occ))
-            border = shapely.make_valid(shapely.union_all(brd))
-            tol_km = float(d.get("border_tolerance_km", 2.0))
-            crs0 = crs_for(occupied, doc.get("crs", "auto"))
-            occ_m, brd_m = to_metric(occupied, crs0), to_metric(border, crs0)
-            # the front is the occupied area's edge that is not the state border or coast
-            edge = occ_m.boundary.difference(brd_m.boundary.buffer(tol_km * 1000))
-            loc = to_wgs84(shapely.line_merge(edge), crs0)
-            if loc.is_empty:
-                errors.append("line_of_contact: the occupied area lies entirely on the state "
-                              "border; nothing is left as a front line")
+        # the occupied area's edge minus the state border, slivers dropped (areas.py)
+        loc, occupied, border = derive_line(loc_spec["derive"], base, doc.get("crs", "auto"),
+                                            errors, warnings)
     else:
         errors.append("line_of_contact: give 'geojson' or 'derive'")
 
@@ -218,8 +213,14 @@ def _check(path: Path) -> CheckReport:
 
     # protected sites, sectors ---------------------------------------------
     sites: list[ProtectedSite] = []
+    # a protected_sites entry of kind disengagement_area is a disengagement area (a zone
+    # kind of its own), like the entries of disengagement_areas
+    dis_items: list[tuple[str, Any]] = []
     for k, s in enumerate(doc.get("protected_sites") or []):
         what = f"protected_sites[{k}]"
+        if isinstance(s, dict) and s.get("kind") in DISENGAGEMENT_KINDS:
+            dis_items.append((what, s))
+            continue
         try:
             site = ProtectedSite(id=str(s["id"]), name=str(s.get("name", s["id"])),
                                  kind=str(s.get("kind", "civilian")), lat=float(s["lat"]),
@@ -234,16 +235,19 @@ def _check(path: Path) -> CheckReport:
         else:
             sites.append(site)
     training = _training_areas(doc.get("live_fire_training") or [], errors)
+    dis_spec = doc.get("disengagement_areas") or []
+    if not isinstance(dis_spec, list):
+        errors.append("'disengagement_areas' must be a list of {id, name, lat, lon, radius_m} "
+                      "or {id, name, geojson: FILE}")
+        dis_spec = []
+    disengagement = _disengagement_areas(
+        dis_items + [(f"disengagement_areas[{k}]", d) for k, d in enumerate(dis_spec)],
+        base, errors)
+    evidence_rules = _evidence_rules(doc.get("evidence_rules"), errors)
     sectors: list[Sector] = []
     sec_spec = doc.get("sectors")
-    if sec_spec is not None:
-        spec = sec_spec.get("geojson") if isinstance(sec_spec, dict) else sec_spec
-        for k, (g, props) in enumerate(_geojson(spec, base, "sectors", errors)):
-            sid = str(props.get("id", f"S{k + 1}"))
-            if g.geom_type not in ("Polygon", "MultiPolygon"):
-                errors.append(f"sector {sid}: must be a polygon (got {g.geom_type})")
-            elif _valid(g, f"sector {sid}", errors):
-                sectors.append(Sector(id=sid, name=str(props.get("name", sid)), geometry=g))
+    if sec_spec is not None:  # GeoJSON features or administrative-grid cells (areas.py)
+        sectors = build_sectors(sec_spec, base, errors)
     for dup in {s.id for s in sectors if [x.id for x in sectors].count(s.id) > 1}:
         errors.append(f"sector id {dup!r} is used more than once")
     for dup in {s.id for s in sites if [x.id for x in sites].count(s.id) > 1}:
@@ -252,7 +256,8 @@ def _check(path: Path) -> CheckReport:
     zones: list[Zone] = []
     if loc is not None and not loc.is_empty and not errors:
         try:
-            zones = _build_zones(loc, occupied, border, sides, withdrawal, sites, crs)
+            zones = _build_zones(loc, occupied, border, sides, withdrawal, sites, crs,
+                                 disengagement=disengagement)
             _check_sectors(sectors, zones, crs, errors, warnings)
             _check_training(training, zones, crs, errors)
         except shapely.errors.GEOSException as err:
@@ -264,7 +269,8 @@ def _check(path: Path) -> CheckReport:
         entry_into_force=eif, line_of_contact=loc, sides=sides, withdrawal_km=withdrawal,
         protected_sites=sites, sectors=sectors, zones=zones, crs=crs,
         grace_period_hours=float(doc.get("grace_period_hours", 0.0)),
-        training_areas=training,
+        training_areas=training, disengagement_areas=disengagement,
+        evidence_rules=evidence_rules,
     )
     return CheckReport(agreement, errors, warnings)
 
@@ -284,7 +290,7 @@ def _side_regions(loc_m: BaseGeometry, occ_m: BaseGeometry | None, brd_m: BaseGe
 
 def _build_zones(loc: BaseGeometry, occupied: BaseGeometry | None, border: BaseGeometry | None,
                  sides: list[Side], withdrawal: dict[str, float], sites: list[ProtectedSite],
-                 crs: str) -> list[Zone]:
+                 crs: str, disengagement: list[DisengagementArea] | None = None) -> list[Zone]:
     loc_m = to_metric(loc, crs)
     occ_m = to_metric(occupied, crs) if occupied is not None else None
     brd_m = to_metric(border, crs) if border is not None else None
@@ -310,6 +316,11 @@ def _build_zones(loc: BaseGeometry, occupied: BaseGeometry | None, border: BaseG
         pt = to_metric(shapely.Point(site.lon, site.lat), crs)
         add(f"site:{site.id}", ZoneKind.PROTECTED_SITE, pt.buffer(site.radius_m),
             distance_km=site.radius_m / 1000)
+    for area in disengagement or []:
+        g_m = (to_metric(area.geometry, crs) if area.geometry is not None else
+               to_metric(shapely.Point(area.lon, area.lat), crs).buffer(area.radius_m))
+        add(f"disengagement:{area.id}", ZoneKind.DISENGAGEMENT, g_m,
+            distance_km=area.radius_m / 1000 if area.geometry is None else None)
     return zones
 
 
@@ -356,6 +367,82 @@ def _training_areas(items: list[Any], errors: list[str]) -> list[TrainingArea]:
             errors.append(f"{what} ({area.id}): give at least one notified window")
         else:
             out.append(area)
+    return out
+
+
+def _disengagement_areas(items: list[tuple[str, Any]], base: Path,
+                         errors: list[str]) -> list[DisengagementArea]:
+    """Disengagement areas: {id, name, lat, lon, radius_m} discs or {id, name, geojson}
+    polygons (a path relative to the YAML file, or inline GeoJSON)."""
+    out: list[DisengagementArea] = []
+    for what, d in items:
+        if not isinstance(d, dict) or "id" not in d:
+            errors.append(f"{what}: a disengagement area needs id, name and either lat, lon, "
+                          "radius_m or geojson")
+            continue
+        aid, name = str(d["id"]), str(d.get("name", d["id"]))
+        if "geojson" in d:
+            geoms = [g for g, _ in _geojson(d["geojson"], base, f"{what} ({aid})", errors)]
+            polys = [g for g in geoms if g.geom_type in ("Polygon", "MultiPolygon")]
+            if len(polys) != len(geoms):
+                errors.append(f"{what} ({aid}): geojson must hold Polygon/MultiPolygon features")
+                continue
+            if not polys:
+                continue
+            g = shapely.union_all(polys)
+            if not _valid(g, f"{what} ({aid})", errors):
+                continue
+            p = g.representative_point()
+            out.append(DisengagementArea(id=aid, name=name, lat=p.y, lon=p.x, geometry=g))
+            continue
+        try:
+            area = DisengagementArea(id=aid, name=name, lat=float(d["lat"]),
+                                     lon=float(d["lon"]), radius_m=float(d["radius_m"]))
+        except (KeyError, TypeError, ValueError) as err:
+            errors.append(f"{what} ({aid}): needs lat, lon, radius_m or geojson ({err})")
+            continue
+        if not (-90 <= area.lat <= 90 and -180 <= area.lon <= 180):
+            errors.append(f"{what} ({aid}): lat/lon out of range")
+        elif area.radius_m <= 0:
+            errors.append(f"{what} ({aid}): radius_m must be > 0")
+        else:
+            out.append(area)
+    ids = [a.id for a in out]
+    for dup in sorted({i for i in ids if ids.count(i) > 1}):
+        errors.append(f"disengagement area id {dup!r} is used more than once")
+    return out
+
+
+def _evidence_rules(spec: Any, errors: list[str]) -> dict[str, dict[str, str]]:
+    """``evidence_rules``: zone kind -> evidence class -> verdict, each checked against the
+    known vocabularies. Only what the file declares is kept: entries not given fall back to
+    DEFAULT_EVIDENCE_RULES (:meth:`Agreement.evidence_rule`)."""
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        errors.append("'evidence_rules' must map zone kind -> evidence class -> verdict, e.g. "
+                      "{withdrawal: {fire: none}}")
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for kind, per_class in spec.items():
+        if kind not in EVIDENCE_ZONE_KINDS:
+            errors.append(f"evidence_rules: unknown zone kind {kind!r}; use one of "
+                          f"{', '.join(EVIDENCE_ZONE_KINDS)}")
+            continue
+        if not isinstance(per_class, dict):
+            errors.append(f"evidence_rules.{kind}: expected a mapping of evidence class -> "
+                          f"verdict (got {per_class!r})")
+            continue
+        for klass, verdict in per_class.items():
+            if klass not in EVIDENCE_CLASSES:
+                errors.append(f"evidence_rules.{kind}: unknown evidence class {klass!r}; use "
+                              f"one of {', '.join(EVIDENCE_CLASSES)}")
+            elif verdict not in VERDICTS:
+                # YAML reads a bare `none` as a string, `null`/`~` as None, `no` as False
+                errors.append(f"evidence_rules.{kind}.{klass}: unknown verdict {verdict!r}; "
+                              f"use one of {', '.join(VERDICTS)}")
+            else:
+                out.setdefault(str(kind), {})[str(klass)] = str(verdict)
     return out
 
 

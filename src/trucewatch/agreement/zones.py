@@ -20,6 +20,8 @@ class ZoneIndex:
     def __post_init__(self) -> None:
         crs = self.agreement.crs
         self.zone_ids = [z.id for z in self.agreement.zones]
+        # each zone's kind (buffer, withdrawal, protected_site, disengagement), by zone id
+        self.zone_kinds = {z.id: str(z.kind) for z in self.agreement.zones}
         self._zones_m = [to_metric(z.geometry, crs) for z in self.agreement.zones]
         shapely.prepare(self._zones_m)
         self.sector_ids = [s.id for s in self.agreement.sectors]

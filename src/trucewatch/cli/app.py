@@ -51,35 +51,92 @@ def _years(text: str) -> list[int]:
     return years
 
 
-def _read_all(files: list[Path]) -> Any:
+def _date(text: str | None, option: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{option} {text!r}: give a date as YYYY-MM-DD") from None
+
+
+def _baseline_params(**given: Any) -> Any:
+    """BaselineParams with the options given (None: the default); None when none given."""
+    from dataclasses import fields, replace
+
+    from trucewatch.fusion.baseline import BaselineParams
+
+    chosen = {k: v for k, v in given.items() if v is not None}
+    if not chosen:
+        return None
+    known = {f.name for f in fields(BaselineParams)}
+    return replace(BaselineParams(), **{k: v for k, v in chosen.items() if k in known})
+
+
+def _read_all(files: list[Path], sensors: list[str] | None = None) -> Any:
     import polars as pl
 
-    from trucewatch.ingest.firms import read_firms
+    from trucewatch.ingest.firms import SENSORS, read_firms
 
+    unknown = sorted(set(sensors or []) - set(SENSORS))
+    if unknown:
+        raise typer.BadParameter(f"unknown sensor(s) {', '.join(unknown)}: give one of "
+                                 f"{', '.join(SENSORS)}")
     batches = [read_firms(f, keep_raw=False) for f in files]
     for b in batches:
         if b.quarantine:
             err.print(f"[yellow]{b.name}: {len(b.quarantine)} invalid row(s) quarantined, "
                       f"first: row {b.quarantine[0].row}: {b.quarantine[0].reason}")
-    return batches, pl.concat([b.records for b in batches])
+    records = pl.concat([b.records for b in batches])
+    if sensors:
+        records = records.filter(pl.col("sensor").is_in(sensors))
+        if records.height == 0:
+            raise typer.BadParameter(f"no detections of {', '.join(sensors)} in the files")
+    return batches, records
 
 
 @satellite.command("fit-baseline")
 def fit_baseline(
     files: Annotated[list[Path], typer.Argument(help="FIRMS CSV files (plain or .gz)")],
-    years: Annotated[str, typer.Option(help="reference years, e.g. 2012,2013,2016")],
     out_path: Annotated[Path, typer.Option("--out", help="baseline file to write (.npz)")],
+    years: Annotated[str | None, typer.Option(
+        help="reference years, e.g. 2012,2013,2016 (default: every year in the files)")] = None,
+    covariates: Annotated[Path | None, typer.Option(
+        help="land-use/population covariate folder (default: $TRUCEWATCH_COVARIATES, else "
+             "../shared/data/covariates-ukraine-0p1deg-gianman89 when present)")] = None,
+    no_covariates: Annotated[bool, typer.Option(
+        "--no-covariates", help="fit from the fires alone (no learned expectation)")] = False,
+    sensor: Annotated[list[str] | None, typer.Option(
+        help="use only this sensor id (repeatable), e.g. VIIRS_SNPP_SP")] = None,
+    min_rows_per_year: Annotated[int | None, typer.Option(
+        help="a sensor's reference year needs this many detections (default 2000)")] = None,
+    window_days: Annotated[int | None, typer.Option(help="day-of-year smoothing (+-days)")
+                           ] = None,
+    upper_quantile: Annotated[float | None, typer.Option(
+        help="normal-year upper count quantile (default 0.95)")] = None,
+    crop_share: Annotated[float | None, typer.Option(
+        help="a crop cell has at least this crop share (default 0.5)")] = None,
 ) -> None:
-    """Learn normal fire activity per 0.1 degree cell and day of year."""
+    """Learn normal fire activity per 0.1 degree cell and day of year (and what the
+    landscape explains: crops, the crop-fire season, persistent sources)."""
     from trucewatch.fusion.baseline import Baseline
+    from trucewatch.fusion.covariates import find_covariates
 
-    _, records = _read_all(files)
-    base = Baseline.fit(records, _years(years))
+    params = _baseline_params(min_rows_per_year=min_rows_per_year, window_days=window_days,
+                              upper_quantile=upper_quantile, crop_share=crop_share)
+    cov = None if no_covariates else find_covariates(covariates)
+    _, records = _read_all(files, sensor)
+    ref_years = _years(years) if years else sorted(
+        set(records["acq_date"].dt.year().unique().to_list()))
+    base = Baseline.fit(records, ref_years, params, covariates=cov)
     base.save(out_path)
-    t = Table("sensor", "years", "detections", "dispersion k")
+    t = Table("sensor", "years", "detections", "dispersion k", "learned")
     for s, b in base.sensors.items():
-        t.add_row(s, ",".join(map(str, b.years)), f"{b.rows:,}", f"{b.dispersion:.3f}")
+        t.add_row(s, ",".join(map(str, b.years)), f"{b.rows:,}", f"{b.dispersion:.3f}",
+                  "yes" if b.learned else "no")
     out.print(t)
+    if base.landscape is not None:
+        out.print(f"crop share from {base.landscape.crops_from}")
     out.print(f"baseline written to {out_path}")
 
 
@@ -88,29 +145,39 @@ def classify_cmd(
     files: Annotated[list[Path], typer.Argument(help="FIRMS CSV files (plain or .gz)")],
     baseline: Annotated[Path, typer.Option(help="baseline from fit-baseline")],
     out_path: Annotated[Path, typer.Option("--out", help="CSV to write")],
-    p_threshold: Annotated[float, typer.Option(help="excess if P(count) below this")] = 0.01,
-    min_confirmations: Annotated[int, typer.Option(help="nearby excess cell-days needed")] = 20,
-    confirm_radius_km: Annotated[float, typer.Option(help="confirmation radius")] = 20.0,
+    p_threshold: Annotated[float, typer.Option(help="excess needs P(count) below this")] = 0.01,
+    offset: Annotated[float, typer.Option(help="surplus = count - upper - offset")] = 2.0,
+    min_confirmations: Annotated[int, typer.Option(
+        help="days with excess in reach, in the confirm window before")] = 10,
+    confirm_radius_km: Annotated[float, typer.Option(help="confirmation radius")] = 25.0,
+    confirm_days: Annotated[int, typer.Option(help="confirmation window (days before)")] = 30,
     carry_days: Annotated[int, typer.Option(help="carry-over window after an excess")] = 10,
+    sensor: Annotated[list[str] | None, typer.Option(
+        help="use only this sensor id (repeatable)")] = None,
 ) -> None:
-    """Flag war-related fires: one output row per input detection."""
+    """Classify every detection: war_related, agricultural, wildfire, industrial or normal,
+    with its reason (one output row per valid input detection)."""
     import polars as pl
 
     from trucewatch.fusion.baseline import Baseline
     from trucewatch.fusion.war_fires import OUTPUT_COLUMNS, WarFireRules, classify
 
     base = Baseline.load(baseline)
-    batches, records = _read_all(files)
-    rules = WarFireRules(p_threshold=p_threshold, min_confirmations=min_confirmations,
-                         confirm_radius_km=confirm_radius_km, carry_days=carry_days)
+    batches, records = _read_all(files, sensor)
+    rules = WarFireRules(p_threshold=p_threshold, offset=offset,
+                         min_confirmations=min_confirmations,
+                         confirm_radius_km=confirm_radius_km, confirm_days=confirm_days,
+                         carry_days=carry_days)
     result = classify(records, base, rules)
     result.select(OUTPUT_COLUMNS).with_columns(pl.col("acq_date").cast(pl.Utf8)).write_csv(
         out_path)
     n_war = int(result["war_related"].sum())
     quarantined = sum(len(b.quarantine) for b in batches)
+    classes = result["fire_class"].value_counts().sort("count", descending=True)
     out.print(f"{result.height:,} detections classified, {n_war:,} war-related "
-              f"({n_war / max(result.height, 1):.1%}); {quarantined} row(s) quarantined; "
-              f"written to {out_path}")
+              f"({n_war / max(result.height, 1):.1%}); "
+              + ", ".join(f"{c} {k:,}" for c, k in classes.iter_rows())
+              + f"; {quarantined} row(s) quarantined; written to {out_path}")
 
 
 @agreement_app.command("check")
@@ -205,9 +272,13 @@ def run(
     agreement: Annotated[Path | None, typer.Option(help="agreement YAML (default: "
                                                    "the built-in scenario)")] = None,
     firms: Annotated[list[Path] | None, typer.Option(help="FIRMS files")] = None,
-    years: Annotated[str, typer.Option(help="reference years")] = "2023,2024,2025",
+    years: Annotated[str | None, typer.Option(help="reference years, e.g. 2019,2020,2021 "
+                                              "(default: the FIRMS years before the entry-"
+                                              "into-force year)")] = None,
     cloud: Annotated[Path | None, typer.Option(help="CSV date,cloud_cover")] = None,
-    report_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    report_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD: the cycle uses only "
+                                                    "data up to this day's end (default: "
+                                                    "the last data)")] = None,
     pdf: Annotated[bool, typer.Option(help="also write PDFs")] = True,
     stations: Annotated[Path | None, typer.Option(help="ground-sensor station inventory")] = None,
     detections: Annotated[list[Path] | None, typer.Option(help="ground-sensor detections")
@@ -219,9 +290,21 @@ def run(
     store: Annotated[str | None, typer.Option(help="store: a SQLite file (default "
                                               "OUT/trucewatch.db) or a postgresql:// URL")
                      ] = None,
+    sensor: Annotated[list[str] | None, typer.Option(
+        help="use only this FIRMS sensor id (repeatable), e.g. VIIRS_SNPP_SP")] = None,
+    since: Annotated[str | None, typer.Option(help="use FIRMS detections from this date "
+                                              "(YYYY-MM-DD)")] = None,
+    until: Annotated[str | None, typer.Option(help="use FIRMS detections up to this date "
+                                              "(YYYY-MM-DD)")] = None,
+    min_rows_per_year: Annotated[int | None, typer.Option(
+        help="baseline: a sensor's reference year needs this many detections")] = None,
+    window_days: Annotated[int | None, typer.Option(
+        help="baseline: day-of-year smoothing window")] = None,
 ) -> None:
-    """Run a full verification cycle and write the bulletin (built-in scenario by default)."""
-    from trucewatch.pipeline import FieldInputs, SensorInputs, run_cycle
+    """Run a full verification cycle and write the bulletin (built-in scenario by default).
+    Everything is stored, but the bulletin for --report-date uses only data up to its end;
+    a re-run that would change a published bulletin writes a revision (.rev2) instead."""
+    from trucewatch.pipeline import FieldInputs, FirmsFilter, SensorInputs, run_cycle
 
     field_inputs = FieldInputs(drones=list(drones or []), allegations=list(allegations or []),
                                keys=keys)
@@ -242,14 +325,16 @@ def run(
         err.print(f"built-in scenario generated in {files.root}")
     if not firms:
         raise typer.BadParameter("give --firms files with --agreement")
-    day = date.fromisoformat(report_date) if report_date else None
+    day = _date(report_date, "--report-date")
+    flt = FirmsFilter(tuple(sensor or ()), _date(since, "--since"), _date(until, "--until"))
+    params = _baseline_params(min_rows_per_year=min_rows_per_year, window_days=window_days)
     with _progress() as progress:
         sensors = SensorInputs(stations, detections) if stations and detections else None
         result = run_cycle(agreement_path=agreement, firms_files=firms,
-                           reference_years=_years(years), out_dir=out_dir, report_date=day,
-                           cloud_path=cloud, pdf=pdf, progress=progress, sensors=sensors,
-                           field_inputs=field_inputs, review=review,
-                           store_path=store)
+                           reference_years=_years(years) if years else None, out_dir=out_dir,
+                           report_date=day, cloud_path=cloud, pdf=pdf, progress=progress,
+                           sensors=sensors, field_inputs=field_inputs, review=review,
+                           store_path=store, firms_filter=flt, baseline_params=params)
     v = result.view
     out.print(f"{len(v.incidents)} incident(s) since entry into force, "
               f"{len(v.violations)} candidate violation(s)")

@@ -19,6 +19,23 @@ The baseline is sensor-aware: counts differ by instrument (MODIS 1 km vs VIIRS
 375 m) and processing level (S-NPP archive vs NOAA-20 NRT). A sensor missing from
 the baseline may borrow another sensor of the same instrument (VIIRS -> VIIRS),
 which is said in every reason it produces; across instruments it is refused.
+
+**Learned from covariates** (format 2). When land-use covariates are given, a
+gradient-boosted model (scikit-learn's ``HistGradientBoostingRegressor``, Poisson loss)
+learns the mean count of a cell in each half-month from its land use (crops, trees,
+open land, built, water), population, position, season and its own yearly activity, and
+the expected count becomes the larger of the cell's smoothed history and the model: a
+cropland cell with no burning on record still expects the harvest fires that cropland
+of its kind has in that season. The upper quantile used by the classifier is the
+negative binomial's ``upper_quantile`` of that mean, with ``k`` refitted against it.
+
+**Landscape** (format 2), from the reference years and covariates, for the classes of
+:mod:`trucewatch.fusion.war_fires`: per cell the crop share (covariates) or, without
+covariates, the share of its reference detections that fall in the crop-fire season;
+the crop-fire season itself (days of year when cropland burns at least
+``crop_season_ratio`` times its yearly mean rate, learned from the data, not a
+calendar typed in); and persistence (the share of covered days with a detection:
+steelworks and gas flares burn on most days).
 """
 
 from __future__ import annotations
@@ -34,10 +51,12 @@ from numpy.typing import NDArray
 from scipy.special import betainc
 
 from trucewatch.errors import BaselineError, InputFileError
+from trucewatch.fusion.covariates import CellCovariates, load_covariates
+from trucewatch.fusion.landscape import Landscape, build_landscape, learned_expectation
 from trucewatch.geo.grid import cell_indices
 
 FORMAT = "trucewatch-fire-baseline"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DAYS = 366
 
 
@@ -49,6 +68,14 @@ class BaselineParams:
     min_expected: float = 0.002
     min_rows_per_year: int = 2000
     margin_cells: int = 3
+    # learned expectation (used when covariates are given)
+    learner_iterations: int = 150
+    learner_bins: int = 24
+    upper_quantile: float = 0.95
+    # landscape
+    crop_share: float = 0.5
+    crop_season_ratio: float = 1.5
+    seed: int = 0
 
 
 def instrument(sensor: str) -> str:
@@ -92,6 +119,7 @@ class SensorBaseline:
     dispersion: float  # negative-binomial k (variance = m + m^2 / k)
     years: list[int]
     rows: int
+    learned: bool = False  # expected raised to the covariate model where it is higher
 
 
 @dataclass
@@ -101,12 +129,16 @@ class Baseline:
     shape: tuple[int, int]
     params: BaselineParams
     sensors: dict[str, SensorBaseline] = field(default_factory=dict)
+    landscape: Landscape | None = None
 
     # ---------------------------------------------------------------- fitting
     @classmethod
     def fit(cls, records: pl.DataFrame, years: list[int],
-            params: BaselineParams | None = None) -> Baseline:
-        """Fit from detections (columns latitude, longitude, acq_date, sensor)."""
+            params: BaselineParams | None = None,
+            covariates: Path | CellCovariates | None = None) -> Baseline:
+        """Fit from detections (columns latitude, longitude, acq_date, sensor); with
+        ``covariates`` (a folder or loaded grids), the expectation is also learned from
+        land use and population (module docstring)."""
         params = params or BaselineParams()
         if not years:
             raise BaselineError("no reference years given", fix="pass --years 2019,2020,2021")
@@ -126,15 +158,23 @@ class Baseline:
                                pl.col("acq_date").dt.year().alias("_y"))
         per = ref.group_by("sensor", "_y").len()
         kept = per.filter(pl.col("len") >= params.min_rows_per_year)
+        cov: CellCovariates | None = None
+        if isinstance(covariates, CellCovariates):
+            cov = covariates
+        elif covariates is not None:
+            needed = np.zeros(shape, dtype=bool)
+            needed[ref["_i"].to_numpy(), ref["_j"].to_numpy()] = True
+            cov = load_covariates(Path(covariates), i0, j0, shape, needed)
         for sensor in sorted(kept["sensor"].unique().to_list()):
             sy = sorted(kept.filter(pl.col("sensor") == sensor)["_y"].to_list())
             sub = ref.filter((pl.col("sensor") == sensor) & pl.col("_y").is_in(sy))
-            base.sensors[sensor] = _fit_sensor(sub, sy, shape, params)
+            base.sensors[sensor] = _fit_sensor(sub, sy, shape, params, cov, i0, j0)
         if not base.sensors:
             raise BaselineError(
                 f"no sensor has {params.min_rows_per_year} detections in any reference year",
                 fix="add reference years or lower min_rows_per_year",
             )
+        base.landscape = _landscape(ref, years, shape, params, cov)
         return base
 
     # ---------------------------------------------------------------- lookup
@@ -173,10 +213,18 @@ class Baseline:
         meta = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "i0": self.i0, "j0": self.j0,
             "shape": list(self.shape), "params": asdict(self.params),
-            "sensors": {s: {"dispersion": b.dispersion, "years": b.years, "rows": b.rows}
+            "sensors": {s: {"dispersion": b.dispersion, "years": b.years, "rows": b.rows,
+                            "learned": b.learned}
                         for s, b in self.sensors.items()},
+            "landscape": ({"crops_from": self.landscape.crops_from}
+                          if self.landscape is not None else None),
         }
         arrays = {f"expected__{s}": b.expected for s, b in self.sensors.items()}
+        if self.landscape is not None:
+            ls = self.landscape
+            arrays |= {"landscape__crops": ls.crops, "landscape__persistence": ls.persistence,
+                       "landscape__crop_season": ls.crop_season,
+                       "landscape__open_land": ls.open_land}
         with Path(path).open("wb") as fh:
             np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]
 
@@ -192,11 +240,21 @@ class Baseline:
                     raise BaselineError(f"{path}: baseline format {meta['format_version']} is "
                                         "newer than this trucewatch", fix="upgrade trucewatch")
                 base = cls(i0=meta["i0"], j0=meta["j0"], shape=tuple(meta["shape"]),
-                           params=BaselineParams(**meta["params"]))
+                           params=BaselineParams())
+                params = {k: v for k, v in meta["params"].items()
+                          if k in BaselineParams.__dataclass_fields__}
+                base.params = BaselineParams(**params)
                 for s, info in meta["sensors"].items():
                     base.sensors[s] = SensorBaseline(expected=z[f"expected__{s}"],
                                                      dispersion=info["dispersion"],
-                                                     years=info["years"], rows=info["rows"])
+                                                     years=info["years"], rows=info["rows"],
+                                                     learned=bool(info.get("learned")))
+                if meta.get("landscape"):
+                    base.landscape = Landscape(
+                        crops=z["landscape__crops"], persistence=z["landscape__persistence"],
+                        crop_season=z["landscape__crop_season"],
+                        crops_from=meta["landscape"]["crops_from"],
+                        open_land=z["landscape__open_land"])
                 return base
         except FileNotFoundError as err:
             raise InputFileError(f"{path}: no such baseline file", path=str(path),
@@ -206,13 +264,31 @@ class Baseline:
                                 fix="rebuild it with `trucewatch satellite fit-baseline`") from err
 
 
-def _fit_sensor(sub: pl.DataFrame, years: list[int], shape: tuple[int, int],
-                p: BaselineParams) -> SensorBaseline:
+def _counts(sub: pl.DataFrame, shape: tuple[int, int]) -> NDArray[np.float64]:
     ni, nj = shape
     doy = day_of_year(sub["acq_date"])
-    ii, jj = sub["_i"].to_numpy(), sub["_j"].to_numpy()
-    flat = (ii.astype(np.int64) * nj + jj) * DAYS + doy
-    counts = np.bincount(flat, minlength=ni * nj * DAYS).reshape(ni, nj, DAYS).astype(np.float64)
+    flat = (sub["_i"].to_numpy().astype(np.int64) * nj + sub["_j"].to_numpy()) * DAYS + doy
+    return np.bincount(flat, minlength=ni * nj * DAYS).reshape(ni, nj, DAYS).astype(np.float64)
+
+
+def _landscape(ref: pl.DataFrame, years: list[int], shape: tuple[int, int],
+               p: BaselineParams, cov: CellCovariates | None) -> Landscape:
+    counts = _counts(ref, shape)
+    cd = ref.select("_i", "_j", "acq_date").unique()
+    days_with_fire = np.zeros(shape)
+    np.add.at(days_with_fire, (cd["_i"].to_numpy(), cd["_j"].to_numpy()), 1.0)
+    span = ref.group_by("_y").agg(pl.col("acq_date").min().alias("a"),
+                                  pl.col("acq_date").max().alias("b"))
+    cover_days = float(sum((b - a).days + 1 for a, b in zip(span["a"], span["b"],
+                                                             strict=True)))
+    return build_landscape(counts, days_with_fire, cover_days, cov, p.crop_share,
+                           p.crop_season_ratio)
+
+
+def _fit_sensor(sub: pl.DataFrame, years: list[int], shape: tuple[int, int],
+                p: BaselineParams, cov: CellCovariates | None = None, i0: int = 0,
+                j0: int = 0) -> SensorBaseline:
+    counts = _counts(sub, shape)
 
     # how many reference years covered each day of year for this sensor
     cover = np.zeros(DAYS)
@@ -230,6 +306,12 @@ def _fit_sensor(sub: pl.DataFrame, years: list[int], shape: tuple[int, int],
     local = counts_t / cover_t
     nbr = _box_sum(counts_t, r) / ((2 * r + 1) ** 2 * cover_t)
     expected = np.maximum(p.cell_weight * local + (1 - p.cell_weight) * nbr, p.min_expected)
+    learned = cov is not None
+    if learned:
+        assert cov is not None
+        model = learned_expectation(counts, cover, cov, i0, j0, p.learner_bins,
+                                    p.learner_iterations, p.seed)
+        expected = np.maximum(expected, model)
 
     # dispersion k by moments over covered cell-days: sum (n - m)^2 - n = sum m^2 / k
     g = sub.group_by("_y", "_i", "_j", pl.col("acq_date").dt.ordinal_day().alias("_d")).len()
@@ -241,4 +323,4 @@ def _fit_sensor(sub: pl.DataFrame, years: list[int], shape: tuple[int, int],
     excess_var = sum_sq - float(n.sum())
     k = float(np.clip(sum_m2 / excess_var, 0.01, 100.0)) if excess_var > 0 else 100.0
     return SensorBaseline(expected=expected.astype(np.float32), dispersion=k, years=years,
-                          rows=sub.height)
+                          rows=sub.height, learned=learned)

@@ -3,8 +3,11 @@
 The per-source choices live here, in one place:
 
 * satellite fires: only war-related or improbable (excess) detections are evidence;
-  the window opens ``lookback_s`` before the overpass (the fire began since the last
-  look); 1-sigma = half the pixel (VIIRS 375 m -> 190 m, MODIS 1 km -> 500 m);
+  ``seen_start``/``seen_end`` is when the satellite saw it (the acq_time minute, or for
+  date-only rows the overpass windows within the UTC date, ingest.firms); the fusion
+  window opens ``lookback_s`` before ``seen_start`` (the fire began since the last look)
+  and closes at ``seen_end``; 1-sigma = half the pixel (VIIRS 375 m -> 190 m, MODIS 1 km
+  -> 500 m);
 * located explosions: the associator's 95 % ellipse, as 1-sigma, and a reliability
   that grows with the number of defining stations; not-locatable events are not
   evidence of a place;
@@ -30,18 +33,28 @@ def _epoch(col: str) -> pl.Expr:
     return pl.col(col).str.to_datetime(time_zone="UTC").dt.epoch("ms") / 1000.0
 
 
+def _seen(classified: pl.DataFrame, col: str, iso: str) -> pl.Expr:
+    """Epoch seconds of the sighting bound ``col`` (Datetime, from the FIRMS reader) or
+    else of the store's ISO text ``iso`` (time_start / time_end)."""
+    if col in classified.columns:
+        return pl.col(col).dt.epoch("ms") / 1000.0
+    return _epoch(iso if iso in classified.columns else "time_start")
+
+
 def fire_evidence(classified: pl.DataFrame, since: datetime | None = None,
                   lookback_s: float = VIIRS_LOOKBACK_S) -> pl.DataFrame:
-    """``classified``: the classifier's output (id, latitude, longitude, sensor, time_start,
-    war_related, excess)."""
+    """``classified``: the classifier's output (id, latitude, longitude, sensor,
+    time_start[, time_end] or seen_start, seen_end, war_related, excess). ``since``: only
+    fires that may have been seen at or after it (seen_end >= since)."""
     f = classified.filter((pl.col("war_related") == 1) | pl.col("excess"))
+    seen0, seen1 = _seen(f, "seen_start", "time_start"), _seen(f, "seen_end", "time_end")
     if since is not None:
-        f = f.filter(pl.col("time_start").str.to_datetime(time_zone="UTC") >= since)
-    t = _epoch("time_start")
+        f = f.filter(seen1 >= since.timestamp())
     return f.select(
         "id", pl.lit("satellite_fire").alias("source_kind"),
         ("satellite:" + pl.col("sensor")).alias("source_id"),
-        (t - lookback_s).alias("t_start"), t.alias("t_end"), "latitude", "longitude",
+        (seen0 - lookback_s).alias("t_start"), seen1.alias("t_end"),
+        seen0.alias("seen_start"), seen1.alias("seen_end"), "latitude", "longitude",
         pl.when(pl.col("sensor") == "MODIS").then(500.0).otherwise(190.0).alias("sigma_m"),
         pl.lit("fire").alias("klass"), pl.lit(1.0).alias("reliability"),
         pl.lit(None, pl.String).alias("weapon_class"), pl.lit(1).alias("count"),
@@ -57,7 +70,8 @@ def explosion_evidence(explosions: pl.DataFrame) -> pl.DataFrame:
     return ex.select(
         "id", pl.lit("sensor_network").alias("source_kind"),
         pl.lit("sensors:network").alias("source_id"), t.alias("t_start"), t.alias("t_end"),
-        "latitude", "longitude", pl.col("uncertainty_m").alias("sigma_m"),
+        t.alias("seen_start"), t.alias("seen_end"), "latitude", "longitude",
+        pl.col("uncertainty_m").alias("sigma_m"),
         pl.lit("explosion").alias("klass"),
         (pl.col("attributes").str.json_path_match("$.n_defining").cast(pl.Float64)
          / FULL_TRUST_DEFINING).clip(0.3, 1.0).alias("reliability"),
@@ -78,6 +92,7 @@ def drone_evidence(drones: pl.DataFrame) -> pl.DataFrame:
         pl.Series("count", [int(a.get("count", 1)) for a in attrs], dtype=pl.Int64),
     ).select(
         "id", pl.lit("drone").alias("source_kind"), "source_id", t.alias("t_start"),
-        t.alias("t_end"), "latitude", "longitude", pl.col("uncertainty_m").alias("sigma_m"),
+        t.alias("t_end"), t.alias("seen_start"), t.alias("seen_end"), "latitude", "longitude",
+        pl.col("uncertainty_m").alias("sigma_m"),
         "klass", "reliability", "weapon_class", "count", pl.lit(False).alias("unconfirmed"),
     ).cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]

@@ -3,7 +3,10 @@
 Data format (one row per observation, see :data:`EVIDENCE_SCHEMA`)::
 
     id, source_kind, source_id, t_start, t_end (epoch s; an instant has them equal),
-    latitude, longitude, sigma_m (1-sigma horizontal), klass (explosion, fire,
+    seen_start, seen_end (epoch s: when the source saw it; an instant has them equal to
+    the time, a satellite fire the overpass minute or windows; the fusion window
+    t_start..t_end of a fire also reaches back over the lookback), latitude, longitude,
+    sigma_m (1-sigma horizontal), klass (explosion, fire,
     crater, heavy_weapon, vehicle_movement), reliability (0..1), weapon_class, count,
     unconfirmed (a fire that is an improbable excess not yet confirmed as war-related)
 
@@ -25,7 +28,9 @@ one KD-tree query in (x, y, scaled time), so the cost grows with the number of
 observations times their local density, never with all pairs.
 
 For each incident: the window common to all its observations, or, when they have
-none in common (fires seen at several overpasses), the span of the sightings; the
+none in common (fires seen at several overpasses), the span of the sightings;
+``seen_start``/``seen_end``, the earliest and latest time any of its sources may have
+seen it (epoch s; what an entry-into-force judgement needs); the
 inverse-variance location, its uncertainty, the window, the
 independent sources (satellite, sensor network, each drone platform), the
 duplicates merged, and a confidence ``1 - prod(1 - r_k)`` over independent sources k
@@ -46,11 +51,26 @@ from trucewatch.geo.crs import local_laea, project_points
 
 EVIDENCE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "id": pl.String, "source_kind": pl.String, "source_id": pl.String,
-    "t_start": pl.Float64, "t_end": pl.Float64, "latitude": pl.Float64,
+    "t_start": pl.Float64, "t_end": pl.Float64, "seen_start": pl.Float64,
+    "seen_end": pl.Float64, "latitude": pl.Float64,
     "longitude": pl.Float64, "sigma_m": pl.Float64, "klass": pl.String,
     "reliability": pl.Float64, "weapon_class": pl.String, "count": pl.Int64,
     "unconfirmed": pl.Boolean,
 }
+
+
+def with_seen(evidence: pl.DataFrame) -> pl.DataFrame:
+    """``evidence`` with ``seen_start``/``seen_end`` filled where missing (tables built
+    before the columns existed): from ``t_start``/``t_end``, exact for instants; a
+    satellite fire's window then ended at its overpass, so both are ``t_end``."""
+    ev = evidence
+    fire = pl.col("source_kind") == "satellite_fire"
+    fallback = {"seen_start": pl.when(fire).then(pl.col("t_end")).otherwise(pl.col("t_start")),
+                "seen_end": pl.col("t_end")}
+    for seen, t in fallback.items():
+        ev = ev.with_columns((pl.col(seen).fill_null(t) if seen in ev.columns else t)
+                             .alias(seen))
+    return ev
 KINETIC = ("explosion", "crater", "fire")
 PRESENCE = ("heavy_weapon", "vehicle_movement")
 
@@ -71,7 +91,7 @@ class IncidentFuser:
 
     def fuse(self, evidence: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """(incidents, membership). ``membership``: id, incident (int label)."""
-        ev = evidence.select(list(EVIDENCE_SCHEMA)).cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]
+        ev = with_seen(evidence).select(list(EVIDENCE_SCHEMA)).cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]
         n = ev.height
         if n == 0:
             return _empty_incidents(), pl.DataFrame(schema={"id": pl.String,
@@ -118,8 +138,9 @@ class IncidentFuser:
         rel = (default * pl.col("reliability").fill_null(1.0)).clip(0.0, 0.999)
         indep = (pl.when(pl.col("source_kind") == "drone").then(pl.col("source_id"))
                  .otherwise(pl.col("source_kind")))
-        ev = ev.with_columns(indep.alias("indep"), (1.0 / pl.col("sigma_m") ** 2).alias("w"),
-                             rel.alias("rel"))
+        ev = with_seen(ev).with_columns(indep.alias("indep"),
+                                        (1.0 / pl.col("sigma_m") ** 2).alias("w"),
+                                        rel.alias("rel"))
         per_source = ev.group_by("incident", "indep").agg(pl.col("rel").max())
         conf = per_source.group_by("incident").agg(
             (1.0 - (1.0 - pl.col("rel")).product()).alias("confidence"),
@@ -131,6 +152,8 @@ class IncidentFuser:
             (pl.col("latitude").std().fill_null(0.0) * 111_000).alias("spread_m"),
             pl.col("t_start").max().alias("_t0_in"), pl.col("t_end").min().alias("_t1_in"),
             pl.col("t_end").min().alias("_t0_out"), pl.col("t_end").max().alias("_t1_out"),
+            pl.col("seen_start").min().alias("seen_start"),
+            pl.col("seen_end").max().alias("seen_end"),
             pl.col("id").sort().alias("observation_ids"), pl.len().alias("n_obs"),
             pl.col("klass").is_in(["explosion", "crater"]).any().alias("_explosive"),
             (pl.col("klass") == "heavy_weapon").any().alias("_weapon"),
@@ -164,5 +187,6 @@ def _empty_incidents() -> pl.DataFrame:
         "kinetic": pl.Boolean, "fires": pl.UInt32, "unconfirmed_fires": pl.UInt32,
         "explosions": pl.UInt32, "drone_reports": pl.UInt32, "weapon_class": pl.String,
         "source_kinds": pl.List(pl.String), "confidence": pl.Float64, "n_sources": pl.UInt32,
-        "sources": pl.List(pl.String), "t_start": pl.Float64, "t_end": pl.Float64,
-        "sigma_m": pl.Float64, "klass": pl.String, "duplicates_merged": pl.Int64})
+        "sources": pl.List(pl.String), "seen_start": pl.Float64, "seen_end": pl.Float64,
+        "t_start": pl.Float64, "t_end": pl.Float64, "sigma_m": pl.Float64, "klass": pl.String,
+        "duplicates_merged": pl.Int64})

@@ -1,21 +1,33 @@
-"""War-related fire classifier: excess over the expected-fire baseline, made persistent.
+"""Satellite fire classes: war-related, agricultural, wildfire, industrial/persistent, normal.
 
-Rules (defaults in the spirit of The Economist's war-fire model; every one is a
-field of :class:`WarFireRules` and documented in docs/satellite.md):
+Every detection gets one class and a reason (docs/satellite.md; every threshold is a
+field of :class:`WarFireRules`). Per 0.1 degree cell-day, all sensors together:
 
-1. **Excess.** A cell-day is improbable in a normal year when
-   ``P(N >= n) < p_threshold`` under the baseline, and its count exceeds the
-   expectation by at least ``min_excess`` detections.
-2. **Confirmation.** An excess cell-day counts as war-related only if the cell or
-   a cell within ``confirm_radius_km`` also has an excess on another date
-   ``min_gap_days``..``max_gap_days`` away, at least ``min_confirmations``
-   times (isolated bursts are harvest burns, not fighting).
-3. **Carry-over.** Detections in a cell within ``carry_days`` after a confirmed
-   excess are war-related too (fighting that no longer stands out by count).
-   ``reset_at`` (a ceasefire's entry into force) stops carry-over from crossing it.
+1. **Excess** (The Economist's surplus, not a per-cell-day test alone). Per sensor the
+   upper count of a normal year is the baseline's negative-binomial ``upper_quantile``
+   of the expected count; the surplus is ``n - upper - offset``. A cell-day is an excess
+   when the surplus of some sensor is at least 1 and ``P(N >= n) < p_threshold``.
+2. **Explained excess.** An excess is *agricultural* in a crop cell (crop share at least
+   the baseline's ``crop_share``) in the crop-fire season learned from the reference
+   years, and a *wildfire* inside a burst (``wildfire_min_detections`` detections on
+   at least two days within ``wildfire_radius_km`` over ``wildfire_days``) outside
+   cropland; unless the area had *sustained* excess before: excess on at least
+   ``min_history_days`` days within ``confirm_radius_km``, ``history_gap_days`` to
+   ``history_days`` days earlier. Fighting that was there before the season does not
+   turn into farming when the harvest starts.
+3. **Confirmation, causal.** An unexplained excess is war-related when the area
+   (``confirm_radius_km``) also had excess on at least ``min_confirmations`` other days
+   in the ``confirm_days`` days *before* it. Only the past is used: the class of a
+   detection on day D never depends on what is seen after D (a verdict as of D stands).
+4. **Carry-over.** A detection that is not itself an excess, in a cell with a
+   war-related excess within ``carry_days`` before, is war-related too; carry-over never
+   crosses ``reset_at`` (a ceasefire's entry into force).
+5. Other detections are agricultural (crop cell, crop season), wildfire (in a burst),
+   industrial/persistent (a cell that burned on at least ``industrial_persistence`` of
+   the reference days: steelworks, flares) or normal.
 
-All steps are array operations: a sort and binary searches over cell-day keys,
-never a loop over detections.
+All steps are array operations on a dense (day, cell) grid processed in chunks of time
+(box sums by cumulative sums, no loop over detections or cells).
 """
 
 from __future__ import annotations
@@ -23,33 +35,60 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
+from scipy.stats import nbinom
 
+from trucewatch.errors import BaselineError
 from trucewatch.fusion.baseline import Baseline, day_of_year
+from trucewatch.fusion.landscape import Landscape
 from trucewatch.geo.grid import cell_indices, cell_labels
 
 _T_BITS = 1 << 20  # days since 1970 fit in 20 bits until the year 4840
+_CHUNK_DAYS = 730
+MAX_OUTSIDE_GRID = 0.1
+
+
+class FireClass(StrEnum):
+    WAR_RELATED = "war_related"
+    AGRICULTURAL = "agricultural"
+    WILDFIRE = "wildfire"
+    INDUSTRIAL = "industrial"
+    NORMAL = "normal"
 
 
 @dataclass(frozen=True)
 class WarFireRules:
     p_threshold: float = 0.01
-    min_excess: float = 2.0
-    confirm_radius_km: float = 20.0
-    min_gap_days: int = 3
-    max_gap_days: int = 30
-    # The Economist asks for one other date; in leave-one-year-out tests on Ukraine
-    # 2012-2021 that flags 20-40% of normal fires, 20 nearby excess cell-days keep it ~1-4%
-    min_confirmations: int = 20
+    offset: float = 2.0
+    confirm_radius_km: float = 25.0
+    confirm_days: int = 30
+    min_confirmations: int = 10
+    history_days: int = 120
+    history_gap_days: int = 45
+    min_history_days: int = 10
+    wildfire_radius_km: float = 15.0
+    wildfire_days: int = 7
+    wildfire_min_detections: int = 80
+    wildfire_jump: float = 5.0
+    wildfire_density: float = 8.0
+    industrial_persistence: float = 0.1
     carry_days: int = 10
+    # count only the surplus of a war-related cell-day (The Economist's allocation): the
+    # other detections of that cell-day are what a normal year would have had there;
+    # a cell-day whose surplus is at least the median surplus counts whole
+    surplus_only: bool = True
+    # revision tier (docs/satellite.md): also confirm by what was seen up to this many days
+    # *after*; 0 (the default) keeps every class causal, so a verdict as of D stands
+    lookahead_days: int = 0
     reset_at: date | None = None
 
 
 OUTPUT_COLUMNS = ("latitude", "longitude", "acq_date", "cell", "expected", "p_normal",
-                  "war_related", "reason")
+                  "war_related", "reason", "fire_class", "upper", "surplus")
 
 
 def _keys(i: NDArray[np.int64], j: NDArray[np.int64], t: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -57,29 +96,143 @@ def _keys(i: NDArray[np.int64], j: NDArray[np.int64], t: NDArray[np.int64]) -> N
     return cell * _T_BITS + t
 
 
-def _neighbour_offsets(radius_km: float, lat_deg: float) -> NDArray[np.int64]:
+def _radius_cells(radius_km: float, lat_deg: float) -> tuple[int, int]:
     dy = 11.1195  # km per 0.1 degree of latitude
     dx = dy * max(math.cos(math.radians(lat_deg)), 0.05)
-    ri, rj = math.ceil(radius_km / dy), math.ceil(radius_km / dx)
-    di, dj = np.meshgrid(np.arange(-ri, ri + 1), np.arange(-rj, rj + 1), indexing="ij")
-    keep = np.hypot(di * dy, dj * dx) <= radius_km + 1e-9
-    return np.column_stack([di[keep], dj[keep]]).astype(np.int64)
+    return max(int(round(radius_km / dy)), 0), max(int(round(radius_km / dx)), 0)
 
 
-def _confirmed(ci: NDArray[np.int64], cj: NDArray[np.int64], ct: NDArray[np.int64],
-               rules: WarFireRules) -> NDArray[np.bool_]:
-    """For each excess cell-day: is there another excess nearby, min..max gap days away?"""
-    if ci.size == 0:
-        return np.zeros(0, dtype=bool)
-    off = _neighbour_offsets(rules.confirm_radius_km, float(np.mean(ci)) / 10 + 0.05)
-    # spread every excess to the cells that would see it as a neighbour
-    spread = np.sort(_keys((ci[:, None] + off[:, 0]).ravel(), (cj[:, None] + off[:, 1]).ravel(),
-                           np.repeat(ct, len(off))))
-    own = _keys(ci, cj, ct)
-    lo, hi = rules.min_gap_days, rules.max_gap_days
-    after = np.searchsorted(spread, own + hi, "right") - np.searchsorted(spread, own + lo, "left")
-    before = np.searchsorted(spread, own - lo, "right") - np.searchsorted(spread, own - hi, "left")
-    return (after + before) >= rules.min_confirmations
+def _box(a: NDArray[np.float32], ri: int, rj: int) -> NDArray[np.float32]:
+    """Sum over a (2ri+1) x (2rj+1) box on the last two axes, zero outside (cumsums)."""
+    out = a
+    for axis, r in ((1, ri), (2, rj)):
+        if r == 0:
+            continue
+        n = out.shape[axis]
+        cs = np.cumsum(out, axis=axis, dtype=np.float32)
+        cs = np.concatenate([np.zeros_like(np.take(cs, [0], axis=axis)), cs], axis=axis)
+        hi = np.minimum(np.arange(n) + r + 1, n)
+        lo = np.maximum(np.arange(n) - r, 0)
+        out = np.take(cs, hi, axis=axis) - np.take(cs, lo, axis=axis)
+    return out
+
+
+def _window(a: NDArray[np.float32], start: int, stop: int) -> NDArray[np.float32]:
+    """Sum over days t-stop .. t-start (inclusive) along axis 0, zero before the start."""
+    cs = np.concatenate([np.zeros_like(a[:1]), np.cumsum(a, axis=0, dtype=np.float32)])
+    t = np.arange(a.shape[0])
+    hi = np.clip(t - start + 1, 0, a.shape[0])
+    lo = np.clip(t - stop, 0, a.shape[0])
+    return cs[hi] - cs[lo]
+
+
+@dataclass
+class _CellDays:
+    """Features of the unique cell-days (all sensors together)."""
+
+    i: NDArray[np.int64]
+    j: NDArray[np.int64]
+    t: NDArray[np.int64]
+    n: NDArray[np.int64]
+    excess: NDArray[np.bool_]
+    confirmations: NDArray[np.float32]
+    history: NDArray[np.float32]
+    burst: NDArray[np.float32]
+    burst_days: NDArray[np.float32]
+    before: NDArray[np.float32]  # mean detections per wildfire window in reach, history
+    active: NDArray[np.float32]  # cell-days with detections in reach over the wildfire window
+
+
+def _features(cd_i: NDArray[np.int64], cd_j: NDArray[np.int64], cd_t: NDArray[np.int64],
+              cd_n: NDArray[np.int64], cd_excess: NDArray[np.bool_], rules: WarFireRules
+              ) -> _CellDays:
+    n_cd = cd_i.size
+    conf = np.zeros(n_cd, np.float32)
+    hist = np.zeros(n_cd, np.float32)
+    burst = np.zeros(n_cd, np.float32)
+    bdays = np.zeros(n_cd, np.float32)
+    before = np.zeros(n_cd, np.float32)
+    active = np.zeros(n_cd, np.float32)
+    if n_cd == 0:
+        return _CellDays(cd_i, cd_j, cd_t, cd_n, cd_excess, conf, hist, burst, bdays, before,
+                         active)
+    lat = float(np.mean(cd_i)) / 10
+    ci, cj = _radius_cells(rules.confirm_radius_km, lat)
+    wi, wj = _radius_cells(rules.wildfire_radius_km, lat)
+    i0, j0 = int(cd_i.min()) - max(ci, wi), int(cd_j.min()) - max(cj, wj)
+    ni = int(cd_i.max()) + max(ci, wi) + 1 - i0
+    nj = int(cd_j.max()) + max(cj, wj) + 1 - j0
+    pad = max(rules.history_days, rules.confirm_days, rules.wildfire_days) + 1
+    ahead = rules.lookahead_days
+    fpad = max(ahead, rules.history_days) + 1 if ahead > 0 else 0
+    t_min, t_max = int(cd_t.min()), int(cd_t.max())
+    for a in range(t_min, t_max + 1, _CHUNK_DAYS):
+        b = min(a + _CHUNK_DAYS, t_max + 1)
+        lo, hi = a - pad, b + fpad
+        sel = (cd_t >= lo) & (cd_t < hi)
+        out = np.flatnonzero((cd_t >= a) & (cd_t < b))
+        shape = (hi - lo, ni, nj)
+        ex = np.zeros(shape, np.float32)
+        det = np.zeros(shape, np.float32)
+        ti, ii, jj = cd_t[sel] - lo, cd_i[sel] - i0, cd_j[sel] - j0
+        ex[ti, ii, jj] = cd_excess[sel]
+        det[ti, ii, jj] = cd_n[sel]
+        # days with an excess anywhere in reach (a day counts once however many cells)
+        near = (_box(ex, ci, cj) > 0).astype(np.float32)
+        c_days = _window(near, 1, rules.confirm_days)
+        h_days = _window(near, rules.history_gap_days, rules.history_days)
+        if ahead > 0:  # the revision tier: what followed counts too
+            c_days += _window(near, -ahead, -1)
+            h_days += _window(near, -min(ahead, rules.history_days),
+                              -min(ahead, rules.history_gap_days))
+        det_box = _box(det, wi, wj)
+        b_sum = _window(det_box, 0, rules.wildfire_days - 1)
+        b_days = _window((det_box > 0).astype(np.float32), 0, rules.wildfire_days - 1)
+        b_active = _window(_box((det > 0).astype(np.float32), wi, wj), 0,
+                           rules.wildfire_days - 1)
+        b_hist = _window(det_box, rules.history_gap_days, rules.history_days)
+        b_hist *= rules.wildfire_days / (rules.history_days - rules.history_gap_days + 1)
+        ot, oi, oj = cd_t[out] - lo, cd_i[out] - i0, cd_j[out] - j0
+        conf[out] = c_days[ot, oi, oj]
+        hist[out] = h_days[ot, oi, oj]
+        burst[out] = b_sum[ot, oi, oj]
+        bdays[out] = b_days[ot, oi, oj]
+        before[out] = b_hist[ot, oi, oj]
+        active[out] = b_active[ot, oi, oj]
+    return _CellDays(cd_i, cd_j, cd_t, cd_n, cd_excess, conf, hist, burst, bdays, before,
+                     active)
+
+
+def _check_grid(baseline: Baseline, i: NDArray[np.int64], j: NDArray[np.int64]) -> None:
+    """A baseline fitted for another area says nothing here: refuse it."""
+    if i.size == 0:
+        return
+    ii, jj = i - baseline.i0, j - baseline.j0
+    outside = ~((ii >= 0) & (ii < baseline.shape[0]) & (jj >= 0) & (jj < baseline.shape[1]))
+    share = float(outside.mean())
+    if share > MAX_OUTSIDE_GRID:
+        lat0, lon0 = baseline.i0 / 10, baseline.j0 / 10
+        lat1, lon1 = lat0 + baseline.shape[0] / 10, lon0 + baseline.shape[1] / 10
+        raise BaselineError(
+            f"{share:.0%} of the detections lie outside the baseline's grid "
+            f"({lat0:.1f}..{lat1:.1f} N, {lon0:.1f}..{lon1:.1f} E): it was fitted for "
+            "another area", fix="fit a baseline on reference years of this area")
+
+
+def _landscape_at(ls: Landscape | None, baseline: Baseline, i: NDArray[np.int64],
+                  j: NDArray[np.int64], doy: NDArray[np.int64]
+                  ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.bool_]]:
+    """(crop share, persistence, in crop season) per cell-day; zeros without a landscape."""
+    if ls is None:
+        z = np.zeros(i.shape, np.float32)
+        return z, z, np.zeros(i.shape, bool)
+    ii, jj = i - baseline.i0, j - baseline.j0
+    inside = (ii >= 0) & (ii < baseline.shape[0]) & (jj >= 0) & (jj < baseline.shape[1])
+    crops = np.zeros(i.shape, np.float32)
+    pers = np.zeros(i.shape, np.float32)
+    crops[inside] = ls.crops[ii[inside], jj[inside]]
+    pers[inside] = ls.persistence[ii[inside], jj[inside]]
+    return crops, pers, ls.crop_season[doy]
 
 
 def classify(records: pl.DataFrame, baseline: Baseline,
@@ -87,98 +240,190 @@ def classify(records: pl.DataFrame, baseline: Baseline,
     """Classify detections (columns latitude, longitude, acq_date, sensor).
 
     Returns one row per input row, in input order, with ``cell``, ``expected``,
-    ``p_normal``, ``war_related`` and ``reason`` added, plus ``cell_count``,
-    ``baseline_sensor`` and ``excess`` (the cell-day is improbable, confirmed or not).
-    """
+    ``p_normal``, ``war_related``, ``reason``, ``fire_class``, ``upper`` and ``surplus``
+    added, plus ``cell_count``, ``baseline_sensor`` and ``excess`` (the cell-day is an
+    excess, explained or not)."""
     rules = rules or WarFireRules()
     n_in = records.height
     lat = records["latitude"].to_numpy()
     lon = records["longitude"].to_numpy()
-    i, j = cell_indices(lat, lon)
+    i32, j32 = cell_indices(lat, lon)
+    i, j = i32.astype(np.int64), j32.astype(np.int64)
     days = records["acq_date"].cast(pl.Int32).to_numpy().astype(np.int64)
     doy = day_of_year(records["acq_date"])
+    _check_grid(baseline, i, j)
 
     # baseline sensor per input sensor (exact, or same instrument with a note)
     sensors = records["sensor"]
+    sensor_arr = sensors.to_numpy()
     used = np.empty(n_in, dtype=object)
     notes = np.full(n_in, "", dtype=object)
-    sensor_arr = sensors.to_numpy()
     for s in sensors.unique().to_list():
         b_s, note = baseline.resolve_sensor(s)
         mask = sensor_arr == s
         used[mask] = b_s
         notes[mask] = note
 
-    # cell-day counts, per input sensor (different products are not added together)
+    # per (cell, day, input sensor): count, expected, upper, surplus
     sensor_code = sensors.cast(pl.Categorical).to_physical().to_numpy().astype(np.int64)
-    key = _keys(i.astype(np.int64), j.astype(np.int64), days) * 16 + sensor_code
-    uniq, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    key = _keys(i, j, days) * 16 + sensor_code
+    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
     n = counts[inverse]
-
     expected = np.empty(n_in)
     p_normal = np.empty(n_in)
+    upper = np.empty(n_in)
     for b_s in set(used.tolist()):
         mask = used == b_s
-        expected[mask] = baseline.expected(b_s, i[mask], j[mask], doy[mask])
+        expected[mask] = baseline.expected(b_s, i32[mask], j32[mask], doy[mask])
         p_normal[mask] = baseline.p_at_least(b_s, n[mask], expected[mask])
-    excess = (p_normal < rules.p_threshold) & (n - expected >= rules.min_excess)
+        k = baseline.sensors[b_s].dispersion
+        m = expected[mask]
+        upper[mask] = nbinom.ppf(baseline.params.upper_quantile, k, k / (k + m))
+    surplus = n - upper - rules.offset
+    row_excess = (surplus >= 1) & (p_normal < rules.p_threshold)
 
-    # cell-day level: excess cell-days, then confirmation by persistence nearby
-    first = np.unique(inverse, return_index=True)[1]
-    cd_i, cd_j, cd_t = i[first].astype(np.int64), j[first].astype(np.int64), days[first]
-    cd_excess = excess[first]
-    conf = np.zeros(uniq.size, dtype=bool)
-    ex_idx = np.flatnonzero(cd_excess)
-    conf[ex_idx] = _confirmed(cd_i[ex_idx], cd_j[ex_idx], cd_t[ex_idx], rules)
+    # cell-days, all sensors together
+    cd_key = _keys(i, j, days)
+    cd_uniq, cd_inv, cd_n = np.unique(cd_key, return_inverse=True, return_counts=True)
+    cd_excess = np.zeros(cd_uniq.size, bool)
+    np.logical_or.at(cd_excess, cd_inv, row_excess)
+    first = np.unique(cd_inv, return_index=True)[1]
+    f = _features(i[first], j[first], days[first], cd_n.astype(np.int64), cd_excess, rules)
+    cd_doy = doy[first]
+    crops, pers, season = _landscape_at(baseline.landscape, baseline, f.i, f.j, cd_doy)
+    ls = baseline.landscape
+    crop_cell = crops >= baseline.params.crop_share
+    open_cell = ~crop_cell
+    sustained = f.history >= rules.min_history_days
+    # a wildfire is a sudden, large, growing burst on open land: far above the area's own
+    # activity before (fighting that burned at that level for months is not a wildfire)
+    # and concentrated: a fire front burns many pixels per cell, shelling scatters a few
+    wild = (f.burst >= rules.wildfire_min_detections) & (f.burst_days >= 2) \
+        & (open_cell | ~season) & (f.burst >= rules.wildfire_jump * f.before) \
+        & (f.burst >= rules.wildfire_density * np.maximum(f.active, 1)) & (ls is not None)
+    agri = crop_cell & season & ~sustained & ~wild
+    explained = wild | agri
+    war_cd = f.excess & ~explained & (f.confirmations >= rules.min_confirmations)
 
-    # carry-over: latest confirmed excess in the same cell, strictly before
-    conf_keys = np.unique(_keys(cd_i[conf], cd_j[conf], cd_t[conf]))
-    own = _keys(i.astype(np.int64), j.astype(np.int64), days)
-    pos = np.searchsorted(conf_keys, own, "left") - 1
-    prev = conf_keys[np.clip(pos, 0, None)] if conf_keys.size else np.zeros_like(own)
+    # carry-over: latest war-related cell-day in the same cell, strictly before
+    war_keys = np.unique(_keys(f.i[war_cd], f.j[war_cd], f.t[war_cd]))
+    own = cd_key
+    pos = np.searchsorted(war_keys, own, "left") - 1
+    prev = war_keys[np.clip(pos, 0, None)] if war_keys.size else np.zeros_like(own)
     same_cell = (pos >= 0) & (prev // _T_BITS == own // _T_BITS)
     t0 = prev % _T_BITS
-    carried = same_cell & (days - t0 <= rules.carry_days)
+    carried = same_cell & (days - t0 <= rules.carry_days) & ~cd_excess[cd_inv]
     if rules.reset_at is not None:
         reset = (rules.reset_at - date(1970, 1, 1)).days
         carried &= ~((t0 < reset) & (days >= reset))
 
-    confirmed_row = conf[inverse]
-    war = confirmed_row | carried
+    war_row = war_cd[cd_inv] | carried
+    if rules.surplus_only and war_cd.any():
+        # the cell-day's surplus (all sensors), and each row's rank inside its cell-day
+        cd_surplus = np.zeros(cd_uniq.size)
+        np.maximum.at(cd_surplus, cd_inv, np.ceil(np.maximum(surplus, 0.0)))
+        median = float(np.median(cd_surplus[war_cd & (cd_surplus > 0)])) \
+            if (war_cd & (cd_surplus > 0)).any() else 0.0
+        order = np.lexsort((np.arange(n_in), cd_inv))
+        rank = np.empty(n_in, np.int64)
+        starts = np.searchsorted(cd_inv[order], cd_inv[order], "left")
+        rank[order] = np.arange(n_in) - starts
+        whole = cd_surplus >= median
+        war_row = (war_cd[cd_inv] & (whole[cd_inv] | (rank < cd_surplus[cd_inv]))) | carried
+    persistent = pers[cd_inv] >= rules.industrial_persistence
+    klass = np.select(
+        [war_row, persistent, wild[cd_inv], agri[cd_inv]],
+        [FireClass.WAR_RELATED.value, FireClass.INDUSTRIAL.value, FireClass.WILDFIRE.value,
+         FireClass.AGRICULTURAL.value], default=FireClass.NORMAL.value)
     out = records.select("latitude", "longitude", "acq_date").with_columns(
-        pl.Series("cell", cell_labels(i, j)),
+        pl.Series("cell", cell_labels(i32, j32)),
         pl.Series("expected", expected),
         pl.Series("p_normal", p_normal),
-        pl.Series("war_related", war.astype(np.int8)),
+        pl.Series("war_related", war_row.astype(np.int8)),
+        pl.Series("fire_class", klass.astype(str)),
+        pl.Series("upper", upper),
+        pl.Series("surplus", np.maximum(surplus, 0.0)),
         pl.Series("cell_count", n.astype(np.int64)),
         pl.Series("baseline_sensor", used.astype(str)),
-        pl.Series("excess", excess),
-        pl.Series("_confirmed", confirmed_row),
+        pl.Series("excess", cd_excess[cd_inv]),
         pl.Series("_carried", carried),
         pl.Series("_t0", t0).cast(pl.Date),
         pl.Series("_note", notes.astype(str)),
+        pl.Series("_conf", f.confirmations[cd_inv]),
+        pl.Series("_hist", f.history[cd_inv]),
+        pl.Series("_burst", f.burst[cd_inv]),
+        pl.Series("_before", f.before[cd_inv]),
+        pl.Series("_density", f.burst[cd_inv] / np.maximum(f.active[cd_inv], 1)),
+        pl.Series("_crops", crops[cd_inv]),
+        pl.Series("_season", season[cd_inv]),
+        pl.Series("_pers", pers[cd_inv]),
+        pl.Series("_cdn", cd_n[cd_inv]),
     )
-    return out.with_columns(_reason_expr(rules).alias("reason")).drop(
-        "_confirmed", "_carried", "_t0", "_note")
+    crops_from = ls.crops_from if ls is not None else "none (baseline without landscape)"
+    return out.with_columns(_reason_expr(rules, baseline, crops_from).alias("reason")).drop(
+        "_carried", "_t0", "_note", "_conf", "_hist", "_burst", "_before", "_density", "_crops", "_season",
+        "_pers", "_cdn")
 
 
-def _reason_expr(r: WarFireRules) -> pl.Expr:
-    stats = pl.format("{} detections in cell-day vs {} expected (p_normal={})",
-                      pl.col("cell_count"), pl.col("expected").round(3),
-                      pl.col("p_normal").round_sig_figs(2))
+def _reason_expr(r: WarFireRules, baseline: Baseline, crops_from: str) -> pl.Expr:
+    c = pl.col
+    share = baseline.params.crop_share
+    stats = pl.format("{} detection(s) in the cell-day, normal-year upper {} (expected {}, "
+                      "p_normal={})", c("_cdn"), c("upper").round(0).cast(pl.Int64),
+                      c("expected").round(3), c("p_normal").round_sig_figs(2))
+    history = pl.format("excess within {} km on {} day(s) {}-{} days before",
+                        pl.lit(f"{r.confirm_radius_km:g}"), c("_hist").cast(pl.Int64),
+                        pl.lit(r.history_gap_days), pl.lit(r.history_days))
+    not_agri = (pl.when(c("_crops") < share).then(
+        pl.format("farmland share {} < {}", c("_crops").round(2), pl.lit(share)))
+        .when(~c("_season")).then(pl.lit("outside the crop-fire season"))
+        .otherwise(pl.concat_str([pl.lit("fighting before the season: "), history])))
+    not_wild = (pl.when(c("_burst") < r.wildfire_min_detections).then(
+        pl.format("{} detection(s) within {} km over {} days (a wildfire has {}+)",
+                  c("_burst").cast(pl.Int64), pl.lit(f"{r.wildfire_radius_km:g}"),
+                  pl.lit(r.wildfire_days), pl.lit(r.wildfire_min_detections)))
+        .when((c("_crops") >= share) & c("_season")).then(
+            pl.lit("farmland in the crop-fire season"))
+        .when(c("_density") < r.wildfire_density).then(
+            pl.format("scattered: {} detection(s) per burning cell-day (a fire front has {}+)",
+                      c("_density").round(1), pl.lit(f"{r.wildfire_density:g}")))
+        .otherwise(pl.format("the area had {} detection(s) per {} days before: not a sudden "
+                             "burst ({}x needed)", c("_before").round(1),
+                             pl.lit(r.wildfire_days), pl.lit(f"{r.wildfire_jump:g}"))))
+    klass = c("fire_class")
     base = (
-        pl.when(pl.col("_confirmed")).then(pl.concat_str([
-            pl.lit("excess: "), stats,
-            pl.lit(f"; confirmed: >= {r.min_confirmations} excess cell-days within "
-                   f"{r.confirm_radius_km:g} km, {r.min_gap_days}-{r.max_gap_days} days away")]))
-        .when(pl.col("_carried")).then(pl.concat_str([
-            pl.lit("carry-over: within "), pl.lit(str(r.carry_days)),
-            pl.lit(" days after a confirmed excess in this cell on "),
-            pl.col("_t0").cast(pl.Utf8)]))
-        .when(pl.col("excess")).then(pl.concat_str([
-            pl.lit("not war-related: excess not confirmed ("), stats, pl.lit(")")]))
-        .otherwise(pl.concat_str([pl.lit("not war-related: within normal range ("), stats,
+        pl.when((klass == "war_related") & c("_carried")).then(pl.concat_str([
+            pl.lit(f"war_related (carry-over): within {r.carry_days} days after a war-related "
+                   "excess in this cell on "), c("_t0").cast(pl.Utf8)]))
+        .when(klass == "war_related").then(pl.concat_str([
+            pl.lit("war_related: excess, "), stats,
+            pl.format("; confirmed: excess within {} km on {} of the {} days before",
+                      pl.lit(f"{r.confirm_radius_km:g}"), c("_conf").cast(pl.Int64),
+                      pl.lit(r.confirm_days)),
+            pl.lit("; not agricultural because "), not_agri,
+            pl.lit("; not a wildfire because "), not_wild]))
+        .when(klass == "wildfire").then(pl.concat_str([
+            pl.format("wildfire: a sudden burst of {} detections within {} km over {} days "
+                      "(the area had {} per {} days before), {} per burning cell-day, not "
+                      "farmland in the crop-fire season; ", c("_burst").cast(pl.Int64),
+                      pl.lit(f"{r.wildfire_radius_km:g}"), pl.lit(r.wildfire_days),
+                      c("_before").round(1), pl.lit(r.wildfire_days), c("_density").round(1)),
+            stats]))
+        .when(klass == "agricultural").then(pl.concat_str([
+            pl.format("agricultural: farmland share {} (>= {}, from {}) in the crop-fire season, "
+                      "no sustained fighting before (", c("_crops").round(2), pl.lit(share),
+                      pl.lit(crops_from)),
+            history, pl.lit("); "), stats]))
+        .when(klass == "industrial").then(pl.concat_str([
+            pl.format("industrial/persistent: this cell burned on {}% of reference days; ",
+                      (c("_pers") * 100).round(1)), stats]))
+        .when(c("excess")).then(pl.concat_str([
+            pl.lit("normal: excess not confirmed ("), stats,
+            pl.format("; excess within {} km on {} of the {} days before, {} needed)",
+                      pl.lit(f"{r.confirm_radius_km:g}"), c("_conf").cast(pl.Int64),
+                      pl.lit(r.confirm_days), pl.lit(r.min_confirmations))]))
+        .otherwise(pl.concat_str([pl.lit("normal: within normal range ("), stats,
                                   pl.lit(")")]))
     )
-    return pl.when(pl.col("_note") != "").then(
-        pl.concat_str([base, pl.lit(" ["), pl.col("_note"), pl.lit("]")])).otherwise(base)
+    return pl.when(c("_note") != "").then(
+        pl.concat_str([base, pl.lit(" ["), c("_note"), pl.lit("]")])).otherwise(base)

@@ -15,6 +15,11 @@ Each valid row gets a ``sensor`` id (``MODIS``, ``VIIRS_SNPP_SP``,
 ``VIIRS_SNPP_NRT``, ``VIIRS_NOAA20_NRT``, ``VIIRS_NOAA20_SP``,
 ``VIIRS_NOAA21_NRT`` or ``VIIRS_NRT`` when the satellite is unknown) because
 fire counts differ between instruments and processing levels.
+
+Each valid row also gets the time the satellite saw it (docs/data-formats.md): an
+observation window ``seen_start``, ``seen_end`` (UTC, inclusive) and ``time_basis``.
+With ``acq_time`` the window is that minute; a date-only row (``minimal``) gets the
+overpass windows of its satellite over its longitude (:func:`overpass_windows`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from trucewatch.errors import InputFileError
@@ -61,6 +67,135 @@ _SATELLITE = {
 _SENSOR_GUESS = {"MODIS": "MODIS", "VIIRS_6dec": "VIIRS_SNPP_SP", "VIIRS_5dec": "VIIRS_NRT"}
 _VIIRS_CONFIDENCE = {"l": "low", "low": "low", "n": "nominal", "nominal": "nominal",
                      "h": "high", "high": "high"}
+
+
+# Overpass times of the FIRMS satellites, as local solar time (LST) of the equator
+# crossings of their sun-synchronous orbits (NASA: VIIRS on Suomi NPP, NOAA-20 and
+# NOAA-21, "1:30 pm / 1:30 am" ascending/descending, https://www.earthdata.nasa.gov/
+# data/instruments/viirs and https://www.nesdis.noaa.gov/our-satellites/currently-flying/
+# joint-polar-satellite-system; MODIS Terra 10:30 descending / 22:30, Aqua 13:30
+# ascending / 01:30, https://modis.gsfc.nasa.gov/about/). A place off the ground track
+# is seen earlier or later (a 3000 km VIIRS / 2330 km MODIS swath at mid-latitudes
+# spans about +-1.4 h of local time, and the next orbit's swath overlaps), so each
+# crossing is widened by OVERPASS_HALF_WIDTH_H.
+OVERPASS_LST_H: dict[str, tuple[float, ...]] = {
+    "VIIRS": (13.5, 1.5), "TERRA": (10.5, 22.5), "AQUA": (13.5, 1.5)}
+OVERPASS_HALF_WIDTH_H = 1.5
+# which satellites' overpasses a sensor id can be (MODIS rows of a minimal file do not
+# say Terra or Aqua: both; all VIIRS satellites share the same crossing times)
+_SENSOR_PLATFORMS: dict[str, tuple[str, ...]] = {
+    "MODIS": ("TERRA", "AQUA"), "MODIS_TERRA": ("TERRA",), "MODIS_AQUA": ("AQUA",)}
+_BASIS = {
+    "VIIRS": "overpass windows (VIIRS S-NPP/NOAA-20/NOAA-21, 13:30/01:30 LST +-1.5 h)",
+    "MODIS": "overpass windows (MODIS, satellite unknown: Terra 10:30/22:30 or Aqua "
+             "13:30/01:30 LST +-1.5 h)",
+    "MODIS_TERRA": "overpass windows (MODIS Terra, 10:30/22:30 LST +-1.5 h)",
+    "MODIS_AQUA": "overpass windows (MODIS Aqua, 13:30/01:30 LST +-1.5 h)",
+}
+UNKNOWN_BASIS = "whole UTC day (satellite unknown)"
+ACQ_TIME_BASIS = "acq_time (that minute)"
+_DAY_MS = 86_400_000
+
+
+def _platforms(sensor: str | None) -> tuple[str, ...]:
+    if sensor is None:
+        return ()
+    if sensor in _SENSOR_PLATFORMS:
+        return _SENSOR_PLATFORMS[sensor]
+    return ("VIIRS",) if sensor.startswith("VIIRS") else ()
+
+
+def time_basis(sensor: pl.Expr, exact: pl.Expr) -> pl.Expr:
+    """The ``time_basis`` text of rows: ``exact`` (an acq_time) or the sensor's overpasses."""
+    viirs = sensor.str.starts_with("VIIRS")
+    by_sensor = (pl.when(viirs).then(pl.lit(_BASIS["VIIRS"]))
+                 .otherwise(sensor.replace_strict(_BASIS, default=UNKNOWN_BASIS,
+                                                  return_dtype=pl.Utf8)))
+    return pl.when(exact).then(pl.lit(ACQ_TIME_BASIS)).otherwise(by_sensor)
+
+
+def overpass_windows(records: pl.DataFrame) -> pl.DataFrame:
+    """The possible acquisition times of date-only detections: for each row of
+    ``records`` (columns ``longitude``, ``acq_date``, ``sensor``; a ``row`` column is
+    kept if present, else the row's index), the parts of its satellites' overpass
+    windows that fall within its UTC date, one output row per part: ``row``,
+    ``win_start``, ``win_end`` (Datetime ms UTC, end inclusive, i.e. 23:59:59.999 at
+    most). Local solar time = UTC + longitude/15 h. A sensor whose satellites are unknown
+    gets the whole UTC day."""
+    base = records.select(
+        (pl.col("row") if "row" in records.columns else pl.int_range(pl.len())).alias("row"),
+        pl.col("longitude").cast(pl.Float64), pl.col("acq_date").cast(pl.Date),
+        pl.col("sensor").cast(pl.Utf8))
+    crossings = pl.DataFrame(
+        [(s, lst) for s in (*_SENSOR_PLATFORMS, "VIIRS") for p in _platforms(s)
+         for lst in OVERPASS_LST_H[p]], schema={"_key": pl.Utf8, "_lst": pl.Float64},
+        orient="row").unique()
+    key = (pl.when(pl.col("sensor").str.starts_with("VIIRS")).then(pl.lit("VIIRS"))
+           .otherwise(pl.col("sensor")))
+    day0 = pl.col("acq_date").cast(pl.Datetime("ms")).dt.epoch("ms")
+    half = round(OVERPASS_HALF_WIDTH_H * 3_600_000)
+    # a crossing at LST h on local day k is at UTC h - lon/15 h on that day; the windows
+    # of local days D-1, D, D+1 can reach UTC date D
+    known = (base.with_columns(key.alias("_key")).join(crossings, on="_key", how="inner")
+             .join(pl.DataFrame({"_k": [-1, 0, 1]}, schema={"_k": pl.Int64}), how="cross")
+             .with_columns((day0 + pl.col("_k") * _DAY_MS
+                            + ((pl.col("_lst") - pl.col("longitude") / 15.0) * 3_600_000)
+                            .round(0).cast(pl.Int64)).alias("_c"))
+             .with_columns(pl.max_horizontal(pl.col("_c") - half, day0).alias("_a"),
+                           pl.min_horizontal(pl.col("_c") + half, day0 + _DAY_MS - 1)
+                           .alias("_b"))
+             .filter(pl.col("_a") <= pl.col("_b")))
+    unknown = base.join(base.with_columns(key.alias("_key")).join(
+        crossings, on="_key", how="semi").select("row"), on="row", how="anti").with_columns(
+        day0.alias("_a"), (day0 + _DAY_MS - 1).alias("_b"))
+    out = pl.concat([known.select("row", "_a", "_b"), unknown.select("row", "_a", "_b")])
+    return out.select(
+        "row", pl.col("_a").cast(pl.Datetime("ms", "UTC")).alias("win_start"),
+        pl.col("_b").cast(pl.Datetime("ms", "UTC")).alias("win_end"),
+    ).unique().sort("row", "win_start")
+
+
+def seen_window(records: pl.DataFrame) -> pl.DataFrame:
+    """``records`` (row, longitude, acq_date, acq_minute, sensor) with ``seen_start``,
+    ``seen_end`` (Datetime ms UTC, inclusive) and ``time_basis`` added: the minute of
+    ``acq_time`` where known, else the earliest/latest of :func:`overpass_windows`."""
+    exact = pl.col("acq_minute").is_not_null()
+    day0 = pl.col("acq_date").cast(pl.Datetime("ms", "UTC"))
+    minute = day0 + pl.duration(minutes=pl.col("acq_minute").fill_null(0))
+    # the same windows as overpass_windows, as offsets from the day's start, computed with
+    # numpy over a handful of crossings (no join: a million rows in a fraction of a second)
+    names = (*_SENSOR_PLATFORMS, "VIIRS")
+    code = records.select(
+        pl.when(pl.col("sensor").str.starts_with("VIIRS")).then(pl.lit("VIIRS"))
+        .otherwise(pl.col("sensor")).replace_strict(
+            {n: k for k, n in enumerate(names)}, default=-1, return_dtype=pl.Int32)
+    ).to_series().to_numpy()
+    lon = records["longitude"].cast(pl.Float64).fill_null(0.0).to_numpy()
+    half = OVERPASS_HALF_WIDTH_H * 3_600_000
+    first = np.full(lon.shape, np.inf)
+    last = np.full(lon.shape, -np.inf)
+    for k, name in enumerate(names):
+        rows = code == k
+        if not rows.any():
+            continue
+        for lst in sorted({h for p in _platforms(name) for h in OVERPASS_LST_H[p]}):
+            for day in (-1, 0, 1):
+                c = (lst - lon[rows] / 15.0) * 3_600_000 + day * _DAY_MS
+                a, b = np.maximum(c - half, 0.0), np.minimum(c + half, _DAY_MS - 1.0)
+                ok = a <= b
+                first[rows] = np.where(ok, np.minimum(first[rows], a), first[rows])
+                last[rows] = np.where(ok, np.maximum(last[rows], b), last[rows])
+    first[~np.isfinite(first)] = 0.0  # satellite unknown: the whole UTC day
+    last[~np.isfinite(last)] = _DAY_MS - 1.0
+    offset0 = pl.lit(pl.Series(np.round(first).astype(np.int64)))
+    offset1 = pl.lit(pl.Series(np.round(last).astype(np.int64)))
+    return records.with_columns(
+        pl.when(exact).then(minute).otherwise(day0 + pl.duration(milliseconds=offset0))
+        .alias("seen_start"),
+        pl.when(exact).then(minute + pl.duration(seconds=59))
+        .otherwise(day0 + pl.duration(milliseconds=offset1)).alias("seen_end"),
+        time_basis(pl.col("sensor"), exact).alias("time_basis"),
+    )
 
 
 def detect_layout(header: list[str]) -> str | None:
@@ -239,6 +374,7 @@ def parse_firms(source: bytes | Path, name: str, *, today: datetime | None = Non
         pl.col("daynight_n").alias("daynight"),
         pl.col("raw"),
     )
+    good = seen_window(good)
     quarantine = [
         QuarantineEntry(int(r), reason, rawline)
         for r, reason, rawline in zip(bad["row"], bad["_reason"], bad["raw"], strict=True)

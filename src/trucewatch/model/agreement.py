@@ -20,6 +20,24 @@ class ZoneKind(StrEnum):
     BUFFER = "buffer"
     WITHDRAWAL = "withdrawal"
     PROTECTED_SITE = "protected_site"
+    DISENGAGEMENT = "disengagement"
+
+
+# what each class of evidence proves in each kind of zone (``evidence_rules:`` in the
+# agreement overrides single entries): "violation" (a candidate violation, given enough
+# evidence) or "none" (that evidence alone proves nothing there). A heavy weapon in a
+# withdrawal zone is a violation only in its own class's zone.
+EVIDENCE_CLASSES = ("fire", "explosion", "heavy_weapon")
+VERDICTS = ("violation", "none")
+EVIDENCE_ZONE_KINDS = ("protected_site", "disengagement", "buffer", "withdrawal")
+DEFAULT_EVIDENCE_RULES: dict[str, dict[str, str]] = {
+    "protected_site": {"fire": "violation", "explosion": "violation", "heavy_weapon": "none"},
+    "disengagement": {"fire": "violation", "explosion": "violation",
+                      "heavy_weapon": "violation"},
+    "buffer": {"fire": "violation", "explosion": "violation", "heavy_weapon": "violation"},
+    # a withdrawal zone restricts weapons, not fires
+    "withdrawal": {"fire": "none", "explosion": "violation", "heavy_weapon": "violation"},
+}
 
 
 @register("trucewatch/side", 1)
@@ -67,6 +85,21 @@ class ProtectedSite:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@register("trucewatch/disengagement_area", 1)
+@dataclass
+class DisengagementArea:
+    """An area both sides withdrew from (forces and weapons): a disc of ``radius_m`` around
+    lat/lon, or ``geometry`` (WGS84 polygon; lat/lon then its representative point)."""
+
+    id: str
+    name: str
+    lat: float
+    lon: float
+    radius_m: float = 0.0
+    geometry: BaseGeometry | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
 @register("trucewatch/training_area", 1)
 @dataclass
 class TrainingArea:
@@ -96,7 +129,18 @@ class Agreement:
     crs: str
     grace_period_hours: float = 0.0
     training_areas: list[TrainingArea] = field(default_factory=list)
+    disengagement_areas: list[DisengagementArea] = field(default_factory=list)
+    # the agreement's own ``evidence_rules`` (zone kind -> evidence class -> verdict), as
+    # declared; :meth:`evidence_rule` falls back to DEFAULT_EVIDENCE_RULES
+    evidence_rules: dict[str, dict[str, str]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def evidence_rule(self, kind: str, evidence: str) -> str:
+        """"violation" or "none": what ``evidence`` (fire, explosion, heavy_weapon) in a zone
+        of ``kind`` proves under this agreement."""
+        own = (self.evidence_rules or {}).get(str(kind), {})
+        return str(own.get(evidence, DEFAULT_EVIDENCE_RULES.get(str(kind), {}).get(
+            evidence, "none")))
 
     def zone(self, zone_id: str) -> Zone:
         for z in self.zones:

@@ -4,6 +4,12 @@ Two variants: ``restricted`` (exact locations, observation ids, reasons) and
 ``public`` (locations rounded to the 0.1 degree cell, no observation ids). Each is
 written as HTML and PDF (WeasyPrint), with ``bulletin-<variant>.json`` and
 ``incidents-<variant>.geojson`` beside them.
+
+A published bulletin never changes: when ``bulletin-<date>-public.json`` exists and a
+re-run for the same date would say something else (late data for that date, a review),
+the new one is written as a revision ``bulletin-<date>-<variant>.rev<N>.<ext>`` (and
+``incidents-<date>-<variant>.rev<N>.geojson``) whose ``revision`` says why; when it
+would say the same, nothing is written and the published files are returned.
 """
 
 from __future__ import annotations
@@ -119,8 +125,65 @@ def build_context(view: CeasefireView, coverage: Coverage, report_date: date, va
         "quarantined_rows": quarantined,
         "ingest": ingest_summary if not public else [],
         "sensors": sensors,
+        "as_of": (extra or {}).get("as_of"),
         **_field_context(view, extra or {}, public),
     }
+
+
+# what a re-run may change without changing what the bulletin says
+_BOOKKEEPING = ("generated_at", "trucewatch_version", "ingest", "quarantined_rows",
+                "integrity", "review", "review_scripted", "refused_submissions",
+                "refused_count", "revision", "as_of")
+
+
+def _substance(ctx: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in ctx.items() if k not in _BOOKKEEPING},
+                      sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _revision(out_dir: Path, report_date: date, ctxs: dict[str, dict[str, Any]]
+              ) -> tuple[str, dict[str, Any] | None, bool]:
+    """(file suffix, revision record, write?) for a bulletin about to be written."""
+    day = report_date.isoformat()
+    first = out_dir / f"bulletin-{day}-public.json"
+    if not first.exists():
+        return "", None, True
+    revs = sorted((int(p.name.rsplit(".rev", 1)[1].split(".")[0]), p) for p in
+                  out_dir.glob(f"bulletin-{day}-public.rev*.json")
+                  if p.name.rsplit(".rev", 1)[1].split(".")[0].isdigit())
+    number, latest = revs[-1] if revs else (1, first)
+    suffix = f".rev{number}" if number > 1 else ""
+    same = True
+    for variant, ctx in ctxs.items():
+        path = out_dir / f"bulletin-{day}-{variant}{suffix}.json"
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            same = False
+            break
+        same &= _substance(old) == _substance(ctx)
+    if same:
+        return suffix, None, False
+    published = json.loads(first.read_text(encoding="utf-8"))
+    before = json.loads(latest.read_text(encoding="utf-8"))
+    new = ctxs["public"]
+    used_then = (before.get("as_of") or {}).get("used") or {}
+    used_now = (new.get("as_of") or {}).get("used") or {}
+    grown = {k: int(used_now.get(k, 0)) - int(used_then.get(k, 0)) for k in used_now
+             if k in used_then and int(used_now.get(k, 0)) != int(used_then.get(k, 0))}
+    if grown:
+        why = ("new data received after the first publication: " + ", ".join(
+            f"{n:+d} {k.replace('_', ' ')}" for k, n in grown.items())
+               + f" observed up to {day}")
+    elif used_then:
+        why = ("the same data, judged again: the store's incidents, reviews or rulings "
+               "changed after the first publication")
+    else:
+        why = "content changed after the first publication (it does not record its inputs)"
+    record = {"number": number + 1, "revises": latest.name,
+              "published": published.get("generated_at", ""),
+              "first_publication": first.name, "reason": why}
+    return f".rev{number + 1}", record, True
 
 
 def _field_context(view: CeasefireView, extra: dict[str, Any], public: bool
@@ -168,14 +231,24 @@ def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: 
     trend = trend_svg(view.daily.filter(pl.col("acq_date") <= report_date),
                       view.agreement.entry_into_force.date())
     files = {}
+    ctxs = {v: build_context(view, coverage, report_date, v, quarantined,
+                             ingest_summary or [], sensors, extra) for v in VARIANTS}
+    suffix, revision, write = _revision(out_dir, report_date, ctxs)
     for variant in VARIANTS:
-        ctx = build_context(view, coverage, report_date, variant, quarantined,
-                            ingest_summary or [], sensors, extra)
+        ctx = ctxs[variant]
+        ctx["revision"] = revision
         public = variant == "public"
+        stem = f"bulletin-{report_date.isoformat()}-{variant}{suffix}"
+        if not write:  # the published bulletin already says this: leave it untouched
+            pdf_old = out_dir / f"{stem}.pdf"
+            files[variant] = BulletinFiles(
+                out_dir / f"{stem}.html", pdf_old if pdf_old.exists() else None,
+                out_dir / f"{stem}.json",
+                out_dir / f"incidents-{report_date.isoformat()}-{variant}{suffix}.geojson")
+            continue
         incidents = [i for i in view.incidents if i.time_start.date() <= report_date]
         html = template.render(**ctx, map_svg=map_svg(view.agreement, incidents, public),
                                trend_svg=trend)
-        stem = f"bulletin-{report_date.isoformat()}-{variant}"
         html_path = out_dir / f"{stem}.html"
         html_path.write_text(html, encoding="utf-8")
         pdf_path = None
@@ -186,7 +259,7 @@ def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: 
             HTML(string=html, base_url=str(out_dir)).write_pdf(pdf_path)
         json_path = out_dir / f"{stem}.json"
         json_path.write_text(json.dumps(ctx, indent=2, ensure_ascii=False), encoding="utf-8")
-        geo_path = out_dir / f"incidents-{report_date.isoformat()}-{variant}.geojson"
+        geo_path = out_dir / f"incidents-{report_date.isoformat()}-{variant}{suffix}.geojson"
         geo_path.write_text(json.dumps(incidents_geojson(view, report_date, public), indent=1,
                                        ensure_ascii=False), encoding="utf-8")
         files[variant] = BulletinFiles(html_path, pdf_path, json_path, geo_path)

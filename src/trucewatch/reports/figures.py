@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import date
 
 import matplotlib
@@ -10,11 +11,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import polars as pl
+import shapely
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from shapely.geometry.base import BaseGeometry
 
-from trucewatch.model.agreement import Agreement, ZoneKind
+from trucewatch.model.agreement import Agreement, Sector, ZoneKind
 from trucewatch.model.incident import Incident
 
 _ZONE_STYLE = {ZoneKind.WITHDRAWAL: ("#f3e3b5", 0.5), ZoneKind.BUFFER: ("#f1a78a", 0.55),
@@ -29,11 +31,32 @@ def _svg(fig: Figure) -> str:
     return text[text.index("<svg"):]
 
 
+def _parts(g: BaseGeometry) -> list[BaseGeometry]:
+    """The polygons of a Polygon, MultiPolygon or (nested) GeometryCollection."""
+    return [p for p in shapely.get_parts(shapely.get_parts(g))
+            if p.geom_type == "Polygon" and not p.is_empty]
+
+
 def _polys(ax: Axes, g: BaseGeometry, color: str, alpha: float) -> None:
-    for p in getattr(g, "geoms", [g]):
-        if p.geom_type == "Polygon":
-            x, y = p.exterior.xy
-            ax.fill(x, y, color=color, alpha=alpha, linewidth=0)
+    for p in _parts(g):
+        x, y = p.exterior.xy
+        ax.fill(x, y, color=color, alpha=alpha, linewidth=0)
+
+
+def _sector(ax: Axes, s: Sector, view: BaseGeometry) -> None:
+    """Every part of a sector (MultiPolygon ones too), labelled once at a point inside its
+    largest part within the map. The SVG ids are sector-<id>-<part> and sector-label-<id>."""
+    key = re.sub(r"[^A-Za-z0-9_.-]", "_", s.id)
+    for k, p in enumerate(_parts(s.geometry)):
+        for j, ring in enumerate([p.exterior, *p.interiors]):
+            x, y = ring.xy
+            ax.plot(x, y, color="#888", linewidth=0.6, linestyle=":",
+                    gid=f"sector-{key}-{k}" + (f"-hole{j}" if j else ""))
+    shown = _parts(s.geometry.intersection(view))
+    if shown:
+        at = max(shown, key=lambda p: p.area).representative_point()
+        ax.annotate(s.name, (at.x, at.y), fontsize=6, color="#555", ha="center",
+                    gid=f"sector-label-{key}")
 
 
 def map_svg(agreement: Agreement, incidents: list[Incident], public: bool) -> str:
@@ -44,11 +67,9 @@ def map_svg(agreement: Agreement, incidents: list[Incident], public: bool) -> st
             if z.kind == kind and (kind != ZoneKind.WITHDRAWAL or
                                    z.distance_km == min(agreement.withdrawal_km.values())):
                 _polys(ax, z.geometry, color, alpha)
+    minx, miny, maxx, maxy = agreement.line_of_contact.buffer(0.8).bounds
     for s in agreement.sectors:
-        x, y = s.geometry.exterior.xy
-        ax.plot(x, y, color="#888", linewidth=0.6, linestyle=":")
-        c = s.geometry.centroid
-        ax.annotate(s.name, (c.x, c.y), fontsize=6, color="#555", ha="center")
+        _sector(ax, s, shapely.box(minx, miny, maxx, maxy))
     for part in getattr(agreement.line_of_contact, "geoms", [agreement.line_of_contact]):
         x, y = part.xy
         ax.plot(x, y, color="#b00020", linewidth=1.6, label="line of contact")
@@ -57,7 +78,6 @@ def map_svg(agreement: Agreement, incidents: list[Incident], public: bool) -> st
         lons = [round(i.location.lon, 1) if public else i.location.lon for i in incidents]
         lats = [round(i.location.lat, 1) if public else i.location.lat for i in incidents]
         ax.scatter(lons, lats, s=28, marker="X", color="#222", zorder=5, label="incident")
-    minx, miny, maxx, maxy = agreement.line_of_contact.buffer(0.8).bounds
     ax.set_xlim(minx, maxx)
     ax.set_ylim(miny, maxy)
     ax.set_aspect(1 / 0.66)

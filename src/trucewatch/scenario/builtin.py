@@ -42,7 +42,9 @@ BBOX = (34.0, 46.6, 39.6, 50.2)  # lon_min, lat_min, lon_max, lat_max
 HEADER = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,confidence,"
           "version,bright_ti5,frp,daynight,instrument")
 
-# (date, side, distance from the line km, detections, expected zone or None)
+# (date, side, distance from the line km, detections, expected zone or None); the name is
+# historical: a fire cluster in a withdrawal zone only (E3) is no violation under the
+# default evidence rules (docs/agreement-format.md)
 VIOLATIONS = (
     (date(2026, 4, 26), "left", 4.0, 16, "buffer:left"),
     (date(2026, 5, 3), "right", 6.0, 15, "buffer:right"),
@@ -221,7 +223,10 @@ def generate(root: Path | str, seed: int = 20260420) -> ScenarioFiles:
         events.append({"id": f"E{k + 1}", "date": day.isoformat(), "side": side,
                        "distance_km": dist, "detections": n, "lat": float(lat.mean()),
                        "lon": float(lon.mean()), "expected_zone": zone,
-                       "violation": zone is not None})
+                       # fires alone prove nothing in a withdrawal zone (it restricts
+                       # weapons, not fires: evidence_rules.withdrawal.fire = none), so E3,
+                       # 22 km out in the artillery withdrawal zone, is no violation
+                       "violation": zone is not None and not zone.startswith("withdrawal:")})
     truth["events"] = events
     truth["combat_detections_per_day_before_cloud"] = combat_per_day
 

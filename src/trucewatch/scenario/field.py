@@ -38,7 +38,7 @@ from numpy.typing import NDArray
 from trucewatch.adjudication.allegations import Coverage
 from trucewatch.adjudication.rules import RuleBook
 from trucewatch.agreement import load_agreement
-from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, IncidentFuser
+from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, IncidentFuser, with_seen
 from trucewatch.geo.crs import to_wgs84
 from trucewatch.model.agreement import Agreement
 from trucewatch.scenario.builtin import T0, _World, _write_agreement
@@ -173,7 +173,8 @@ def _true_rules(events: pl.DataFrame, agreement: Agreement) -> list[str | None]:
     perfect = events.select(
         pl.col("event").alias("id"), pl.lit("truth").alias("source_kind"),
         pl.col("event").alias("source_id"), pl.col("t").alias("t_start"),
-        pl.col("t").alias("t_end"), "latitude", "longitude", pl.lit(10.0).alias("sigma_m"),
+        pl.col("t").alias("t_end"), pl.col("t").alias("seen_start"),
+        pl.col("t").alias("seen_end"), "latitude", "longitude", pl.lit(10.0).alias("sigma_m"),
         "klass", pl.lit(1.0).alias("reliability"), "weapon_class", pl.lit(1).alias("count"),
         pl.lit(False).alias("unconfirmed")).cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]
     fuser = IncidentFuser(reliability={"truth": 1.0})
@@ -306,7 +307,7 @@ def _observe(sc: FieldScenario, rng: np.random.Generator, events: pl.DataFrame,
             schema_overrides={"weapon_class": pl.String, "truth_event": pl.String}))
     rows += _false_reports(sc, rng, world, start, end, days, n_ghost - n_near, profile)
     out = pl.concat(rows, how="diagonal_relaxed")
-    out = out.with_columns(("o" + pl.int_range(pl.len()).cast(pl.String)).alias("id"))
+    out = with_seen(out.with_columns(("o" + pl.int_range(pl.len()).cast(pl.String)).alias("id")))
     return out.select([*EVIDENCE_SCHEMA, "truth_event"]).cast(
         {**EVIDENCE_SCHEMA, "truth_event": pl.String})  # type: ignore[dict-item]
 

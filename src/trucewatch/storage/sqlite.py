@@ -24,6 +24,7 @@ import polars as pl
 
 from trucewatch.errors import NotFoundError, ReplayError, SchemaVersionError, StorageError
 from trucewatch.ingest.base import Batch, QuarantineEntry
+from trucewatch.ingest.firms import seen_window, time_basis
 from trucewatch.integrity.chain import GENESIS, LogEntry, canonical, entry_hash, verify_chain
 from trucewatch.model.enums import Status
 from trucewatch.model.incident import Incident, Violation
@@ -302,8 +303,11 @@ class SqliteStore:
     # ------------------------------------------------------------- queries
     def fire_detections(self, start: date | None = None,
                         end: date | None = None) -> pl.DataFrame:
-        sql = ("SELECT id, lat AS latitude, lon AS longitude, acq_date, sensor, time_start "
-               "FROM observations WHERE source_kind = 'satellite_fire'")
+        """Stored FIRMS detections with acq_date in [start, end]: id, latitude, longitude,
+        acq_date, sensor, time_start, time_end (the window the satellite saw it in, ISO UTC,
+        inclusive) and time_basis (how that window is known, ingest.firms.time_basis)."""
+        sql = ("SELECT id, lat AS latitude, lon AS longitude, acq_date, sensor, time_start, "
+               "time_end FROM observations WHERE source_kind = 'satellite_fire'")
         args: list[str] = []
         if start:
             sql += " AND acq_date >= ?"
@@ -313,9 +317,26 @@ class SqliteStore:
             args.append(end.isoformat())
         cur = self.db.execute(sql + " ORDER BY acq_date, id", args)
         rows = cur.fetchall()
-        df = pl.DataFrame(rows, schema=["id", "latitude", "longitude", "acq_date", "sensor",
-                                        "time_start"], orient="row")
-        return df.with_columns(pl.col("acq_date").str.to_date())
+        df = pl.DataFrame(rows, orient="row", schema={
+            "id": pl.String, "latitude": pl.Float64, "longitude": pl.Float64,
+            "acq_date": pl.String, "sensor": pl.String, "time_start": pl.String,
+            "time_end": pl.String})
+        # an acq_time row's window is its minute; a date-only row's spans hours
+        span = (pl.col("time_end").str.to_datetime(time_zone="UTC")
+                - pl.col("time_start").str.to_datetime(time_zone="UTC"))
+        return df.with_columns(pl.col("acq_date").str.to_date(),
+                               time_basis(pl.col("sensor"), span < pl.duration(minutes=2))
+                               .alias("time_basis"))
+
+    def fire_summary(self) -> pl.DataFrame:
+        """Stored FIRMS detections per sensor and UTC date (sensor, acq_date, n): cheap, for
+        checking a run's options before any heavy work."""
+        cur = self.db.execute(
+            "SELECT sensor, acq_date, COUNT(*) FROM observations WHERE source_kind = "
+            "'satellite_fire' GROUP BY sensor, acq_date")
+        return pl.DataFrame(cur.fetchall(), orient="row", schema={
+            "sensor": pl.String, "acq_date": pl.String, "n": pl.Int64}).with_columns(
+            pl.col("acq_date").str.to_date())
 
     def explosions(self) -> pl.DataFrame:
         """Located explosions from the ground-sensor network."""
@@ -677,17 +698,23 @@ def _observation_rows(batch: Batch, batch_id: str) -> list[tuple[object, ...]]:
     if "obs_id" in batch.records.columns:
         return _generic_rows(batch, batch_id)
     r = batch.records
+    if "seen_start" not in r.columns:  # records built without the FIRMS reader
+        r = seen_window(r)
+    # time_start/time_end: the window the satellite saw the fire in (ingest.firms
+    # seen_start/seen_end, inclusive, UTC): the minute of acq_time, or for date-only rows
+    # the overpass windows within acq_date (docs/data-formats.md)
+    r = r.with_columns(pl.col("seen_start").dt.strftime("%Y-%m-%dT%H:%M:%SZ").alias("_t0"),
+                       pl.col("seen_end").dt.strftime("%Y-%m-%dT%H:%M:%SZ").alias("_t1"))
     out: list[tuple[object, ...]] = []
-    for row, lat, lon, lt, ln, d, minute, sensor, conf, frp, dn, raw in r.iter_rows():
+    for row, lat, lon, lt, ln, d, minute, sensor, conf, frp, dn, raw, t0, t1, basis in r.select(
+            "row", "latitude", "longitude", "lat_text", "lon_text", "acq_date", "acq_minute",
+            "sensor", "confidence", "frp", "daynight", "raw", "_t0", "_t1", "time_basis"
+    ).iter_rows():
         day = d.isoformat()
-        if minute is None:
-            t0, t1 = f"{day}T00:00:00Z", f"{day}T23:59:59Z"
-        else:
-            t0 = t1 = f"{day}T{minute // 60:02d}:{minute % 60:02d}:00Z"
         identity = f"{batch.source}|{sensor}|{lt}|{ln}|{day}|{minute}"
         oid = "o-" + hashlib.sha256(identity.encode()).hexdigest()[:24]
         attrs = json.dumps({"sensor": sensor, "confidence": conf, "frp": frp, "daynight": dn,
-                            "layout": batch.layout})
+                            "layout": batch.layout, "time_basis": basis})
         out.append((oid, batch.kind.value, f"{batch.source}:{sensor}", sensor, t0, t1, day,
                     lat, lon, _UNCERTAINTY_M.get(sensor, _DEFAULT_UNCERTAINTY_M), attrs,
                     hashlib.sha256(raw.encode()).hexdigest(), batch_id, row))
