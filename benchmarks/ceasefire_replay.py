@@ -135,8 +135,9 @@ def replay_case(tool, header, rows, label, ref_years, year, t0, reports, name, i
     return results
 
 
-def day_one(results, rows, days: list[str], label: str) -> bool:
-    """How day 1 was judged in the first report; True when the report covers it with data."""
+def day_one(results, rows, days: list[str], label: str) -> tuple[bool, str]:
+    """How day 1 was judged in the first report: (covered with data and every day-1 incident
+    carries a rule or a flag, a summary)."""
     rep, _, every, cov = results[0]
     n_in = Counter(r[2] for r in rows.get(days[0][:4], []) if r[2] in days)
     gaps = {str(x) for x in cov.get("days_without_data") or []}
@@ -149,6 +150,10 @@ def day_one(results, rows, days: list[str], label: str) -> bool:
         judged &= d not in gaps and bool(cov) and str(cov.get("start", "")) <= d
         print(f"- {d}: {n_in.get(d, 0)} {SENSOR} detection(s) in the input; coverage: {state}")
     on = [p for p in every if day(p) in days]
+    judged &= all(p.get("rule") or p.get("flag") for p in on)
+    what = Counter(str(p.get("rule") or p.get("flag") or "neither") for p in on)
+    summary = (f"{len(on)} day-1 incident(s) listed"
+               + (": " + ", ".join(f"{k} {n}" for k, n in what.most_common()) if on else ""))
     print(f"- incidents on day 1: {len(on)}"
           + (" (these FIRMS rows carry no time and incidents are stamped 12:00Z, so 07-26 falls "
              "before entry into force at 21:01Z)" if days[0].endswith("07-26") else ""))
@@ -161,7 +166,7 @@ def day_one(results, rows, days: list[str], label: str) -> bool:
         n_last = sum(1 for p in last_every if day(p) in days)
         print(f"- in the last report ({last_rep}): {n_last} incident(s) on day 1"
               + (" (changed after the fact)" if n_last != len(on) else ""))
-    return judged
+    return judged, summary
 
 
 def osce_daily() -> dict[str, int]:
@@ -273,15 +278,15 @@ def main() -> None:
                           "2021", "2021-07-26T21:01:00Z", [r.replace("2020", "2021", 1)
                                                             for r in reports],
                           "placebo: same dates in 2021, no ceasefire", "replay-2021")
-    judged = day_one(case, rows, ["2020-07-26", "2020-07-27"], "2020")
+    judged, summary = day_one(case, rows, ["2020-07-26", "2020-07-27"], "2020")
     day_one(placebo, rows, ["2021-07-26", "2021-07-27"], "2021 placebo")
     per_day(case, placebo, date(2020, 7, 26), date(2020, 8, 31))
     n, far = len(case[-1][1]), beyond(case[-1][1])
     ok = n <= GOAL_N and far == 0 and judged
     print(f"\nGoal <= {GOAL_N} satellite-only candidates in the five weeks, none beyond "
           f"{BUFFER_KM} km, day 1 judged: {'MET' if ok else 'NOT MET'} ({n} candidates, "
-          f"{far} beyond {BUFFER_KM} km, day 1 {'covered' if judged else 'NOT covered'} "
-          "with data in the first report)")
+          f"{far} beyond {BUFFER_KM} km; day 1 in the first report: "
+          f"{'covered with data' if judged else 'NOT judged'}, {summary})")
 
     for w, t0 in other_windows():
         y = t0.year

@@ -131,6 +131,18 @@ def test_classification_is_causal(baseline: Baseline) -> None:
     assert first["war_related"].sum() == 0
 
 
+def test_revision_tier_looks_ahead(baseline: Baseline) -> None:
+    """The look-ahead tier confirms the first days of a front by what followed; the
+    default (causal) cannot, and says why."""
+    data = pl.concat([_background([2022], seed=3), *_front(date(2022, 3, 1), 80)])
+    first = (pl.col("acq_date") == date(2022, 3, 1)) & (pl.col("cell") == "475_375")
+    causal = classify(data, baseline).filter(first)
+    ahead = classify(data, baseline, WarFireRules(lookahead_days=30)).filter(first)
+    assert causal["war_related"].sum() == 0
+    assert causal["reason"][0].startswith("normal: excess not confirmed")
+    assert (ahead["war_related"] == 1).all()
+
+
 def test_harvest_burst_is_agricultural_wildfire_burst_is_wildfire(baseline: Baseline) -> None:
     day = date(2022, 8, 1)  # in the learned crop-fire season
     crop = [_burst(47.45, 36.45 + 0.1 * k, day + timedelta(days=k), 12) for k in range(12)]
@@ -143,7 +155,7 @@ def test_harvest_burst_is_agricultural_wildfire_burst_is_wildfire(baseline: Base
                    & (pl.col("acq_date") >= day) & pl.col("excess"))
     assert c.height > 0
     assert (c["fire_class"] == "agricultural").all() and c["war_related"].sum() == 0
-    assert c["reason"][0].startswith("agricultural: farmland share 1.0")
+    assert c["reason"][0].startswith("agricultural: farmland share 1.0 (from land use (synthetic))")
     w = out.filter(pl.col("cell").str.starts_with("48") & (pl.col("acq_date") >= april)
                    & (pl.col("acq_date") <= april + timedelta(days=3)) & pl.col("excess"))
     assert w.height > 0
@@ -216,7 +228,7 @@ def test_covariates_that_do_not_cover_the_area_refused(tmp_path: Path) -> None:
         "LAND_USE_CLASS_3,LAND_USE_CLASS_4\n10.0,60.0,0,0,0,1,0\n10.1,60.0,0,0,0,1,0\t\n")
     with pytest.raises(BaselineError, match=r"cover only 0% of the cells"):
         Baseline.fit(_background([2019]), [2019], PARAMS, covariates=tmp_path)
-    with pytest.raises(InputFileError, match="no land_use_2022_0p1deg.csv"):
+    with pytest.raises(InputFileError, match=r"no land_use_2022_0p1deg\.csv"):
         load_covariates(tmp_path / "missing", 0, 0, (2, 2))
 
 

@@ -131,11 +131,17 @@ def test_satellite_commands(scenario: ScenarioFiles, tmp_path: Path) -> None:
                 "--out", str(out))
     assert "3 row(s) quarantined" in proc.stdout
     df = pl.read_csv(out)
-    assert df.columns == ["latitude", "longitude", "acq_date", "cell", "expected", "p_normal",
-                          "war_related", "reason"]
+    # the documented contract: these columns first, in this order; new ones only after
+    assert df.columns[:8] == ["latitude", "longitude", "acq_date", "cell", "expected",
+                              "p_normal", "war_related", "reason"]
+    assert df.columns[8:] == ["fire_class", "upper", "surplus"]
     n_in = sum(len(p.read_text().splitlines()) - 1 for p in scenario.current)
     assert df.height == n_in - 3  # one row per valid input detection
     assert df.filter(pl.col("acq_date") < "2026-04-20")["war_related"].mean() > 0.3
+    assert set(df["fire_class"].unique()) <= {"war_related", "agricultural", "wildfire",
+                                              "industrial", "normal"}
+    assert (df.filter(pl.col("war_related") == 1)["fire_class"] == "war_related").all()
+    assert df["reason"].str.starts_with(df["fire_class"]).all()
 
 
 def test_user_errors_are_one_line(tmp_path: Path) -> None:

@@ -109,6 +109,7 @@ def _judge(agreement: Agreement, rows: list[dict[str, Any]], extra: dict[str, An
         inc = inc.drop("seen_start", "seen_end", strict=False)
     if extra:
         inc = inc.with_columns(**{k: pl.lit(v, pl.Float64) for k, v in extra.items()})
+    book.setdefault("min_satellite_cluster", 1)  # these tests are about zones, not clusters
     rb = RuleBook(agreement, **book)
     ev = rb.describe(rb.evaluate(inc))
     assert ev.height == 1
@@ -264,7 +265,7 @@ def test_entry_into_force_three_ways(scenario: ScenarioFiles,
         [fire(*buf, t=t0 + H), boom(*places["mlrs_only"], t=t0 + 2 * H)],
         schema=EVIDENCE_SCHEMA))
     inc = inc.with_columns(seen_start=pl.lit(day), seen_end=pl.lit(day + 24 * H))
-    book = RuleBook(a)
+    book = RuleBook(a, min_satellite_cluster=1)
     incidents, violations = book.to_domain(book.evaluate(inc))
     assert len(incidents) == 2 and not violations
     assert all(i.attributes["flag"] == "same_day_ambiguous" for i in incidents)
@@ -292,3 +293,15 @@ def test_classifier_reason_in_explanation(plain: Agreement,
     assert "agricultural, wildfire, industrial or normal burning: set aside" in plain_fire
     assert "satellite classifier" not in _judge(plain, [boom(*buf)],
                                                 fire_reasons={"f1": why})["explanation"]
+
+
+def test_a_satellite_only_candidate_needs_a_cluster(plain: Agreement,
+                                                    places: dict[str, tuple[float, float]]
+                                                    ) -> None:
+    """One confirmed pixel (a carry-over) accuses no one; a cluster of five does."""
+    lat, lon = places["buffer"]
+    one = _judge(plain, [fire(lat, lon)], min_satellite_cluster=5)
+    assert (one["rule"], one["flag"]) == (None, "insufficient_evidence")
+    assert "needs a cluster of 5" in one["explanation"]
+    five = [dict(fire(lat + 0.001 * k, lon), id=f"f{k}") for k in range(5)]
+    assert _judge(plain, five, min_satellite_cluster=5)["rule"] == "fire_in_buffer_zone"

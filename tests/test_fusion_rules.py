@@ -137,7 +137,7 @@ def _point(agreement: Agreement, want: str, avoid: tuple[str, ...] = ()) -> tupl
 
 def _rule_of(agreement: Agreement, rows: list[dict[str, Any]]) -> dict[str, Any]:
     inc, _ = IncidentFuser().fuse(table(rows))
-    book = RuleBook(agreement)
+    book = RuleBook(agreement, min_satellite_cluster=1)  # zone rules here, not cluster size
     ev = book.describe(book.evaluate(inc))
     assert ev.height == 1
     row = ev.row(0, named=True)
@@ -214,7 +214,7 @@ def test_rulebook_domain_objects_carry_provenance(agreement: Agreement) -> None:
     rows = [obs("s1", "sensor_network", *buf, AFTER, sigma=30),
             obs("d1", "drone", *buf, AFTER + 60, source_id="drone:UA-07", rel=0.9)]
     inc, _ = IncidentFuser().fuse(table(rows))
-    book = RuleBook(agreement)
+    book = RuleBook(agreement, min_satellite_cluster=1)  # zone rules here, not cluster size
     incidents, violations = book.to_domain(book.evaluate(inc))
     assert len(incidents) == len(violations) == 1
     i, v = incidents[0], violations[0]

@@ -27,7 +27,7 @@ from trucewatch.adjudication.rules import RuleBook, since_entry_into_force
 from trucewatch.agreement import load_agreement
 from trucewatch.errors import ConfigError, InputFileError
 from trucewatch.fusion.association import LOCATED, ExplosionAssociator
-from trucewatch.fusion.baseline import Baseline, BaselineParams
+from trucewatch.fusion.baseline import BaselineParams, fit_baseline
 from trucewatch.fusion.evidence import drone_evidence, explosion_evidence, fire_evidence
 from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, IncidentFuser
 from trucewatch.fusion.propagation import weather_for
@@ -212,9 +212,14 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
               progress: Progress = _noop, sensors: SensorInputs | None = None,
               field_inputs: FieldInputs | None = None, review: Review | None = None,
               firms_filter: FirmsFilter | None = None,
-              baseline_params: BaselineParams | None = None) -> CycleResult:
+              baseline_params: BaselineParams | None = None,
+              covariates: Path | None = None, covariates_required: bool = True
+              ) -> CycleResult:
     """One cycle as of ``report_date`` (default: the last data). ``reference_years``
-    default to the years of FIRMS data before the entry-into-force year."""
+    default to the years of FIRMS data before the entry-into-force year. ``covariates``: the
+    land-use folder for the satellite classifier; when not ``covariates_required`` (found
+    by default rather than given), covariates that do not cover the area are left out and
+    the bulletin says so."""
     flt = firms_filter or FirmsFilter()
     flt.check()
     agreement = load_agreement(agreement_path)  # fail early, before any work
@@ -251,8 +256,8 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
     detections = flt.apply(store.fire_detections(end=day))
 
     progress("baseline", 0, 4)
-    baseline = (Baseline.fit(detections, reference_years, baseline_params)
-                if baseline_params is not None else Baseline.fit(detections, reference_years))
+    baseline, covariate_note = fit_baseline(detections, reference_years, baseline_params,
+                                            covariates, required=covariates_required)
     baseline_path = out_dir / "baseline.npz"
     baseline.save(baseline_path)
 
@@ -262,7 +267,7 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
     classified = classify(current, baseline, WarFireRules(reset_at=t0))
     full = current.hstack(classified.select("cell", "expected", "p_normal", "war_related",
                                             "reason", "cell_count", "baseline_sensor",
-                                            "excess"))
+                                            "excess", "fire_class"))
     sensor_summary = _sensors(store, sensors, reports, progress, cutoff) if sensors else None
     submissions: list[Outcome] = []
     drone_src, alleg_src = DroneSource(), AllegationSource()
@@ -283,7 +288,7 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
         explosion_evidence(explosions),
         drone_evidence(drones),
     ]).cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]
-    rulebook = RuleBook(agreement)
+    rulebook = RuleBook(agreement, fire_reasons=full.select("id", "reason"))
     fused, _ = fi.fuser.fuse(evidence)
     evaluated = rulebook.evaluate(fused)
 
@@ -330,7 +335,8 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
                       "reference_detections": detections.height - current.height,
                       "explosions": explosions.height, "drone_reports": drones.height,
                       "allegations": len(allegations)},
-             "stored_after_cutoff": after}
+             "stored_after_cutoff": after, "satellite_covariates": covariate_note,
+             "fire_classes": dict(full.group_by("fire_class").len().iter_rows())}
     extra = {"review": ReviewService(store).figures().to_dict(), "as_of": as_of,
              "rulings": [r for r in store.rulings()
                          if str(r.get("allegation_id", "")) in asked],

@@ -104,6 +104,9 @@ SOURCE_WORDS = {"satellite_fire": "satellite", "sensor_network": "ground sensors
 class RuleBook:
     agreement: Agreement
     min_unconfirmed_fires: int = 12
+    # a fire seen from space alone is a cluster of pixels: fewer confirmed detections than
+    # this (one pixel carried over from an earlier excess, a 3-pixel cell-day) accuse no one
+    min_satellite_cluster: int = 5
     min_confidence: float = 0.5
     index: ZoneIndex | None = None
     # the satellite classifier's reason per fire observation id (a dict, or a frame with
@@ -148,8 +151,11 @@ class RuleBook:
         evidence = inc["klass"].replace_strict(EVIDENCE_OF, default="",
                                                return_dtype=pl.String).to_numpy()
         in_zone = group != "outside"
-        weak = (((inc["fires"] == inc["n_obs"]) & (inc["unconfirmed_fires"] == inc["fires"])
+        fire_only = inc["fires"] == inc["n_obs"]
+        confirmed = inc["fires"] - inc["unconfirmed_fires"]
+        weak = ((fire_only & (inc["unconfirmed_fires"] == inc["fires"])
                  & (inc["fires"] < self.min_unconfirmed_fires))
+                | (fire_only & (confirmed > 0) & (confirmed < self.min_satellite_cluster))
                 | (inc["confidence"] < self.min_confidence)).to_numpy()
         # incident-zone pairs, each zone with its kind
         rows = (inc.select(pl.int_range(pl.len()).alias("k"), "zone_ids", "weapon_class")
@@ -240,7 +246,7 @@ class RuleBook:
         sources = ", ".join(SOURCE_WORDS.get(str(s), str(s)) if ":" not in str(s)
                             else f"drone {str(s).split(':', 1)[1]}"
                             for s in r["sources"])  # type: ignore[attr-defined]
-        when = datetime.fromtimestamp(float(r["t_start"]), UTC)  # type: ignore[arg-type]
+        when = datetime.fromtimestamp(self._seen(r)[0], UTC)
         klass = str(r["klass"]).replace("_", " ")
         what = (f"{klass} seen by {r['n_sources']} independent source(s) ({sources}; "
                 f"{r['n_obs']} observation(s), confidence {float(r['confidence']):.2f}) "  # type: ignore[arg-type]
@@ -302,6 +308,10 @@ class RuleBook:
             "insufficient_evidence": (
                 f"only {r['fires']} unconfirmed excess fire detection(s) (fewer than "
                 f"{self.min_unconfirmed_fires}) and no other source"
+                if r["fires"] == r["n_obs"] and r["unconfirmed_fires"] == r["fires"] else
+                f"only {int(r['fires']) - int(r['unconfirmed_fires'])} confirmed fire "  # type: ignore[call-overload]
+                f"detection(s) (a satellite-only candidate needs a cluster of "
+                f"{self.min_satellite_cluster}) and no other source"
                 if r["fires"] == r["n_obs"] else
                 f"fused confidence {float(r['confidence']):.2f} below "  # type: ignore[arg-type]
                 f"{self.min_confidence:g}: one weak source"),
@@ -381,8 +391,11 @@ class RuleBook:
         iid = "inc-" + hashlib.sha256("|".join(sorted(ids)).encode()).hexdigest()[:16]
         rule = r["rule"]
         category = RULE_CATEGORY[str(rule)] if rule else KLASS_CATEGORY[str(r["klass"])]
-        t0 = datetime.fromtimestamp(float(r["t_start"]), UTC)  # type: ignore[arg-type]
-        t1 = datetime.fromtimestamp(float(r["t_end"]), UTC)  # type: ignore[arg-type]
+        # the incident's time is when its observations were made (a fire's fusion window
+        # opens 12 h earlier only so that it can join the shelling that lit it)
+        seen0, seen1 = self._seen(r)
+        t0 = datetime.fromtimestamp(seen0, UTC)
+        t1 = datetime.fromtimestamp(seen1, UTC)
         kinds = list(r["source_kinds"])  # type: ignore[call-overload]
         attrs = {
             "rule": rule or "", "flag": r["flag"] or "", "detections": r["n_obs"],

@@ -119,7 +119,7 @@ def fit_baseline(
 ) -> None:
     """Learn normal fire activity per 0.1 degree cell and day of year (and what the
     landscape explains: crops, the crop-fire season, persistent sources)."""
-    from trucewatch.fusion.baseline import Baseline
+    from trucewatch.fusion.baseline import fit_baseline as fit
     from trucewatch.fusion.covariates import find_covariates
 
     params = _baseline_params(min_rows_per_year=min_rows_per_year, window_days=window_days,
@@ -128,15 +128,14 @@ def fit_baseline(
     _, records = _read_all(files, sensor)
     ref_years = _years(years) if years else sorted(
         set(records["acq_date"].dt.year().unique().to_list()))
-    base = Baseline.fit(records, ref_years, params, covariates=cov)
+    base, note = fit(records, ref_years, params, cov, required=covariates is not None)
     base.save(out_path)
     t = Table("sensor", "years", "detections", "dispersion k", "learned")
     for s, b in base.sensors.items():
         t.add_row(s, ",".join(map(str, b.years)), f"{b.rows:,}", f"{b.dispersion:.3f}",
                   "yes" if b.learned else "no")
     out.print(t)
-    if base.landscape is not None:
-        out.print(f"crop share from {base.landscape.crops_from}")
+    out.print(note)
     out.print(f"baseline written to {out_path}")
 
 
@@ -148,10 +147,13 @@ def classify_cmd(
     p_threshold: Annotated[float, typer.Option(help="excess needs P(count) below this")] = 0.01,
     offset: Annotated[float, typer.Option(help="surplus = count - upper - offset")] = 2.0,
     min_confirmations: Annotated[int, typer.Option(
-        help="days with excess in reach, in the confirm window before")] = 10,
-    confirm_radius_km: Annotated[float, typer.Option(help="confirmation radius")] = 25.0,
+        help="days with excess in reach, in the confirm window before")] = 8,
+    confirm_radius_km: Annotated[float, typer.Option(help="confirmation radius")] = 12.0,
     confirm_days: Annotated[int, typer.Option(help="confirmation window (days before)")] = 30,
     carry_days: Annotated[int, typer.Option(help="carry-over window after an excess")] = 10,
+    lookahead_days: Annotated[int, typer.Option(
+        help="revision tier: also confirm by what was seen this many days after (0: causal)")
+                              ] = 0,
     sensor: Annotated[list[str] | None, typer.Option(
         help="use only this sensor id (repeatable)")] = None,
 ) -> None:
@@ -167,7 +169,7 @@ def classify_cmd(
     rules = WarFireRules(p_threshold=p_threshold, offset=offset,
                          min_confirmations=min_confirmations,
                          confirm_radius_km=confirm_radius_km, confirm_days=confirm_days,
-                         carry_days=carry_days)
+                         carry_days=carry_days, lookahead_days=lookahead_days)
     result = classify(records, base, rules)
     result.select(OUTPUT_COLUMNS).with_columns(pl.col("acq_date").cast(pl.Utf8)).write_csv(
         out_path)
@@ -300,6 +302,11 @@ def run(
         help="baseline: a sensor's reference year needs this many detections")] = None,
     window_days: Annotated[int | None, typer.Option(
         help="baseline: day-of-year smoothing window")] = None,
+    covariates: Annotated[Path | None, typer.Option(
+        help="land-use covariate folder for the satellite classifier (default with "
+             "--agreement: $TRUCEWATCH_COVARIATES, else the data share's when present)")] = None,
+    no_covariates: Annotated[bool, typer.Option(
+        "--no-covariates", help="classify fires without land-use covariates")] = False,
 ) -> None:
     """Run a full verification cycle and write the bulletin (built-in scenario by default).
     Everything is stored, but the bulletin for --report-date uses only data up to its end;
@@ -309,6 +316,7 @@ def run(
     field_inputs = FieldInputs(drones=list(drones or []), allegations=list(allegations or []),
                                keys=keys)
     review = None
+    builtin = agreement is None
     if agreement is None:
         from trucewatch.scenario import generate
         from trucewatch.scenario.multisource import apply_review
@@ -326,6 +334,11 @@ def run(
     if not firms:
         raise typer.BadParameter("give --firms files with --agreement")
     day = _date(report_date, "--report-date")
+    from trucewatch.fusion.covariates import find_covariates
+
+    # the built-in scenario's world is synthetic: real land use would not describe it
+    cov = None if no_covariates or (builtin and covariates is None) \
+        else find_covariates(covariates)
     flt = FirmsFilter(tuple(sensor or ()), _date(since, "--since"), _date(until, "--until"))
     params = _baseline_params(min_rows_per_year=min_rows_per_year, window_days=window_days)
     with _progress() as progress:
@@ -334,7 +347,8 @@ def run(
                            reference_years=_years(years) if years else None, out_dir=out_dir,
                            report_date=day, cloud_path=cloud, pdf=pdf, progress=progress,
                            sensors=sensors, field_inputs=field_inputs, review=review,
-                           store_path=store, firms_filter=flt, baseline_params=params)
+                           store_path=store, firms_filter=flt, baseline_params=params,
+                           covariates=cov, covariates_required=covariates is not None)
     v = result.view
     out.print(f"{len(v.incidents)} incident(s) since entry into force, "
               f"{len(v.violations)} candidate violation(s)")

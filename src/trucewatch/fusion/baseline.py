@@ -74,6 +74,7 @@ class BaselineParams:
     upper_quantile: float = 0.95
     # landscape
     crop_share: float = 0.5
+    seasonal_share: float = 0.8
     crop_season_ratio: float = 1.5
     seed: int = 0
 
@@ -219,12 +220,15 @@ class Baseline:
             "landscape": ({"crops_from": self.landscape.crops_from}
                           if self.landscape is not None else None),
         }
-        arrays = {f"expected__{s}": b.expected for s, b in self.sensors.items()}
+        arrays: dict[str, NDArray[Any]] = {f"expected__{s}": b.expected
+                                           for s, b in self.sensors.items()}
         if self.landscape is not None:
             ls = self.landscape
             arrays |= {"landscape__crops": ls.crops, "landscape__persistence": ls.persistence,
                        "landscape__crop_season": ls.crop_season,
                        "landscape__open_land": ls.open_land}
+            if ls.seasonal is not None:
+                arrays["landscape__seasonal"] = ls.seasonal
         with Path(path).open("wb") as fh:
             np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]
 
@@ -254,7 +258,9 @@ class Baseline:
                         crops=z["landscape__crops"], persistence=z["landscape__persistence"],
                         crop_season=z["landscape__crop_season"],
                         crops_from=meta["landscape"]["crops_from"],
-                        open_land=z["landscape__open_land"])
+                        open_land=z["landscape__open_land"],
+                        seasonal=(z["landscape__seasonal"] if "landscape__seasonal" in z.files
+                                  else None))
                 return base
         except FileNotFoundError as err:
             raise InputFileError(f"{path}: no such baseline file", path=str(path),
@@ -262,6 +268,22 @@ class Baseline:
         except (ValueError, KeyError, OSError) as err:
             raise BaselineError(f"{path}: not a readable baseline ({err})",
                                 fix="rebuild it with `trucewatch satellite fit-baseline`") from err
+
+
+def fit_baseline(records: pl.DataFrame, years: list[int], params: BaselineParams | None,
+                 covariates: Path | None, *, required: bool = True) -> tuple[Baseline, str]:
+    """The baseline and a note on its covariates. Covariates that were given are required;
+    covariates found by default (``required=False``) that do not cover the area are left
+    out, and the note says so."""
+    try:
+        base = Baseline.fit(records, years, params, covariates=covariates)
+        return base, (f"land use from {covariates}" if covariates else
+                      "no land-use covariates (crop share from the fires' seasonality)")
+    except (BaselineError, InputFileError) as err:
+        if required or covariates is None:
+            raise
+        return Baseline.fit(records, years, params), (
+            f"land-use covariates in {covariates} left out: {err.message}")
 
 
 def _counts(sub: pl.DataFrame, shape: tuple[int, int]) -> NDArray[np.float64]:

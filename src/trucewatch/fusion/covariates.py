@@ -46,7 +46,8 @@ class CellCovariates:
     source: str
 
     def land(self, name: str) -> NDArray[np.float32]:
-        return self.fractions[LAND_CLASSES.index(name)]
+        out: NDArray[np.float32] = self.fractions[LAND_CLASSES.index(name)]
+        return out
 
 
 def find_covariates(explicit: Path | None = None) -> Path | None:

@@ -46,7 +46,10 @@ def fire_evidence(classified: pl.DataFrame, since: datetime | None = None,
     """``classified``: the classifier's output (id, latitude, longitude, sensor,
     time_start[, time_end] or seen_start, seen_end, war_related, excess). ``since``: only
     fires that may have been seen at or after it (seen_end >= since)."""
-    f = classified.filter((pl.col("war_related") == 1) | pl.col("excess"))
+    # an excess the classifier explains (agricultural, wildfire, industrial) is no evidence
+    unexplained = (pl.col("fire_class") == "normal") if "fire_class" in classified.columns \
+        else pl.lit(True)
+    f = classified.filter((pl.col("war_related") == 1) | (pl.col("excess") & unexplained))
     seen0, seen1 = _seen(f, "seen_start", "time_start"), _seen(f, "seen_end", "time_end")
     if since is not None:
         f = f.filter(seen1 >= since.timestamp())
@@ -58,7 +61,9 @@ def fire_evidence(classified: pl.DataFrame, since: datetime | None = None,
         pl.when(pl.col("sensor") == "MODIS").then(500.0).otherwise(190.0).alias("sigma_m"),
         pl.lit("fire").alias("klass"), pl.lit(1.0).alias("reliability"),
         pl.lit(None, pl.String).alias("weapon_class"), pl.lit(1).alias("count"),
-        ((pl.col("war_related") != 1) & pl.col("excess")).alias("unconfirmed"),
+        # confirmed only when the detection's own cell-day is a war-related excess: a pixel
+        # carried over from an earlier excess, or an excess not yet confirmed, is weak alone
+        ~((pl.col("war_related") == 1) & pl.col("excess")).alias("unconfirmed"),
     ).cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]
 
 

@@ -8,6 +8,7 @@ no calendar typed in.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,13 +32,17 @@ class Landscape:
     crops_from: str  # "land use (FOLDER)" or "fire seasonality (no covariates)"
     # further land use, NaN when no covariates were given
     open_land: NDArray[np.float32]  # tree share (NaN without covariates)
+    # the share of the cell's (3x3) reference fires that fell in the crop-fire season:
+    # where people burn in that season, whatever the land-use map says
+    seasonal: NDArray[np.float32] | None = None
 
 
 def _circular_smooth(a: NDArray[np.float64], w: int) -> NDArray[np.float64]:
     n = a.shape[-1]
     padded = np.concatenate([a[..., n - w:], a, a[..., :w]], axis=-1)
     cs = np.concatenate([np.zeros((*a.shape[:-1], 1)), np.cumsum(padded, axis=-1)], axis=-1)
-    return (cs[..., 2 * w + 1:] - cs[..., :n]) / (2 * w + 1)
+    out: NDArray[np.float64] = (cs[..., 2 * w + 1:] - cs[..., :n]) / (2 * w + 1)
+    return out
 
 
 def build_landscape(counts: NDArray[np.float64], days_with_fire: NDArray[np.float64],
@@ -58,20 +63,20 @@ def build_landscape(counts: NDArray[np.float64], days_with_fire: NDArray[np.floa
     # the season: days when cropland burns well above its yearly mean rate
     daily = _circular_smooth(counts[crop_cells].sum(axis=0)[None, :], 7)[0]
     season = daily >= season_ratio * max(float(daily.mean()), 1e-9)
+    from trucewatch.fusion.baseline import _box_sum
+
+    in_season = _box_sum(counts[:, :, season].sum(axis=2), 1)
+    total = _box_sum(per_cell, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        seasonal = np.where(total >= 3, in_season / total, 0.0).astype(np.float32)
     if covariates is not None:
         crops_grid = crops.astype(np.float32)
         source = f"land use ({covariates.source})"
-    else:
-        # without land use: the share of a cell's fires (3x3 neighbourhood) in that season
-        from trucewatch.fusion.baseline import _box_sum
-
-        in_season = _box_sum(counts[:, :, season].sum(axis=2), 1)
-        total = _box_sum(per_cell, 1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            crops_grid = np.where(total >= 3, in_season / total, 0.0).astype(np.float32)
+    else:  # without land use: where the fires come in that season
+        crops_grid = seasonal
         source = "fire seasonality of the reference years (no land-use covariates)"
     return Landscape(crops=crops_grid, persistence=persistence, crop_season=season,
-                     crops_from=source, open_land=open_land)
+                     crops_from=source, open_land=open_land, seasonal=seasonal)
 
 
 def learned_expectation(counts: NDArray[np.float64], cover: NDArray[np.float64],
@@ -87,9 +92,8 @@ def learned_expectation(counts: NDArray[np.float64], cover: NDArray[np.float64],
 
     ni, nj, _ = counts.shape
     edges = np.linspace(0, DAYS, bins + 1).astype(int)
-    per_bin = np.stack([counts[:, :, a:b].sum(axis=2) for a, b in zip(edges[:-1], edges[1:],
-                                                                       strict=True)], axis=2)
-    days = np.array([cover[a:b].sum() for a, b in zip(edges[:-1], edges[1:], strict=True)])
+    per_bin = np.stack([counts[:, :, a:b].sum(axis=2) for a, b in pairwise(edges)], axis=2)
+    days = np.array([cover[a:b].sum() for a, b in pairwise(edges)])
     rate = per_bin / np.maximum(days, 1.0)  # mean count per cell-day in each bin
     yearly = counts.sum(axis=2) / max(float(cover.sum()), 1.0)
     ii, jj, bb = np.meshgrid(np.arange(ni), np.arange(nj), np.arange(bins), indexing="ij")

@@ -64,9 +64,9 @@ class FireClass(StrEnum):
 class WarFireRules:
     p_threshold: float = 0.01
     offset: float = 2.0
-    confirm_radius_km: float = 25.0
+    confirm_radius_km: float = 12.0
     confirm_days: int = 30
-    min_confirmations: int = 10
+    min_confirmations: int = 8
     history_days: int = 120
     history_gap_days: int = 45
     min_history_days: int = 10
@@ -77,10 +77,11 @@ class WarFireRules:
     wildfire_density: float = 8.0
     industrial_persistence: float = 0.1
     carry_days: int = 10
-    # count only the surplus of a war-related cell-day (The Economist's allocation): the
-    # other detections of that cell-day are what a normal year would have had there;
-    # a cell-day whose surplus is at least the median surplus counts whole
-    surplus_only: bool = True
+    # count only the surplus of a war-related cell-day (The Economist's allocation, for
+    # comparing with their series): the other detections of that cell-day are what a
+    # normal year would have had there; a cell-day whose surplus is at least the median
+    # surplus counts whole. Off by default: verdicts weigh every pixel of the cell-day
+    surplus_only: bool = False
     # revision tier (docs/satellite.md): also confirm by what was seen up to this many days
     # *after*; 0 (the default) keeps every class causal, so a verdict as of D stands
     lookahead_days: int = 0
@@ -99,7 +100,7 @@ def _keys(i: NDArray[np.int64], j: NDArray[np.int64], t: NDArray[np.int64]) -> N
 def _radius_cells(radius_km: float, lat_deg: float) -> tuple[int, int]:
     dy = 11.1195  # km per 0.1 degree of latitude
     dx = dy * max(math.cos(math.radians(lat_deg)), 0.05)
-    return max(int(round(radius_km / dy)), 0), max(int(round(radius_km / dx)), 0)
+    return max(round(radius_km / dy), 0), max(round(radius_km / dx), 0)
 
 
 def _box(a: NDArray[np.float32], ri: int, rj: int) -> NDArray[np.float32]:
@@ -123,7 +124,8 @@ def _window(a: NDArray[np.float32], start: int, stop: int) -> NDArray[np.float32
     t = np.arange(a.shape[0])
     hi = np.clip(t - start + 1, 0, a.shape[0])
     lo = np.clip(t - stop, 0, a.shape[0])
-    return cs[hi] - cs[lo]
+    out: NDArray[np.float32] = cs[hi] - cs[lo]
+    return out
 
 
 @dataclass
@@ -221,18 +223,24 @@ def _check_grid(baseline: Baseline, i: NDArray[np.int64], j: NDArray[np.int64]) 
 
 def _landscape_at(ls: Landscape | None, baseline: Baseline, i: NDArray[np.int64],
                   j: NDArray[np.int64], doy: NDArray[np.int64]
-                  ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.bool_]]:
-    """(crop share, persistence, in crop season) per cell-day; zeros without a landscape."""
+                  ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32],
+                             NDArray[np.bool_]]:
+    """(farmland share, in-season share of past fires, persistence, in crop season) per
+    cell-day; zeros without a landscape."""
     if ls is None:
         z = np.zeros(i.shape, np.float32)
-        return z, z, np.zeros(i.shape, bool)
+        return z, z, z, np.zeros(i.shape, bool)
     ii, jj = i - baseline.i0, j - baseline.j0
     inside = (ii >= 0) & (ii < baseline.shape[0]) & (jj >= 0) & (jj < baseline.shape[1])
     crops = np.zeros(i.shape, np.float32)
+    seasonal = np.zeros(i.shape, np.float32)
     pers = np.zeros(i.shape, np.float32)
     crops[inside] = ls.crops[ii[inside], jj[inside]]
+    if ls.seasonal is not None:
+        seasonal[inside] = ls.seasonal[ii[inside], jj[inside]]
     pers[inside] = ls.persistence[ii[inside], jj[inside]]
-    return crops, pers, ls.crop_season[doy]
+    in_season: NDArray[np.bool_] = ls.crop_season[doy]
+    return crops, seasonal, pers, in_season
 
 
 def classify(records: pl.DataFrame, baseline: Baseline,
@@ -290,9 +298,12 @@ def classify(records: pl.DataFrame, baseline: Baseline,
     first = np.unique(cd_inv, return_index=True)[1]
     f = _features(i[first], j[first], days[first], cd_n.astype(np.int64), cd_excess, rules)
     cd_doy = doy[first]
-    crops, pers, season = _landscape_at(baseline.landscape, baseline, f.i, f.j, cd_doy)
+    crops, seasonal, pers, season = _landscape_at(baseline.landscape, baseline, f.i, f.j,
+                                                  cd_doy)
     ls = baseline.landscape
-    crop_cell = crops >= baseline.params.crop_share
+    # farmland by the land-use map, or a place whose past fires came in the crop season
+    crop_cell = (crops >= baseline.params.crop_share) \
+        | (seasonal >= baseline.params.seasonal_share)
     open_cell = ~crop_cell
     sustained = f.history >= rules.min_history_days
     # a wildfire is a sudden, large, growing burst on open land: far above the area's own
@@ -355,14 +366,15 @@ def classify(records: pl.DataFrame, baseline: Baseline,
         pl.Series("_before", f.before[cd_inv]),
         pl.Series("_density", f.burst[cd_inv] / np.maximum(f.active[cd_inv], 1)),
         pl.Series("_crops", crops[cd_inv]),
+        pl.Series("_seasonal", seasonal[cd_inv]),
         pl.Series("_season", season[cd_inv]),
         pl.Series("_pers", pers[cd_inv]),
         pl.Series("_cdn", cd_n[cd_inv]),
     )
     crops_from = ls.crops_from if ls is not None else "none (baseline without landscape)"
     return out.with_columns(_reason_expr(rules, baseline, crops_from).alias("reason")).drop(
-        "_carried", "_t0", "_note", "_conf", "_hist", "_burst", "_before", "_density", "_crops", "_season",
-        "_pers", "_cdn")
+        "_carried", "_t0", "_note", "_conf", "_hist", "_burst", "_before", "_density", "_crops",
+        "_seasonal", "_season", "_pers", "_cdn")
 
 
 def _reason_expr(r: WarFireRules, baseline: Baseline, crops_from: str) -> pl.Expr:
@@ -374,16 +386,19 @@ def _reason_expr(r: WarFireRules, baseline: Baseline, crops_from: str) -> pl.Exp
     history = pl.format("excess within {} km on {} day(s) {}-{} days before",
                         pl.lit(f"{r.confirm_radius_km:g}"), c("_hist").cast(pl.Int64),
                         pl.lit(r.history_gap_days), pl.lit(r.history_days))
-    not_agri = (pl.when(c("_crops") < share).then(
-        pl.format("farmland share {} < {}", c("_crops").round(2), pl.lit(share)))
+    sshare = baseline.params.seasonal_share
+    farm = (c("_crops") >= share) | (c("_seasonal") >= sshare)
+    not_agri = (pl.when(~farm).then(
+        pl.format("farmland share {} < {} and {}% of past fires here in the crop-fire season "
+                  "(< {}%)", c("_crops").round(2), pl.lit(share),
+                  (c("_seasonal") * 100).round(0).cast(pl.Int64), pl.lit(round(sshare * 100))))
         .when(~c("_season")).then(pl.lit("outside the crop-fire season"))
         .otherwise(pl.concat_str([pl.lit("fighting before the season: "), history])))
     not_wild = (pl.when(c("_burst") < r.wildfire_min_detections).then(
         pl.format("{} detection(s) within {} km over {} days (a wildfire has {}+)",
                   c("_burst").cast(pl.Int64), pl.lit(f"{r.wildfire_radius_km:g}"),
                   pl.lit(r.wildfire_days), pl.lit(r.wildfire_min_detections)))
-        .when((c("_crops") >= share) & c("_season")).then(
-            pl.lit("farmland in the crop-fire season"))
+        .when(farm & c("_season")).then(pl.lit("farmland in the crop-fire season"))
         .when(c("_density") < r.wildfire_density).then(
             pl.format("scattered: {} detection(s) per burning cell-day (a fire front has {}+)",
                       c("_density").round(1), pl.lit(f"{r.wildfire_density:g}")))
@@ -410,9 +425,10 @@ def _reason_expr(r: WarFireRules, baseline: Baseline, crops_from: str) -> pl.Exp
                       c("_before").round(1), pl.lit(r.wildfire_days), c("_density").round(1)),
             stats]))
         .when(klass == "agricultural").then(pl.concat_str([
-            pl.format("agricultural: farmland share {} (>= {}, from {}) in the crop-fire season, "
-                      "no sustained fighting before (", c("_crops").round(2), pl.lit(share),
-                      pl.lit(crops_from)),
+            pl.format("agricultural: farmland share {} (from {}), {}% of past fires here in "
+                      "the crop-fire season, in that season, no sustained fighting before (",
+                      c("_crops").round(2), pl.lit(crops_from),
+                      (c("_seasonal") * 100).round(0).cast(pl.Int64)),
             history, pl.lit("); "), stats]))
         .when(klass == "industrial").then(pl.concat_str([
             pl.format("industrial/persistent: this cell burned on {}% of reference days; ",
