@@ -69,7 +69,7 @@ class BaselineParams:
     min_rows_per_year: int = 2000
     margin_cells: int = 3
     # learned expectation (used when covariates are given)
-    learner_iterations: int = 150
+    learner_iterations: int = 60
     learner_bins: int = 24
     upper_quantile: float = 0.95
     # landscape

@@ -26,8 +26,8 @@ field of :class:`WarFireRules`). Per 0.1 degree cell-day, all sensors together:
    industrial/persistent (a cell that burned on at least ``industrial_persistence`` of
    the reference days: steelworks, flares) or normal.
 
-All steps are array operations on a dense (day, cell) grid processed in chunks of time
-(box sums by cumulative sums, no loop over detections or cells).
+All steps are array operations: cell-days spread to the cells in reach, sorted keys and
+binary searches over them (no loop over detections or cells, no dense grid).
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ from trucewatch.fusion.landscape import Landscape
 from trucewatch.geo.grid import cell_indices, cell_labels
 
 _T_BITS = 1 << 20  # days since 1970 fit in 20 bits until the year 4840
-_CHUNK_DAYS = 730
 MAX_OUTSIDE_GRID = 0.1
 
 
@@ -103,29 +102,36 @@ def _radius_cells(radius_km: float, lat_deg: float) -> tuple[int, int]:
     return max(round(radius_km / dy), 0), max(round(radius_km / dx), 0)
 
 
-def _box(a: NDArray[np.float32], ri: int, rj: int) -> NDArray[np.float32]:
-    """Sum over a (2ri+1) x (2rj+1) box on the last two axes, zero outside (cumsums)."""
-    out = a
-    for axis, r in ((1, ri), (2, rj)):
-        if r == 0:
-            continue
-        n = out.shape[axis]
-        cs = np.cumsum(out, axis=axis, dtype=np.float32)
-        cs = np.concatenate([np.zeros_like(np.take(cs, [0], axis=axis)), cs], axis=axis)
-        hi = np.minimum(np.arange(n) + r + 1, n)
-        lo = np.maximum(np.arange(n) - r, 0)
-        out = np.take(cs, hi, axis=axis) - np.take(cs, lo, axis=axis)
-    return out
+class _Spread:
+    """Cell-days spread to every cell of a (2ri+1) x (2rj+1) box: sorted (cell, day) keys
+    with summed weights, so that "in reach of (cell, day), over days t-stop..t-start" is two
+    binary searches per question (no loop over cells, no dense day x cell grid)."""
 
+    def __init__(self, i: NDArray[np.int64], j: NDArray[np.int64], t: NDArray[np.int64],
+                 weights: list[NDArray[np.float64]], ri: int, rj: int) -> None:
+        di, dj = np.meshgrid(np.arange(-ri, ri + 1), np.arange(-rj, rj + 1), indexing="ij")
+        di, dj = di.ravel(), dj.ravel()
+        keys = _keys((i[:, None] + di).ravel(), (j[:, None] + dj).ravel(),
+                     np.repeat(t, di.size))
+        self.keys, inv = np.unique(keys, return_inverse=True)
+        self.cums = [np.concatenate([[0.0], np.cumsum(np.bincount(
+            inv, weights=np.repeat(w, di.size), minlength=self.keys.size))]) for w in weights]
 
-def _window(a: NDArray[np.float32], start: int, stop: int) -> NDArray[np.float32]:
-    """Sum over days t-stop .. t-start (inclusive) along axis 0, zero before the start."""
-    cs = np.concatenate([np.zeros_like(a[:1]), np.cumsum(a, axis=0, dtype=np.float32)])
-    t = np.arange(a.shape[0])
-    hi = np.clip(t - start + 1, 0, a.shape[0])
-    lo = np.clip(t - stop, 0, a.shape[0])
-    out: NDArray[np.float32] = cs[hi] - cs[lo]
-    return out
+    def _bounds(self, own: NDArray[np.int64], start: int, stop: int
+                ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+        return (np.searchsorted(self.keys, own - stop, "left"),
+                np.searchsorted(self.keys, own - start, "right"))
+
+    def days(self, own: NDArray[np.int64], start: int, stop: int) -> NDArray[np.float32]:
+        """Distinct days t-stop..t-start with something in reach (negative: after t)."""
+        lo, hi = self._bounds(own, start, stop)
+        return (hi - lo).astype(np.float32)
+
+    def total(self, own: NDArray[np.int64], start: int, stop: int, k: int = 0
+              ) -> NDArray[np.float32]:
+        """The sum of weight ``k`` in reach over days t-stop..t-start."""
+        lo, hi = self._bounds(own, start, stop)
+        return (self.cums[k][hi] - self.cums[k][lo]).astype(np.float32)
 
 
 @dataclass
@@ -161,46 +167,25 @@ def _features(cd_i: NDArray[np.int64], cd_j: NDArray[np.int64], cd_t: NDArray[np
     lat = float(np.mean(cd_i)) / 10
     ci, cj = _radius_cells(rules.confirm_radius_km, lat)
     wi, wj = _radius_cells(rules.wildfire_radius_km, lat)
-    i0, j0 = int(cd_i.min()) - max(ci, wi), int(cd_j.min()) - max(cj, wj)
-    ni = int(cd_i.max()) + max(ci, wi) + 1 - i0
-    nj = int(cd_j.max()) + max(cj, wj) + 1 - j0
-    pad = max(rules.history_days, rules.confirm_days, rules.wildfire_days) + 1
+    own = _keys(cd_i, cd_j, cd_t)
+    ex = np.flatnonzero(cd_excess)
+    # days with an excess anywhere in reach (a day counts once however many cells)
+    near = _Spread(cd_i[ex], cd_j[ex], cd_t[ex], [], ci, cj)
+    conf = near.days(own, 1, rules.confirm_days)
+    hist = near.days(own, rules.history_gap_days, rules.history_days)
     ahead = rules.lookahead_days
-    fpad = max(ahead, rules.history_days) + 1 if ahead > 0 else 0
-    t_min, t_max = int(cd_t.min()), int(cd_t.max())
-    for a in range(t_min, t_max + 1, _CHUNK_DAYS):
-        b = min(a + _CHUNK_DAYS, t_max + 1)
-        lo, hi = a - pad, b + fpad
-        sel = (cd_t >= lo) & (cd_t < hi)
-        out = np.flatnonzero((cd_t >= a) & (cd_t < b))
-        shape = (hi - lo, ni, nj)
-        ex = np.zeros(shape, np.float32)
-        det = np.zeros(shape, np.float32)
-        ti, ii, jj = cd_t[sel] - lo, cd_i[sel] - i0, cd_j[sel] - j0
-        ex[ti, ii, jj] = cd_excess[sel]
-        det[ti, ii, jj] = cd_n[sel]
-        # days with an excess anywhere in reach (a day counts once however many cells)
-        near = (_box(ex, ci, cj) > 0).astype(np.float32)
-        c_days = _window(near, 1, rules.confirm_days)
-        h_days = _window(near, rules.history_gap_days, rules.history_days)
-        if ahead > 0:  # the revision tier: what followed counts too
-            c_days += _window(near, -ahead, -1)
-            h_days += _window(near, -min(ahead, rules.history_days),
-                              -min(ahead, rules.history_gap_days))
-        det_box = _box(det, wi, wj)
-        b_sum = _window(det_box, 0, rules.wildfire_days - 1)
-        b_days = _window((det_box > 0).astype(np.float32), 0, rules.wildfire_days - 1)
-        b_active = _window(_box((det > 0).astype(np.float32), wi, wj), 0,
-                           rules.wildfire_days - 1)
-        b_hist = _window(det_box, rules.history_gap_days, rules.history_days)
-        b_hist *= rules.wildfire_days / (rules.history_days - rules.history_gap_days + 1)
-        ot, oi, oj = cd_t[out] - lo, cd_i[out] - i0, cd_j[out] - j0
-        conf[out] = c_days[ot, oi, oj]
-        hist[out] = h_days[ot, oi, oj]
-        burst[out] = b_sum[ot, oi, oj]
-        bdays[out] = b_days[ot, oi, oj]
-        before[out] = b_hist[ot, oi, oj]
-        active[out] = b_active[ot, oi, oj]
+    if ahead > 0:  # the revision tier: what followed counts too
+        conf += near.days(own, -ahead, -1)
+        if ahead >= rules.history_gap_days:
+            hist += near.days(own, -min(ahead, rules.history_days), -rules.history_gap_days)
+    # detections in reach: how many (weight 0), on how many cell-days (weight 1)
+    det = _Spread(cd_i, cd_j, cd_t, [cd_n.astype(np.float64), np.ones(n_cd)], wi, wj)
+    w = rules.wildfire_days - 1
+    burst = det.total(own, 0, w)
+    bdays = det.days(own, 0, w)
+    active = det.total(own, 0, w, k=1)
+    before = det.total(own, rules.history_gap_days, rules.history_days) * (
+        rules.wildfire_days / (rules.history_days - rules.history_gap_days + 1))
     return _CellDays(cd_i, cd_j, cd_t, cd_n, cd_excess, conf, hist, burst, bdays, before,
                      active)
 
@@ -285,8 +270,9 @@ def classify(records: pl.DataFrame, baseline: Baseline,
         expected[mask] = baseline.expected(b_s, i32[mask], j32[mask], doy[mask])
         p_normal[mask] = baseline.p_at_least(b_s, n[mask], expected[mask])
         k = baseline.sensors[b_s].dispersion
-        m = expected[mask]
-        upper[mask] = nbinom.ppf(baseline.params.upper_quantile, k, k / (k + m))
+        # the quantile once per distinct expected count (cells share their day-of-year)
+        m, back = np.unique(expected[mask], return_inverse=True)
+        upper[mask] = nbinom.ppf(baseline.params.upper_quantile, k, k / (k + m))[back]
     surplus = n - upper - rules.offset
     row_excess = (surplus >= 1) & (p_normal < rules.p_threshold)
 

@@ -172,19 +172,24 @@ def seen_window(records: pl.DataFrame) -> pl.DataFrame:
     ).to_series().to_numpy()
     lon = records["longitude"].cast(pl.Float64).fill_null(0.0).to_numpy()
     half = OVERPASS_HALF_WIDTH_H * 3_600_000
+    # every crossing time once, for all rows at once; whose crossing it is, by a lookup
+    hours = sorted({h for n in names for p in _platforms(n) for h in OVERPASS_LST_H[p]})
+    owns = np.zeros((len(names) + 1, len(hours)), dtype=bool)  # last row: unknown sensor
+    for k, name in enumerate(names):
+        for m, h in enumerate(hours):
+            owns[k, m] = any(h in OVERPASS_LST_H[p] for p in _platforms(name))
+    code = np.where(code < 0, len(names), code)
     first = np.full(lon.shape, np.inf)
     last = np.full(lon.shape, -np.inf)
-    for k, name in enumerate(names):
-        rows = code == k
-        if not rows.any():
-            continue
-        for lst in sorted({h for p in _platforms(name) for h in OVERPASS_LST_H[p]}):
-            for day in (-1, 0, 1):
-                c = (lst - lon[rows] / 15.0) * 3_600_000 + day * _DAY_MS
-                a, b = np.maximum(c - half, 0.0), np.minimum(c + half, _DAY_MS - 1.0)
-                ok = a <= b
-                first[rows] = np.where(ok, np.minimum(first[rows], a), first[rows])
-                last[rows] = np.where(ok, np.maximum(last[rows], b), last[rows])
+    shift = lon / 15.0 * 3_600_000
+    for m, lst in enumerate(hours):
+        mine = owns[code, m]
+        for day in (-1, 0, 1):
+            c = lst * 3_600_000 - shift + day * _DAY_MS
+            a, b = np.maximum(c - half, 0.0), np.minimum(c + half, _DAY_MS - 1.0)
+            ok = mine & (a <= b)
+            np.minimum(first, np.where(ok, a, np.inf), out=first)
+            np.maximum(last, np.where(ok, b, -np.inf), out=last)
     first[~np.isfinite(first)] = 0.0  # satellite unknown: the whole UTC day
     last[~np.isfinite(last)] = _DAY_MS - 1.0
     offset0 = pl.lit(pl.Series(np.round(first).astype(np.int64)))
