@@ -338,3 +338,18 @@ def test_real_oblast_grid_sectors_and_the_replay_example() -> None:
     r = CliRunner().invoke(app, ["agreement", "check", str(EXAMPLE)])
     assert r.exit_code == 0, r.output
     assert "3 sectors" in r.output and "disengagement" in r.output
+
+
+def test_a_name_with_a_colon_is_read_as_text_with_a_warning(tmp_path: Path) -> None:
+    from trucewatch.agreement.loader import _read_yaml
+
+    warnings: list[str] = []
+    doc = _read_yaml("format: trucewatch-agreement\nname: placebo: same dates, no ceasefire\n",
+                     warnings)
+    assert doc["name"] == "placebo: same dates, no ceasefire"
+    assert warnings and "quote it" in warnings[0]
+    # any other YAML error stays an error, with the file named
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("format: trucewatch-agreement\nsides: [a, b\n")
+    report = check_agreement(bad)
+    assert not report.ok and "not valid YAML" in report.errors[0]

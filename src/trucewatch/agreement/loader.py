@@ -10,6 +10,7 @@ collected, so one run of ``trucewatch agreement check`` lists them all.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -125,11 +126,30 @@ def check_agreement(path: Path | str) -> CheckReport:
                                   f"{err}); compare it with docs/agreement-format.md"])
 
 
+_TEXT_KEYS = re.compile(r"^(name|id):[ \t]+([^'\"\n][^\n]*:[ \t][^\n]*?)[ \t]*$", re.M)
+
+
+def _read_yaml(text: str, warnings: list[str]) -> Any:
+    """YAML, forgiving one common slip: a top-level ``name:`` or ``id:`` whose text holds
+    ": " (``name: placebo: same dates``), which YAML takes for a nested mapping. Such a
+    value is read as the text it is, with a warning; anything else stays an error."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        fixed, n = _TEXT_KEYS.subn(lambda m: f"{m[1]}: {json.dumps(m[2])}", text)
+        if not n:
+            raise
+        doc = yaml.safe_load(fixed)  # still an error if that was not the only problem
+        warnings.append("a top-level name/id holding ': ' was read as text; quote it "
+                        "(name: \"...\") to make the file valid YAML")
+        return doc
+
+
 def _check(path: Path) -> CheckReport:
     errors: list[str] = []
     warnings: list[str] = []
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = _read_yaml(path.read_text(encoding="utf-8"), warnings)
     except FileNotFoundError:
         return CheckReport(None, [f"{path}: no such file"])
     except UnicodeDecodeError as err:

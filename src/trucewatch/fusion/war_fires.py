@@ -74,6 +74,9 @@ class WarFireRules:
     wildfire_min_detections: int = 80
     wildfire_jump: float = 5.0
     wildfire_density: float = 8.0
+    # in woodland a spreading fire front shows fewer pixels per cell-day (canopy, smoke)
+    woodland_share: float = 0.3
+    woodland_density: float = 3.0
     industrial_persistence: float = 0.1
     carry_days: int = 10
     # count only the surplus of a war-related cell-day (The Economist's allocation, for
@@ -206,6 +209,18 @@ def _check_grid(baseline: Baseline, i: NDArray[np.int64], j: NDArray[np.int64]) 
             "another area", fix="fit a baseline on reference years of this area")
 
 
+def _trees_at(ls: Landscape | None, baseline: Baseline, i: NDArray[np.int64],
+              j: NDArray[np.int64]) -> NDArray[np.float32]:
+    """Tree share per cell-day (0 without land-use covariates)."""
+    out = np.zeros(i.shape, np.float32)
+    if ls is None:
+        return out
+    ii, jj = i - baseline.i0, j - baseline.j0
+    inside = (ii >= 0) & (ii < baseline.shape[0]) & (jj >= 0) & (jj < baseline.shape[1])
+    out[inside] = np.nan_to_num(ls.open_land[ii[inside], jj[inside]], nan=0.0)
+    return out
+
+
 def _landscape_at(ls: Landscape | None, baseline: Baseline, i: NDArray[np.int64],
                   j: NDArray[np.int64], doy: NDArray[np.int64]
                   ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32],
@@ -287,6 +302,7 @@ def classify(records: pl.DataFrame, baseline: Baseline,
     crops, seasonal, pers, season = _landscape_at(baseline.landscape, baseline, f.i, f.j,
                                                   cd_doy)
     ls = baseline.landscape
+    trees = _trees_at(ls, baseline, f.i, f.j)
     # farmland by the land-use map, or a place whose past fires came in the crop season
     crop_cell = (crops >= baseline.params.crop_share) \
         | (seasonal >= baseline.params.seasonal_share)
@@ -297,7 +313,10 @@ def classify(records: pl.DataFrame, baseline: Baseline,
     # and concentrated: a fire front burns many pixels per cell, shelling scatters a few
     wild = (f.burst >= rules.wildfire_min_detections) & (f.burst_days >= 2) \
         & (open_cell | ~season) & (f.burst >= rules.wildfire_jump * f.before) \
-        & (f.burst >= rules.wildfire_density * np.maximum(f.active, 1)) & (ls is not None)
+        & ~sustained & (ls is not None) \
+        & ((f.burst >= rules.wildfire_density * np.maximum(f.active, 1))
+                              | ((trees >= rules.woodland_share)
+                                 & (f.burst >= rules.woodland_density * np.maximum(f.active, 1))))
     agri = crop_cell & season & ~sustained & ~wild
     explained = wild | agri
     war_cd = f.excess & ~explained & (f.confirmations >= rules.min_confirmations)
@@ -353,6 +372,7 @@ def classify(records: pl.DataFrame, baseline: Baseline,
         pl.Series("_density", f.burst[cd_inv] / np.maximum(f.active[cd_inv], 1)),
         pl.Series("_crops", crops[cd_inv]),
         pl.Series("_seasonal", seasonal[cd_inv]),
+        pl.Series("_trees", trees[cd_inv]),
         pl.Series("_season", season[cd_inv]),
         pl.Series("_pers", pers[cd_inv]),
         pl.Series("_cdn", cd_n[cd_inv]),
@@ -360,7 +380,7 @@ def classify(records: pl.DataFrame, baseline: Baseline,
     crops_from = ls.crops_from if ls is not None else "none (baseline without landscape)"
     return out.with_columns(_reason_expr(rules, baseline, crops_from).alias("reason")).drop(
         "_carried", "_t0", "_note", "_conf", "_hist", "_burst", "_before", "_density", "_crops",
-        "_seasonal", "_season", "_pers", "_cdn")
+        "_seasonal", "_trees", "_season", "_pers", "_cdn")
 
 
 def _reason_expr(r: WarFireRules, baseline: Baseline, crops_from: str) -> pl.Expr:
@@ -385,9 +405,17 @@ def _reason_expr(r: WarFireRules, baseline: Baseline, crops_from: str) -> pl.Exp
                   c("_burst").cast(pl.Int64), pl.lit(f"{r.wildfire_radius_km:g}"),
                   pl.lit(r.wildfire_days), pl.lit(r.wildfire_min_detections)))
         .when(farm & c("_season")).then(pl.lit("farmland in the crop-fire season"))
-        .when(c("_density") < r.wildfire_density).then(
-            pl.format("scattered: {} detection(s) per burning cell-day (a fire front has {}+)",
-                      c("_density").round(1), pl.lit(f"{r.wildfire_density:g}")))
+        .when(c("_hist") >= r.min_history_days).then(
+            pl.concat_str([pl.lit("fighting before: "), history]))
+        .when(c("_density") < r.woodland_density).then(
+            pl.format("scattered: {} detection(s) per burning cell-day (a fire front has {}+, "
+                      "{}+ in woodland)", c("_density").round(1),
+                      pl.lit(f"{r.wildfire_density:g}"), pl.lit(f"{r.woodland_density:g}")))
+        .when((c("_density") < r.wildfire_density) & (c("_trees") < r.woodland_share)).then(
+            pl.format("scattered: {} detection(s) per burning cell-day outside woodland (tree "
+                      "share {} < {}; a fire front has {}+)", c("_density").round(1),
+                      c("_trees").round(2), pl.lit(f"{r.woodland_share:g}"),
+                      pl.lit(f"{r.wildfire_density:g}")))
         .otherwise(pl.format("the area had {} detection(s) per {} days before: not a sudden "
                              "burst ({}x needed)", c("_before").round(1),
                              pl.lit(r.wildfire_days), pl.lit(f"{r.wildfire_jump:g}"))))
