@@ -112,8 +112,9 @@ class _Spread:
 
     def __init__(self, i: NDArray[np.int64], j: NDArray[np.int64], t: NDArray[np.int64],
                  weights: list[NDArray[np.float64]], ri: int, rj: int) -> None:
-        di, dj = np.meshgrid(np.arange(-ri, ri + 1), np.arange(-rj, rj + 1), indexing="ij")
-        di, dj = di.ravel(), dj.ravel()
+        grid_i, grid_j = np.meshgrid(np.arange(-ri, ri + 1), np.arange(-rj, rj + 1),
+                                     indexing="ij")
+        di, dj = grid_i.ravel(), grid_j.ravel()
         keys = _keys((i[:, None] + di).ravel(), (j[:, None] + dj).ravel(),
                      np.repeat(t, di.size))
         self.keys, inv = np.unique(keys, return_inverse=True)
@@ -134,7 +135,8 @@ class _Spread:
               ) -> NDArray[np.float32]:
         """The sum of weight ``k`` in reach over days t-stop..t-start."""
         lo, hi = self._bounds(own, start, stop)
-        return (self.cums[k][hi] - self.cums[k][lo]).astype(np.float32)
+        out: NDArray[np.float32] = (self.cums[k][hi] - self.cums[k][lo]).astype(np.float32)
+        return out
 
 
 @dataclass
