@@ -98,7 +98,9 @@ def run_one(tool, header, rows, ref_years: list[str], year: str, t0: str, report
         files = sorted((d / "out").glob("incidents-*-restricted.geojson"))
         feats = json.loads(files[-1].read_text())["features"] if files else []
         bull = sorted((d / "out").glob("bulletin-*-restricted.json"))
-        coverage = (json.loads(bull[-1].read_text()).get("coverage") or {}) if bull else {}
+        doc = json.loads(bull[-1].read_text()) if bull else {}
+        coverage = doc.get("coverage") or {}
+        coverage["_classes_by_day"] = (doc.get("as_of") or {}).get("fire_classes_by_day") or {}
     cands, every = [], []
     for f in feats:  # exactly as replay.py counts
         p = dict(f.get("properties") or {})
@@ -154,9 +156,14 @@ def day_one(results, rows, days: list[str], label: str) -> tuple[bool, str]:
     what = Counter(str(p.get("rule") or p.get("flag") or "neither") for p in on)
     summary = (f"{len(on)} day-1 incident(s) listed"
                + (": " + ", ".join(f"{k} {n}" for k, n in what.most_common()) if on else ""))
-    print(f"- incidents on day 1: {len(on)}"
-          + (" (these FIRMS rows carry no time and incidents are stamped 12:00Z, so 07-26 falls "
-             "before entry into force at 21:01Z)" if days[0].endswith("07-26") else ""))
+    by_day = cov.get("_classes_by_day") or {}
+    for d in days:
+        classes = by_day.get(d, {})
+        print(f"- {d}: classes of its detections: "
+              + (", ".join(f"{k} {n}" for k, n in sorted(classes.items())) or "none listed"))
+    print(f"- incidents on day 1: {len(on)} (date-only rows: seen within the UTC day's "
+          "overpasses; a fire of the day of entry into force straddles it and is flagged "
+          "same_day_ambiguous where it would otherwise be a candidate)")
     for p in on:
         print(f"  - {day(p)} rule={p.get('rule') or '-'} flag={p.get('flag') or '-'} "
               f"status={p.get('status')} {p.get('distance_to_line_km')} km: "
@@ -287,6 +294,17 @@ def main() -> None:
           f"{BUFFER_KM} km, day 1 judged: {'MET' if ok else 'NOT MET'} ({n} candidates, "
           f"{far} beyond {BUFFER_KM} km; day 1 in the first report: "
           f"{'covered with data' if judged else 'NOT judged'}, {summary})")
+
+    # a ceasefire that would have broken down at once: the old line of contact in August
+    # 2022, where the war burned (Avdiivka, Marinka, Horlivka). The channel must accuse.
+    broken = replay_case(tool, header, rows, "Hypothetical ceasefire of 1 August 2022 on the "
+                         "2015-22 line (the war went on: must accuse)",
+                         [*ref, "2020", "2021"], "2022", "2022-07-31T21:00:00Z",
+                         ["2022-08-07", "2022-08-31"] if a.quick else
+                         ["2022-08-07", "2022-08-14", "2022-08-21", "2022-08-31"],
+                         "hypothetical ceasefire of 1 August 2022", "replay-2022")
+    print(f"\nBroken ceasefire: {len(broken[-1][1])} satellite-only candidate violation(s) "
+          f"by 2022-08-31 ({beyond(broken[-1][1])} beyond {BUFFER_KM} km)")
 
     for w, t0 in other_windows():
         y = t0.year

@@ -41,6 +41,13 @@ def test_bulletin_matches_ground_truth(cycle: Path) -> None:
                 and abs(f[2] - key[2]) <= 0.1]
         assert bool(hits) == e["violation"], e
     assert len(fires) == sum(e["violation"] for e in truth["events"])
+    # what the satellite channel made of every day's fires, from the eve of entry into force
+    by_day = b["as_of"]["fire_classes_by_day"]
+    assert min(by_day) == "2026-04-19" and max(by_day) <= "2026-05-31"
+    assert 0 < sum(sum(c.values()) for c in by_day.values()) < sum(
+        b["as_of"]["fire_classes"].values())  # the days before the eve are left out
+    assert all(set(c) <= {"war_related", "agricultural", "wildfire", "industrial", "normal"}
+               for c in by_day.values())
     assert b["coverage"]["days_without_data"] == truth["gap_days"]
     ms = truth["multisource"]
     assert b["quarantined_rows"] == (truth["malformed_rows"]

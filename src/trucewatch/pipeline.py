@@ -336,7 +336,10 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
                       "explosions": explosions.height, "drone_reports": drones.height,
                       "allegations": len(allegations)},
              "stored_after_cutoff": after, "satellite_covariates": covariate_note,
-             "fire_classes": dict(full.group_by("fire_class").len().iter_rows())}
+             "fire_classes": dict(full.group_by("fire_class").len().iter_rows()),
+             # how the satellite channel explained each day's fires from the day before
+             # entry into force: a quiet bulletin shows what it saw, not just silence
+             "fire_classes_by_day": _classes_by_day(full, t0 - timedelta(days=1))}
     extra = {"review": ReviewService(store).figures().to_dict(), "as_of": as_of,
              "rulings": [r for r in store.rulings()
                          if str(r.get("allegation_id", "")) in asked],
@@ -350,6 +353,15 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
     store.close()
     return CycleResult(view, bulletins, reports, store_where, baseline_path,
                        submissions, rulings, review_log)
+
+
+def _classes_by_day(full: pl.DataFrame, since: date) -> dict[str, dict[str, int]]:
+    per = (full.filter(pl.col("acq_date") >= since).group_by("acq_date", "fire_class").len()
+           .sort("acq_date", "fire_class"))
+    out: dict[str, dict[str, int]] = {}
+    for d, c, n in per.iter_rows():
+        out.setdefault(d.isoformat(), {})[str(c)] = int(n)
+    return out
 
 
 def _integrity(store: SqliteStore) -> dict[str, Any]:
