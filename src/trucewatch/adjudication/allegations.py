@@ -9,8 +9,10 @@ evidence (incident and violation ids, or the coverage that was checked):
   into force, outside restricted zones, notified training), or nothing was seen
   where a source able to see it was looking (sensor network or drone patrol for
   explosions; clear-sky satellite or drone for fires; drone for heavy weapons);
-* ``insufficient_evidence``: the match is too weak to rule on, or only a source that
-  cannot see this kind of event was looking (satellites do not see every explosion);
+* ``insufficient_evidence``: the match is too weak to rule on, proves nothing where it
+  is (a fire alone in a withdrawal zone), straddles entry into force, or only a source
+  that cannot see this kind of event was looking (satellites do not see every
+  explosion);
 * ``not_observable``: no source covered that place at that time.
 
 Matching: distance within ``n_sigma * sqrt(sigma_allegation^2 + sigma_incident^2) +
@@ -38,6 +40,8 @@ COMPATIBLE = {"explosion": ("explosion", "fire"), "fire": ("fire", "explosion"),
               "heavy_weapon": ("heavy_weapon",), "other": ("explosion", "fire", "heavy_weapon",
                                                            "vehicle_movement")}
 
+
+UNDECIDED = ("insufficient_evidence", "not_proof_in_zone", "same_day_ambiguous")
 
 @dataclass
 class Coverage:
@@ -200,9 +204,13 @@ class AllegationJudge:
             return (Ruling.VIOLATION, f"matched {len(hits)} incident(s) breaking "
                     f"{', '.join(rules)}", [])
         if hits:
-            if all(h["flag"] == "insufficient_evidence" for h in hits):
-                return (Ruling.INSUFFICIENT_EVIDENCE, "matched only unconfirmed excess fires",
-                        [])
+            # what was seen there cannot settle it: evidence too weak, a fire where a fire
+            # alone proves nothing (the allegation may be of the shelling that lit it), or
+            # a sighting whose window straddles entry into force
+            if all(h["flag"] in UNDECIDED for h in hits):
+                flags = sorted({str(h["flag"]) for h in hits})
+                return (Ruling.INSUFFICIENT_EVIDENCE, "matched only incidents that cannot "
+                        f"settle it ({', '.join(flags)})", [])
             why = "; ".join(sorted({h["flag"] or "outside restricted zones" for h in hits}))
             return Ruling.NO_VIOLATION, f"observed, but breaks no rule ({why})", []
         lat, lon, cat = float(res["lat"]), float(res["lon"]), res["category"]
