@@ -290,7 +290,7 @@ def test_classifier_reason_in_explanation(plain: Agreement,
     assert _judge(plain, [fire(*buf)], fire_reasons=frame)["explanation"].endswith(why)
     plain_fire = _judge(plain, [fire(*buf)])["explanation"]
     assert "; satellite classifier:" not in plain_fire
-    assert "agricultural, wildfire, industrial or normal burning: set aside" in plain_fire
+    assert "agricultural, wildfire or industrial burning: ruled out by the satellite" in plain_fire
     assert "satellite classifier" not in _judge(plain, [boom(*buf)],
                                                 fire_reasons={"f1": why})["explanation"]
 

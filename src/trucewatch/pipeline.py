@@ -233,8 +233,10 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
     for k, f in enumerate(firms_files):
         progress(f"read {f.name}", k, len(firms_files))
         batches.append(read_firms(f))
-    store = open_store(store_path or out_dir / "trucewatch.db")
     store_where = store_path or out_dir / "trucewatch.db"
+    # a store this run creates is removed again if the run is refused before using it
+    fresh = not str(store_where).startswith("postgresql") and not Path(store_where).exists()
+    store = open_store(store_where)
     try:
         plan = plan_cycle(pl.concat([store.fire_summary(), *(
             b.records.group_by("sensor", "acq_date").len("n").with_columns(
@@ -243,6 +245,9 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
             list(cloud or {}), flt)
     except ConfigError:
         store.close()
+        if fresh:
+            for leftover in Path(store_where).parent.glob(Path(store_where).name + "*"):
+                leftover.unlink(missing_ok=True)  # the file and its -wal/-shm companions
         raise
     reference_years = plan.reference_years
     day, cutoff = plan.report_date, plan.cutoff

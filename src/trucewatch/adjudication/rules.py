@@ -345,11 +345,11 @@ class RuleBook:
         start, _ = self._seen(r)
         out = [f"before entry into force ({a.entry_into_force:%Y-%m-%d %H:%M}Z): no, seen "
                f"from {_utc(start):%Y-%m-%d %H:%M}Z"]
-        if a.grace_period_hours:
-            out.append(f"grace period ({a.grace_period_hours:g} h): no, it had ended")
+        out.append(f"grace period ({a.grace_period_hours:g} h): no, it had ended"
+                   if a.grace_period_hours else "grace period: none in the agreement")
         if r.get("kinetic"):
-            if a.training_areas:
-                out.append("notified live-fire training: no")
+            out.append("notified live-fire training: no" if a.training_areas
+                       else "notified live-fire training: none notified")
             fires, unconf = int(r["fires"]), int(r["unconfirmed_fires"])  # type: ignore[call-overload]
             if fires == r["n_obs"] and unconf == fires:
                 out.append(f"insufficient evidence: no, {fires} excess fire detection(s) "
@@ -361,9 +361,9 @@ class RuleBook:
                 out.append(f"insufficient evidence: no, confidence "
                            f"{float(r['confidence']):.2f} >= {self.min_confidence:g}")  # type: ignore[arg-type]
             if r.get("fires"):
-                out.append("agricultural, wildfire, industrial or normal burning: set aside "
-                           "by the satellite classifier (only war-related or excess "
-                           "detections are evidence)")
+                out.append("agricultural, wildfire or industrial burning: ruled out by the "
+                           "satellite classifier (its reason below; explained fires are "
+                           "never evidence)")
         return "; ".join(out)
 
     def to_domain(self, evaluated: pl.DataFrame, keep: pl.Series | None = None

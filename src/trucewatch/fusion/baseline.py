@@ -33,7 +33,7 @@ negative binomial's ``upper_quantile`` of that mean, with ``k`` refitted against
 :mod:`trucewatch.fusion.war_fires`: per cell the crop share (covariates) or, without
 covariates, the share of its reference detections that fall in the crop-fire season;
 the crop-fire season itself (days of year when cropland burns at least
-``crop_season_ratio`` times its yearly mean rate, learned from the data, not a
+``crop_season_ratio`` (1.5) times its yearly mean rate, learned from the data, not a
 calendar typed in); and persistence (the share of covered days with a detection:
 steelworks and gas flares burn on most days).
 """

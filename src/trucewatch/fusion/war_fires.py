@@ -453,7 +453,10 @@ def _reason_expr(r: WarFireRules, baseline: Baseline, crops_from: str) -> pl.Exp
             pl.lit("normal: excess not confirmed ("), stats,
             pl.format("; excess within {} km on {} of the {} days before, {} needed)",
                       pl.lit(f"{r.confirm_radius_km:g}"), c("_conf").cast(pl.Int64),
-                      pl.lit(r.confirm_days), pl.lit(r.min_confirmations))]))
+                      pl.lit(r.confirm_days), pl.lit(r.min_confirmations)),
+            # an unexplained excess is evidence: say what it was not
+            pl.lit("; not agricultural because "), not_agri,
+            pl.lit("; not a wildfire because "), not_wild]))
         .otherwise(pl.concat_str([pl.lit("normal: within normal range ("), stats,
                                   pl.lit(")")]))
     )
