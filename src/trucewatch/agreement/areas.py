@@ -11,6 +11,7 @@ Every problem goes to ``errors`` with what to do about it (docs/agreement-format
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -256,7 +257,8 @@ def _grid_sectors(spec: dict[str, Any], base: Path, errors: list[str]) -> list[S
     try:
         df = pl.read_csv(path, infer_schema_length=0)  # every column as text
     except FileNotFoundError:
-        errors.append(f"{what}: file {path} not found")
+        errors.append(f"{what}: file {os.path.normpath(path)} not found (a relative path is "
+                      "read from the agreement file's folder)")
         return []
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as err:
         errors.append(f"{what}: {path} is not a readable CSV ({err})")

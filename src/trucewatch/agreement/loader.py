@@ -10,6 +10,7 @@ collected, so one run of ``trucewatch agreement check`` lists them all.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -63,7 +64,8 @@ def _geojson(spec: Any, base: Path, what: str, errors: list[str]) -> list[tuple[
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            errors.append(f"{what}: file {path} not found")
+            errors.append(f"{what}: file {os.path.normpath(path)} not found (a relative path "
+                          "is read from the agreement file's folder)")
             return []
         except json.JSONDecodeError as err:
             errors.append(f"{what}: {path} is not valid JSON ({err})")
