@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from trucewatch.fusion.baseline import Baseline
+from trucewatch.fusion.baseline import Baseline, BaselineParams
 from trucewatch.fusion.covariates import find_covariates
 from trucewatch.fusion.war_fires import WarFireRules, classify
 from trucewatch.geo.crs import local_laea, project_points, to_metric
@@ -99,7 +99,7 @@ def loyo(records: pl.DataFrame, oblasts: pl.DataFrame, label: str) -> list[float
     classes: dict[int, dict[str, float]] = {}
     for yr in YEARS:
         t = time.perf_counter()
-        base = Baseline.fit(records, [y for y in YEARS if y != yr],
+        base = Baseline.fit(records, [y for y in YEARS if y != yr], PARAMS,
                             covariates=find_covariates())
         cur = records.filter(pl.col("acq_date").dt.year() == yr)
         res = classify(cur, base, WarFireRules())
@@ -138,7 +138,19 @@ def loyo(records: pl.DataFrame, oblasts: pl.DataFrame, label: str) -> list[float
     return shares
 
 
+PARAMS = BaselineParams()
+
+
 def main() -> None:
+    global PARAMS
+    import argparse
+
+    ap = argparse.ArgumentParser(description="normal-year false alarms, leave-one-year-out")
+    ap.add_argument("--crop-season-ratio", type=float, default=None,
+                    help="baseline crop_season_ratio (default: the baseline's own)")
+    a = ap.parse_args()
+    if a.crop_season_ratio is not None:
+        PARAMS = BaselineParams(crop_season_ratio=a.crop_season_ratio)
     missing = [p for p in (FIRMS, OBLAST_GRID, OBLAST_NAMES) if not p.exists()]
     if missing:
         sys.exit(f"data absent, needs {', '.join(map(str, missing))}")
@@ -148,7 +160,7 @@ def main() -> None:
     oblasts = oblast_lookup()
     print("# Normal years: leave-one-year-out false alarms of the satellite channel")
     print(f"years {','.join(map(str, YEARS))}; each fitted on the other six; rules "
-          "WarFireRules() defaults")
+          f"WarFireRules() defaults; crop_season_ratio {PARAMS.crop_season_ratio:g}")
     loyo(records.filter(pl.col("sensor") == SNPP), oblasts, f"S-NPP archive only ({SNPP})")
     loyo(records, oblasts, f"S-NPP archive ({SNPP}) + MODIS")
     print(f"\nwall time {time.perf_counter() - t0:.0f} s")
