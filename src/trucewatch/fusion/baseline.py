@@ -53,7 +53,7 @@ from scipy.special import betainc
 from trucewatch.errors import BaselineError, InputFileError
 from trucewatch.fusion.covariates import CellCovariates, load_covariates
 from trucewatch.fusion.landscape import Landscape, build_landscape, learned_expectation
-from trucewatch.geo.grid import cell_indices
+from trucewatch.geo.grid import box_sum, cell_indices, circular_window_sum
 
 FORMAT = "trucewatch-fire-baseline"
 FORMAT_VERSION = 2
@@ -85,33 +85,6 @@ def instrument(sensor: str) -> str:
 
 def day_of_year(dates: pl.Series) -> NDArray[np.int64]:
     return (dates.dt.ordinal_day().to_numpy().astype(np.int64) - 1).clip(0, DAYS - 1)
-
-
-def _circular_window_sum(a: NDArray[np.float64], w: int, axis: int = -1) -> NDArray[np.float64]:
-    """Sum over a circular window of +-w along ``axis`` (cumulative sums, O(n))."""
-    a = np.moveaxis(a, axis, -1)
-    n = a.shape[-1]
-    padded = np.concatenate([a[..., n - w:], a, a[..., :w]], axis=-1)
-    cs = np.cumsum(padded, axis=-1, dtype=np.float64)
-    cs = np.concatenate([np.zeros((*a.shape[:-1], 1)), cs], axis=-1)
-    out = cs[..., 2 * w + 1:] - cs[..., : n]
-    return np.moveaxis(out, -1, axis)
-
-
-def _box_sum(a: NDArray[np.float64], r: int) -> NDArray[np.float64]:
-    """Sum over a (2r+1) x (2r+1) box on the first two axes (zero outside)."""
-    if r == 0:
-        return a
-    out = np.zeros_like(a)
-    ni, nj = a.shape[:2]
-    for di in range(-r, r + 1):  # (2r+1)^2 array shifts, not a loop over cells
-        for dj in range(-r, r + 1):
-            src_i = slice(max(0, -di), ni - max(0, di))
-            dst_i = slice(max(0, di), ni - max(0, -di))
-            src_j = slice(max(0, -dj), nj - max(0, dj))
-            dst_j = slice(max(0, dj), nj - max(0, -dj))
-            out[dst_i, dst_j] += a[src_i, src_j]
-    return out
 
 
 @dataclass
@@ -175,7 +148,7 @@ class Baseline:
                 f"no sensor has {params.min_rows_per_year} detections in any reference year",
                 fix="add reference years or lower min_rows_per_year",
             )
-        base.landscape = _landscape(ref, years, shape, params, cov)
+        base.landscape = _landscape(ref, shape, params, cov)
         return base
 
     # ---------------------------------------------------------------- lookup
@@ -226,7 +199,7 @@ class Baseline:
             ls = self.landscape
             arrays |= {"landscape__crops": ls.crops, "landscape__persistence": ls.persistence,
                        "landscape__crop_season": ls.crop_season,
-                       "landscape__open_land": ls.open_land}
+                       "landscape__trees": ls.trees}
             if ls.seasonal is not None:
                 arrays["landscape__seasonal"] = ls.seasonal
         with Path(path).open("wb") as fh:
@@ -243,11 +216,10 @@ class Baseline:
                 if meta["format_version"] > FORMAT_VERSION:
                     raise BaselineError(f"{path}: baseline format {meta['format_version']} is "
                                         "newer than this trucewatch", fix="upgrade trucewatch")
-                base = cls(i0=meta["i0"], j0=meta["j0"], shape=tuple(meta["shape"]),
-                           params=BaselineParams())
                 params = {k: v for k, v in meta["params"].items()
                           if k in BaselineParams.__dataclass_fields__}
-                base.params = BaselineParams(**params)
+                base = cls(i0=meta["i0"], j0=meta["j0"], shape=tuple(meta["shape"]),
+                           params=BaselineParams(**params))
                 for s, info in meta["sensors"].items():
                     base.sensors[s] = SensorBaseline(expected=z[f"expected__{s}"],
                                                      dispersion=info["dispersion"],
@@ -258,7 +230,7 @@ class Baseline:
                         crops=z["landscape__crops"], persistence=z["landscape__persistence"],
                         crop_season=z["landscape__crop_season"],
                         crops_from=meta["landscape"]["crops_from"],
-                        open_land=z["landscape__open_land"],
+                        trees=z["landscape__trees"],
                         seasonal=(z["landscape__seasonal"] if "landscape__seasonal" in z.files
                                   else None))
                 return base
@@ -293,7 +265,7 @@ def _counts(sub: pl.DataFrame, shape: tuple[int, int]) -> NDArray[np.float64]:
     return np.bincount(flat, minlength=ni * nj * DAYS).reshape(ni, nj, DAYS).astype(np.float64)
 
 
-def _landscape(ref: pl.DataFrame, years: list[int], shape: tuple[int, int],
+def _landscape(ref: pl.DataFrame, shape: tuple[int, int],
                p: BaselineParams, cov: CellCovariates | None) -> Landscape:
     counts = _counts(ref, shape)
     cd = ref.select("_i", "_j", "acq_date").unique()
@@ -320,13 +292,13 @@ def _fit_sensor(sub: pl.DataFrame, years: list[int], shape: tuple[int, int],
         da, db = a.timetuple().tm_yday - 1, b.timetuple().tm_yday - 1
         cover[da:db + 1] += 1
     w = p.window_days
-    cover_t = _circular_window_sum(cover[None, None, :], w)[0, 0]
+    cover_t = circular_window_sum(cover[None, None, :], w)[0, 0]
     cover_t = np.maximum(cover_t, 1.0)
 
-    counts_t = _circular_window_sum(counts, w)
+    counts_t = circular_window_sum(counts, w)
     r = p.neighbourhood_cells
     local = counts_t / cover_t
-    nbr = _box_sum(counts_t, r) / ((2 * r + 1) ** 2 * cover_t)
+    nbr = box_sum(counts_t, r) / ((2 * r + 1) ** 2 * cover_t)
     expected = np.maximum(p.cell_weight * local + (1 - p.cell_weight) * nbr, p.min_expected)
     learned = cov is not None
     if learned:

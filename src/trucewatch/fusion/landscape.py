@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from trucewatch.geo.grid import box_sum, circular_window_sum
+
 if TYPE_CHECKING:
     from trucewatch.fusion.covariates import CellCovariates
 
@@ -31,18 +33,10 @@ class Landscape:
     crop_season: NDArray[np.bool_]  # (366,) day of year in the crop-fire season
     crops_from: str  # "land use (FOLDER)" or "fire seasonality (no covariates)"
     # further land use, NaN when no covariates were given
-    open_land: NDArray[np.float32]  # tree share (NaN without covariates)
+    trees: NDArray[np.float32]  # tree share (NaN without covariates)
     # the share of the cell's (3x3) reference fires that fell in the crop-fire season:
     # where people burn in that season, whatever the land-use map says
     seasonal: NDArray[np.float32] | None = None
-
-
-def _circular_smooth(a: NDArray[np.float64], w: int) -> NDArray[np.float64]:
-    n = a.shape[-1]
-    padded = np.concatenate([a[..., n - w:], a, a[..., :w]], axis=-1)
-    cs = np.concatenate([np.zeros((*a.shape[:-1], 1)), np.cumsum(padded, axis=-1)], axis=-1)
-    out: NDArray[np.float64] = (cs[..., 2 * w + 1:] - cs[..., :n]) / (2 * w + 1)
-    return out
 
 
 def build_landscape(counts: NDArray[np.float64], days_with_fire: NDArray[np.float64],
@@ -56,17 +50,16 @@ def build_landscape(counts: NDArray[np.float64], days_with_fire: NDArray[np.floa
     if covariates is not None:
         crops = np.nan_to_num(covariates.land("crops") + covariates.land("open"), nan=0.0)
         crop_cells = crops >= crop_share
-        open_land = covariates.land("trees").astype(np.float32)
+        trees = covariates.land("trees").astype(np.float32)
     else:
         crop_cells = per_cell > 0
-        open_land = np.full(per_cell.shape, np.nan, dtype=np.float32)
+        trees = np.full(per_cell.shape, np.nan, dtype=np.float32)
     # the season: days when cropland burns well above its yearly mean rate
-    daily = _circular_smooth(counts[crop_cells].sum(axis=0)[None, :], 7)[0]
+    w = 7  # a two-week moving mean of the daily rate
+    daily = circular_window_sum(counts[crop_cells].sum(axis=0)[None, :], w)[0] / (2 * w + 1)
     season = daily >= season_ratio * max(float(daily.mean()), 1e-9)
-    from trucewatch.fusion.baseline import _box_sum
-
-    in_season = _box_sum(counts[:, :, season].sum(axis=2), 1)
-    total = _box_sum(per_cell, 1)
+    in_season = box_sum(counts[:, :, season].sum(axis=2), 1)
+    total = box_sum(per_cell, 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         seasonal = np.where(total >= 3, in_season / total, 0.0).astype(np.float32)
     if covariates is not None:
@@ -76,7 +69,7 @@ def build_landscape(counts: NDArray[np.float64], days_with_fire: NDArray[np.floa
         crops_grid = seasonal
         source = "fire seasonality of the reference years (no land-use covariates)"
     return Landscape(crops=crops_grid, persistence=persistence, crop_season=season,
-                     crops_from=source, open_land=open_land, seasonal=seasonal)
+                     crops_from=source, trees=trees, seasonal=seasonal)
 
 
 def learned_expectation(counts: NDArray[np.float64], cover: NDArray[np.float64],

@@ -160,15 +160,9 @@ def _features(cd_i: NDArray[np.int64], cd_j: NDArray[np.int64], cd_t: NDArray[np
               cd_n: NDArray[np.int64], cd_excess: NDArray[np.bool_], rules: WarFireRules
               ) -> _CellDays:
     n_cd = cd_i.size
-    conf = np.zeros(n_cd, np.float32)
-    hist = np.zeros(n_cd, np.float32)
-    burst = np.zeros(n_cd, np.float32)
-    bdays = np.zeros(n_cd, np.float32)
-    before = np.zeros(n_cd, np.float32)
-    active = np.zeros(n_cd, np.float32)
     if n_cd == 0:
-        return _CellDays(cd_i, cd_j, cd_t, cd_n, cd_excess, conf, hist, burst, bdays, before,
-                         active)
+        z = np.zeros(0, np.float32)
+        return _CellDays(cd_i, cd_j, cd_t, cd_n, cd_excess, z, z, z, z, z, z)
     lat = float(np.mean(cd_i)) / 10
     ci, cj = _radius_cells(rules.confirm_radius_km, lat)
     wi, wj = _radius_cells(rules.wildfire_radius_km, lat)
@@ -211,38 +205,25 @@ def _check_grid(baseline: Baseline, i: NDArray[np.int64], j: NDArray[np.int64]) 
             "another area", fix="fit a baseline on reference years of this area")
 
 
-def _trees_at(ls: Landscape | None, baseline: Baseline, i: NDArray[np.int64],
-              j: NDArray[np.int64]) -> NDArray[np.float32]:
-    """Tree share per cell-day (0 without land-use covariates)."""
-    out = np.zeros(i.shape, np.float32)
-    if ls is None:
-        return out
-    ii, jj = i - baseline.i0, j - baseline.j0
-    inside = (ii >= 0) & (ii < baseline.shape[0]) & (jj >= 0) & (jj < baseline.shape[1])
-    out[inside] = np.nan_to_num(ls.open_land[ii[inside], jj[inside]], nan=0.0)
-    return out
-
-
 def _landscape_at(ls: Landscape | None, baseline: Baseline, i: NDArray[np.int64],
                   j: NDArray[np.int64], doy: NDArray[np.int64]
                   ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32],
-                             NDArray[np.bool_]]:
-    """(farmland share, in-season share of past fires, persistence, in crop season) per
-    cell-day; zeros without a landscape."""
-    if ls is None:
-        z = np.zeros(i.shape, np.float32)
-        return z, z, z, np.zeros(i.shape, bool)
+                             NDArray[np.float32], NDArray[np.bool_]]:
+    """(farmland share, in-season share of past fires, tree share, persistence, in crop
+    season) per cell-day; zeros off the grid or without a landscape (or those grids)."""
     ii, jj = i - baseline.i0, j - baseline.j0
     inside = (ii >= 0) & (ii < baseline.shape[0]) & (jj >= 0) & (jj < baseline.shape[1])
-    crops = np.zeros(i.shape, np.float32)
-    seasonal = np.zeros(i.shape, np.float32)
-    pers = np.zeros(i.shape, np.float32)
-    crops[inside] = ls.crops[ii[inside], jj[inside]]
-    if ls.seasonal is not None:
-        seasonal[inside] = ls.seasonal[ii[inside], jj[inside]]
-    pers[inside] = ls.persistence[ii[inside], jj[inside]]
+
+    def at(grid: NDArray[np.float32] | None) -> NDArray[np.float32]:
+        out = np.zeros(i.shape, np.float32)
+        if grid is not None:
+            out[inside] = np.nan_to_num(grid[ii[inside], jj[inside]], nan=0.0)
+        return out
+
+    if ls is None:
+        return at(None), at(None), at(None), at(None), np.zeros(i.shape, bool)
     in_season: NDArray[np.bool_] = ls.crop_season[doy]
-    return crops, seasonal, pers, in_season
+    return at(ls.crops), at(ls.seasonal), at(ls.trees), at(ls.persistence), in_season
 
 
 def classify(records: pl.DataFrame, baseline: Baseline,
@@ -276,7 +257,8 @@ def classify(records: pl.DataFrame, baseline: Baseline,
 
     # per (cell, day, input sensor): count, expected, upper, surplus
     sensor_code = sensors.cast(pl.Categorical).to_physical().to_numpy().astype(np.int64)
-    key = _keys(i, j, days) * 16 + sensor_code
+    cd_key = _keys(i, j, days)
+    key = cd_key * 16 + sensor_code
     _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
     n = counts[inverse]
     expected = np.empty(n_in)
@@ -294,17 +276,14 @@ def classify(records: pl.DataFrame, baseline: Baseline,
     row_excess = (surplus >= 1) & (p_normal < rules.p_threshold)
 
     # cell-days, all sensors together
-    cd_key = _keys(i, j, days)
-    cd_uniq, cd_inv, cd_n = np.unique(cd_key, return_inverse=True, return_counts=True)
+    cd_uniq, first, cd_inv, cd_n = np.unique(cd_key, return_index=True, return_inverse=True,
+                                             return_counts=True)
     cd_excess = np.zeros(cd_uniq.size, bool)
     np.logical_or.at(cd_excess, cd_inv, row_excess)
-    first = np.unique(cd_inv, return_index=True)[1]
     f = _features(i[first], j[first], days[first], cd_n.astype(np.int64), cd_excess, rules)
     cd_doy = doy[first]
-    crops, seasonal, pers, season = _landscape_at(baseline.landscape, baseline, f.i, f.j,
-                                                  cd_doy)
     ls = baseline.landscape
-    trees = _trees_at(ls, baseline, f.i, f.j)
+    crops, seasonal, trees, pers, season = _landscape_at(ls, baseline, f.i, f.j, cd_doy)
     # farmland by the land-use map, or a place whose past fires came in the crop season
     crop_cell = (crops >= baseline.params.crop_share) \
         | (seasonal >= baseline.params.seasonal_share)
@@ -313,12 +292,13 @@ def classify(records: pl.DataFrame, baseline: Baseline,
     # a wildfire is a sudden, large, growing burst on open land: far above the area's own
     # activity before (fighting that burned at that level for months is not a wildfire)
     # and concentrated: a fire front burns many pixels per cell, shelling scatters a few
+    burning = np.maximum(f.active, 1)  # cell-days with detections in reach
+    per_cell_day = f.burst / burning
+    dense = (f.burst >= rules.wildfire_density * burning) | (
+        (trees >= rules.woodland_share) & (f.burst >= rules.woodland_density * burning))
     wild = (f.burst >= rules.wildfire_min_detections) & (f.burst_days >= 2) \
         & (open_cell | ~season) & (f.burst >= rules.wildfire_jump * f.before) \
-        & ~sustained & (ls is not None) \
-        & ((f.burst >= rules.wildfire_density * np.maximum(f.active, 1))
-                              | ((trees >= rules.woodland_share)
-                                 & (f.burst >= rules.woodland_density * np.maximum(f.active, 1))))
+        & ~sustained & (ls is not None) & dense
     agri = crop_cell & season & ~sustained & ~wild
     explained = wild | agri
     war_cd = f.excess & ~explained & (f.confirmations >= rules.min_confirmations)
@@ -371,7 +351,7 @@ def classify(records: pl.DataFrame, baseline: Baseline,
         pl.Series("_hist", f.history[cd_inv]),
         pl.Series("_burst", f.burst[cd_inv]),
         pl.Series("_before", f.before[cd_inv]),
-        pl.Series("_density", f.burst[cd_inv] / np.maximum(f.active[cd_inv], 1)),
+        pl.Series("_density", per_cell_day[cd_inv]),
         pl.Series("_crops", crops[cd_inv]),
         pl.Series("_seasonal", seasonal[cd_inv]),
         pl.Series("_trees", trees[cd_inv]),

@@ -31,3 +31,30 @@ def cell_centre(i: NDArray[np.integer[Any]], j: NDArray[np.integer[Any]]) -> tup
     NDArray[np.float64], NDArray[np.float64]
 ]:
     return ((i + 0.5) * CELL_DEG).astype(np.float64), ((j + 0.5) * CELL_DEG).astype(np.float64)
+
+
+def circular_window_sum(a: NDArray[np.float64], w: int, axis: int = -1) -> NDArray[np.float64]:
+    """Sum over a circular window of +-w along ``axis`` (cumulative sums, O(n))."""
+    a = np.moveaxis(a, axis, -1)
+    n = a.shape[-1]
+    padded = np.concatenate([a[..., n - w:], a, a[..., :w]], axis=-1)
+    cs = np.cumsum(padded, axis=-1, dtype=np.float64)
+    cs = np.concatenate([np.zeros((*a.shape[:-1], 1)), cs], axis=-1)
+    out = cs[..., 2 * w + 1:] - cs[..., : n]
+    return np.moveaxis(out, -1, axis)
+
+
+def box_sum(a: NDArray[np.float64], r: int) -> NDArray[np.float64]:
+    """Sum over a (2r+1) x (2r+1) box on the first two axes (zero outside)."""
+    if r == 0:
+        return a
+    out = np.zeros_like(a)
+    ni, nj = a.shape[:2]
+    for di in range(-r, r + 1):  # (2r+1)^2 array shifts, not a loop over cells
+        for dj in range(-r, r + 1):
+            src_i = slice(max(0, -di), ni - max(0, di))
+            dst_i = slice(max(0, di), ni - max(0, -di))
+            src_j = slice(max(0, -dj), nj - max(0, dj))
+            dst_j = slice(max(0, dj), nj - max(0, -dj))
+            out[dst_i, dst_j] += a[src_i, src_j]
+    return out
