@@ -36,7 +36,8 @@ from trucewatch.fusion.war_fires import WarFireRules, classify
 from trucewatch.ingest.allegations import AllegationSource
 from trucewatch.ingest.base import read_raw
 from trucewatch.ingest.drones import DroneSource, read_patrols
-from trucewatch.ingest.firms import SENSORS, read_firms
+from trucewatch.ingest.firms import FirmsFilter as FirmsFilter  # run_cycle's argument type
+from trucewatch.ingest.firms import read_firms
 from trucewatch.ingest.sensors import read_detections, read_stations
 from trucewatch.intake import Outcome, receive
 from trucewatch.integrity.envelope import is_envelope, open_envelope
@@ -64,42 +65,6 @@ class CycleResult:
 
 def _noop(_: str, __: int, ___: int) -> None:
     return None
-
-
-@dataclass(frozen=True)
-class FirmsFilter:
-    """Which stored FIRMS detections a cycle uses: sensor ids (empty: all) and an
-    acq_date range (inclusive). Every row is still stored."""
-
-    sensors: tuple[str, ...] = ()
-    since: date | None = None
-    until: date | None = None
-
-    def check(self) -> None:
-        unknown = [s for s in self.sensors if s not in SENSORS]
-        if unknown:
-            raise ConfigError(f"unknown FIRMS sensor {', '.join(unknown)}",
-                              fix=f"use one of {', '.join(SENSORS)}")
-        if self.since and self.until and self.since > self.until:
-            raise ConfigError(f"--since {self.since} is after --until {self.until}",
-                              fix="give --since on or before --until")
-
-    def apply(self, df: pl.DataFrame) -> pl.DataFrame:
-        """Rows of ``df`` (columns sensor, acq_date) this filter keeps."""
-        keep = pl.lit(True)
-        if self.sensors:
-            keep &= pl.col("sensor").is_in(list(self.sensors))
-        if self.since:
-            keep &= pl.col("acq_date") >= self.since
-        if self.until:
-            keep &= pl.col("acq_date") <= self.until
-        return df.filter(keep)
-
-    def describe(self) -> str:
-        parts = [f"--sensor {','.join(self.sensors)}"] if self.sensors else []
-        parts += [f"--since {self.since}"] if self.since else []
-        parts += [f"--until {self.until}"] if self.until else []
-        return " ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -76,22 +76,18 @@ def _baseline_params(**given: Any) -> Any:
 def _read_all(files: list[Path], sensors: list[str] | None = None) -> Any:
     import polars as pl
 
-    from trucewatch.ingest.firms import SENSORS, read_firms
+    from trucewatch.ingest.firms import FirmsFilter, read_firms
 
-    unknown = sorted(set(sensors or []) - set(SENSORS))
-    if unknown:
-        raise typer.BadParameter(f"unknown sensor(s) {', '.join(unknown)}: give one of "
-                                 f"{', '.join(SENSORS)}")
+    flt = FirmsFilter(tuple(sensors or ()))
+    flt.check()  # the same check as `run --sensor`
     batches = [read_firms(f, keep_raw=False) for f in files]
     for b in batches:
         if b.quarantine:
             err.print(f"[yellow]{b.name}: {len(b.quarantine)} invalid row(s) quarantined, "
                       f"first: row {b.quarantine[0].row}: {b.quarantine[0].reason}")
-    records = pl.concat([b.records for b in batches])
-    if sensors:
-        records = records.filter(pl.col("sensor").is_in(sensors))
-        if records.height == 0:
-            raise typer.BadParameter(f"no detections of {', '.join(sensors)} in the files")
+    records = flt.apply(pl.concat([b.records for b in batches]))
+    if sensors and records.height == 0:
+        raise typer.BadParameter(f"no detections of {', '.join(sensors)} in the files")
     return batches, records
 
 
@@ -311,7 +307,8 @@ def run(
     """Run a full verification cycle and write the bulletin (built-in scenario by default).
     Everything is stored, but the bulletin for --report-date uses only data up to its end;
     a re-run that would change a published bulletin writes a revision (.rev2) instead."""
-    from trucewatch.pipeline import FieldInputs, FirmsFilter, SensorInputs, run_cycle
+    from trucewatch.ingest.firms import FirmsFilter
+    from trucewatch.pipeline import FieldInputs, SensorInputs, run_cycle
 
     field_inputs = FieldInputs(drones=list(drones or []), allegations=list(allegations or []),
                                keys=keys)

@@ -24,13 +24,14 @@ overpass windows of its satellite over its longitude (:func:`overpass_windows`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from trucewatch.errors import InputFileError
+from trucewatch.errors import ConfigError, InputFileError
 from trucewatch.ingest.base import (
     Batch,
     QuarantineEntry,
@@ -418,3 +419,39 @@ def _acq_minute() -> tuple[pl.Expr, pl.Expr]:
     ok = (t.str.contains(r"^(\d{1,4}|\d{1,2}:\d{2}(:\d{2})?)$").fill_null(False)
           & hh.is_between(0, 23) & mm.is_between(0, 59))
     return (hh * 60 + mm), ok.fill_null(False)
+
+
+@dataclass(frozen=True)
+class FirmsFilter:
+    """Which stored FIRMS detections a cycle uses: sensor ids (empty: all) and an
+    acq_date range (inclusive). Every row is still stored."""
+
+    sensors: tuple[str, ...] = ()
+    since: date | None = None
+    until: date | None = None
+
+    def check(self) -> None:
+        unknown = [s for s in self.sensors if s not in SENSORS]
+        if unknown:
+            raise ConfigError(f"unknown FIRMS sensor {', '.join(unknown)}",
+                              fix=f"use one of {', '.join(SENSORS)}")
+        if self.since and self.until and self.since > self.until:
+            raise ConfigError(f"--since {self.since} is after --until {self.until}",
+                              fix="give --since on or before --until")
+
+    def apply(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Rows of ``df`` (columns sensor, acq_date) this filter keeps."""
+        keep = pl.lit(True)
+        if self.sensors:
+            keep &= pl.col("sensor").is_in(list(self.sensors))
+        if self.since:
+            keep &= pl.col("acq_date") >= self.since
+        if self.until:
+            keep &= pl.col("acq_date") <= self.until
+        return df.filter(keep)
+
+    def describe(self) -> str:
+        parts = [f"--sensor {','.join(self.sensors)}"] if self.sensors else []
+        parts += [f"--since {self.since}"] if self.since else []
+        parts += [f"--until {self.until}"] if self.until else []
+        return " ".join(parts)
