@@ -118,6 +118,15 @@ def _number(data: dict[str, Any], key: str, what: str, errors: list[str],
     return float(v)
 
 
+def _disc_problem(lat: float, lon: float, radius_m: float) -> str | None:
+    """What is wrong with a disc (a protected site, a disengagement area), if anything."""
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return "lat/lon out of range"
+    if radius_m <= 0:
+        return "radius_m must be > 0"
+    return None
+
+
 def check_agreement(path: Path | str) -> CheckReport:
     """Load an agreement and report every problem; never raises for content errors."""
     try:
@@ -254,10 +263,9 @@ def _check(path: Path) -> CheckReport:
         except (KeyError, TypeError, ValueError) as err:
             errors.append(f"{what}: needs id, lat, lon, radius_m ({err})")
             continue
-        if not (-90 <= site.lat <= 90 and -180 <= site.lon <= 180):
-            errors.append(f"{what} ({site.id}): lat/lon out of range")
-        elif site.radius_m <= 0:
-            errors.append(f"{what} ({site.id}): radius_m must be > 0")
+        problem = _disc_problem(site.lat, site.lon, site.radius_m)
+        if problem:
+            errors.append(f"{what} ({site.id}): {problem}")
         else:
             sites.append(site)
     training = _training_areas(doc.get("live_fire_training") or [], errors)
@@ -427,10 +435,9 @@ def _disengagement_areas(items: list[tuple[str, Any]], base: Path,
         except (KeyError, TypeError, ValueError) as err:
             errors.append(f"{what} ({aid}): needs lat, lon, radius_m or geojson ({err})")
             continue
-        if not (-90 <= area.lat <= 90 and -180 <= area.lon <= 180):
-            errors.append(f"{what} ({aid}): lat/lon out of range")
-        elif area.radius_m <= 0:
-            errors.append(f"{what} ({aid}): radius_m must be > 0")
+        problem = _disc_problem(area.lat, area.lon, area.radius_m)
+        if problem:
+            errors.append(f"{what} ({aid}): {problem}")
         else:
             out.append(area)
     ids = [a.id for a in out]
