@@ -46,6 +46,7 @@ from trucewatch.reports.bulletin import BulletinFiles, render
 from trucewatch.reports.coverage import coverage, read_cloud
 from trucewatch.review.workflow import ReviewService
 from trucewatch.storage import IngestReport, SqliteStore, open_store
+from trucewatch.storage.postgis import is_postgres_url
 
 Progress = Callable[[str, int, int], None]
 Review = Callable[[SqliteStore], list[str]]
@@ -200,7 +201,7 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
         batches.append(read_firms(f))
     store_where = store_path or out_dir / "trucewatch.db"
     # a store this run creates is removed again if the run is refused before using it
-    fresh = not str(store_where).startswith("postgresql") and not Path(store_where).exists()
+    fresh = not is_postgres_url(store_where) and not Path(store_where).exists()
     store = open_store(store_where)
     try:
         plan = plan_cycle(pl.concat([store.fire_summary(), *(
