@@ -321,9 +321,20 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
                        "stored": len(view.incidents)}}
     bulletins = render(view, cover, report_date, out_dir, quarantined, summary,
                        pdf=pdf, sensors=sensor_summary, extra=extra)
+    _publish(store, bulletins, report_date)
     store.close()
     return CycleResult(view, bulletins, reports, store_where, baseline_path,
                        submissions, rulings, review_log)
+
+
+def _publish(store: SqliteStore, bulletins: dict[str, Any], day: date) -> None:
+    """The written bulletins become the store's published products (the service serves
+    only these); a product already published under its name is left as it was."""
+    for variant, files in bulletins.items():
+        for kind, path in (("html", files.html), ("pdf", files.pdf), ("json", files.json),
+                           ("geojson", files.geojson)):
+            if path is not None and Path(path).is_file():
+                store.publish_product(Path(path), kind, day, variant)
 
 
 def _classes_by_day(full: pl.DataFrame, since: date) -> dict[str, dict[str, int]]:

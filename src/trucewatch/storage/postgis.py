@@ -91,8 +91,17 @@ CREATE TABLE rulings (allegation_id TEXT PRIMARY KEY REFERENCES allegations,
 CREATE TABLE api_tokens (token_sha256 TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
     role TEXT NOT NULL, party TEXT, created_at TEXT NOT NULL, revoked_at TEXT);
 CREATE TABLE coverage (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at TEXT NOT NULL,
-    doc TEXT NOT NULL)
+    doc TEXT NOT NULL);
 """
+
+# PostgreSQL migrations, by the schema version they lead to (the SQLite MIGRATIONS'
+# numbering); SCHEMA above is written at version 5 and brought forward by these
+PG_MIGRATIONS: dict[int, str] = {
+    6: """CREATE TABLE products (name TEXT PRIMARY KEY, kind TEXT NOT NULL,
+    report_date TEXT NOT NULL, audience TEXT NOT NULL, sha256 TEXT NOT NULL,
+    size BIGINT NOT NULL, path TEXT NOT NULL, published_at TEXT NOT NULL)""",
+}
+BASE_VERSION = 5
 
 # INSERT OR REPLACE: the key each table conflicts on, and its columns
 _UPSERT = {"violations": ("id", ("id", "incident_id", "doc")),
@@ -220,10 +229,16 @@ class PostgisStore(SqliteStore):
             with self._transaction():
                 self.db.conn.execute(SCHEMA)  # type: ignore[attr-defined]
                 self.db.execute("INSERT INTO tw_meta VALUES ('schema_version', ?)",
-                                (str(SCHEMA_VERSION),))
-        elif current < SCHEMA_VERSION:  # pragma: no cover - no PostgreSQL migration yet
+                                (str(BASE_VERSION),))
+            current = BASE_VERSION
+        if current < BASE_VERSION:  # pragma: no cover - no store was written before 5
             raise SchemaVersionError(f"no migration for {self.path} from {current}",
                                      fix="re-create the store with this trucewatch")
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            with self._transaction():
+                self.db.conn.execute(PG_MIGRATIONS[version])  # type: ignore[attr-defined]
+                self.db.execute("UPDATE tw_meta SET v = ? WHERE k = 'schema_version'",
+                                (str(version),))
 
     def _bbox_sql(self, alias: str) -> str:
         return f"{alias}.geom @ ST_MakeEnvelope(?, ?, ?, ?, 4326)"

@@ -105,6 +105,13 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE coverage (id INTEGER PRIMARY KEY, at TEXT NOT NULL, doc TEXT NOT NULL)
     """,
+    # 6: published products (issue 11): the service serves what this list names, never a
+    # file because of its name; each entry is logged with the file's SHA-256
+    """
+    CREATE TABLE products (name TEXT PRIMARY KEY, kind TEXT NOT NULL,
+        report_date TEXT NOT NULL, audience TEXT NOT NULL, sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL, path TEXT NOT NULL, published_at TEXT NOT NULL)
+    """,
 ]
 
 COUNT_CAP = 10_000  # query totals are exact up to this, then reported as COUNT_CAP + 1
@@ -556,6 +563,36 @@ class SqliteStore:
     def latest_coverage(self) -> dict[str, Any] | None:
         row = self.db.execute("SELECT doc FROM coverage ORDER BY id DESC LIMIT 1").fetchone()
         return json.loads(row[0]) if row else None
+
+    # ------------------------------------------------------------- products
+    def publish_product(self, path: Path, kind: str, report_date: date, audience: str,
+                        actor: str = "pipeline") -> None:
+        """Record a written product (a bulletin file) as published, with its SHA-256.
+        A name is published once: a re-run that would change it writes a revision."""
+        content = Path(path).read_bytes()
+        sha = hashlib.sha256(content).hexdigest()
+        with self._transaction():
+            row = self.db.execute("SELECT sha256 FROM products WHERE name = ?",
+                                  (Path(path).name,)).fetchone()
+            if row is not None:
+                return
+            self.db.execute("INSERT INTO products VALUES (?,?,?,?,?,?,?,?)",
+                            (Path(path).name, kind, report_date.isoformat(), audience, sha,
+                             len(content), str(Path(path).resolve()), _now()))
+            self._log(actor, "publish", Path(path).name, {
+                "kind": kind, "report_date": report_date.isoformat(), "audience": audience,
+                "sha256": sha, "size": len(content)})
+
+    def products(self) -> list[dict[str, Any]]:
+        """Published products, oldest first: name, kind, report_date, audience (public or
+        restricted), sha256, size, path, published_at."""
+        cur = self.db.execute("SELECT name, kind, report_date, audience, sha256, size, path, "
+                              "published_at FROM products ORDER BY published_at, name")
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur]
+
+    def product(self, name: str) -> dict[str, Any] | None:
+        return next((p for p in self.products() if p["name"] == name), None)
 
     # ------------------------------------------------------------- API tokens
     def add_token(self, name: str, role: str, party: str | None = None,
