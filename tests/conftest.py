@@ -42,66 +42,27 @@ def built_cycle(scenario: ScenarioFiles, tmp_path_factory: pytest.TempPathFactor
     return out
 
 
-def _pg_binaries() -> Path | None:
-    for bindir in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        version = bindir.parent.name
-        if (bindir / "initdb").exists() and Path(
-                f"/usr/share/postgresql/{version}/extension/postgis.control").exists():
-            return bindir
-    return None
-
-
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A throwaway PostgreSQL + PostGIS cluster on 127.0.0.1 (or $TRUCEWATCH_TEST_PG_URL).
     Skips with the reason when neither is available."""
     import os
-    import shutil
-    import subprocess
 
-    from trucewatch.testing.server import free_port
+    from trucewatch.testing.postgres import TemporaryPostgis, unavailable
 
     if os.environ.get("TRUCEWATCH_TEST_PG_URL"):
         yield os.environ["TRUCEWATCH_TEST_PG_URL"]
         return
-    bindir = _pg_binaries()
-    if bindir is None:
-        pytest.skip("needs PostgreSQL with PostGIS (apt-get install postgresql-15-postgis-3; "
-                    ".ci/run installs it) or TRUCEWATCH_TEST_PG_URL")
-    root = tmp_path_factory.mktemp("pg")
-    run_as: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses root: hand the cluster to the postgres user
-        if not shutil.which("runuser"):
-            pytest.skip("running as root without runuser: cannot start PostgreSQL")
-        run_as = ["runuser", "-u", "postgres", "--"]
-        for p in [root, *root.parents]:
-            if str(p) == "/":
-                break
-            p.chmod(p.stat().st_mode | 0o011)  # let postgres reach its folder
-        shutil.chown(root, "postgres", "postgres")
-    port = free_port()
-    subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(root / "data"), "-U", "tw",
-                    "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"], check=True,
-                   capture_output=True)
-    subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(root / "data"), "-l",
-                    str(root / "pg.log"), "-o",
-                    f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off", "-w",
-                    "start"], check=True, capture_output=True)
-    try:
-        yield f"postgresql://tw@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m",
-                        "immediate", "stop"], capture_output=True)
+    why = unavailable()
+    if why:
+        pytest.skip(why)
+    with TemporaryPostgis(tmp_path_factory.mktemp("pg")) as url:
+        yield url
 
 
 @pytest.fixture()
 def pg_url(pg_server: str) -> str:
     """A fresh, empty database on the throwaway cluster."""
-    import uuid
+    from trucewatch.testing.postgres import new_database
 
-    import psycopg
-
-    name = f"tw_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return pg_server.rsplit("/", 1)[0] + "/" + name
+    return new_database(pg_server)

@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 
 from trucewatch.api import create_app
 from trucewatch.api.app import Error
-from trucewatch.api.auth import MATRIX, Role
+from trucewatch.api.auth import MATRIX, Role, may_ingest
+from trucewatch.model.enums import SourceKind
 from trucewatch.scenario import ScenarioFiles
 from trucewatch.storage import SqliteStore
 
@@ -21,6 +22,13 @@ from trucewatch.storage import SqliteStore
 @pytest.fixture()
 def api(built_cycle: Path, scenario: ScenarioFiles, tmp_path: Path) -> tuple[TestClient,
                                                                         dict[str, str], Path]:
+    return make_api(built_cycle, scenario, tmp_path)
+
+
+def make_api(built_cycle: Path, scenario: ScenarioFiles, tmp_path: Path
+             ) -> tuple[TestClient, dict[str, str], Path]:
+    """A client of the app over a copy of the built cycle's store, with a token per role
+    (and a second reviewer); other test modules build their ``api`` fixture with it."""
     db = tmp_path / "s.db"
     shutil.copy(built_cycle / "trucewatch.db", db)
     store = SqliteStore(db)
@@ -101,7 +109,9 @@ def test_role_by_endpoint_matrix(api: tuple[TestClient, dict[str, str], Path]) -
             elif body is not None:
                 kw["json"] = body
             r = getattr(c, method)(path, **kw)
-            if role in MATRIX[action]:
+            # a token's role also binds which sources it may post (a sensor: its own)
+            if role in MATRIX[action] and (action != "ingest" or
+                                           may_ingest(role, SourceKind.ALLEGATION)):
                 assert r.status_code < 400, (role, path, r.text)
             else:
                 _is_error(r, 403)
@@ -197,17 +207,17 @@ def test_ingest_and_allegations(api: tuple[TestClient, dict[str, str], Path],
     truth = json.loads(scenario.truth.read_text())["multisource"]
     envelope = (scenario.root / truth["drone_files"][0]).read_bytes()
     # already in the store from the cycle: recognised as the same submission
-    r = c.post("/api/v1/ingest/drone", content=envelope, headers=_h(tok["sensor"]))
+    r = c.post("/api/v1/ingest/drone", content=envelope, headers=_h(tok["analyst"]))
     assert r.status_code == 200 and r.json()["new"] == 0
     replay = json.dumps(json.loads(envelope)).encode()
-    e = _is_error(c.post("/api/v1/ingest/drone", content=replay, headers=_h(tok["sensor"])),
+    e = _is_error(c.post("/api/v1/ingest/drone", content=replay, headers=_h(tok["analyst"])),
                   409)
     assert e["error"] == "submission_refused" and "replayed" in e["message"]
     unsigned = json.dumps({"format": "trucewatch-drone/1", "reports": []}).encode()
     e = _is_error(c.post("/api/v1/ingest/drone", content=unsigned,
-                         headers=_h(tok["sensor"])), 422)
+                         headers=_h(tok["analyst"])), 422)
     assert "requires an Ed25519 signature" in e["message"]
-    _is_error(c.post("/api/v1/ingest/firms", content=b"", headers=_h(tok["sensor"])), 400)
+    _is_error(c.post("/api/v1/ingest/firms", content=b"", headers=_h(tok["analyst"])), 400)
     r = c.post("/api/v1/allegations", headers=_h(tok["public"]), json={
         "text": "Explosions near Toretsk on 30 May 2026 at 07:30", "category": "explosion"})
     assert r.status_code == 201
@@ -250,7 +260,7 @@ def test_coverage_says_what_could_be_seen(api: tuple[TestClient, dict[str, str],
     assert any(d["data"] is False for d in doc["satellite_days"])  # the gap days
     # the area drawn is the one the rulings use: points inside are covered, outside not
     assert scenario.stations
-    st = read_stations(scenario.stations)
+    st = read_stations(scenario.root / "sensors" / "stations.csv")  # the signed file's payload
     cov = Coverage(stations=list(zip(st["latitude"], st["longitude"], strict=True)),
                    sensor_periods=[(datetime(2026, 5, 30, 4, tzinfo=UTC),
                                     datetime(2026, 5, 30, 10, tzinfo=UTC))])

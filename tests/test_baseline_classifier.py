@@ -205,9 +205,15 @@ def test_sensor_fallback_is_said(baseline: Baseline) -> None:
     assert f"baseline of {SENSOR} used for VIIRS_SNPP_NRT" in out["reason"][0]
 
 
-def test_baseline_for_another_instrument_refused(baseline: Baseline) -> None:
-    with pytest.raises(BaselineError, match="no MODIS sensor"):
-        classify(_burst(47.5, 36.5, date(2022, 5, 1), 2, sensor="MODIS"), baseline)
+def test_baseline_for_another_instrument_leaves_the_rows_unclassified(
+        baseline: Baseline) -> None:
+    """Issue 11: a sensor the baseline lacks is no error (one such row in a store made every
+    run fail); its rows are unclassified, with the reason. tests/test_one_bad_row.py has
+    the mixed case."""
+    out = classify(_burst(47.5, 36.5, date(2022, 5, 1), 2, sensor="MODIS"), baseline)
+    assert out["fire_class"].to_list() == ["unclassified"] * 2
+    assert out["war_related"].to_list() == [0, 0]
+    assert "the baseline has no MODIS reference" in out["reason"][0]
 
 
 def test_baseline_for_another_area_refused(baseline: Baseline) -> None:

@@ -241,21 +241,28 @@ def test_field_commands_end_to_end(tmp_path: Path) -> None:
          "received_at": "2026-05-31T09:00:00Z", "text": "Вчора о 07:10 обстріл Бахмута"}]},
         ensure_ascii=False))
     assert "stored" in _run("allegations", "ingest", str(alleg), "--store", str(store)).stdout
-    add = _run("review", "add", "--as", "anna", "--why", "patrol saw a crater",
+    # every review action is a principal's, with its token: the store's first token is
+    # its admin's (the bootstrap), who then makes the others
+    root = _run("tokens", "new", "root", "--role", "admin", "--store", str(store)
+                ).stdout.split()[-1]
+    tok = {name: _run("tokens", "new", name, "--role", role, "--token", root, "--store",
+                      str(store)).stdout.split()[-1]
+           for name, role in (("anna", "reviewer"), ("ben", "analyst"), ("carla", "reviewer"))}
+    add = _run("review", "add", "--token", tok["anna"], "--why", "patrol saw a crater",
                "--category", "explosion.impact", "--lat", "48.02", "--lon", "37.51",
                "--time", "2026-05-30T04:15:00Z", "--store", str(store)).stdout
     inc = add.split("added ")[1].split()[0]
-    _run("review", "claim", inc, "--as", "ben", "--store", str(store))
-    _run("review", "decide", inc, "--as", "ben", "--status", "pending_verification",
+    _run("review", "claim", inc, "--as", "ben", "--token", tok["ben"], "--store", str(store))
+    _run("review", "decide", inc, "--token", tok["ben"], "--status", "pending_verification",
          "--why", "crater on the frame", "--store", str(store))
-    _run("review", "claim", inc, "--as", "anna", "--store", str(store))
-    bad = _run("review", "decide", inc, "--as", "anna", "--status", "verified", "--why",
-               "mine", "--store", str(store), ok=False)
+    _run("review", "claim", inc, "--token", tok["anna"], "--store", str(store))
+    bad = _run("review", "decide", inc, "--token", tok["anna"], "--status", "verified",
+               "--why", "mine", "--store", str(store), ok=False)
     assert bad.returncode == 2 and "cannot verify their own work" in bad.stderr
     assert "fix:" in bad.stderr and "Traceback" not in bad.stderr
-    _run("review", "claim", inc, "--as", "carla", "--store", str(store))
-    _run("review", "decide", inc, "--as", "carla", "--status", "verified", "--why", "agree",
-         "--store", str(store))
+    _run("review", "claim", inc, "--token", tok["carla"], "--store", str(store))
+    _run("review", "decide", inc, "--token", tok["carla"], "--status", "verified", "--why",
+         "agree", "--store", str(store))
     hist = _run("review", "history", inc, "--store", str(store)).stdout
     assert "verified" in hist and "carla" in hist
     assert "verified: 1" in _run("review", "figures", "--store", str(store)).stdout

@@ -55,12 +55,17 @@ protected_sites: [{id: s, lat: 48.0, lon: 36.0, radius_m: 1000}]
         "agreement": [agreement],
         "envelope": [sign_submission(drone, priv, "k", datetime(2026, 5, 30, tzinfo=UTC),
                                      "n")],
+        "stations": [b"id,latitude,longitude,elevation_m,kind\nA1,48.0,37.0,100,acoustic\n"
+                     b"S1,48.2,37.2,120,seismic\n"],
+        "keys": [json.dumps({"keys": [{"key_id": "k1", "source": "drone:P",
+                                       "public_key": "A" * 43 + "=",
+                                       "valid_from": "2026-01-01T00:00:00Z"}]}).encode()],
     }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["firms", "detections", "drones", "allegations",
-                                    "agreement", "envelope"])
+                                    "agreement", "envelope", "stations", "keys"])
 def test_parser_survives_fuzzing(target: str, tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()

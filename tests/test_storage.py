@@ -169,7 +169,9 @@ def test_review_state_and_queries(opened: Opener, where: str, tmp_path: Path,
     assert [i["id"] for i in ver] == [inc.id]
     # tokens
     token = store.add_token("t1", "analyst")
-    assert store.token_owner(token) == ("t1", "analyst", None)
+    owner = store.token_owner(token)
+    assert owner is not None and owner[:3] == ("t1", "analyst", None)
+    assert store.principal(owner.id).name == "t1"  # the token's principal
     store.revoke_token("t1")
     assert store.token_owner(token) is None
     assert store.verify() == []

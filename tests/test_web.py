@@ -132,3 +132,59 @@ def test_review_and_allegation_flows(served: tuple[Server, dict[str, str]],
     page3.wait_for_function("() => document.getElementById('message').textContent"
                             ".includes('received')")
     assert "allegation W-" in page3.text_content("#message")
+
+
+def test_stored_xss_stays_inert_and_no_script_reads_a_token(
+        served: tuple[Server, dict[str, str]], browser: Any) -> None:
+    """An analyst's incident whose rule is an HTML payload is shown as text in the queue
+    and the map's popup; no script can read a token (HttpOnly session cookie, nothing in
+    web storage); the page runs under a policy that forbids inline script."""
+    import httpx
+
+    server, tok = served
+    payload = '<img src=x onerror="window.__pwned=(window.__pwned||0)+1">'
+    r = httpx.post(f"{server.url}/api/v1/review/incidents",
+                   headers={"Authorization": f"Bearer {tok['anna']}"}, json={
+                       "why": "seen from the road", "category": "fire", "lat": 48.3,
+                       "lon": 37.0, "uncertainty_m": 100.0,
+                       "time_start": "2026-05-30T08:00:00Z", "rule": payload})
+    assert r.status_code == 201, r.text
+    incident = r.json()["id"]
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    policy_errors: list[str] = []
+    page.on("console", lambda m: policy_errors.append(m.text)
+            if "Content Security Policy" in m.text else None)
+    response = page.goto(server.url)
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1]
+    page.fill("#token", tok["ben"])
+    page.click("#signin button")
+    page.wait_for_selector("body[data-map-ready='1']", timeout=60_000)
+    # the review queue: the payload is text
+    item = page.locator(f"#queue li[data-id='{incident}']")
+    assert payload in item.text_content()
+    assert page.locator("#queue img").count() == 0
+    # the map's popup: the incident sits at the map's centre
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    popup = page.wait_for_selector(".maplibregl-popup", timeout=10_000)
+    assert payload in popup.text_content() and incident in popup.text_content()
+    assert page.locator(".maplibregl-popup img").count() == 0
+    assert page.evaluate("() => window.__pwned") is None
+    # no token where a script could read it
+    assert page.evaluate("() => document.cookie") == ""
+    assert page.evaluate("() => JSON.stringify(Object.assign({}, sessionStorage)) + "
+                         "JSON.stringify(Object.assign({}, localStorage))") == "{}{}"
+    assert tok["ben"] not in page.content()
+    # a reload keeps the session (the cookie), still unreadable
+    page.reload()
+    page.wait_for_selector("body[data-map-ready='1']", timeout=60_000)
+    assert "ben" in page.text_content("#who")
+    assert page.evaluate("() => document.cookie") == ""
+    # the page calls the API with the cookie and its CSRF token; another site cannot
+    status = page.evaluate("""async () => (await fetch('/api/v1/review/queue')).status""")
+    assert status == 200
+    forged = page.evaluate("""async (id) => (await fetch('/api/v1/review/' + id + '/claim',
+                              {method: 'POST'})).status""", incident)
+    assert forged == 403  # no CSRF token: refused even from the page's own origin
+    assert policy_errors == []  # the dashboard itself needs nothing the policy forbids

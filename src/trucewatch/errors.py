@@ -95,6 +95,20 @@ class SignatureError(TrucewatchError):
     code = "signature_error"
 
 
+class BindingError(SignatureError):
+    """A valid signature by a key that may not speak for this input: another source kind,
+    or a platform, station or party the key is not registered for."""
+
+    code = "key_not_bound"
+
+
+class OversizeError(InputFileError):
+    """An input (or what it decompresses to) is larger than the intake accepts."""
+
+    status = 413
+    code = "too_large"
+
+
 class ReplayError(TrucewatchError):
     """A signed submission was already received (same nonce or same signature)."""
 
@@ -119,3 +133,33 @@ class IntegrityError(TrucewatchError):
 
     status = 500
     code = "integrity_error"
+
+
+class InvalidInputError(TrucewatchError, ValueError):
+    """A value out of its range: a latitude of 999, a negative uncertainty, NaN, a time
+    without a zone or outside a plausible range, a name that is not a valid name."""
+
+    status = 422
+    code = "validation_error"
+
+
+class AuthenticationError(TrucewatchError):
+    """No token, or one the store does not know, or one revoked: who acts is unknown."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class PermissionDeniedError(TrucewatchError):
+    """The authenticated principal's role may not do this (e.g. create a token)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class PrincipalError(TrucewatchError):
+    """A principal's name is taken (names are never given twice, not even after a
+    revocation), or the principal is disabled, or missing where a reissue needs it."""
+
+    status = 409
+    code = "principal_conflict"

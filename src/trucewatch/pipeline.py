@@ -31,16 +31,15 @@ from trucewatch.fusion.baseline import BaselineParams, fit_baseline
 from trucewatch.fusion.evidence import drone_evidence, explosion_evidence, fire_evidence
 from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, IncidentFuser
 from trucewatch.fusion.propagation import weather_for
-from trucewatch.fusion.sensor_events import events_batch, locate_files
 from trucewatch.fusion.war_fires import WarFireRules, classify
 from trucewatch.ingest.allegations import AllegationSource
-from trucewatch.ingest.base import read_raw
+from trucewatch.ingest.base import read_received, unpack
 from trucewatch.ingest.drones import DroneSource, read_patrols
 from trucewatch.ingest.firms import FirmsFilter as FirmsFilter  # run_cycle's argument type
-from trucewatch.ingest.firms import read_firms
-from trucewatch.ingest.sensors import read_detections, read_stations
-from trucewatch.intake import Outcome, receive
-from trucewatch.integrity.envelope import is_envelope, open_envelope
+from trucewatch.ingest.firms import FirmsSource
+from trucewatch.intake import Outcome, keep, open_input, receive
+from trucewatch.intake.sources import ConfigSource, DetectionSource, StationSource
+from trucewatch.integrity.envelope import SourcePolicy, is_envelope, open_envelope
 from trucewatch.integrity.keys import KeyRegistry
 from trucewatch.reports.bulletin import BulletinFiles, render
 from trucewatch.reports.coverage import coverage, read_cloud
@@ -155,9 +154,13 @@ def _time_before(df: pl.DataFrame, cutoff: datetime, col: str = "time_start") ->
 
 @dataclass
 class SensorInputs:
+    """A station inventory and detections files; each goes through the intake (signed by
+    the network's key, or quarantined unsigned unless ``policy`` says otherwise)."""
+
     stations: Path
     detections: list[Path]
     associator: ExplosionAssociator | None = None
+    policy: SourcePolicy | None = None  # None: the intake's default for sensor inputs
 
 
 @dataclass
@@ -195,10 +198,12 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
     cloud, gaps = read_cloud(cloud_path) if cloud_path else (None, set())
     registry = KeyRegistry.load(fi.keys) if fi.keys else KeyRegistry()
     out_dir.mkdir(parents=True, exist_ok=True)
-    batches = []
+    firms_src = FirmsSource()
+    received = []
     for k, f in enumerate(firms_files):
         progress(f"read {f.name}", k, len(firms_files))
-        batches.append(read_firms(f))
+        received.append(open_input(read_received(f), f.name, firms_src, registry=registry))
+    batches = [r.batch for r in received if r.batch is not None]
     store_where = store_path or out_dir / "trucewatch.db"
     # a store this run creates is removed again if the run is refused before using it
     fresh = not is_postgres_url(store_where) and not Path(store_where).exists()
@@ -217,12 +222,20 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
         raise
     reference_years = plan.reference_years
     day, cutoff = plan.report_date, plan.cutoff
+    # the agreement and the key registry this cycle applied are kept as evidence too
+    config = [receive(store, read_received(path), path.name, ConfigSource(kind))
+              for kind, path in (("agreement", agreement_path), ("keys", fi.keys))
+              if path is not None]
     reports = []
-    for k, b in enumerate(batches):
-        progress(f"ingest {b.name}", k, len(batches))
-        reports.append(store.ingest(b))
-    progress("ingest", len(batches), len(batches))
-    del batches
+    firms_out: list[Outcome] = []
+    for k, r in enumerate(received):
+        progress(f"ingest {r.name}", k, len(received))
+        o = keep(store, r)
+        firms_out.append(o)
+        if o.report is not None:
+            reports.append(o.report)
+    progress("ingest", len(received), len(received))
+    del batches, received
     # as of the report date: what the satellites saw up to D's end, through the filter
     detections = flt.apply(store.fire_detections(end=day))
 
@@ -239,14 +252,15 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
     full = current.hstack(classified.select("cell", "expected", "p_normal", "war_related",
                                             "reason", "cell_count", "baseline_sensor",
                                             "excess", "fire_class"))
-    sensor_summary = _sensors(store, sensors, reports, progress, cutoff) if sensors else None
-    submissions: list[Outcome] = []
+    submissions: list[Outcome] = [o for o in [*config, *firms_out] if not o.accepted]
+    sensor_summary, stations = (_sensors(store, sensors, registry, reports, submissions,
+                                         progress, cutoff) if sensors else (None, None))
     drone_src, alleg_src = DroneSource(), AllegationSource()
     for path in fi.drones:
-        submissions.append(receive(store, read_raw(path), path.name, drone_src,
+        submissions.append(receive(store, read_received(path), path.name, drone_src,
                                    registry=registry))
     for path in fi.allegations:
-        submissions.append(receive(store, read_raw(path), path.name, alleg_src,
+        submissions.append(receive(store, read_received(path), path.name, alleg_src,
                                    registry=registry))
 
     progress("fuse and adjudicate", 2, 4)
@@ -265,11 +279,10 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
 
     cloud = {d: c for d, c in (cloud or {}).items() if d <= day} if cloud_path else None
     gaps = {g for g in gaps if g <= day}
-    cov = _coverage(sensors, sensor_summary, dict(cloud or {}), gaps, fi.drones, store,
-                    cutoff)
+    cov = _coverage(stations, sensor_summary, dict(cloud or {}), gaps, store, cutoff)
     rulings, matched = fi.judge.rule(allegations, evaluated, cov, cutoff)
-    keep = evaluated["observation_ids"].list.join("|").is_in(list(matched))
-    incidents, violations = rulebook.to_domain(evaluated, keep)
+    kept_matched = evaluated["observation_ids"].list.join("|").is_in(list(matched))
+    incidents, violations = rulebook.to_domain(evaluated, kept_matched)
     store.save_incidents(incidents, violations)
     store.save_rulings(rulings)
     store.save_coverage(cov.geojson())
@@ -322,6 +335,7 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
     bulletins = render(view, cover, report_date, out_dir, quarantined, summary,
                        pdf=pdf, sensors=sensor_summary, extra=extra)
     _publish(store, bulletins, report_date)
+    store.publish_checkpoint(out_dir, report_date)  # the log's head, signed (mission key)
     store.close()
     return CycleResult(view, bulletins, reports, store_where, baseline_path,
                        submissions, rulings, review_log)
@@ -360,62 +374,86 @@ def _before(iso: object, cutoff: datetime) -> bool:
     return (t if t.tzinfo else t.replace(tzinfo=UTC)) < cutoff
 
 
-def _coverage(sensors: SensorInputs | None, summary: dict[str, Any] | None,
-              cloud: dict[date, float | None] | None, gaps: set[date], drones: list[Path],
-              store: SqliteStore, cutoff: datetime | None = None) -> Coverage:
+def _coverage(stations: pl.DataFrame | None, summary: dict[str, Any] | None,
+              cloud: dict[date, float | None] | None, gaps: set[date], store: SqliteStore,
+              cutoff: datetime | None = None) -> Coverage:
+    """What the mechanism could see: the accepted station inventory over the period its
+    accepted detections span, and the patrols of the drone inputs the store accepted
+    (a refused or quarantined input's patrols are not coverage, whatever its name)."""
     cov = Coverage(satellite_days=dict(cloud or {}), satellite_gaps=set(gaps))
-    if sensors and summary and summary.get("start") not in (None, "-"):
-        st = read_stations(sensors.stations)
-        cov.stations = list(zip(st["latitude"].to_list(), st["longitude"].to_list(),
-                                strict=True))
+    if stations is not None and summary and summary.get("start") not in (None, "-"):
+        cov.stations = list(zip(stations["latitude"].to_list(),
+                                stations["longitude"].to_list(), strict=True))
         cov.sensor_periods = [(datetime.fromisoformat(str(summary["start"]).replace("Z", "")
                                                       ).replace(tzinfo=UTC),
                                datetime.fromisoformat(str(summary["end"]).replace("Z", "")
                                                       ).replace(tzinfo=UTC))]
-    accepted = {r["name"] for r in store.batches()}
-    for path in drones:
-        if path.name not in accepted:
-            continue  # a refused submission's patrols are not coverage either
-        raw = read_raw(path)
-        payload = open_envelope(raw).payload if is_envelope(raw) else raw
-        patrols, _ = read_patrols(payload, path.name)
+    for b in store.inputs("drone"):
+        if int(b["rows"]) and int(b["quarantined"]) >= int(b["rows"]):
+            continue  # nothing in it was accepted
+        raw = unpack(store.raw_input(str(b["raw_sha256"])), str(b["name"]))
+        payload = unpack(open_envelope(raw).payload, str(b["name"])) if is_envelope(raw) \
+            else raw
+        patrols, _ = read_patrols(payload, str(b["name"]))
         cov.patrols += [(p.time_start, p.time_end, list(p.track), p.swath_m) for p in patrols
                         if cutoff is None or p.time_start < cutoff]
     return cov
 
 
-def _sensors(store: SqliteStore, inputs: SensorInputs, reports: list[IngestReport],
-             progress: Progress, cutoff: datetime | None = None) -> dict[str, object]:
-    """Locate explosions from each detections file and store them as observations; the
-    figures count what was recorded before ``cutoff`` (all of it is stored)."""
-    stations = read_stations(inputs.stations)
-    totals = {"stations": stations.height, "detections": 0, "associated": 0, "located": 0,
+def _sensors(store: SqliteStore, inputs: SensorInputs, registry: KeyRegistry,
+             reports: list[IngestReport], outcomes: list[Outcome], progress: Progress,
+             cutoff: datetime | None = None) -> tuple[dict[str, object], pl.DataFrame | None]:
+    """Receive the station inventory and each detections file through the intake, locate
+    explosions from the accepted detections against the accepted inventory, and store
+    them as observations. The figures count what was recorded before ``cutoff``. Returns
+    the figures and the stations used (None when the inventory was not accepted)."""
+    st = receive(store, read_received(inputs.stations), inputs.stations.name,
+                 StationSource(), registry=registry, policy=inputs.policy)
+    totals = {"stations": 0, "detections": 0, "associated": 0, "located": 0,
               "not_locatable": 0, "quarantined": 0}
+    if not st.usable or st.batch is None:
+        why = st.refused or (st.quarantined[0].reason if st.quarantined else "empty")
+        outcomes.append(st)
+        return {**totals, "stations_reporting": 0, "start": "-", "end": "-",
+                "not_used": f"station inventory {inputs.stations.name} not accepted: {why}"}, \
+            None
+    if st.report is not None:
+        reports.append(st.report)
+    stations = st.batch.records
+    totals["stations"] = stations.height
+    paths = {p.name: p for p in inputs.detections}
+    source = DetectionSource(stations, lambda name: inputs.associator or ExplosionAssociator(
+        propagation=weather_for(paths[name])))
     reporting: set[str] = set()
     times: list[datetime] = []
     for k, path in enumerate(inputs.detections):
         progress(f"locate {path.name}", k, len(inputs.detections))
-        batch = read_detections(path, stations)
-        # each file is located with the air it was recorded in (weather.json beside it)
-        associator = inputs.associator or ExplosionAssociator(propagation=weather_for(path))
-        result = locate_files(stations, batch, associator)
-        reports.append(store.ingest(events_batch(result)))
+        o = receive(store, read_received(path), path.name, source, registry=registry,
+                    policy=inputs.policy)
+        if o.report is not None:
+            reports.append(o.report)
+        result = source.results.get(path.name)
+        if not o.usable or result is None:
+            outcomes.append(o)
+            totals["quarantined"] += len(o.quarantined)
+            continue
         ev = result.association.events
-        recs = batch.records
+        recs = result.batch.records
         assigned = result.association.assignments
         if cutoff is not None:  # as of the report date: what was recorded before its end
             ev = ev.filter(pl.col("time") < cutoff)
             recs = recs.filter(pl.col("time") < cutoff)
             assigned = assigned.filter(pl.col("detection_id").is_in(recs["detection_id"]
                                                                     .implode()))
-        totals["detections"] += recs.height + len(batch.quarantine)
-        totals["quarantined"] += len(batch.quarantine)
-        totals["associated"] += int(assigned["event_id"].is_not_null().sum())
-        totals["located"] += int((ev["status"] == LOCATED).sum())
-        totals["not_locatable"] += int((ev["status"] != LOCATED).sum())
+        n_q = len(result.batch.quarantine)
+        for key, add in (("detections", recs.height + n_q), ("quarantined", n_q),
+                         ("associated", int(assigned["event_id"].is_not_null().sum())),
+                         ("located", int((ev["status"] == LOCATED).sum())),
+                         ("not_locatable", int((ev["status"] != LOCATED).sum()))):
+            totals[key] += add
         reporting |= set(recs["station"].to_list())
         if recs.height:
             times += [recs["time"].min(), recs["time"].max()]  # type: ignore[list-item]
     return {**totals, "stations_reporting": len(reporting),
             "start": f"{min(times):%Y-%m-%d %H:%M}Z" if times else "-",
-            "end": f"{max(times):%Y-%m-%d %H:%M}Z" if times else "-"}
+            "end": f"{max(times):%Y-%m-%d %H:%M}Z" if times else "-"}, stations

@@ -91,7 +91,10 @@ def _daily(det: pl.DataFrame, agreement: Agreement, baseline: Baseline,
     if det.height == 0:
         return observed.with_columns(pl.lit(0.0).alias("expected"))
     # expected (normal-year) detections per sector and day: sum of the baseline over its cells
-    sensor = det["baseline_sensor"].mode()[0]
+    # (rows the baseline has no reference for, fire class unclassified, have none)
+    used = det["baseline_sensor"].filter(det["baseline_sensor"].is_in(list(baseline.sensors)))
+    sensor = used.mode()[0] if used.len() else max(baseline.sensors,
+                                                    key=lambda s: baseline.sensors[s].rows)
     exp = baseline.sensors[sensor].expected
     ni, nj = baseline.shape
     ii, jj = np.meshgrid(np.arange(ni) + baseline.i0, np.arange(nj) + baseline.j0, indexing="ij")

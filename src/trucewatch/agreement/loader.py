@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 import yaml
 from shapely.geometry import shape
@@ -39,8 +40,14 @@ from trucewatch.model.agreement import (
     ZoneKind,
 )
 from trucewatch.model.serialization import parse_time
+from trucewatch.model.times import EARLIEST, LATEST_AGREEMENT_TIME
 
 FORMAT = "trucewatch-agreement"
+# an agreement is a short text (its lines and areas are usually GeoJSON files beside it);
+# a file beyond these limits is refused before it is parsed
+MAX_AGREEMENT_BYTES = 4 * 2**20
+MAX_YAML_DEPTH = 64  # nested collections (inline GeoJSON needs fewer than 10)
+MAX_YAML_NODES = 2_000_000  # values once every alias is expanded (an alias bomb: billions)
 # protected_sites kinds read as disengagement areas (the replay's files write the first)
 DISENGAGEMENT_KINDS = ("disengagement_area", "disengagement")
 
@@ -70,6 +77,9 @@ def _geojson(spec: Any, base: Path, what: str, errors: list[str]) -> list[tuple[
         except json.JSONDecodeError as err:
             errors.append(f"{what}: {path} is not valid JSON ({err})")
             return []
+        except RecursionError:
+            errors.append(f"{what}: {path} is JSON nested too deeply")
+            return []
     elif isinstance(spec, dict):
         data = spec
     else:
@@ -83,6 +93,10 @@ def _geojson(spec: Any, base: Path, what: str, errors: list[str]) -> list[tuple[
             g = shape(f["geometry"])
         except Exception as err:
             errors.append(f"{what}: feature {k} has no readable geometry ({err})")
+            continue
+        if not np.isfinite(shapely.get_coordinates(g)).all():
+            errors.append(f"{what}: feature {k} has coordinates that are not finite numbers "
+                          "(NaN or infinity)")
             continue
         out.append((g, dict(f.get("properties") or {})))
     if not out:
@@ -103,7 +117,68 @@ def _valid(g: BaseGeometry, what: str, errors: list[str]) -> bool:
         errors.append(f"{what}: invalid geometry ({shapely.is_valid_reason(g)}); "
                       "fix the ring or run it through shapely.make_valid")
         return False
+    jump = _antimeridian_jump(g)
+    if jump is not None:
+        (x0, y0), (x1, y1) = jump
+        errors.append(f"{what}: the segment from lon {x0:g}, lat {y0:g} to lon {x1:g}, lat "
+                      f"{y1:g} crosses the antimeridian (180 degrees of longitude), which "
+                      "GeoJSON reads as going the long way round the Earth; lines and areas "
+                      "across the antimeridian are not supported")
+        return False
     return True
+
+
+def _antimeridian_jump(g: BaseGeometry) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """The first segment of ``g`` that spans more than 180 degrees of longitude."""
+    for part in shapely.get_parts(g):
+        lines = shapely.get_rings(part) if part.geom_type == "Polygon" else [part]
+        for line in lines:
+            xy = shapely.get_coordinates(line)
+            k = np.flatnonzero(np.abs(np.diff(xy[:, 0])) > 180)
+            if k.size:
+                a, b = xy[k[0]], xy[k[0] + 1]
+                return (float(a[0]), float(a[1])), (float(b[0]), float(b[1]))
+    return None
+
+
+def _crossing(lines: list[BaseGeometry]) -> tuple[float, float] | None:
+    """Where the given lines cross themselves or one another (lon, lat), if they do. Lines
+    that meet at their ends, or where one line ends on another, are fine."""
+    for g in lines:
+        for part in shapely.get_parts(g):
+            if not part.is_simple:
+                return _self_crossing(part)
+    parts = [p for g in lines for p in shapely.get_parts(g)]
+    if len(parts) > 1:
+        a, b = shapely.STRtree(parts).query(parts, predicate="crosses")
+        for x, y in zip(a.tolist(), b.tolist(), strict=True):
+            if x < y:
+                p = parts[x].intersection(parts[y]).representative_point()
+                return float(p.x), float(p.y)
+    return None
+
+
+def _self_crossing(line: BaseGeometry) -> tuple[float, float]:
+    """A point where a non-simple LineString meets itself."""
+    xy = shapely.get_coordinates(line)
+    xy = xy[np.r_[True, np.any(np.diff(xy, axis=0) != 0, axis=1)]]  # no repeated points
+    if len(xy) < 2:
+        return float(xy[0, 0]), float(xy[0, 1])
+    segs = shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1))
+    closed = len(xy) > 3 and bool(np.all(xy[0] == xy[-1]))
+    a, b = shapely.STRtree(segs).query(segs, predicate="intersects")
+    n = len(segs)
+    for x, y in zip(a.tolist(), b.tolist(), strict=True):
+        if x >= y:
+            continue
+        ix = segs[x].intersection(segs[y])
+        if ix.is_empty:
+            continue
+        adjacent = y == x + 1 or (closed and x == 0 and y == n - 1)
+        if not adjacent or ix.geom_type != "Point":  # adjacent ones share a vertex only
+            p = ix.representative_point()
+            return float(p.x), float(p.y)
+    return float(xy[0, 0]), float(xy[0, 1])  # a degenerate case: say where the line starts
 
 
 def _number(data: dict[str, Any], key: str, what: str, errors: list[str],
@@ -131,7 +206,8 @@ def check_agreement(path: Path | str) -> CheckReport:
     """Load an agreement and report every problem; never raises for content errors."""
     try:
         return _check(Path(path))
-    except (TypeError, AttributeError, KeyError, ValueError, IndexError) as err:
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError, OverflowError,
+            RecursionError) as err:
         # a value of the wrong kind somewhere the checks above did not foresee
         return CheckReport(None, [f"{path}: malformed agreement ({type(err).__name__}: "
                                   f"{err}); compare it with docs/agreement-format.md"])
@@ -140,17 +216,66 @@ def check_agreement(path: Path | str) -> CheckReport:
 _TEXT_KEYS = re.compile(r"^(name|id):[ \t]+([^'\"\n][^\n]*:[ \t][^\n]*?)[ \t]*$", re.M)
 
 
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with bounds: at most MAX_YAML_DEPTH nested collections, at most
+    MAX_YAML_NODES values once aliases are expanded (each node's expanded size is summed
+    while composing, so an alias bomb is refused after a few hundred nodes, before anything
+    is built from it), and no alias inside its own anchor (a recursive document)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._size: dict[int, int] = {}
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            node = super().compose_node(parent, index)
+            if id(node) not in self._size:
+                raise yaml.composer.ComposerError(
+                    None, None, "a recursive alias (an anchor used inside itself) is not "
+                    "allowed in an agreement", mark)
+            return node
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"values nested more than {MAX_YAML_DEPTH} levels deep",
+                self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        size = 1
+        if isinstance(node, yaml.SequenceNode):
+            size += sum(self._size[id(c)] for c in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            size += sum(self._size[id(k)] + self._size[id(v)] for k, v in node.value)
+        if size > MAX_YAML_NODES:
+            raise yaml.composer.ComposerError(
+                None, None, f"the document expands to more than {MAX_YAML_NODES:,} values "
+                "through its anchors and aliases; write the values out instead",
+                getattr(node, "start_mark", None))
+        self._size[id(node)] = size
+        return node
+
+
+def _safe_load(text: str) -> Any:
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def _read_yaml(text: str, warnings: list[str]) -> Any:
     """YAML, forgiving one common slip: a top-level ``name:`` or ``id:`` whose text holds
     ": " (``name: placebo: same dates``), which YAML takes for a nested mapping. Such a
     value is read as the text it is, with a warning; anything else stays an error."""
     try:
-        return yaml.safe_load(text)
+        return _safe_load(text)
     except yaml.YAMLError:
         fixed, n = _TEXT_KEYS.subn(lambda m: f"{m[1]}: {json.dumps(m[2])}", text)
         if not n:
             raise
-        doc = yaml.safe_load(fixed)  # still an error if that was not the only problem
+        doc = _safe_load(fixed)  # still an error if that was not the only problem
         warnings.append("a top-level name/id holding ': ' was read as text; quote it "
                         "(name: \"...\") to make the file valid YAML")
         return doc
@@ -160,6 +285,11 @@ def _check(path: Path) -> CheckReport:
     errors: list[str] = []
     warnings: list[str] = []
     try:
+        size = path.stat().st_size
+        if size > MAX_AGREEMENT_BYTES:
+            return CheckReport(None, [f"{path}: {size:,} bytes, larger than the "
+                                      f"{MAX_AGREEMENT_BYTES:,} an agreement may have; keep "
+                                      "large geometries in GeoJSON files beside it"])
         doc = _read_yaml(path.read_text(encoding="utf-8"), warnings)
     except FileNotFoundError:
         return CheckReport(None, [f"{path}: no such file"])
@@ -185,6 +315,10 @@ def _check(path: Path) -> CheckReport:
         errors.append("'entry_into_force' is missing; write it as 2026-04-20T00:00:00Z")
     except ValueError as err:
         errors.append(f"'entry_into_force': {err}")
+    if eif is not None and not EARLIEST <= eif < LATEST_AGREEMENT_TIME:
+        errors.append(f"'entry_into_force' {eif.isoformat()} is not between "
+                      f"{EARLIEST.date()} and {LATEST_AGREEMENT_TIME.date()}")
+        eif = None
 
     # line of contact ------------------------------------------------------
     loc_spec = doc.get("line_of_contact")
@@ -200,12 +334,23 @@ def _check(path: Path) -> CheckReport:
         if len(lines) != len(geoms):
             errors.append("line_of_contact: only LineString/MultiLineString features allowed")
         if lines:
-            loc = shapely.line_merge(shapely.union_all(lines))
-            _valid(loc, "line_of_contact", errors)
+            try:
+                loc = shapely.line_merge(shapely.union_all(lines))
+            except shapely.errors.GEOSException as err:
+                errors.append(f"line_of_contact: the lines cannot be joined ({err})")
+                loc = None
+            if loc is not None and _valid(loc, "line_of_contact", errors):
+                where = _crossing(lines)
+                if where is not None:
+                    errors.append(f"line_of_contact crosses itself at lon {where[0]:.5g}, lat "
+                                  f"{where[1]:.5g}: a line of contact must not cross itself "
+                                  "or another of its lines (they may meet at their ends)")
     elif "derive" in loc_spec:
         # the occupied area's edge minus the state border, slivers dropped (areas.py)
         loc, occupied, border = derive_line(loc_spec["derive"], base, doc.get("crs", "auto"),
                                             errors, warnings)
+        if loc is not None and not loc.is_empty:
+            _valid(loc, "line_of_contact (derived)", errors)  # e.g. across the antimeridian
     else:
         errors.append("line_of_contact: give 'geojson' or 'derive'")
 
@@ -397,6 +542,9 @@ def _training_areas(items: list[Any], errors: list[str]) -> list[TrainingArea]:
             continue
         if any(b <= a for a, b in area.windows):
             errors.append(f"{what} ({area.id}): a window ends before it starts")
+        elif any(not EARLIEST <= t < LATEST_AGREEMENT_TIME for w in area.windows for t in w):
+            errors.append(f"{what} ({area.id}): a window is not between {EARLIEST.date()} "
+                          f"and {LATEST_AGREEMENT_TIME.date()}")
         elif not area.windows:
             errors.append(f"{what} ({area.id}): give at least one notified window")
         else:

@@ -1,34 +1,47 @@
 """The trucewatch service: one FastAPI app over a store, an agreement and bulletins.
 
-Every request carries ``Authorization: Bearer <token>``; the token's role decides
-(:mod:`trucewatch.api.auth`). Every write is attributed to the token's name in the
-audit chain. Errors have one shape (:mod:`trucewatch.api.errors`). Interactive docs
+Every request carries ``Authorization: Bearer <token>`` (or the dashboard's session
+cookie); the token's role decides (:mod:`trucewatch.api.auth`). Authentication, size
+limits and security headers come first (:mod:`trucewatch.api.guard`), before any body is
+read. Every write is attributed to the token's name in the audit chain. Errors have one
+shape (:mod:`trucewatch.api.errors`); a malformed submission is answered in it and kept
+as refused. Blocking work (parsing, storing) runs off the event loop. Interactive docs
 (``/docs``, ``/redoc``) are served from the package itself: no CDN.
 """
 
 
+import hashlib
 import json
+import os
 import re
+import secrets
+import stat
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.security import APIKeyCookie, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationError,
+    model_validator,
 )
 
 from trucewatch import __version__
-from trucewatch.api import errors
+from trucewatch.api import errors, guard, session
 from trucewatch.api.auth import (
     CONFIRMS,
     SEES_HUBS,
@@ -36,24 +49,27 @@ from trucewatch.api.auth import (
     SEES_UNREVIEWED,
     Principal,
     Role,
+    may_ingest,
 )
 from trucewatch.errors import InputFileError, NotFoundError, TrucewatchError
 from trucewatch.ingest.allegations import CATEGORIES
 from trucewatch.ingest.base import SourceAdapter
 from trucewatch.ingest.base import sources as all_sources
 from trucewatch.intake import receive
+from trucewatch.intake.sources import adapters
 from trucewatch.integrity.keys import KeyRegistry
 from trucewatch.model.enums import Category, ClaimantKind, Status
 from trucewatch.model.serialization import format_time, to_dict
+from trucewatch.model.times import time_problem
 from trucewatch.review.workflow import ReviewService
 from trucewatch.storage import SqliteStore, open_store
 from trucewatch.storage.sqlite import COUNT_CAP
 
-MAX_BODY = 50 * 1024 * 1024
+MAX_BODY = guard.INGEST_LIMIT
 DECIDED = [s.value for s in Status if s not in (Status.AUTOMATIC,
                                                  Status.PENDING_VERIFICATION)]
-_BULLETIN = re.compile(r"^(bulletin|incidents)-\d{4}-\d{2}-\d{2}-(public|restricted)"
-                       r"\.(json|html|pdf|geojson)$")
+MEDIA_TYPES = {"json": "application/json", "html": "text/html; charset=utf-8",
+               "pdf": "application/pdf", "geojson": "application/geo+json"}
 
 
 class Error(BaseModel):
@@ -69,6 +85,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (400, "the body is not valid JSON"), (401, "missing or unknown token"),
         (403, "the token's role may not do this"),
         (404, "not found"), (409, "conflict (claim held, replay, illegal transition)"),
+        (413, "the body is over the route's limit (or decompresses past it)"),
         (422, "invalid input"))}
 
 
@@ -95,7 +112,29 @@ def _iso_only(value: object) -> object:
                      "2026-05-30T04:00:00Z")
 
 
-IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_only), Field(strict=False)]
+def to_utc(value: datetime) -> datetime:
+    """A time in UTC; a ValueError (answered 422), not an OverflowError, when that leaves
+    the years 1 to 9999 (``0001-01-01T00:00:00+05:00``)."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"time {value.isoformat()} is out of range in UTC") from None
+
+
+def _plausible(value: datetime) -> datetime:
+    """An observation's time: in the plausible range (model/times.py), in UTC."""
+    problem = time_problem(value, datetime.now(UTC))
+    if problem:
+        raise ValueError(problem)
+    return to_utc(value)
+
+
+# a time in a submission (an allegation, an incident): plausible, converted to UTC; a
+# time in a query: anything that has a UTC equivalent (year 1 to 9999)
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(_plausible),
+                    Field(strict=False)]
+QueryTime = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(to_utc),
+                      Field(strict=False)]
 
 
 class Strict(BaseModel):
@@ -104,6 +143,16 @@ class Strict(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
+
+class Period(Strict):
+    """A model with ``time_start`` and ``time_end``: the end is not before the start."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        start, end = getattr(self, "time_start", None), getattr(self, "time_end", None)
+        if start is not None and end is not None and end < start:
+            raise ValueError("time_end is before time_start")
+        return self
 
 
 class Decision(Strict):
@@ -120,7 +169,7 @@ class Modification(Strict):
     time_start: IsoTime | None = None
 
 
-class NewIncident(Strict):
+class NewIncident(Period):
     why: str = Field(min_length=1, max_length=2000)
     category: Category = Field(strict=False)
     lat: float = Field(ge=-90, le=90)
@@ -131,7 +180,7 @@ class NewIncident(Strict):
     rule: str = Field(default="", max_length=100)
 
 
-class AllegationForm(Strict):
+class AllegationForm(Period):
     """One allegation, as filed through the form; the claimant is the token's owner."""
 
     text: str = Field(default="", max_length=20000)
@@ -172,15 +221,27 @@ def get_store(request: Request) -> Iterator[SqliteStore]:
 StoreDep = Annotated[SqliteStore, Depends(get_store)]
 
 
-def principal(store: StoreDep, authorization: Annotated[str | None, Header()] = None
-              ) -> Principal:
-    if not authorization or not authorization.startswith("Bearer "):
-        raise HTTPException(401, "no token", headers={"WWW-Authenticate": "Bearer"})
-    owner = store.token_owner(authorization[7:].strip())
+def authenticate(store: SqliteStore, token: str) -> Principal | None:
+    """The principal a token stands for (None: unknown or revoked)."""
+    owner = store.token_owner(token)
     if owner is None:
-        raise HTTPException(401, "unknown or revoked token",
-                            headers={"WWW-Authenticate": "Bearer"})
-    return Principal(owner[0], Role(owner[1]), owner[2])
+        return None
+    return Principal(owner.name, Role(owner.role), owner.party, owner.id)
+
+
+# documented in the OpenAPI document; the guard has already checked them
+_BEARER = HTTPBearer(auto_error=False, description="an API token")
+_COOKIE = APIKeyCookie(name=guard.COOKIE, auto_error=False,
+                       description="the dashboard's session (POST /api/v1/session)")
+
+
+def principal(request: Request, _b: Annotated[Any, Security(_BEARER)] = None,
+              _c: Annotated[Any, Security(_COOKIE)] = None) -> Principal:
+    """The request's principal: authenticated by the guard before any body was read."""
+    who = request.scope.get("state", {}).get("principal")
+    if not isinstance(who, Principal):
+        raise HTTPException(401, "no token", headers={"WWW-Authenticate": "Bearer"})
+    return who
 
 
 def allowed(action: str) -> Callable[..., Principal]:
@@ -214,6 +275,16 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
     errors.install(app)
     app.state.store_path = str(store_path)
     open_store(app.state.store_path).close()  # create or migrate before the first request
+
+    def lookup(token: str) -> Principal | None:
+        store = open_store(app.state.store_path, pooled=True)
+        try:
+            return authenticate(store, token)
+        finally:
+            store.close()
+
+    secret = secrets.token_bytes(32)  # binds a session's CSRF token to this process
+    guard.install(app, lookup, secret)
     agreement = None
     if agreement_path is not None:
         from trucewatch.agreement import load_agreement
@@ -223,12 +294,14 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
     api = APIRouter(prefix="/api/v1", responses=ERRORS)
 
     @app.get("/api/v1/health", tags=["service"])
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
     @api.get("/me", tags=["service"])
     def me(who: AsMe) -> dict[str, Any]:
         return {"name": who.name, "role": who.role.value, "party": who.party}
+
+    api.include_router(session.router(lookup, secret, allowed("me")))
 
     # ------------------------------------------------------------- ingest
     # the built-in sources and any a plugin registered, by name
@@ -240,21 +313,47 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
                   "text/csv": {"schema": {"type": "string"}}}}})
     async def ingest(source: str, request: Request, who: AsIngest, store: StoreDep
                      ) -> Outcome:
-        """One submission (a batch): a FIRMS CSV, a drone report document or an
-        allegations document, plain or in a signed envelope. Refused submissions are
-        kept with their reason and answered 422 (replays 409)."""
-        if source not in sources:
+        """One submission (a batch): a FIRMS CSV, a station inventory, a detections file,
+        a drone report document or an allegations document, plain, gzipped or in a signed
+        envelope, at most 50 MiB as sent. A token's role binds the sources it may post
+        (a sensor network's: its station inventories and detections). Refused
+        submissions are kept with their reason and answered 422 (replays 409, a body or
+        a decompression past the limits 413)."""
+        # per request: detections are located against the store's accepted inventory
+        known = (await run_in_threadpool(adapters, store)
+                 if source in ("stations", "detections") else sources)
+        if source not in known:
+            names = sorted([*sources, "stations", "detections"])
             raise NotFoundError(f"unknown source {source!r}",
-                                fix=f"use one of {', '.join(sorted(sources))}")
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            raise HTTPException(413, f"submission over {MAX_BODY // 2**20} MiB")
-        if not body:
-            raise InputFileError("empty submission", fix="send the file's bytes as the body")
+                                fix=f"use one of {', '.join(names)}")
+        adapter = known[source]
+        if not may_ingest(who.role, adapter.kind):
+            raise HTTPException(403, f"role {who.role.value} may not post {source} inputs "
+                                "(a sensor token posts its network's station inventories "
+                                "and detections)")
         name = f"api-{source}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-        o = receive(store, body, name, sources[source], registry=registry, actor=who.name)
+        body = await _read(request, store, name, source, who)
+        if not body:
+            await run_in_threadpool(store.refuse, b"", name, source, "empty submission",
+                                    who.name)
+            raise InputFileError("empty submission", fix="send the file's bytes as the body")
+        deep = await run_in_threadpool(guard.too_deep, body)
+        if deep:
+            await run_in_threadpool(store.refuse, body, name, source, deep, who.name)
+            raise SubmissionRefusedError(422, deep)
+        # what a gzip body stands for is under the same limit as a plain one
+        inflated = await run_in_threadpool(guard.inflated_past, body, MAX_BODY)
+        if inflated:
+            why = (f"gzip body of {len(body):,} bytes decompresses past {inflated:,} bytes "
+                   f"(the limit is {MAX_BODY // 2**20} MiB): refused as a possible "
+                   "decompression bomb")
+            await run_in_threadpool(store.refuse, body, name, source, why, who.name)
+            raise SubmissionRefusedError(413, why)
+        o = await run_in_threadpool(receive, store, body, name, adapter, registry=registry,
+                                    actor=who.name)
         if o.refused:
-            status = 409 if "replayed" in o.refused else 422
+            status = 409 if "replayed" in o.refused else \
+                413 if "decompress" in o.refused else 422
             raise SubmissionRefusedError(status, o.refused)
         r = o.report
         assert r is not None
@@ -280,18 +379,18 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
 
     @api.get("/incidents", tags=["queries"], response_model=Page)
     def incidents(who: AsIncidents, store: StoreDep, bbox: Bbox = None,
-                  start: IsoTime | None = None, end: IsoTime | None = None,
+                  start: QueryTime | None = None, end: QueryTime | None = None,
                   sector: Annotated[str | None, Query(max_length=100)] = None,
                   category: Category | None = None, status: Status | None = None,
                   limit: Limit = 100, offset: Offset = 0) -> Page:
         """Incidents by bounding box, time, sector, category, status; paginated.
-        Roles without the right see reviewed incidents only."""
+        ``start`` (inclusive) and ``end`` (exclusive) bound the incident's start, as
+        times: any UTC offset. Roles without the right see reviewed incidents only."""
         statuses = [status.value] if status else None
         if who.role not in SEES_UNREVIEWED:
             statuses = [s for s in (statuses or DECIDED) if s in DECIDED]
         items, total = store.query_incidents(
-            bbox=_bbox(bbox), start=start.isoformat() if start else None,
-            end=end.isoformat() if end else None, sector=sector,
+            bbox=_bbox(bbox), start=_stored(start), end=_stored(end), sector=sector,
             category=category.value if category else None, statuses=statuses,
             limit=limit, offset=offset, raw=True)
         return _page(items, total, limit, offset)
@@ -355,11 +454,11 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
 
     @api.post("/review/{incident_id}/claim", tags=["review"])
     def claim(incident_id: str, who: AsReview, store: StoreDep) -> dict[str, Any]:
-        return to_dict(_svc(store).claim(incident_id, who.name))
+        return to_dict(_svc(store).claim(incident_id, who))
 
     @api.post("/review/{incident_id}/release", tags=["review"])
     def release(incident_id: str, who: AsReview, store: StoreDep) -> dict[str, str]:
-        _svc(store).release(incident_id, who.name)
+        _svc(store).release(incident_id, who)
         return {"released": incident_id}
 
     @api.post("/review/{incident_id}/decide", tags=["review"])
@@ -367,20 +466,20 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
                ) -> dict[str, Any]:
         if body.status == Status.VERIFIED and who.role not in CONFIRMS:
             raise HTTPException(403, "only a reviewer confirms 'verified'")
-        return to_dict(_svc(store).decide(incident_id, who.name, body.status, body.why,
+        return to_dict(_svc(store).decide(incident_id, who, body.status, body.why,
                                           body.duplicate_of))
 
     @api.post("/review/{incident_id}/modify", tags=["review"])
     def modify(incident_id: str, body: Modification, who: AsReview, store: StoreDep
                ) -> dict[str, Any]:
-        return to_dict(_svc(store).modify(incident_id, who.name, body.why, lat=body.lat,
+        return to_dict(_svc(store).modify(incident_id, who, body.why, lat=body.lat,
                                           lon=body.lon, uncertainty_m=body.uncertainty_m,
                                           time_start=body.time_start))
 
     @api.post("/review/incidents", tags=["review"], status_code=201)
     def add(body: NewIncident, who: AsReview, store: StoreDep) -> dict[str, Any]:
         _aware(body.time_start, body.time_end)
-        return to_dict(_svc(store).add(who.name, body.why, category=body.category,
+        return to_dict(_svc(store).add(who, body.why, category=body.category,
                                        lat=body.lat, lon=body.lon,
                                        uncertainty_m=body.uncertainty_m,
                                        time_start=body.time_start, time_end=body.time_end,
@@ -388,55 +487,96 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
                                        agreement_id=agreement.id if agreement else ""))
 
     # ------------------------------------------------------------- allegations
-    @api.post("/allegations", tags=["allegations"], status_code=201, response_model=Outcome)
-    def file_allegation(body: AllegationForm, who: AsFiler, store: StoreDep
-                        ) -> Outcome:
-        _aware(body.time_start, body.time_end)
+    @api.post("/allegations", tags=["allegations"], status_code=201, response_model=Outcome,
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": FORM_SCHEMA}}}})
+    async def file_allegation(request: Request, who: AsFiler, store: StoreDep) -> Outcome:
+        """One allegation, as filed through the form (``AllegationForm``); the claimant is
+        the token's owner. A malformed or invalid one is answered in the error shape and
+        kept, as sent, among the refused submissions."""
+        aid = f"W-{uuid.uuid4().hex[:12]}"
+        name = f"api-allegation-{aid}"
+        raw = await _read(request, store, name, "allegations", who)
+        try:
+            body = _form(raw)
+        except (RequestValidationError, HTTPException) as err:
+            await run_in_threadpool(store.refuse, raw, name, "allegations", _why(err),
+                                    who.name)
+            raise
         kind = {Role.LIAISON: ClaimantKind.PARTY, Role.PUBLIC: ClaimantKind.PUBLIC}.get(
             who.role, ClaimantKind.MONITOR)
-        item = {k: v for k, v in body.model_dump(mode="json").items() if v is not None}
-        item |= {"allegation_id": f"W-{uuid.uuid4().hex[:12]}",
-                 "claimant": who.party or who.name, "claimant_kind": kind.value,
-                 "received_at": format_time(datetime.now(UTC))}
+        # the service's own fields first, then what was filed
+        item: dict[str, Any] = {"allegation_id": aid, "claimant": who.party or who.name,
+                                "claimant_kind": kind.value,
+                                "received_at": format_time(datetime.now(UTC))}
+        item |= {k: v for k, v in body.model_dump(mode="json").items() if v is not None}
         doc = json.dumps({"format": "trucewatch-allegations/1", "allegations": [item]},
                          ensure_ascii=False).encode()
-        o = receive(store, doc, f"api-allegation-{item['allegation_id']}",
-                    sources["allegations"], actor=who.name)
-        if o.quarantined:
-            raise SubmissionRefusedError(422, o.quarantined[0].reason)
-        assert o.report is not None
-        return Outcome(name=item["allegation_id"], accepted=True, batch_id=o.report.batch_id,
+        o = await run_in_threadpool(receive, store, doc, name, sources["allegations"],
+                                    actor=who.name)
+        if o.refused:
+            raise SubmissionRefusedError(409 if "replayed" in o.refused else 422, o.refused)
+        if o.quarantined or o.report is None:
+            raise SubmissionRefusedError(422, o.quarantined[0].reason if o.quarantined
+                                         else "not stored")
+        return Outcome(name=aid, accepted=True, batch_id=o.report.batch_id,
                        rows=1, new=1, quarantined=[], signed_by="")
 
     @api.get("/allegations", tags=["allegations"], response_model=Page)
     def allegations(who: AsAllegations, store: StoreDep, limit: Limit = 100,
                     offset: Offset = 0) -> Page:
+        """Allegations and their rulings (a liaison: their party's own). A role that does
+        not see unreviewed incidents sees no ruling resting on one (it reads
+        ``pending``), and no observation ids."""
         rulings = {r["allegation_id"]: r for r in store.rulings()}
+        status = None if who.role in SEES_UNREVIEWED else {
+            _key(i.observation_ids): i.status.value for i in store.incidents()}
         items = []
         for a in store.allegations():
             if who.role == Role.LIAISON and a.get("claimant") not in (who.party, who.name):
                 continue
-            items.append({"allegation": a, "ruling": rulings.get(a["allegation_id"])})
+            ruling = rulings.get(a["allegation_id"])
+            if ruling is not None and status is not None:
+                ruling = _ruling_seen(ruling, status)
+            items.append({"allegation": a, "ruling": ruling})
         return _page(items[offset:offset + limit], len(items), limit, offset)
 
     # ------------------------------------------------------------- bulletins, agreement
-    @api.get("/bulletins", tags=["bulletins"])
-    def bulletins(who: AsBulletins) -> dict[str, list[str]]:
-        names = sorted(p.name for p in (bulletins_dir.iterdir() if bulletins_dir and
-                                        bulletins_dir.is_dir() else []) if _BULLETIN.match(p.name))
-        if not who.may("bulletins_restricted"):
-            names = [n for n in names if "-public." in n]
-        return {"files": names}
+    def _products(who: Principal, store: SqliteStore) -> list[dict[str, Any]]:
+        return [p for p in store.products()
+                if p["audience"] == "public" or who.may("bulletins_restricted")]
 
-    @api.get("/bulletins/{name}", tags=["bulletins"], response_class=FileResponse)
-    def bulletin(name: str, who: AsBulletins) -> FileResponse:
-        m = _BULLETIN.match(name)
-        if not m or bulletins_dir is None or not (bulletins_dir / name).is_file():
-            raise NotFoundError(f"no bulletin file {name!r}", fix="list them at /bulletins")
-        if m.group(2) == "restricted" and not who.may("bulletins_restricted"):
+    @api.get("/bulletins", tags=["bulletins"])
+    def bulletins(who: AsBulletins, store: StoreDep) -> dict[str, Any]:
+        """The published products (bulletins and their GeoJSON) from the store's list, as
+        the cycle recorded them with their SHA-256; public ones only for roles without
+        the right to restricted ones."""
+        shown = _products(who, store)
+        return {"files": [p["name"] for p in shown],
+                "products": [{k: p[k] for k in ("name", "kind", "report_date", "audience",
+                                                "sha256", "size", "published_at")}
+                             for p in shown]}
+
+    @api.get("/bulletins/{name}", tags=["bulletins"], response_class=Response,
+             responses={200: {"content": {t: {} for t in sorted(set(MEDIA_TYPES.values()))}}})
+    def bulletin(name: str, who: AsBulletins, store: StoreDep) -> Response:
+        """One published product, served only if it is on the store's list and its file
+        still has the SHA-256 recorded when it was published (a symbolic link is never
+        followed)."""
+        p = store.product(name)
+        if p is None:
+            raise NotFoundError(f"no published bulletin file {name!r}",
+                                fix="list the published ones at /api/v1/bulletins")
+        if p["audience"] != "public" and not who.may("bulletins_restricted"):
             raise HTTPException(403, f"role {who.role.value} may not read restricted "
                                 "bulletins")
-        return FileResponse(bulletins_dir / name)
+        content = _published_bytes(bulletins_dir / p["name"] if bulletins_dir
+                                   else Path(p["path"]), p)
+        return Response(content, media_type=MEDIA_TYPES.get(p["kind"],
+                                                            "application/octet-stream"),
+                        headers={"Content-Security-Policy": guard.PRODUCT_CSP,
+                                 "Content-Disposition": f'inline; filename="{p["name"]}"',
+                                 "ETag": f'"{p["sha256"]}"'})
 
     @api.get("/agreement", tags=["agreement"])
     def agreement_geojson(who: AsAgreement) -> dict[str, Any]:
@@ -482,6 +622,18 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
     return app
 
 
+async def _read(request: Request, store: SqliteStore, name: str, source: str,
+                who: Principal) -> bytes:
+    """A submission's body under its route's limit; past it, the refusal is recorded
+    (nothing past the limit is read, so nothing of it is kept) and answered 413."""
+    try:
+        return await guard.read_body(request)
+    except guard.BodyTooLargeError as err:
+        await run_in_threadpool(store.refuse, b"", name, source,
+                                f"{err.detail}: not read past the limit", who.name)
+        raise
+
+
 class SubmissionRefusedError(TrucewatchError):
     code = "submission_refused"
 
@@ -490,6 +642,87 @@ class SubmissionRefusedError(TrucewatchError):
                          fix="correct the submission and send it again; the refused one is "
                              "kept with its reason")
         self.status = status
+
+
+FORM_SCHEMA = AllegationForm.model_json_schema()
+
+
+def _form(raw: bytes) -> AllegationForm:
+    """The allegation form from its JSON text: nesting bounded, then validated."""
+    deep = guard.too_deep(raw)
+    if deep:
+        raise HTTPException(400, deep)
+    try:
+        return AllegationForm.model_validate_json(raw)
+    except ValidationError as err:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])}
+                                      for e in err.errors(include_url=False)]) from None
+
+
+def _why(err: Exception) -> str:
+    """A refusal's reason, from the error the request was answered with."""
+    if isinstance(err, RequestValidationError):
+        e: dict[str, Any] = next(iter(err.errors()), {})
+        loc = ".".join(str(x) for x in e.get("loc", ())[1:]) or "body"
+        return f"invalid form: {loc}: {e.get('msg', '')}"[:500]
+    return str(getattr(err, "detail", err))[:500]
+
+
+def _key(observation_ids: list[str]) -> str:
+    return "|".join(sorted(observation_ids))
+
+
+def _ruling_seen(ruling: dict[str, Any], status: dict[str, str]) -> dict[str, Any]:
+    """A ruling as a role that does not see unreviewed incidents may read it: never an
+    observation id; a ruling that rests on an incident not yet reviewed reads
+    ``pending``, with nothing of that incident (its rule, its existence)."""
+    evidence = dict(ruling.get("evidence") or {})
+    matched = evidence.pop("incident_observations", None) or []
+    if ruling.get("basis") != "reviewed" and any(
+            status.get(_key(ids)) not in DECIDED for ids in matched):
+        keep = ("allegation_id", "claimant", "claimant_kind", "category", "place",
+                "time_start", "time_end")
+        return {k: ruling[k] for k in keep if k in ruling} | {
+            "ruling": "pending", "basis": "awaiting_review", "evidence": {},
+            "reason": "under review: what was observed there has not been reviewed yet"}
+    return ruling | {"evidence": evidence}
+
+
+class ProductChangedError(TrucewatchError):
+    status = 409
+    code = "product_changed"
+
+
+def _published_bytes(path: Path, product: dict[str, Any]) -> bytes:
+    """A published file's bytes, if they are still those published (never through a
+    symbolic link)."""
+    fix = ("restore the published file, or run the cycle again to publish a revision; "
+           "the list at /api/v1/bulletins says what was published")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise NotFoundError(f"published file {product['name']} is missing from the "
+                            "bulletins folder", fix=fix) from None
+    except OSError as err:  # ELOOP: a symbolic link
+        raise ProductChangedError(f"{product['name']} is not the file published: "
+                                  f"{err.strerror or 'unreadable'} (symbolic links are "
+                                  "not followed)", fix=fix) from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise ProductChangedError(f"{product['name']} is not a regular file", fix=fix)
+        content = f.read()
+    sha = hashlib.sha256(content).hexdigest()
+    if sha != product["sha256"]:
+        raise ProductChangedError(
+            f"{product['name']} changed since it was published: its SHA-256 is "
+            f"{sha[:12]}..., published {product['sha256'][:12]}...", fix=fix)
+    return content
+
+
+def _stored(t: datetime | None) -> str | None:
+    """A time as ``incidents.time_start`` stores it (``isoformat()`` in UTC), so that the
+    store's comparison of the two is the comparison of the times."""
+    return None if t is None else to_utc(t).isoformat()
 
 
 def _aware(*times: datetime | None) -> None:

@@ -9,7 +9,8 @@ Roles (a token has one):
 * ``liaison`` (a party's liaison officer, token bound to the party): reviewed incidents
   only, their own party's allegations, file allegations; no sensor or hub locations;
 * ``public``: published (public) bulletins and aggregate counts; may file allegations;
-* ``sensor``: a platform or sensor network pushing observations (ingest only).
+* ``sensor``: a sensor network pushing its own inputs (ingest of station inventories and
+  detections only: :data:`INGESTS`).
 
 :data:`MATRIX` is the single source of truth; the role-by-endpoint test walks it.
 """
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+from trucewatch.model.enums import SourceKind
 
 
 class Role(StrEnum):
@@ -54,13 +57,31 @@ SEES_UNREVIEWED = STAFF | {Role.COALITION}
 SEES_MEDIA = STAFF
 SEES_HUBS = STAFF | {Role.COALITION}
 CONFIRMS = frozenset({Role.ADMIN, Role.REVIEWER})
+# what each role with the ``ingest`` right may post, by the source's kind (its adapter's
+# ``kind``): a sensor network's token posts its own inputs (station inventories,
+# detections and what they locate), never a satellite file, a drone report or an
+# allegation; staff post any source
+SENSOR_KINDS = frozenset({SourceKind.STATION_INVENTORY, SourceKind.SENSOR_NETWORK,
+                          SourceKind.ACOUSTIC, SourceKind.INFRASOUND, SourceKind.SEISMIC})
+INGESTS: dict[Role, frozenset[SourceKind]] = {
+    Role.ADMIN: frozenset(SourceKind), Role.ANALYST: frozenset(SourceKind),
+    Role.SENSOR: SENSOR_KINDS}
+
+
+def may_ingest(role: Role, kind: SourceKind) -> bool:
+    """Whether a token of ``role`` may post an input of a source of ``kind``."""
+    return role in MATRIX["ingest"] and kind in INGESTS.get(role, frozenset())
 
 
 @dataclass(frozen=True)
 class Principal:
+    """The authenticated principal of a request: ``id`` is the store's stable principal
+    id (what the two-person rule compares), ``name`` its display name."""
+
     name: str
     role: Role
     party: str | None = None
+    id: str = ""
 
     def may(self, action: str) -> bool:
         return self.role in MATRIX[action]

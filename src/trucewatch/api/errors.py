@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from trucewatch.errors import TrucewatchError
 
@@ -39,6 +39,22 @@ def respond(code: str, status: int, message: str, fix: str = "",
                         headers=headers)
 
 
+_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def allowed_methods(app: FastAPI, path: str) -> set[str]:
+    """The methods of every route whose path matches ``path``: those of the OpenAPI
+    document (routes of included routers) and of the app's own routes."""
+    found = {m for r in app.router.routes
+             if (rx := getattr(r, "path_regex", None)) is not None and rx.match(path)
+             for m in getattr(r, "methods", None) or ()}
+    for template, operations in app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            found |= {m.upper() for m in operations if m in _METHODS}
+    return found
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(TrucewatchError)
     async def _domain(_: Request, exc: TrucewatchError) -> JSONResponse:
@@ -62,9 +78,8 @@ def install(app: FastAPI) -> None:
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
             # every method of the path, not only those of the first route that matched
-            methods = sorted({m for r in app.router.routes
-                              if r.matches(request.scope)[0] == Match.PARTIAL
-                              for m in getattr(r, "methods", None) or ()})
+            methods = sorted(allowed_methods(app, request.scope["path"]) | {
+                m.strip() for m in headers.get("Allow", "").split(",") if m.strip()})
             headers["Allow"] = ", ".join(methods)
             fix = f"use {' or '.join(methods)}"
         return respond(code, exc.status_code, str(exc.detail), fix, headers=headers or None)

@@ -205,28 +205,38 @@ def receive_files(files: list[Path], store: Path, keys: Path | None,
                   source: Any = None) -> None:
     """Receive each file (signature policy, parsing, storage) and print one row per file.
     ``source``: the adapter to use; None recognises each file (inside its envelope)."""
-    from trucewatch.ingest.base import adapter_for, read_raw
+    from trucewatch.ingest.base import read_received, unpack
     from trucewatch.intake import receive
+    from trucewatch.intake.sources import adapter_for_input
     from trucewatch.integrity.envelope import is_envelope, open_envelope
     from trucewatch.integrity.keys import KeyRegistry
     from trucewatch.storage import open_store
 
     db = open_store(store)
     registry = KeyRegistry.load(keys) if keys else KeyRegistry()
+    if keys:  # the registry that admitted these signatures is evidence too
+        from trucewatch.intake.sources import ConfigSource
+
+        receive(db, read_received(keys), keys.name, ConfigSource("keys"))
     t = Table("file", "rows", "new", "duplicates", "quarantined", "signed by", "outcome")
     with _progress() as progress:
         for k, f in enumerate(files):
             progress(f"ingest {f.name}", k, len(files))
-            raw = read_raw(f)
+            raw = read_received(f)  # kept as received: a gzip file stays gzip
             adapter = source
             if adapter is None:
-                payload = raw
-                if is_envelope(raw):
-                    try:
-                        payload = open_envelope(raw).payload
-                    except TrucewatchError:
-                        payload = raw  # receive() refuses it with the reason
-                adapter = adapter_for(payload, f.name)
+                try:
+                    payload = unpack(raw, f.name)
+                    if is_envelope(payload):
+                        payload = unpack(open_envelope(payload).payload, f.name)
+                except TrucewatchError:
+                    payload = raw  # receive() refuses it with the reason
+                try:
+                    adapter = adapter_for_input(db, payload, f.name)
+                except TrucewatchError as bad:  # kept and refused, like any other input
+                    db.refuse(raw, f.name, "unknown", bad.message)
+                    t.add_row(f.name, "0", "0", "0", "0", "-", f"[red]refused[/]: {bad.message}")
+                    continue
             o = receive(db, raw, f.name, adapter, registry=registry)
             r = o.report
             outcome = (f"[red]refused[/]: {o.refused}" if o.refused else
@@ -285,6 +295,9 @@ def run(
                                                       "envelopes or plain)")] = None,
     allegations: Annotated[list[Path] | None, typer.Option(help="allegation documents")] = None,
     keys: Annotated[Path | None, typer.Option(help="key registry (JSON/YAML)")] = None,
+    accept_unsigned_sensors: Annotated[bool, typer.Option(
+        "--accept-unsigned-sensors", help="use unsigned station inventories and detections "
+        "(a laboratory network; by default they are kept but quarantined)")] = False,
     store: Annotated[str | None, typer.Option(help="store: a SQLite file (default "
                                               "OUT/trucewatch.db) or a postgresql:// URL")
                      ] = None,
@@ -339,7 +352,11 @@ def run(
     flt = FirmsFilter(tuple(sensor or ()), _date(since, "--since"), _date(until, "--until"))
     params = _baseline_params(min_rows_per_year=min_rows_per_year, window_days=window_days)
     with _progress() as progress:
-        sensors = SensorInputs(stations, detections) if stations and detections else None
+        from trucewatch.integrity.envelope import SourcePolicy
+
+        sensors = SensorInputs(stations, detections, policy=SourcePolicy.OPTIONAL
+                               if accept_unsigned_sensors else None) \
+            if stations and detections else None
         result = run_cycle(agreement_path=agreement, firms_files=firms,
                            reference_years=_years(years) if years else None, out_dir=out_dir,
                            report_date=day, cloud_path=cloud, pdf=pdf, progress=progress,

@@ -27,7 +27,11 @@ app.add_typer(review_app, name="review")
 app.add_typer(keys_app, name="keys")
 
 StoreOpt = Annotated[Path, typer.Option(help="SQLite store")]
-AsOpt = Annotated[str, typer.Option("--as", help="who acts (analyst or reviewer name)")]
+AsOpt = Annotated[str | None, typer.Option(
+    "--as", help="optional check: the name of the token's principal (refused if it is not)")]
+TokenOpt = Annotated[str | None, typer.Option(
+    "--token", envvar="TRUCEWATCH_TOKEN", show_envvar=True,
+    help="your token (better: set TRUCEWATCH_TOKEN, which other users cannot see in ps)")]
 
 
 @drones_app.command("ingest")
@@ -103,6 +107,38 @@ def _service(store: Path):  # type: ignore[no-untyped-def]
     return ReviewService(open_store(store))
 
 
+def _acting(store: Path, token: str | None, as_name: str | None):  # type: ignore[no-untyped-def]
+    """The review service and the token's principal, whose role must allow review (the
+    API's matrix); --as, when given, must name that same principal."""
+    from trucewatch.api.auth import MATRIX, Role
+    from trucewatch.errors import AuthenticationError, PermissionDeniedError
+    from trucewatch.model.principal import legacy_key
+    from trucewatch.review.principals import authenticate
+
+    svc = _service(store)
+    who = authenticate(svc.store, token)
+    if as_name is not None and legacy_key(as_name) != who.name:
+        raise AuthenticationError(
+            f"--as {as_name} does not match the token's principal {who.display_name}",
+            fix="drop --as, or act with that person's own token")
+    if Role(who.role) not in MATRIX["review"]:
+        raise PermissionDeniedError(f"{who.display_name} is {who.role}: that role may not "
+                                    "review", fix="use an analyst's or a reviewer's token")
+    return svc, who
+
+
+def _time_option(text: str, option: str):  # type: ignore[no-untyped-def]
+    from trucewatch.errors import InvalidInputError
+    from trucewatch.model.serialization import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError as e:
+        raise InvalidInputError(f"{option} {text!r}: {e}",
+                                fix="give an ISO 8601 time with its zone, e.g. "
+                                    "2026-05-30T04:00:00Z") from None
+
+
 @review_app.command("queue")
 def review_queue(store: StoreOpt = Path("trucewatch.db"),
                  limit: Annotated[int, typer.Option(help="rows to show")] = 30) -> None:
@@ -118,79 +154,94 @@ def review_queue(store: StoreOpt = Path("trucewatch.db"),
 
 
 @review_app.command("claim")
-def review_claim(incident: str, who: AsOpt, store: StoreOpt = Path("trucewatch.db")) -> None:
-    """Lock an incident for your review."""
-    inc = _service(store).claim(incident, who)
-    out.print(f"{who} holds {inc.id} ({inc.status.value}): {inc.reason}")
+def review_claim(incident: str, as_name: AsOpt = None, token: TokenOpt = None,
+                 store: StoreOpt = Path("trucewatch.db")) -> None:
+    """Lock an incident for your review (you: the token's principal)."""
+    svc, who = _acting(store, token, as_name)
+    inc = svc.claim(incident, who)
+    out.print(f"{who.display_name} holds {inc.id} ({inc.status.value}): {inc.reason}")
 
 
 @review_app.command("release")
-def review_release(incident: str, who: AsOpt, store: StoreOpt = Path("trucewatch.db")) -> None:
-    """Give up your claim on an incident."""
-    _service(store).release(incident, who)
-    out.print(f"{who} released {incident}")
+def review_release(incident: str, as_name: AsOpt = None, token: TokenOpt = None,
+                   store: StoreOpt = Path("trucewatch.db")) -> None:
+    """Give up your claim on an incident (someone else's is refused)."""
+    svc, who = _acting(store, token, as_name)
+    svc.release(incident, who)
+    out.print(f"{who.display_name} released {incident}")
 
 
 @review_app.command("decide")
 def review_decide(
-    incident: str, who: AsOpt,
+    incident: str,
     status: Annotated[str, typer.Option(help="pending_verification (propose), verified, "
                                         "unverifiable, inaccurate, duplicate, rejected")],
     why: Annotated[str, typer.Option(help="the reason, kept in the record")],
     duplicate_of: Annotated[str | None, typer.Option(help="for duplicate")] = None,
+    as_name: AsOpt = None, token: TokenOpt = None,
     store: StoreOpt = Path("trucewatch.db"),
 ) -> None:
-    """Decide on a claimed incident. Verified needs a second, different person."""
+    """Decide on a claimed incident. Verified needs a second, different principal, with
+    a reviewer's (or admin's) token."""
+    from trucewatch.api.auth import CONFIRMS, Role
+    from trucewatch.errors import PermissionDeniedError
     from trucewatch.model.enums import Status
 
     try:
         new = Status(status)
     except ValueError:
         raise typer.BadParameter(f"unknown status {status!r}") from None
-    inc = _service(store).decide(incident, who, new, why, duplicate_of)
+    svc, who = _acting(store, token, as_name)
+    if new == Status.VERIFIED and Role(who.role) not in CONFIRMS:
+        raise PermissionDeniedError(f"{who.display_name} is {who.role}: only a reviewer (or "
+                                    "an admin) confirms 'verified'",
+                                    fix="a reviewer confirms with their own token")
+    inc = svc.decide(incident, who, new, why, duplicate_of)
     out.print(f"{inc.id} is now {inc.status.value}")
 
 
 @review_app.command("modify")
 def review_modify(
-    incident: str, who: AsOpt, why: Annotated[str, typer.Option(help="the reason")],
+    incident: str, why: Annotated[str, typer.Option(help="the reason")],
     lat: Annotated[float | None, typer.Option()] = None,
     lon: Annotated[float | None, typer.Option()] = None,
     uncertainty: Annotated[float | None, typer.Option(help="1-sigma, m")] = None,
     time: Annotated[str | None, typer.Option(help="new start, ISO UTC")] = None,
+    as_name: AsOpt = None, token: TokenOpt = None,
     store: StoreOpt = Path("trucewatch.db"),
 ) -> None:
     """Correct a claimed incident's location or time."""
-    from trucewatch.model.serialization import parse_time
-
-    inc = _service(store).modify(incident, who, why, lat=lat, lon=lon, uncertainty_m=uncertainty,
-                                 time_start=parse_time(time) if time else None)
+    start = _time_option(time, "--time") if time else None
+    svc, who = _acting(store, token, as_name)
+    inc = svc.modify(incident, who, why, lat=lat, lon=lon, uncertainty_m=uncertainty,
+                     time_start=start)
     out.print(f"{inc.id} modified: {inc.location.lat:.5f}, {inc.location.lon:.5f} "
               f"at {inc.time_start:%Y-%m-%d %H:%M}Z")
 
 
 @review_app.command("add")
 def review_add(
-    who: AsOpt, why: Annotated[str, typer.Option(help="what was seen, by whom")],
+    why: Annotated[str, typer.Option(help="what was seen, by whom")],
     category: Annotated[str, typer.Option(help="incident category")],
     lat: Annotated[float, typer.Option()], lon: Annotated[float, typer.Option()],
     time: Annotated[str, typer.Option(help="ISO UTC")],
     uncertainty: Annotated[float, typer.Option(help="1-sigma, m")] = 500.0,
     rule: Annotated[str, typer.Option(help="rule broken, if any")] = "",
+    as_name: AsOpt = None, token: TokenOpt = None,
     store: StoreOpt = Path("trucewatch.db"),
 ) -> None:
     """Add an incident the automation missed."""
     from trucewatch.model.enums import Category
-    from trucewatch.model.serialization import parse_time
 
     try:
         cat = Category(category)
     except ValueError:
         raise typer.BadParameter(f"unknown category; use one of "
                                  f"{', '.join(c.value for c in Category)}") from None
-    inc = _service(store).add(who, why, category=cat, lat=lat, lon=lon,
-                              uncertainty_m=uncertainty, time_start=parse_time(time),
-                              rule=rule)
+    start = _time_option(time, "--time")
+    svc, who = _acting(store, token, as_name)
+    inc = svc.add(who, why, category=cat, lat=lat, lon=lon, uncertainty_m=uncertainty,
+                  time_start=start, rule=rule)
     out.print(f"added {inc.id}")
 
 
@@ -211,19 +262,48 @@ def review_figures(store: StoreOpt = Path("trucewatch.db")) -> None:
 
 
 @app.command("verify")
-def verify(store: StoreOpt = Path("trucewatch.db")) -> None:
-    """Check the hash-chained log and every evidentiary copy; name the first broken link."""
+def verify(
+    store: StoreOpt = Path("trucewatch.db"),
+    checkpoint: Annotated[Path | None, typer.Option(
+        help="a signed checkpoint (out/checkpoint-DATE.json): fail if the log was "
+             "truncated or rewritten behind it")] = None,
+    keys: Annotated[Path | None, typer.Option(
+        help="mission key registry to check the checkpoint with (default: "
+             "mission-keys.json beside the checkpoint)")] = None,
+) -> None:
+    """Check the hash-chained log, every evidentiary copy and every state row against the
+    log (replayed); with --checkpoint, the log against a signed head. Names the first
+    difference; exit status 1 on any problem."""
+    from rich.markup import escape
+
+    from trucewatch.errors import ConfigError
+    from trucewatch.integrity import checkpoint as cp
     from trucewatch.integrity.chain import verify_chain
     from trucewatch.storage import open_store
+    from trucewatch.storage.postgis import is_postgres_url
 
+    if not is_postgres_url(store) and not Path(store).is_file():
+        err.print(f"[red]problem:[/] no store at {escape(str(store))}", soft_wrap=True)
+        raise typer.Exit(1)
     db = open_store(store)
-    problems = db.verify()
+    log = db.audit_log()
+    problems: list[str] = []
+    if checkpoint is not None:
+        try:
+            registry, _ = cp.trusted_registry(checkpoint, keys)
+            problems += cp.check(cp.Checkpoint.load(checkpoint), log, registry,
+                                 f"checkpoint {checkpoint.name}")
+        except ConfigError as e:
+            problems.append(e.one_line())
+    problems += db.verify()
+    db.close()
     if problems:
         for p in problems:
-            err.print(f"[red]problem:[/] {p}")
+            err.print(f"[red]problem:[/] {escape(p)}", soft_wrap=True)
         raise typer.Exit(1)
-    out.print(verify_chain(db.audit_log()).one_line() + "; all evidentiary copies match "
-              "their SHA-256")
+    held = f"; checkpoint {checkpoint.name} holds" if checkpoint is not None else ""
+    out.print(escape(verify_chain(log).one_line()) + "; every state row matches the log; "
+              f"all evidentiary copies match their SHA-256{held}", soft_wrap=True)
 
 
 @keys_app.command("new")
@@ -233,8 +313,12 @@ def keys_new(
     private_out: Annotated[Path, typer.Option(help="where to write the private key (PEM)")],
     valid_from: Annotated[str | None, typer.Option(help="ISO UTC, default now")] = None,
     rotates: Annotated[str | None, typer.Option(help="key id this one replaces")] = None,
+    speaks_for: Annotated[list[str] | None, typer.Option(
+        help="a station, platform or party the key may also speak for (repeat; * and ? "
+             "match): a sensor network's stations")] = None,
 ) -> None:
-    """Create a key pair: the public half goes to the registry, the private to the platform."""
+    """Create a key pair: the public half goes to the registry, the private to the platform.
+    The key is bound to SOURCE (kind:subject) and to the names given with --speaks-for."""
     from cryptography.hazmat.primitives.serialization import (
         Encoding,
         NoEncryption,
@@ -247,7 +331,8 @@ def keys_new(
     reg = KeyRegistry.load(registry) if registry.exists() else KeyRegistry()
     private, public = new_keypair()
     rec = KeyRecord(key_id, source, public,
-                    parse_time(valid_from) if valid_from else datetime.now(UTC))
+                    parse_time(valid_from) if valid_from else datetime.now(UTC),
+                    speaks_for=tuple(speaks_for or ()))
     if rotates:
         reg.rotate(rotates, rec)
     else:
@@ -301,9 +386,15 @@ def tokens_new(name: str, role: Annotated[str, typer.Option(help="admin, analyst
                                                             "coalition, liaison, public, "
                                                             "sensor")],
                party: Annotated[str | None, typer.Option(help="for liaison: the party")] = None,
+               reissue: Annotated[bool, typer.Option(
+                   "--reissue", help="another token for the existing principal NAME (a "
+                                     "new role or party changes the principal's)")] = False,
+               token: TokenOpt = None,
                store: StoreOpt = Path("trucewatch.db")) -> None:
-    """Create an API token (printed once; only its hash is stored)."""
+    """Create an API token (printed once, as the last word; only its hash is stored).
+    Needs an admin's token, except the first token of a store, which is its admin's."""
     from trucewatch.api.auth import Role
+    from trucewatch.review.principals import issue_token
     from trucewatch.storage import open_store
 
     try:
@@ -313,28 +404,52 @@ def tokens_new(name: str, role: Annotated[str, typer.Option(help="admin, analyst
                                  f"{', '.join(r.value for r in Role)}") from None
     if role == "liaison" and not party:
         raise typer.BadParameter("a liaison token needs --party")
-    token = open_store(store).add_token(name, role, party)
-    out.print(f"token for {name} ({role}): {token}")
+    db = open_store(store)
+    actor, made = issue_token(db, name, role, party, token=token, reissue=reissue)
+    p = db.principal_named(name)
+    assert p is not None
+    first = "first admin of this store (bootstrap): " if actor == "bootstrap" else ""
+    again = "another " if reissue else ""
+    out.print(f"{first}{again}token for {p.display_name} ({role}, principal {p.id}): {made}",
+              soft_wrap=True, highlight=False)
 
 
 @tokens_app.command("list")
 def tokens_list(store: StoreOpt = Path("trucewatch.db")) -> None:
-    """Token names, roles and parties (never the tokens)."""
+    """Principals and their tokens: names, roles, parties, token ids (never the tokens)."""
+    from rich.table import Column
+
     from trucewatch.storage import open_store
 
-    t = Table("name", "role", "party", "created", "revoked")
-    for r in open_store(store).tokens():
-        t.add_row(*(str(r[k] or "-") for k in ("name", "role", "party", "created_at",
-                                               "revoked_at")))
+    db = open_store(store)
+    t = Table("name", "role", "party", *(Column(c, overflow="fold") for c in (
+        "principal", "token id", "created", "revoked", "disabled")))
+    tokens = db.tokens()
+    for p in db.principals():
+        mine = [r for r in tokens if r["principal_id"] == p.id]
+        for r in mine or [{"token_id": None, "created_at": p.created_at, "revoked_at": None}]:
+            t.add_row(p.display_name, p.role, p.party or "-", p.id, str(r["token_id"] or "-"),
+                      *(str(x or "-")[:16] for x in (r["created_at"], r["revoked_at"],
+                                                     p.disabled_at)))
     out.print(t)
 
 
 @tokens_app.command("revoke")
-def tokens_revoke(name: str, store: StoreOpt = Path("trucewatch.db")) -> None:
+def tokens_revoke(name: str,
+                  token_id: Annotated[str | None, typer.Option(
+                      help="only this token (its id in `tokens list`)")] = None,
+                  disable: Annotated[bool, typer.Option(
+                      "--disable", help="also disable the principal for good (its name "
+                                        "stays taken)")] = False,
+                  token: TokenOpt = None,
+                  store: StoreOpt = Path("trucewatch.db")) -> None:
+    """Revoke a principal's live tokens (an admin's token needed); the principal keeps
+    its name and may be reissued a token (tokens new NAME --role R --reissue)."""
+    from trucewatch.review.principals import revoke
     from trucewatch.storage import open_store
 
-    open_store(store).revoke_token(name)
-    out.print(f"token {name} revoked")
+    _, n = revoke(open_store(store), name, token=token, token_id=token_id, disable=disable)
+    out.print(f"{n} token(s) of {name} revoked" + ("; principal disabled" if disable else ""))
 
 
 @app.command("serve")
@@ -347,7 +462,7 @@ def serve(
     host: Annotated[str, typer.Option(help="interface")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8000,
 ) -> None:
-    """Run the REST API (docs at /docs). With no tokens yet, prints a first admin token."""
+    """Run the REST API (docs at /docs). With no admin yet, prints a first admin token."""
     import uvicorn
 
     from trucewatch.api import create_app
@@ -361,8 +476,9 @@ def serve(
     if bulletins is None and quick.is_dir():
         bulletins = quick
     db = open_store(store)
-    if not db.tokens():
-        token = db.add_token("admin", "admin", actor="serve")
+    if db.bootstrap_open():  # no admin yet: the bootstrap admin (review.principals)
+        token = db.add_token("admin", "admin", actor="bootstrap",
+                             reissue=db.principal_named("admin") is not None)
         out.print(f"first start: admin token (shown once): {token}")
     db.close()
     out.print(f"serving {store} on http://{host}:{port} (docs: /docs)")

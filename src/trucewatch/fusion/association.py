@@ -240,14 +240,30 @@ class ExplosionAssociator:
             if ws is None:
                 ws = math.floor((float(buf.t.min()) - ctx.tmax) / self.window_s) * self.window_s
             latest = float(buf.t.max()) - latency_s
+            # the first window that cannot be closed yet: windows are closed up to it
+            stop = math.floor((latest - ctx.tmax) / self.window_s) * self.window_s
+            ws = min(self._first_useful(ctx, buf, ws), max(ws, stop))
             while ws + self.window_s + ctx.tmax <= latest:
                 part, buf = self._close_window(ctx, buf, ws, counter)
-                ws += self.window_s
+                ws = min(self._first_useful(ctx, buf, ws + self.window_s), max(ws, stop))
                 yield part
         while ws is not None and len(buf):
+            ws = self._first_useful(ctx, buf, ws)
             part, buf = self._close_window(ctx, buf, ws, counter)
             ws += self.window_s
             yield part
+
+    def _first_useful(self, ctx: _Context, buf: Picks, ws: float) -> float:
+        """``ws``, or a later window start when the windows before it hold no detection of
+        ``buf`` (each would close with nothing): a gap of years between two detections
+        costs nothing (it once walked every window in between). The window one before
+        the earliest detection's is kept, so a detection on a window's edge is seen as it
+        was; windows stay on the same grid."""
+        if not len(buf):
+            return ws
+        first = (math.floor((float(buf.t.min()) - ctx.tmax) / self.window_s) - 1) \
+            * self.window_s
+        return max(ws, first)
 
     # ---- one window ---------------------------------------------------------------------
     def _close_window(self, ctx: _Context, buf: Picks, ws: float,

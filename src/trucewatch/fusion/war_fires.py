@@ -43,7 +43,7 @@ from numpy.typing import NDArray
 from scipy.stats import nbinom
 
 from trucewatch.errors import BaselineError
-from trucewatch.fusion.baseline import Baseline, day_of_year
+from trucewatch.fusion.baseline import Baseline, day_of_year, instrument
 from trucewatch.fusion.landscape import Landscape
 from trucewatch.geo.grid import cell_indices, cell_labels
 
@@ -57,6 +57,9 @@ class FireClass(StrEnum):
     WILDFIRE = "wildfire"
     INDUSTRIAL = "industrial"
     NORMAL = "normal"
+    # a sensor the baseline has no reference for (e.g. MODIS rows against a VIIRS-only
+    # baseline): left out of the classification, with the reason, never an error
+    UNCLASSIFIED = "unclassified"
 
 
 @dataclass(frozen=True)
@@ -233,8 +236,55 @@ def classify(records: pl.DataFrame, baseline: Baseline,
     Returns one row per input row, in input order, with ``cell``, ``expected``,
     ``p_normal``, ``war_related``, ``reason``, ``fire_class``, ``upper`` and ``surplus``
     added, plus ``cell_count``, ``baseline_sensor`` and ``excess`` (the cell-day is an
-    excess, explained or not)."""
+    excess, explained or not).
+
+    Rows of a sensor the baseline has no reference for (not even one of the same
+    instrument) are left out: fire class ``unclassified``, not war-related, no excess,
+    and a reason that says which reference is missing; the other rows are classified as
+    if those were absent. One such row (a MODIS file in a VIIRS-only store) never makes
+    a cycle fail."""
     rules = rules or WarFireRules()
+    lacking = _lacking_sensors(baseline, records["sensor"].unique().to_list())
+    if not lacking:
+        return _classify(records, baseline, rules)
+    rows = records.with_row_index("_k")
+    unknown = pl.col("sensor").is_in(list(lacking)).fill_null(False)
+    rest = rows.filter(unknown)
+    ok = rows.filter(~unknown)
+    i32, j32 = cell_indices(rest["latitude"].to_numpy(), rest["longitude"].to_numpy())
+    left_out = rest.select("_k", "latitude", "longitude", "acq_date").with_columns(
+        pl.Series("cell", cell_labels(i32, j32)),
+        pl.lit(None, pl.Float64).alias("expected"), pl.lit(None, pl.Float64).alias("p_normal"),
+        pl.lit(0, pl.Int8).alias("war_related"),
+        pl.lit(FireClass.UNCLASSIFIED.value).alias("fire_class"),
+        pl.lit(None, pl.Float64).alias("upper"), pl.lit(None, pl.Float64).alias("surplus"),
+        pl.lit(None, pl.Int64).alias("cell_count"), pl.lit("").alias("baseline_sensor"),
+        pl.lit(False).alias("excess"),
+        rest["sensor"].replace_strict(lacking, return_dtype=pl.String).alias("reason"))
+    if ok.height == 0:
+        return left_out.drop("_k")
+    done = _classify(ok.drop("_k"), baseline, rules).with_columns(ok["_k"])
+    return pl.concat([done, left_out.select(done.columns)], how="vertical_relaxed"
+                     ).sort("_k").drop("_k")
+
+
+def _lacking_sensors(baseline: Baseline, sensors: list[str | None]) -> dict[str, str]:
+    """Sensor -> the reason its rows are unclassified, for the sensors the baseline has no
+    reference for."""
+    out: dict[str, str] = {}
+    for s in sensors:
+        if s is None:
+            continue
+        try:
+            baseline.resolve_sensor(s)
+        except BaselineError:
+            out[s] = (f"unclassified: the baseline has no {instrument(s)} reference for {s} "
+                      f"detections (it was fitted for {', '.join(sorted(baseline.sensors))}); "
+                      f"fit a baseline on reference years with {s} data to classify them")
+    return out
+
+
+def _classify(records: pl.DataFrame, baseline: Baseline, rules: WarFireRules) -> pl.DataFrame:
     n_in = records.height
     lat = records["latitude"].to_numpy()
     lon = records["longitude"].to_numpy()

@@ -26,6 +26,7 @@ from trucewatch.ingest.drones import _reason
 from trucewatch.ingest.extraction import LANGUAGES, Extractor
 from trucewatch.model.enums import ClaimantKind, SourceKind
 from trucewatch.model.serialization import format_time
+from trucewatch.model.times import time_problem
 
 FORMAT = "trucewatch-allegations/1"
 CATEGORIES = ("explosion", "fire", "heavy_weapon", "strike_on_protected_site", "other")
@@ -92,6 +93,10 @@ class AllegationSource:
     def sniff(self, header: list[str]) -> bool:
         return bool(header) and header[0] == "{" + FORMAT
 
+    def speakers(self, batch: Batch, payload: bytes) -> set[str]:
+        """A signed allegations document speaks for its claimants."""
+        return {str(c) for c in batch.records["claimant"].to_list()}
+
     def parse(self, raw: bytes, name: str, now: datetime | None = None) -> Batch:
         now = now or datetime.now(UTC)
         try:
@@ -100,10 +105,18 @@ class AllegationSource:
             raise InputFileError(f"{name}: not valid UTF-8 JSON ({err})", path=name,
                                  fix=f"send a {FORMAT} document, see docs/allegations.md"
                                  ) from err
+        except RecursionError as err:
+            raise InputFileError(f"{name}: JSON nested too deeply", path=name,
+                                 fix=f"send a {FORMAT} document, see docs/allegations.md"
+                                 ) from err
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise InputFileError(f"{name}: not an allegations document", path=name,
                                  fix=f"set \"format\": \"{FORMAT}\"")
         items = doc.get("allegations") or []
+        if not isinstance(items, list):
+            raise InputFileError(f"{name}: 'allegations' must be a list (got "
+                                 f"{type(items).__name__})", path=name,
+                                 fix='give "allegations": [...], see docs/allegations.md')
         records, quarantine, seen = [], [], set()
         for k, item in enumerate(items, start=1):
             text = json.dumps(item, ensure_ascii=False, sort_keys=True)
@@ -122,9 +135,11 @@ class AllegationSource:
                      records=pl.DataFrame(records, schema=RECORD_SCHEMA), quarantine=quarantine)
 
     def _resolve(self, a: AllegationIn, now: datetime, item: dict[str, Any]) -> dict[str, Any]:
-        for t in (a.received_at, a.time_start, a.time_end):
-            if t is not None and t > now + timedelta(minutes=5):
-                raise ValueError(f"time {format_time(t)} is in the future")
+        for what in ("received_at", "time_start", "time_end"):
+            t = getattr(a, what)
+            why = time_problem(t, now, what) if t is not None else None
+            if why:
+                raise ValueError(why)
         ex = self.extractor.extract(a.text, a.received_at, a.language) if a.text else None
         # where: coordinates, else the named place, else the text's best place
         if a.lat is not None and a.lon is not None:
@@ -157,6 +172,9 @@ class AllegationSource:
             when = f"text:{bt.text}"
             if t0 > now:
                 raise ValueError(f"time in text {bt.text!r} is in the future")
+            why = time_problem(t0, now, f"time in text {bt.text!r}")
+            if why or t1 < t0:
+                raise ValueError(why or f"time in text {bt.text!r} ends before it starts")
         category = a.category or (ex.category if ex and ex.category else "other")
         doc = {**item, "allegation_id": a.allegation_id, "claimant": a.claimant,
                "claimant_kind": a.claimant_kind.value, "received_at": format_time(a.received_at),

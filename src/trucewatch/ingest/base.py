@@ -11,9 +11,9 @@ built-in sources are listed in :data:`DEFAULT_SOURCES` and found the same way.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import re
+import zlib
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 
 import polars as pl
 
-from trucewatch.errors import InputFileError, UnknownLayoutError
+from trucewatch.errors import InputFileError, OversizeError, UnknownLayoutError
 from trucewatch.model.enums import SourceKind
 
 
@@ -69,16 +69,63 @@ class SourceAdapter(Protocol):
         """Parse raw bytes. Invalid records go to quarantine, never raise per record."""
 
 
-def read_raw(path: Path) -> bytes:
+# what a gzip input may expand to: at most MAX_UNPACKED bytes, and past UNPACK_FLOOR at
+# most UNPACK_RATIO times its compressed size (text compresses 5-10 times; a bomb 1000)
+MAX_UNPACKED = 2 << 30
+UNPACK_FLOOR = 32 << 20
+UNPACK_RATIO = 50
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def unpack(data: bytes, name: str, limit: int | None = None) -> bytes:
+    """The bytes a received input stands for: gunzipped when it is gzip, with bounded
+    decompression (a gzip bomb is refused after ``limit`` bytes, never expanded whole)."""
+    if data[:2] != GZIP_MAGIC:
+        return data
+    cap = limit if limit is not None else min(MAX_UNPACKED,
+                                              max(UNPACK_FLOOR, UNPACK_RATIO * len(data)))
+    out = bytearray()
+    rest = data
     try:
-        data = path.read_bytes()
+        while rest[:2] == GZIP_MAGIC:  # gzip members may follow each other
+            d = zlib.decompressobj(wbits=31)
+            chunk = d.decompress(rest, cap + 1 - len(out))
+            out += chunk
+            while d.unconsumed_tail and len(out) <= cap:
+                out += d.decompress(d.unconsumed_tail, cap + 1 - len(out))
+            if len(out) > cap:
+                raise OversizeError(
+                    f"{name}: decompresses to more than {cap:,} bytes ({len(data):,} "
+                    "compressed): refused as a possible decompression bomb", path=name,
+                    fix="send the file uncompressed, or split it")
+            if not d.eof:
+                raise InputFileError(f"{name}: truncated gzip data", path=name,
+                                     fix="send the whole file")
+            rest = d.unused_data
+    except zlib.error as err:
+        raise InputFileError(f"{name}: damaged gzip data ({err})", path=name,
+                             fix="send the file again, or uncompressed") from err
+    return bytes(out)
+
+
+def read_received(path: Path) -> bytes:
+    """A file's bytes exactly as received (the evidentiary copy: gzip stays gzip)."""
+    try:
+        return path.read_bytes()
     except FileNotFoundError as err:
         raise InputFileError(f"{path}: no such file", path=str(path),
                              fix="check the path") from err
+    except IsADirectoryError as err:
+        raise InputFileError(f"{path}: is a folder, not a file", path=str(path),
+                             fix="give the file's path") from err
     except OSError as err:
         raise InputFileError(f"{path}: cannot read ({err.strerror})", path=str(path),
                              fix="check the file's permissions") from err
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
+def read_raw(path: Path) -> bytes:
+    """A file's content, gunzipped (bounded) when it is gzip."""
+    return unpack(read_received(path), str(path))
 
 
 def sha256(data: bytes) -> str:

@@ -20,7 +20,7 @@ import base64
 import hashlib
 import json
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -31,6 +31,7 @@ from pyproj import Geod
 from trucewatch.errors import InputFileError
 from trucewatch.ingest.base import Batch, QuarantineEntry, sha256
 from trucewatch.model.enums import SourceKind
+from trucewatch.model.times import time_problem
 
 FORMAT = "trucewatch-drone/1"
 _GEOD = Geod(ellps="WGS84")
@@ -191,10 +192,18 @@ def _document(raw: bytes, name: str) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InputFileError(f"{name}: not valid UTF-8 JSON ({err})", path=name,
                              fix=f"send a {FORMAT} document, see docs/drones.md") from err
+    except RecursionError as err:
+        raise InputFileError(f"{name}: JSON nested too deeply", path=name,
+                             fix=f"send a {FORMAT} document, see docs/drones.md") from err
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InputFileError(f"{name}: not a drone report document (format is "
                              f"{doc.get('format') if isinstance(doc, dict) else None!r})",
                              path=name, fix=f"set \"format\": \"{FORMAT}\"")
+    for key in ("reports", "patrols"):
+        if not isinstance(doc.get(key) or [], list):
+            raise InputFileError(f"{name}: '{key}' must be a list (got "
+                                 f"{type(doc[key]).__name__})", path=name,
+                                 fix=f"give \"{key}\": [...], see docs/drones.md")
     return doc
 
 
@@ -207,6 +216,12 @@ class DroneSource:
     def sniff(self, header: list[str]) -> bool:
         return bool(header) and header[0] == "{" + FORMAT
 
+    def speakers(self, batch: Batch, payload: bytes) -> set[str]:
+        """The platforms a document speaks for: its reports' and its patrols'."""
+        found = {str(s).split(":", 1)[1] for s in batch.records["source_id"].to_list()}
+        patrols, _ = read_patrols(payload, batch.name)
+        return found | {p.platform_id for p in patrols}
+
     def parse(self, raw: bytes, name: str, now: datetime | None = None) -> Batch:
         now = now or datetime.now(UTC)
         doc = _document(raw, name)
@@ -218,8 +233,9 @@ class DroneSource:
             text = json.dumps(item, ensure_ascii=False, sort_keys=True)
             try:
                 rep = DroneReport.model_validate(item)
-                if rep.time > now + timedelta(minutes=5):
-                    raise ValueError(f"time {rep.time.isoformat()} is in the future")
+                why = time_problem(rep.time, now)
+                if why:
+                    raise ValueError(why)
                 if rep.report_id in seen:
                     raise ValueError(f"duplicate report_id {rep.report_id}")
                 lat, lon, err_m, method = locate(rep)
@@ -248,14 +264,23 @@ class DroneSource:
                      records=pl.DataFrame(records, schema=RECORD_SCHEMA), quarantine=quarantine)
 
 
-def read_patrols(raw: bytes, name: str) -> tuple[list[Patrol], list[QuarantineEntry]]:
+def read_patrols(raw: bytes, name: str, now: datetime | None = None
+                 ) -> tuple[list[Patrol], list[QuarantineEntry]]:
+    now = now or datetime.now(UTC)
     doc = _document(raw, name)
     patrols, bad = [], []
     for k, item in enumerate(doc.get("patrols") or [], start=1):
         try:
-            patrols.append(Patrol.model_validate(item))
+            patrol = Patrol.model_validate(item)
         except ValidationError as err:
             bad.append(QuarantineEntry(k, "patrol: " + _reason(err), json.dumps(item)))
+            continue
+        why = (time_problem(patrol.time_start, now, "time_start")
+               or time_problem(patrol.time_end, now, "time_end"))
+        if why:
+            bad.append(QuarantineEntry(k, "patrol: " + why, json.dumps(item)))
+        else:
+            patrols.append(patrol)
     return patrols, bad
 
 

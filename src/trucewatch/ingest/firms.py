@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from trucewatch.errors import ConfigError, InputFileError
+from trucewatch.errors import ConfigError, InputFileError, UnknownLayoutError
 from trucewatch.ingest.base import (
     Batch,
     QuarantineEntry,
@@ -41,6 +41,7 @@ from trucewatch.ingest.base import (
     sha256,
 )
 from trucewatch.model.enums import SourceKind
+from trucewatch.model.times import EARLIEST, FUTURE_SLACK_DAYS
 
 SENSORS = (
     "MODIS",
@@ -265,8 +266,13 @@ def parse_firms(source: bytes | Path, name: str, *, today: datetime | None = Non
     header = header_of((first or "").encode())
     layout = detect_layout(header)
     if layout is None:
-        adapter_for((first or "").encode(), name)  # raises UnknownLayoutError
-        raise AssertionError("unreachable")
+        # another source's input (a drone or allegations document) or no known layout at
+        # all: one UnknownLayoutError either way, never a traceback
+        other = adapter_for((first or "").encode(), name)  # UnknownLayoutError if none
+        raise UnknownLayoutError(
+            f"{name}: not a FIRMS CSV (it reads as a {other.name} input)", path=name,
+            fix="send FIRMS CSV files to the FIRMS reader and other inputs to their own "
+            "command or route; see docs/data-formats.md")
     ncols = len(header)
     df = (
         lines.slice(1)
@@ -297,7 +303,7 @@ def parse_firms(source: bytes | Path, name: str, *, today: datetime | None = Non
             pl.col("raw").str.split_exact(",", ncols - 1).struct.rename_fields(names)
             .alias("_f")).unnest("_f")
     today = today or datetime.now(UTC)
-    latest = (today + timedelta(days=1)).date()
+    latest = (today + timedelta(days=FUTURE_SLACK_DAYS)).date()
 
     minute, time_ok = _acq_minute() if layout != "minimal" else (
         pl.lit(None, dtype=pl.Int32), pl.lit(True))
@@ -343,6 +349,9 @@ def parse_firms(source: bytes | Path, name: str, *, today: datetime | None = Non
         (~lon.is_between(-180, 180), "longitude out of range [-180, 180]"),
         (date.is_null(), "acq_date is not a YYYY-MM-DD date"),
         (date > pl.lit(latest), "acq_date is in the future"),
+        (date < pl.lit(EARLIEST.date()), f"acq_date is before {EARLIEST.date().isoformat()}"),
+        # a number the file gives must be a finite one (NaN is not JSON; FIRMS never writes it)
+        (~pl.col("frp_f").is_finite(), "frp is not a finite number"),
     ]
     if layout == "minimal":
         checks.append((pl.col("sensor").is_null(),

@@ -6,7 +6,8 @@ quarantined with its line number and every reason that applies, and the valid
 rows go on (``valid + quarantined = rows``, checked on every batch).
 
 A detection is quarantined when its station is unknown, its time has no UTC
-offset, cannot be read or lies in the future, its phase is unknown or impossible
+offset, cannot be read or lies outside the plausible range (:mod:`trucewatch.model.times`:
+before 1990 or in the future), its phase is unknown or impossible
 at that kind of station (P or S at a microphone), its back-azimuth, apparent
 velocity, amplitude or SNR is out of range, or it repeats an earlier detection
 (same id, or same station, phase and time).
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -30,19 +31,24 @@ from trucewatch.fusion.propagation import (
 )
 from trucewatch.ingest.base import Batch, QuarantineEntry, header_of, read_raw, sha256
 from trucewatch.model.enums import SourceKind
+from trucewatch.model.times import EARLIEST, FUTURE_SLACK
 
 STATION_KINDS = ("acoustic", "infrasound", "seismic")
 STATION_COLUMNS = ("id", "latitude", "longitude", "elevation_m", "kind")
 DETECTION_COLUMNS = ("detection_id", "station", "time", "phase")
 _PHASES_AT = {"acoustic": {"acoustic"}, "infrasound": {"acoustic"},
               "seismic": {"acoustic", "p", "s"}}
-FUTURE_SLACK = timedelta(minutes=5)
 
 
 # ---------------------------------------------------------------------------- stations
 def read_stations(path: Path) -> pl.DataFrame:
     """Columns: id, latitude, longitude, elevation_m, kind, array, timing_s."""
-    raw = read_raw(path)
+    return parse_stations(read_raw(path), path)
+
+
+def parse_stations(raw: bytes, name: Path | str) -> pl.DataFrame:
+    """A station inventory from its bytes (CSV, JSON or StationXML)."""
+    path = Path(name)
     head = raw[:400].lstrip()
     if head.startswith(b"<"):
         table = _stationxml(raw, path)
@@ -54,7 +60,13 @@ def read_stations(path: Path) -> pl.DataFrame:
 
 
 def _station_csv(raw: bytes, path: Path) -> pl.DataFrame:
-    missing = [c for c in STATION_COLUMNS if c not in header_of(raw)]
+    header = header_of(raw)
+    twice = sorted({c for c in header if header.count(c) > 1 and c in STATION_COLUMNS})
+    if twice:
+        raise InputFileError(f"{path}: column(s) named twice in the header: "
+                             f"{', '.join(twice)}", path=str(path),
+                             fix="give each column once (is the header line damaged?)")
+    missing = [c for c in STATION_COLUMNS if c not in header]
     if missing:
         raise InputFileError(f"{path}: station inventory lacks columns {', '.join(missing)}",
                              path=str(path), fix="columns: " + ", ".join(STATION_COLUMNS)
@@ -72,6 +84,10 @@ def _station_json(raw: bytes, path: Path) -> pl.DataFrame:
     except json.JSONDecodeError as err:
         raise InputFileError(f"{path}: invalid JSON at line {err.lineno} ({err.msg})",
                              path=str(path), fix="give a list of station objects") from err
+    except (UnicodeDecodeError, RecursionError) as err:
+        why = "not UTF-8" if isinstance(err, UnicodeDecodeError) else "nested too deeply"
+        raise InputFileError(f"{path}: JSON {why}", path=str(path),
+                             fix="give a list of station objects in UTF-8") from err
     rows = doc.get("stations", []) if isinstance(doc, dict) else doc
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise InputFileError(f"{path}: expected a list of station objects",
@@ -104,6 +120,13 @@ def _stationxml(raw: bytes, path: Path) -> pl.DataFrame:
 
 
 def _check_stations(t: pl.DataFrame, name: str) -> pl.DataFrame:
+    missing = [c for c in STATION_COLUMNS if c not in t.columns]
+    if missing:
+        raise InputFileError(f"{name}: station inventory lacks {', '.join(missing)}",
+                             path=name, fix="columns: " + ", ".join(STATION_COLUMNS)
+                             + " (optional: array, timing_s)")
+    # only the columns read (others, even oddly named or repeated ones, are ignored)
+    t = t.select(c for c in (*STATION_COLUMNS, "array", "timing_s") if c in t.columns)
     for col in ("array", "timing_s"):
         if col not in t.columns:
             t = t.with_columns(pl.lit(None, dtype=pl.String).alias(col))
@@ -132,7 +155,7 @@ def _check_stations(t: pl.DataFrame, name: str) -> pl.DataFrame:
             why.append(f"timing_s {r['timing_s']!r} not in 0..1 s")
         if why:
             problems.append(f"station {k} ({sid or '?'}): {'; '.join(why)}")
-    dup = num.filter(pl.col("id").is_duplicated())["id"].unique().to_list()
+    dup = num.filter(pl.col("id").is_duplicated())["id"].unique().drop_nulls().to_list()
     if dup:
         problems.append(f"duplicate station ids: {', '.join(sorted(dup)[:10])}")
     if problems:
@@ -189,8 +212,7 @@ def parse_detections(raw: bytes, name: str, stations: pl.DataFrame | None,
           for c in ("back_azimuth_deg", "apparent_velocity_km_s", "amplitude", "snr")))
     has_tz = pl.col("time_s").str.contains(r"(Z|[+-]\d\d:?\d\d)$")
     t = t.with_columns(
-        pl.when(has_tz).then(pl.col("time_s").str.to_datetime(
-            time_zone="UTC", strict=False, time_unit="us")).alias("time_dt"),
+        pl.when(has_tz).then(_iso_time(pl.col("time_s"))).alias("time_dt"),
         pl.col("station_s").replace_strict(kinds, default=None).alias("kind"))
     reasons = [
         (pl.col("id_s").is_null() | (pl.col("id_s") == ""), "empty detection_id"),
@@ -199,6 +221,8 @@ def parse_detections(raw: bytes, name: str, stations: pl.DataFrame | None,
          "time has no UTC offset (write ...Z or +00:00)"),
         (has_tz.fill_null(False) & pl.col("time_dt").is_null(), "time is not ISO 8601"),
         (pl.col("time_dt") > now + FUTURE_SLACK, "time is in the future"),
+        (pl.col("time_dt") < EARLIEST, f"time is before {EARLIEST.date().isoformat()} (the "
+         "earliest plausible observation time)"),
         (~pl.col("phase_l").is_in(["acoustic", "p", "s"]).fill_null(False),
          "phase not one of acoustic, P, S"),
         (pl.col("phase_l").is_in(["p", "s"]) & pl.col("kind").is_in(["acoustic", "infrasound"]),
@@ -207,10 +231,9 @@ def parse_detections(raw: bytes, name: str, stations: pl.DataFrame | None,
             0, 360, closed="left").fill_null(True), "back_azimuth_deg not in 0..360"),
         (_bad_number("apparent_velocity_km_s") | _impossible_velocity(),
          "impossible apparent velocity for this phase"),
-        (_bad_number("amplitude") | (pl.col("amplitude_f") < 0).fill_null(False),
+        (_bad_number("amplitude") | _not_finite_positive("amplitude_f"),
          "amplitude negative or not a number"),
-        (_bad_number("snr") | (pl.col("snr_f") < 0).fill_null(False),
-         "snr negative or not a number"),
+        (_bad_number("snr") | _not_finite_positive("snr_f"), "snr negative or not a number"),
     ]
     t = t.with_columns(pl.concat_list([pl.when(c.fill_null(False)).then(pl.lit(r))
                                        for c, r in reasons]).list.drop_nulls().alias("why"))
@@ -249,6 +272,27 @@ def parse_detections(raw: bytes, name: str, stations: pl.DataFrame | None,
                   quarantine=quarantine)
     batch.check_accounting()
     return batch
+
+
+# the spellings of an ISO 8601 time with a UTC offset that detections may use; each row is
+# read with the first that fits (no format is inferred from the first row, where one odd
+# row made every other row unreadable)
+_TIME_FORMATS = tuple(f"%Y-%m-%d{sep}%H:%M{sec}%z" for sep in ("T", " ")
+                      for sec in (":%S%.f", ""))
+
+
+def _iso_time(text: pl.Expr) -> pl.Expr:
+    """An ISO 8601 text with a UTC offset (``Z``, ``+HH:MM``, ``+HHMM``) as UTC microseconds;
+    null when it is not one."""
+    norm = text.str.replace(r"[zZ]$", "+00:00")
+    return pl.coalesce([norm.str.to_datetime(f, time_zone="UTC", strict=False, time_unit="us")
+                        for f in _TIME_FORMATS])
+
+
+def _not_finite_positive(col: str) -> pl.Expr:
+    """A value was read but is negative, NaN or infinite (an empty value is no value)."""
+    v = pl.col(col)
+    return (~(v.is_finite() & (v >= 0))).fill_null(False)
 
 
 def _bad_number(col: str) -> pl.Expr:

@@ -18,6 +18,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -93,7 +94,15 @@ def sign_submission(payload: bytes, private_key: Ed25519PrivateKey, key_id: str,
 
 
 def is_envelope(raw: bytes) -> bool:
-    return raw.lstrip()[:1] == b"{" and FORMAT.encode() in raw[:400]
+    """An envelope is a JSON object whose (first) ``format`` is ``trucewatch-signed/1``: a
+    document that merely quotes the name (an allegation's text) is none."""
+    if raw.lstrip()[:1] != b"{":
+        return False
+    m = _FORMAT_KEY.search(raw[:4096])
+    return m is not None and m.group(1) == FORMAT.encode()
+
+
+_FORMAT_KEY = re.compile(rb'"format"\s*:\s*"([^"\\]{0,100})"')
 
 
 def open_envelope(raw: bytes) -> SignedSubmission:
@@ -107,6 +116,7 @@ def open_envelope(raw: bytes) -> SignedSubmission:
             nonce=str(doc["nonce"]), payload=base64.b64decode(doc["payload"], validate=True),
             payload_sha256=str(doc["payload_sha256"]),
             signature=base64.b64decode(doc["signature"], validate=True))
-    except (ValueError, KeyError, TypeError, binascii.Error, AttributeError) as err:
+    except (ValueError, KeyError, TypeError, binascii.Error, AttributeError,
+            RecursionError) as err:
         raise SignatureError(f"malformed signed envelope ({err})",
                              fix=f"wrap the payload as documented ({FORMAT})") from err

@@ -11,16 +11,26 @@ A registry file (JSON or YAML) lists keys::
         valid_until: 2026-06-01T00:00:00Z   # rotation: the next key takes over
         revoked_at: null                     # compromise: nothing signed from then on counts
         revoked_reason: ""
+      - key_id: net-east/2026-05
+        source: sensors:net-east             # a sensor network...
+        speaks_for: [ST01, ST02, "E*"]       # ...and the stations it may speak for
 
 A signature counts when its ``signed_at`` lies in ``[valid_from, valid_until)`` and
 before ``revoked_at``.
+
+A key is bound to what it speaks for: the source kind before the colon (``drone``,
+``sensors``, ``allegations``, ``firms``, ``mission``) and the platform, station or party
+after it, plus any listed in ``speaks_for`` (``*`` and ``?`` match as in file names).
+An input signed by a key of another kind, or naming a platform, station or claimant
+the key does not speak for, is refused (:mod:`trucewatch.intake`).
 """
 
 from __future__ import annotations
 
 import base64
+import fnmatch
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,9 +55,26 @@ class KeyRecord:
     valid_until: datetime | None = None
     revoked_at: datetime | None = None
     revoked_reason: str = ""
+    speaks_for: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """The source kind the key signs for (``drone`` of ``drone:UA-07``)."""
+        return self.source.split(":", 1)[0]
+
+    @property
+    def subject(self) -> str:
+        """The platform, network or party after the colon ('' when none)."""
+        return self.source.split(":", 1)[1] if ":" in self.source else ""
+
+    def speaks(self, who: str) -> bool:
+        """May this key speak for the platform, station or party ``who``?"""
+        return who == self.subject or any(fnmatch.fnmatchcase(who, p)
+                                          for p in self.speaks_for)
 
     def to_dict(self) -> dict[str, Any]:
         return {"key_id": self.key_id, "source": self.source,
+                "speaks_for": list(self.speaks_for),
                 "public_key": base64.b64encode(self.public_key).decode(),
                 "valid_from": format_time(self.valid_from),
                 "valid_until": format_time(self.valid_until) if self.valid_until else None,
@@ -80,14 +107,11 @@ class KeyRegistry:
     def rotate(self, old_id: str, new: KeyRecord) -> None:
         """End ``old_id`` where ``new`` begins, and register ``new``."""
         old = self.get(old_id)
-        self._by_id[old_id] = KeyRecord(old.key_id, old.source, old.public_key, old.valid_from,
-                                        new.valid_from, old.revoked_at, old.revoked_reason)
+        self._by_id[old_id] = replace(old, valid_until=new.valid_from)
         self.add(new)
 
     def revoke(self, key_id: str, at: datetime, reason: str) -> None:
-        k = self.get(key_id)
-        self._by_id[key_id] = KeyRecord(k.key_id, k.source, k.public_key, k.valid_from,
-                                        k.valid_until, at, reason)
+        self._by_id[key_id] = replace(self.get(key_id), revoked_at=at, revoked_reason=reason)
 
     def get(self, key_id: str) -> KeyRecord:
         try:
@@ -128,9 +152,33 @@ class KeyRegistry:
         except OSError as err:
             raise ConfigError(f"{path}: cannot read the key registry ({err})",
                               fix="check the path given with --keys") from err
-        doc = (json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)) or {}
+        return cls.from_text(text, str(path))
+
+    @classmethod
+    def from_text(cls, text: str, name: str) -> KeyRegistry:
+        """A registry from its JSON or YAML text (JSON is YAML; aliases are refused)."""
+        path = name
+        if "&" in text and "*" in text and not text.lstrip().startswith("{"):
+            # an anchor and an alias: YAML's way to make a tiny file expand without bound
+            try:
+                events = list(yaml.parse(text, Loader=yaml.SafeLoader))
+            except (yaml.YAMLError, RecursionError):
+                events = []
+            if any(isinstance(e, yaml.AliasEvent) for e in events):
+                raise ConfigError(f"{name}: YAML aliases (*name) are not accepted in a key "
+                                  "registry", fix="write each key out in full")
+        try:
+            doc = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError, RecursionError) as err:
+            raise ConfigError(f"{name}: not a readable key registry ({err})".splitlines()[0],
+                              fix="write it as JSON or YAML with a list of keys") from err
+        doc = doc or {}
+        items = doc.get("keys", []) if isinstance(doc, dict) else None
+        if not isinstance(items, list):
+            raise ConfigError(f"{name}: a key registry is a mapping with a list of keys",
+                              fix="see docs/review-and-integrity.md")
         records = []
-        for k, item in enumerate(doc.get("keys", [])):
+        for k, item in enumerate(items):
             try:
                 records.append(KeyRecord(
                     key_id=str(item["key_id"]), source=str(item["source"]),
@@ -140,13 +188,25 @@ class KeyRegistry:
                     if item.get("valid_until") else None,
                     revoked_at=parse_time(str(item["revoked_at"]))
                     if item.get("revoked_at") else None,
-                    revoked_reason=str(item.get("revoked_reason") or "")))
-            except (KeyError, TypeError, ValueError) as err:
+                    revoked_reason=str(item.get("revoked_reason") or ""),
+                    speaks_for=_names(item.get("speaks_for"))))
+            except (KeyError, TypeError, ValueError, AttributeError) as err:
                 raise ConfigError(f"{path}: keys[{k}] is malformed ({err})",
                                   fix="each key needs key_id, source, public_key (base64), "
                                   "valid_from") from err
         return cls(records)
 
+    def records(self) -> list[KeyRecord]:
+        return list(self._by_id.values())
+
     def save(self, path: Path | str) -> None:
         doc = {"keys": [r.to_dict() for r in self._by_id.values()]}
         Path(path).write_text(json.dumps(doc, indent=2), encoding="utf-8")
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError("speaks_for must be a list of platform, station or party names")
+    return tuple(value)

@@ -16,6 +16,9 @@ class SourceKind(StrEnum):
     DRONE = "drone"
     ALLEGATION = "allegation"
     ANALYST = "analyst"
+    # inputs that are not observations but are kept and logged like them
+    STATION_INVENTORY = "station_inventory"  # where the ground sensors are
+    CONFIGURATION = "configuration"  # an agreement, a key registry
 
 
 class Category(StrEnum):

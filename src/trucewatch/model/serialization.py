@@ -73,14 +73,20 @@ def _encode(value: Any) -> Any:
 def format_time(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: trucewatch times are UTC-aware")
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    try:
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    except OverflowError as err:
+        raise ValueError(f"time {value.isoformat()} is out of range in UTC") from err
 
 
 def parse_time(text: str) -> datetime:
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is None:
         raise ValueError(f"time {text!r} has no time zone; write it in UTC with a trailing Z")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as err:  # 0001-01-01T00:00+01:00, 9999-12-31T23:00-05:00
+        raise ValueError(f"time {text!r} is out of range in UTC") from err
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

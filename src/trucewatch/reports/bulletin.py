@@ -267,9 +267,13 @@ def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: 
 
 
 def incidents_geojson(view: CeasefireView, report_date: date, public: bool) -> dict[str, Any]:
+    """The incidents up to ``report_date``; the public file holds verified ones only (an
+    unreviewed incident, its place and its rule are not for the public)."""
     feats = []
     for inc in view.incidents:
         if inc.time_start.date() > report_date:
+            continue
+        if public and inc.status.value != "verified":
             continue
         row = _incident_row(inc, public)
         props = to_dict(inc) if not public else {k: row[k] for k in (

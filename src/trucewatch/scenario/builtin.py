@@ -262,10 +262,38 @@ def generate(root: Path | str, seed: int = 20260420) -> ScenarioFiles:
     truth["multisource"] = write_multisource(
         root, agreement, sensor_data.events, sensor_data.stations, cloud, set(GAP_DAYS),
         world_point, seed, (float(fire["lat"]), float(fire["lon"])))  # type: ignore[arg-type]
+    stations, detections = _sign_sensors(root, stations, detections, seed)
     truth_path = root / "ground_truth.json"
     truth_path.write_text(json.dumps(truth, indent=2), encoding="utf-8")
     return ScenarioFiles(root, agreement, reference, current, coverage, truth_path, stations,
                          detections)
+
+
+def _sign_sensors(root: Path, stations: Path, detections: Path, seed: int
+                  ) -> tuple[Path, Path]:
+    """The network signs its station inventory and its detections with its own key,
+    registered to speak for its stations; the signed files are what the cycle receives."""
+    from datetime import UTC, datetime
+
+    from trucewatch.ingest.sensors import read_stations
+    from trucewatch.integrity.envelope import sign_submission
+    from trucewatch.integrity.keys import KeyRecord, KeyRegistry
+    from trucewatch.scenario.multisource import _public, platform_key
+
+    key = platform_key("net-builtin", seed)
+    ids = tuple(sorted(read_stations(stations)["id"].to_list()))
+    registry = KeyRegistry.load(root / "keys.json")
+    registry.add(KeyRecord("net-builtin/2026-05", "sensors:net-builtin", _public(key),
+                           datetime(2026, 5, 1, tzinfo=UTC), speaks_for=ids))
+    registry.save(root / "keys.json")
+    signed_at = datetime(2026, 5, 30, 10, 30, tzinfo=UTC)
+    out = []
+    for k, path in enumerate((stations, detections)):
+        signed = path.with_suffix(".signed.json")
+        signed.write_bytes(sign_submission(path.read_bytes(), key, "net-builtin/2026-05",
+                                           signed_at, f"net-builtin-20260530-{k}"))
+        out.append(signed)
+    return out[0], out[1]
 
 
 SENSOR_DAY = "2026-05-30T04:00:00Z"

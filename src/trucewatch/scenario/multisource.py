@@ -318,31 +318,37 @@ def apply_review(store: Any) -> list[str]:
     from trucewatch.review.workflow import ReviewService
 
     svc = ReviewService(store)
+    # the two analysts are principals of the store (made here once, kept on a re-run):
+    # the two-person rule compares their ids, never their names
+    analyst = store.principal_named(ANALYST) or store.add_principal(ANALYST, "analyst",
+                                                                    actor="scenario")
+    reviewer = store.principal_named(REVIEWER) or store.add_principal(REVIEWER, "reviewer",
+                                                                      actor="scenario")
     log: list[str] = []
     queue = svc.queue()
     cands = [i for i in queue if i.attributes.get("rule")]
 
     def verify(inc_id: str, why1: str, why2: str) -> None:
-        svc.claim(inc_id, ANALYST)
-        svc.decide(inc_id, ANALYST, Status.PENDING_VERIFICATION, why1)
+        svc.claim(inc_id, analyst)
+        svc.decide(inc_id, analyst, Status.PENDING_VERIFICATION, why1)
         log.append(f"{ANALYST} proposed {inc_id} for verification")
-        svc.claim(inc_id, REVIEWER)
-        svc.decide(inc_id, REVIEWER, Status.VERIFIED, why2)
+        svc.claim(inc_id, reviewer)
+        svc.decide(inc_id, reviewer, Status.VERIFIED, why2)
         log.append(f"{REVIEWER} verified {inc_id}")
 
     weapons = [i for i in cands if i.attributes["rule"] == "heavy_weapon_in_withdrawal_zone"]
     if weapons:
         w = weapons[0]
-        svc.claim(w.id, ANALYST)
-        svc.decide(w.id, ANALYST, Status.PENDING_VERIFICATION,
+        svc.claim(w.id, analyst)
+        svc.decide(w.id, analyst, Status.PENDING_VERIFICATION,
                    "EU-12 video: two towed howitzers; media SHA-256 matches the report")
         try:
-            svc.claim(w.id, ANALYST)
-            svc.decide(w.id, ANALYST, Status.VERIFIED, "confirming my own proposal")
+            svc.claim(w.id, analyst)
+            svc.decide(w.id, analyst, Status.VERIFIED, "confirming my own proposal")
         except TwoPersonRuleError as err:
             log.append(f"refused: {err.message}")
-        svc.claim(w.id, REVIEWER)
-        svc.decide(w.id, REVIEWER, Status.VERIFIED,
+        svc.claim(w.id, reviewer)
+        svc.decide(w.id, reviewer, Status.VERIFIED,
                    "second review: position, time and class consistent with the video")
         log.append(f"{REVIEWER} verified {w.id} (heavy weapon in withdrawal zone)")
     corroborated = sorted((i for i in cands if i.n_sources >= 2),
@@ -355,21 +361,21 @@ def apply_review(store: Any) -> list[str]:
                      key=lambda i: float(i.attributes.get("confidence", 0)))
     if singles:
         s = singles[0]
-        svc.claim(s.id, REVIEWER)
-        svc.decide(s.id, REVIEWER, Status.INACCURATE,
+        svc.claim(s.id, reviewer)
+        svc.decide(s.id, reviewer, Status.INACCURATE,
                    "single network event with no drone or satellite trace; likely a false "
                    "association of unrelated detections")
         log.append(f"{REVIEWER} discarded {s.id} as inaccurate")
     fires = [i for i in cands if i.category == Category.FIRE]
     if fires:
         f = fires[0]
-        svc.claim(f.id, ANALYST)
-        svc.modify(f.id, ANALYST, "burn scar on imagery lies 150 m north of the fused centre",
+        svc.claim(f.id, analyst)
+        svc.modify(f.id, analyst, "burn scar on imagery lies 150 m north of the fused centre",
                    lat=f.location.lat + 150 / 111_320)
-        svc.decide(f.id, ANALYST, Status.UNVERIFIABLE,
+        svc.decide(f.id, analyst, Status.UNVERIFIABLE,
                    "no cloud-free high-resolution image of the day to confirm the cause")
         log.append(f"{ANALYST} modified {f.id} and marked it unverifiable")
-    added = svc.add(REVIEWER, "Mission patrol 4 denied passage at a checkpoint for 2 hours",
+    added = svc.add(reviewer, "Mission patrol 4 denied passage at a checkpoint for 2 hours",
                     category=Category.RESTRICTION_OF_MONITORS, lat=48.2153, lon=37.2561,
                     uncertainty_m=200.0, time_start=datetime(2026, 5, 30, 8, 0, tzinfo=UTC),
                     time_end=datetime(2026, 5, 30, 10, 0, tzinfo=UTC))

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from trucewatch.errors import SchemaVersionError, StorageError
-from trucewatch.storage.sqlite import MIGRATIONS, SqliteStore
+from trucewatch.storage.sqlite import MIGRATIONS, SqliteStore, _data_step
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -100,6 +100,23 @@ PG_MIGRATIONS: dict[int, str] = {
     6: """CREATE TABLE products (name TEXT PRIMARY KEY, kind TEXT NOT NULL,
     report_date TEXT NOT NULL, audience TEXT NOT NULL, sha256 TEXT NOT NULL,
     size BIGINT NOT NULL, path TEXT NOT NULL, published_at TEXT NOT NULL)""",
+    # principals (the SQLite migration's comment says why); the old tokens' names become
+    # principals in Python (sqlite._principals_from_tokens), in the same transaction
+    7: """CREATE TABLE principals (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL, role TEXT NOT NULL, party TEXT, created_at TEXT NOT NULL,
+    disabled_at TEXT);
+ALTER TABLE api_tokens RENAME TO api_tokens_v6;
+ALTER INDEX api_tokens_pkey RENAME TO api_tokens_v6_pkey;
+CREATE TABLE api_tokens (token_sha256 TEXT PRIMARY KEY,
+    principal_id TEXT NOT NULL REFERENCES principals, created_at TEXT NOT NULL,
+    revoked_at TEXT);
+CREATE INDEX api_tokens_principal ON api_tokens (principal_id);
+ALTER TABLE incident_versions ADD COLUMN who_id TEXT;
+DELETE FROM review_locks""",
+    # state proven by the log (the SQLite migration's comment says why)
+    8: """CREATE INDEX observations_batch ON observations (batch_id);
+CREATE INDEX quarantine_batch ON quarantine (batch_id);
+CREATE INDEX allegations_batch ON allegations (batch_id)""",
 }
 BASE_VERSION = 5
 
@@ -200,6 +217,8 @@ def is_postgres_url(store: object) -> bool:
 class PostgisStore(SqliteStore):
     """The same store over PostgreSQL + PostGIS."""
 
+    _LOCK_ROWS = " FOR UPDATE"  # a bound row is locked until its entry is committed
+
     def __init__(self, url: str, fail_after_rows: int | None = None,
                  pooled: bool = False) -> None:
         self.path = _safe(url)
@@ -237,6 +256,7 @@ class PostgisStore(SqliteStore):
         for version in range(current + 1, SCHEMA_VERSION + 1):
             with self._transaction():
                 self.db.conn.execute(PG_MIGRATIONS[version])  # type: ignore[attr-defined]
+                _data_step(version, self)
                 self.db.execute("UPDATE tw_meta SET v = ? WHERE k = 'schema_version'",
                                 (str(version),))
 

@@ -15,20 +15,33 @@ import json
 import sqlite3
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 
-from trucewatch.errors import NotFoundError, ReplayError, SchemaVersionError, StorageError
+from trucewatch.errors import (
+    NotFoundError,
+    PrincipalError,
+    ReplayError,
+    SchemaVersionError,
+    StorageError,
+)
 from trucewatch.ingest.base import Batch, QuarantineEntry
 from trucewatch.ingest.firms import seen_window, time_basis
 from trucewatch.integrity.chain import GENESIS, LogEntry, canonical, entry_hash, verify_chain
-from trucewatch.model.enums import Status
+from trucewatch.model.enums import SourceKind, Status
 from trucewatch.model.incident import Incident, Violation
+from trucewatch.model.principal import (
+    PrincipalRecord,
+    canonical_name,
+    display_name,
+    legacy_key,
+)
 from trucewatch.model.serialization import from_json, to_json
+from trucewatch.storage import binding
 from trucewatch.storage.base import IngestReport
 
 MIGRATIONS: list[str] = [
@@ -112,6 +125,31 @@ MIGRATIONS: list[str] = [
         report_date TEXT NOT NULL, audience TEXT NOT NULL, sha256 TEXT NOT NULL,
         size INTEGER NOT NULL, path TEXT NOT NULL, published_at TEXT NOT NULL)
     """,
+    # 7: principals (issue 11): who acts is a principal with a stable id and a canonical name
+    # never given twice; tokens belong to a principal (several over time, each revocable);
+    # a history row keeps the acting principal's id beside its name. Open claims (held
+    # by names) are released. The old tokens' names become principals in Python
+    # (_principals_from_tokens: canonical names need Unicode), in the same transaction.
+    """
+    CREATE TABLE principals (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+        display_name TEXT NOT NULL, role TEXT NOT NULL, party TEXT,
+        created_at TEXT NOT NULL, disabled_at TEXT);
+    ALTER TABLE api_tokens RENAME TO api_tokens_v6;
+    CREATE TABLE api_tokens (token_sha256 TEXT PRIMARY KEY,
+        principal_id TEXT NOT NULL REFERENCES principals, created_at TEXT NOT NULL,
+        revoked_at TEXT);
+    CREATE INDEX api_tokens_principal ON api_tokens (principal_id);
+    ALTER TABLE incident_versions ADD COLUMN who_id TEXT;
+    DELETE FROM review_locks
+    """,
+    # 8: state proven by the log (issue 11, storage.binding): each log entry binds the rows
+    # its transaction wrote; a bulk table's rows are read back per batch. The rows of an
+    # older store are bound by one bind_state entry, in Python (_data_step), from then on.
+    """
+    CREATE INDEX observations_batch ON observations (batch_id);
+    CREATE INDEX quarantine_batch ON quarantine (batch_id);
+    CREATE INDEX allegations_batch ON allegations (batch_id)
+    """,
 ]
 
 COUNT_CAP = 10_000  # query totals are exact up to this, then reported as COUNT_CAP + 1
@@ -123,6 +161,58 @@ _DEFAULT_UNCERTAINTY_M = 190.0
 
 def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+class TokenOwner(NamedTuple):
+    """Who a valid token belongs to: the principal's display name, role, party and id."""
+
+    name: str
+    role: str
+    party: str | None
+    id: str
+
+
+def _principals_from_tokens(store: SqliteStore) -> None:
+    """Migration data step: each old token's name becomes a principal. Names that fold
+    to one canonical name (``anna``/``ANNA``, ``mallory``/``mallory\\u200b``) are one
+    principal, with the first token's role and party; a look-alike token of another role
+    or party is revoked (it cannot keep a role under someone else's name). Revoked old
+    tokens stay revoked; their principal can be reissued a token. Each principal is
+    logged with its tokens."""
+    import secrets
+
+    rows = store.db.execute("SELECT token_sha256, name, role, party, created_at, revoked_at "
+                            "FROM api_tokens_v6 ORDER BY created_at, name").fetchall()
+    made: dict[str, tuple[str, str, str | None, list[dict[str, Any]]]] = {}
+    now = _now()
+    for sha, name, role, party, created, revoked in rows:
+        key = legacy_key(name)
+        if key not in made:
+            pid = "p-" + secrets.token_hex(8)
+            store.db.execute("INSERT INTO principals VALUES (?,?,?,?,?,?,NULL)",
+                             (pid, key, display_name(name) or key, role, party, created))
+            made[key] = (pid, role, party, [])
+        pid, p_role, p_party, kept = made[key]
+        why = ""
+        if revoked is None and (role, party) != (p_role, p_party):
+            revoked, why = now, f"look-alike of {key} with role {role}"
+        store.db.execute("INSERT INTO api_tokens VALUES (?,?,?,?)", (sha, pid, created, revoked))
+        kept.append({"token_sha256": sha, "old_name": name, "role": role,
+                     "revoked_at": revoked, "revoked_by_migration": why})
+    for key, (pid, role, party, kept) in made.items():
+        store._log("migration", "principal_created", key, {
+            "id": pid, "name": key, "role": role, "party": party, "from_tokens": kept})
+    store.db.execute("DROP TABLE api_tokens_v6")
+
+
+def _data_step(version: int, store: SqliteStore) -> None:
+    """What a migration does in Python after its SQL, in the same transaction."""
+    if "CREATE TABLE principals" in MIGRATIONS[version - 1]:
+        _principals_from_tokens(store)
+    if "CREATE INDEX observations_batch" in MIGRATIONS[version - 1]:
+        adopted = binding.adopt(store.db)
+        if adopted:
+            store._log("migration", "bind_state", "store", adopted)
 
 
 class SqliteStore:
@@ -159,10 +249,22 @@ class SqliteStore:
             with self._transaction():
                 for stmt in _statements(MIGRATIONS[version]):
                     self.db.execute(stmt)
+                _data_step(version + 1, self)
                 self.db.execute(f"PRAGMA user_version = {version + 1}")
 
     def _transaction(self) -> _Tx:
+        self._pending = binding.Pending()  # the rows this transaction binds into its entry
         return _Tx(self.db)
+
+    # the rows a transaction writes are bound into its log entry (storage.binding): bind
+    # each before writing it; the entry records its hash before and after
+    _LOCK_ROWS = ""  # PostgreSQL: FOR UPDATE, so that a concurrent writer waits
+
+    def _bind(self, table: str, keys: Iterable[tuple[Any, ...]], new: bool = False) -> None:
+        self._pending.bind(self.db, table, keys, new, self._LOCK_ROWS)
+
+    def _bind_where(self, table: str, where: str, args: Sequence[Any] = ()) -> None:
+        self._pending.bind_where(self.db, table, where, args, self._LOCK_ROWS)
 
     # ------------------------------------------------------------- ingest
     def ingest(self, batch: Batch, on_progress: Callable[[int], None] | None = None,
@@ -172,23 +274,42 @@ class SqliteStore:
         if not batch.raw:
             raise StorageError(f"{batch.name}: batch has no raw bytes to keep",
                                fix="read the file with keep_raw=True")
-        seen = self.db.execute("SELECT id, rows, new, duplicates, quarantined FROM batches "
-                               "WHERE raw_sha256 = ?", (batch.sha256,)).fetchone()
-        if seen:
-            return IngestReport(seen[0], batch.name, batch.sha256, seen[1], 0, seen[1] -
-                                seen[4], seen[4], already_ingested=True)
-        if batch.signed:
-            first = self.db.execute("SELECT received_at, raw_sha256 FROM submissions WHERE "
-                                    "nonce = ?", (batch.signed["nonce"],)).fetchone()
-            if first:
-                reason = (f"replayed submission: nonce {batch.signed['nonce']} was first "
-                          f"received at {first[0]}")
-                self.refuse(batch.raw, batch.name, batch.source, reason, actor)
-                raise ReplayError(f"{batch.name}: {reason}",
-                                  fix="send each submission once, with a fresh nonce")
         batch_id = f"b-{uuid.uuid4().hex[:12]}"
         rows = _observation_rows(batch, batch_id)
+        try:
+            return self._ingest(batch, batch_id, rows, on_progress, actor)
+        except _ReplayedError as replay:
+            reason = replay.reason
+        except Exception as err:
+            # two processes received the same signed submission at once: the second one's
+            # nonce insert fails inside its transaction (rolled back), and it is a replay
+            if not (batch.signed and _unique_violation(err)):
+                raise
+            first = self.db.execute("SELECT received_at FROM submissions WHERE nonce = ?",
+                                    (batch.signed["nonce"],)).fetchone()
+            reason = (f"replayed submission: nonce {batch.signed['nonce']} was first "
+                      f"received at {first[0] if first else 'the same moment'}")
+        self.refuse(batch.raw, batch.name, batch.source, reason, actor)
+        raise ReplayError(f"{batch.name}: {reason}",
+                          fix="send each submission once, with a fresh nonce")
+
+    def _ingest(self, batch: Batch, batch_id: str, rows: list[tuple[object, ...]],
+                on_progress: Callable[[int], None] | None, actor: str) -> IngestReport:
+        # the checks run inside the writing transaction, so that two processes receiving
+        # the same input at once see each other (SQLite: BEGIN IMMEDIATE serialises them)
         with self._transaction():
+            seen = self.db.execute("SELECT id, rows, new, duplicates, quarantined FROM batches "
+                                   "WHERE raw_sha256 = ?", (batch.sha256,)).fetchone()
+            if seen:
+                return IngestReport(seen[0], batch.name, batch.sha256, seen[1], 0, seen[1] -
+                                    seen[4], seen[4], already_ingested=True)
+            if batch.signed:
+                first = self.db.execute("SELECT received_at FROM submissions WHERE "
+                                        "nonce = ?", (batch.signed["nonce"],)).fetchone()
+                if first:
+                    raise _ReplayedError(f"replayed submission: nonce {batch.signed['nonce']} was "
+                                    f"first received at {first[0]}")
+            self._bind_ingest(batch, batch_id)
             self._keep_raw(batch.raw, batch.sha256, batch.name, batch.source, batch.layout)
             self.db.execute("INSERT INTO batches VALUES (?,?,?,?,?,?,?,?,?)",
                             (batch_id, batch.sha256, batch.source, batch.name, batch.n_rows,
@@ -244,7 +365,16 @@ class SqliteStore:
                             (r["id"], r["received_at"], r["claimant"], batch.sha256, batch_id,
                              r["doc"]))
 
+    def _bind_ingest(self, batch: Batch, batch_id: str) -> None:
+        """An ingest binds its batch, its nonce and, per batch, the rows it adds to the
+        bulk tables (observations, quarantine, allegations: read back when it logs)."""
+        self._bind("batches", [(batch_id,)], new=True)
+        if batch.signed:
+            self._bind("submissions", [(batch.signed["nonce"],)])
+        self._pending.batches.append(batch_id)
+
     def _keep_raw(self, raw: bytes, sha: str, name: str, source: str, layout: str) -> None:
+        self._bind("raw_inputs", [(sha,)])
         self.db.execute("INSERT OR IGNORE INTO raw_inputs VALUES (?,?,?,?,?,?,?)",
                         (sha, name, source, layout, len(raw), _now(), zlib.compress(raw, 6)))
 
@@ -254,8 +384,10 @@ class SqliteStore:
         sha = hashlib.sha256(raw).hexdigest()
         with self._transaction():
             self._keep_raw(raw, sha, name, f"refused:{source}", "")
-            self.db.execute("INSERT INTO refused (raw_sha256, name, source, reason, at) "
-                            "VALUES (?,?,?,?,?)", (sha, name, source, reason, _now()))
+            rid = self.db.execute("INSERT INTO refused (raw_sha256, name, source, reason, at) "
+                                  "VALUES (?,?,?,?,?) RETURNING id",
+                                  (sha, name, source, reason, _now())).fetchall()[0][0]
+            self._bind("refused", [(rid,)], new=True)
             self._log(actor, "refuse", name, {"raw_sha256": sha, "source": source,
                                               "reason": reason})
 
@@ -267,7 +399,9 @@ class SqliteStore:
 
     # ------------------------------------------------------------- audit log
     def _log(self, actor: str, action: str, subject: str, details: dict[str, Any]) -> None:
-        """Append to the hash-chained log; call inside the transaction it records."""
+        """Append to the hash-chained log; call inside the transaction it records. The
+        rows bound so far in the transaction are bound into this entry (storage.binding)."""
+        details = details | self._pending.details(self.db)
         last = self.db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
                                ).fetchone()
         seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
@@ -286,13 +420,26 @@ class SqliteStore:
             "ORDER BY seq")]
 
     def verify(self) -> list[str]:
-        """Check the whole chain and every evidentiary copy; return the problems found
-        (empty when everything verifies). The first names the first broken link."""
-        problems: list[str] = []
-        report = verify_chain(self.audit_log())
-        if not report.ok:
-            problems.append(report.one_line())
-        for sha, content in self.db.execute("SELECT sha256, content FROM raw_inputs"):
+        """Check the whole chain, every evidentiary copy against the log both ways, and
+        the state: the log replayed against every bound table (storage.binding). The
+        problems found, empty when everything verifies; the first names the first broken
+        link or the first difference (table, key and the entry that wrote it)."""
+        log = self.audit_log()
+        report = verify_chain(log)
+        problems = [] if report.ok else [report.one_line()]
+        logged: dict[str, tuple[int, str]] = {}
+        for e in log:
+            try:
+                d = json.loads(e.details)
+            except ValueError:
+                continue  # the chain check names it
+            sha = d.get("raw_sha256") if isinstance(d, dict) else None
+            if isinstance(sha, str):
+                logged.setdefault(sha, (e.seq, str(d.get("name") or e.subject)))
+        stored = set()
+        for sha, name, content in self.db.execute("SELECT sha256, name, content FROM "
+                                                  "raw_inputs ORDER BY received_at, sha256"):
+            stored.add(sha)
             try:
                 ok = hashlib.sha256(zlib.decompress(content)).hexdigest() == sha
             except zlib.error:
@@ -300,12 +447,12 @@ class SqliteStore:
             if not ok:
                 problems.append(f"evidentiary copy {sha[:16]} does not match its SHA-256: "
                                 "the stored raw input was altered")
-        logged = {json.loads(e.details).get("raw_sha256") for e in self.audit_log()
-                  if e.action in ("ingest", "refuse")}
-        for sha, name in self.db.execute("SELECT sha256, name FROM raw_inputs"):
             if sha not in logged:
                 problems.append(f"raw input {name} ({sha[:16]}) has no entry in the audit log")
-        return problems
+        problems += [f"evidentiary copy {sha[:16]} ({name}) logged at entry {seq} is missing "
+                     "from raw_inputs" for sha, (seq, name) in logged.items()
+                     if sha not in stored]
+        return problems + binding.check(self.db, log)
 
     # ------------------------------------------------------------- queries
     def fire_detections(self, start: date | None = None,
@@ -386,6 +533,15 @@ class SqliteStore:
                                 fix="check the SHA-256 against the batches of the store")
         return zlib.decompress(row[0])
 
+    def inputs(self, source: str) -> list[dict[str, Any]]:
+        """The stored batches of one source, oldest first: id, name, raw_sha256, rows,
+        quarantined, ingested_at (refused inputs are not batches: see ``refused``)."""
+        cur = self.db.execute("SELECT id, name, raw_sha256, rows, quarantined, ingested_at "
+                              "FROM batches WHERE source = ? ORDER BY ingested_at, id",
+                              (source,))
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur]
+
     def batches(self) -> list[dict[str, object]]:
         cur = self.db.execute("SELECT id, name, rows, new, duplicates, quarantined, "
                               "ingested_at FROM batches ORDER BY ingested_at")
@@ -402,6 +558,9 @@ class SqliteStore:
                 # untouched automatic incidents only: analysts' additions and edits stay
                 stale = ("SELECT id FROM incidents WHERE status = 'automatic' AND id NOT IN "
                          "(SELECT incident_id FROM incident_versions WHERE action != 'created')")
+                for table, col in (("violations", "incident_id"),
+                                   ("incident_versions", "incident_id"), ("incidents", "id")):
+                    self._bind_where(table, f"{col} IN ({stale})")
                 self.db.execute(f"DELETE FROM violations WHERE incident_id IN ({stale})")
                 self.db.execute("DELETE FROM incidents_rtree WHERE rid IN (SELECT rowid FROM "
                                 f"incidents WHERE id IN ({stale}))")
@@ -409,6 +568,8 @@ class SqliteStore:
                 self.db.execute(f"DELETE FROM incidents WHERE id IN ({stale})")
             kept = {r[0] for r in self.db.execute("SELECT id FROM incidents")}
             fresh = [i for i in incidents if i.id not in kept]
+            self._bind("incidents", [(i.id,) for i in fresh])
+            self._bind("incident_versions", [(i.id, 1) for i in fresh])
             docs = [to_json(i) for i in fresh]
             self.db.executemany(
                 "INSERT INTO incidents VALUES (?,?,?,?,?,?,?)",
@@ -416,7 +577,8 @@ class SqliteStore:
                   i.location.lat, i.location.lon, d) for i, d in zip(fresh, docs, strict=True)])
             now = _now()
             self.db.executemany(
-                "INSERT INTO incident_versions VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO incident_versions (incident_id, version, status, action, who, "
+                "why, at, doc) VALUES (?,?,?,?,?,?,?,?)",
                 [(i.id, 1, i.status.value, "created", actor, i.reason[:200], now, d)
                  for i, d in zip(fresh, docs, strict=True)])
             ids = tuple(i.id for i in fresh)
@@ -425,6 +587,7 @@ class SqliteStore:
                 "WHERE id = ?", [(x,) for x in ids])
             fresh_ids = set(ids)
             new_v = [v for v in violations if v.incident_id in fresh_ids]
+            self._bind("violations", [(v.id,) for v in new_v])
             self.db.executemany("INSERT INTO violations VALUES (?,?,?)",
                                 [(v.id, v.incident_id, to_json(v)) for v in new_v])
             self._log(actor, "adjudicate", "incidents", {
@@ -453,13 +616,19 @@ class SqliteStore:
                 self.db.execute("SELECT doc FROM violations ORDER BY id")]
 
     def save_incident_version(self, inc: Incident, action: str, who: str, why: str,
-                              violation: Violation | None = None) -> int:
-        """Write a reviewed (or analyst-added) incident as its next version, logged."""
+                              violation: Violation | None = None,
+                              who_id: str | None = None) -> int:
+        """Write a reviewed (or analyst-added) incident as its next version, logged;
+        ``who_id``: the acting principal's id (``who`` is its name, for people)."""
         doc = to_json(inc)
         with self._transaction():
             row = self.db.execute("SELECT max(version) FROM incident_versions WHERE "
                                   "incident_id = ?", (inc.id,)).fetchone()
             version = (row[0] or 0) + 1
+            self._bind("incidents", [(inc.id,)])
+            self._bind("incident_versions", [(inc.id, version)])
+            if violation is not None:
+                self._bind("violations", [(violation.id,)])
             if version == 1:
                 self.db.execute("INSERT INTO incidents VALUES (?,?,?,?,?,?,?)",
                                 (inc.id, inc.status.value, inc.category.value,
@@ -481,24 +650,26 @@ class SqliteStore:
             if violation is not None:
                 self.db.execute("INSERT OR REPLACE INTO violations VALUES (?,?,?)",
                                 (violation.id, violation.incident_id, to_json(violation)))
-            self.db.execute("INSERT INTO incident_versions VALUES (?,?,?,?,?,?,?,?)",
-                            (inc.id, version, inc.status.value, action, who, why, _now(), doc))
+            self.db.execute("INSERT INTO incident_versions VALUES (?,?,?,?,?,?,?,?,?)",
+                            (inc.id, version, inc.status.value, action, who, why, _now(), doc,
+                             who_id))
             self._log(who, action, inc.id, {"version": version, "status": inc.status.value,
                                             "why": why,
                                             "doc_sha256": hashlib.sha256(doc.encode())
-                                            .hexdigest()})
+                                            .hexdigest()}
+                      | ({"principal": who_id} if who_id else {}))
         return version
 
     def incident_history(self, incident_id: str) -> list[dict[str, Any]]:
-        cur = self.db.execute("SELECT version, status, action, who, why, at, doc FROM "
-                              "incident_versions WHERE incident_id = ? ORDER BY version",
+        cur = self.db.execute("SELECT version, status, action, who, why, at, doc, who_id "
+                              "FROM incident_versions WHERE incident_id = ? ORDER BY version",
                               (incident_id,))
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur]
 
     def all_history(self) -> list[dict[str, Any]]:
-        cur = self.db.execute("SELECT incident_id, version, status, action, who, at FROM "
-                              "incident_versions ORDER BY incident_id, version")
+        cur = self.db.execute("SELECT incident_id, version, status, action, who, at, who_id "
+                              "FROM incident_versions ORDER BY incident_id, version")
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur]
 
@@ -509,28 +680,45 @@ class SqliteStore:
         self.save_incident_version(inc, f"status:{new.value}", who, why)
 
     # ------------------------------------------------------------- review locks
-    def claim(self, incident_id: str, analyst: str, until: datetime) -> str | None:
-        """Take the lock unless another analyst holds an unexpired one; return that holder."""
+    def claim(self, incident_id: str, analyst: str, until: datetime,
+              name: str | None = None) -> str | None:
+        """Take the lock for ``analyst`` (a principal id; ``name`` is how the log and
+        others see it) unless someone else holds an unexpired one; return that holder."""
         now = _now()
         with self._transaction():
-            row = self.db.execute("SELECT analyst, expires_at FROM review_locks WHERE "
-                                  "incident_id = ?", (incident_id,)).fetchone()
-            if row and row[0] != analyst and row[1] > now:
-                return f"{row[0]} until {row[1]}"
+            held = self._lock(incident_id, now)
+            if held and held[0] != analyst:
+                return held[1]
             self.db.execute("INSERT OR REPLACE INTO review_locks VALUES (?,?,?,?)",
                             (incident_id, analyst, now, until.isoformat().replace("+00:00", "Z")))
-            self._log(analyst, "claim", incident_id, {"until": until.isoformat()})
+            self._log(name or analyst, "claim", incident_id, {"until": until.isoformat(),
+                                                               "principal": analyst})
         return None
 
-    def lock_holder(self, incident_id: str) -> str | None:
-        row = self.db.execute("SELECT analyst, expires_at FROM review_locks WHERE "
-                              "incident_id = ?", (incident_id,)).fetchone()
-        return row[0] if row and row[1] > _now() else None
+    def _lock(self, incident_id: str, now: str) -> tuple[str, str] | None:
+        """(holder, 'NAME until TIME') of an unexpired lock, or None."""
+        row = self.db.execute(
+            "SELECT l.analyst, l.expires_at, p.display_name FROM review_locks l LEFT JOIN "
+            "principals p ON p.id = l.analyst WHERE l.incident_id = ?", (incident_id,)
+        ).fetchone()
+        if not row or row[1] <= now:
+            return None
+        return row[0], f"{row[2] or row[0]} until {row[1]}"
 
-    def release(self, incident_id: str, analyst: str) -> None:
+    def lock_holder(self, incident_id: str) -> str | None:
+        """The principal id holding an unexpired lock, or None."""
+        held = self._lock(incident_id, _now())
+        return held[0] if held else None
+
+    def release(self, incident_id: str, analyst: str) -> str | None:
+        """Drop ``analyst``'s lock. A lock someone else holds (unexpired) is kept and
+        its holder returned ('NAME until TIME'); no lock at all is no change."""
         with self._transaction():
-            self.db.execute("DELETE FROM review_locks WHERE incident_id = ? AND analyst = ?",
-                            (incident_id, analyst))
+            held = self._lock(incident_id, _now())
+            if held and held[0] != analyst:
+                return held[1]
+            self.db.execute("DELETE FROM review_locks WHERE incident_id = ?", (incident_id,))
+        return None
 
     # ------------------------------------------------------------- allegations
     def allegations(self) -> list[dict[str, Any]]:
@@ -545,6 +733,7 @@ class SqliteStore:
             rows = [(r["allegation_id"], r["ruling"], r.get("basis", "automatic"),
                      json.dumps(r, ensure_ascii=False, sort_keys=True), _now())
                     for r in rulings if r["allegation_id"] not in reviewed]
+            self._bind("rulings", [(r[0],) for r in rows])
             self.db.executemany("INSERT OR REPLACE INTO rulings VALUES (?,?,?,?,?)", rows)
             self._log(actor, "rule_allegations", "allegations", {
                 "rulings": len(rows), "kept_reviewed": len(reviewed),
@@ -555,10 +744,14 @@ class SqliteStore:
                 self.db.execute("SELECT doc FROM rulings ORDER BY allegation_id")]
 
     # ------------------------------------------------------------- coverage
-    def save_coverage(self, doc: dict[str, Any]) -> None:
+    def save_coverage(self, doc: dict[str, Any], actor: str = "pipeline") -> None:
+        text = json.dumps(doc)
         with self._transaction():
-            self.db.execute("INSERT INTO coverage (at, doc) VALUES (?, ?)",
-                            (_now(), json.dumps(doc)))
+            cid = self.db.execute("INSERT INTO coverage (at, doc) VALUES (?, ?) RETURNING id",
+                                  (_now(), text)).fetchall()[0][0]
+            self._bind("coverage", [(cid,)], new=True)
+            self._log(actor, "coverage", str(cid), {
+                "sha256": hashlib.sha256(text.encode()).hexdigest()})
 
     def latest_coverage(self) -> dict[str, Any] | None:
         row = self.db.execute("SELECT doc FROM coverage ORDER BY id DESC LIMIT 1").fetchone()
@@ -576,12 +769,20 @@ class SqliteStore:
                                   (Path(path).name,)).fetchone()
             if row is not None:
                 return
+            self._bind("products", [(Path(path).name,)], new=True)
             self.db.execute("INSERT INTO products VALUES (?,?,?,?,?,?,?,?)",
                             (Path(path).name, kind, report_date.isoformat(), audience, sha,
                              len(content), str(Path(path).resolve()), _now()))
             self._log(actor, "publish", Path(path).name, {
                 "kind": kind, "report_date": report_date.isoformat(), "audience": audience,
                 "sha256": sha, "size": len(content)})
+
+    def publish_checkpoint(self, out_dir: Path, day: date) -> Path:
+        """Sign the log's head with the mission key into ``out_dir/checkpoint-DAY.json``
+        (integrity.checkpoint: where the key lives, what is signed)."""
+        from trucewatch.integrity import checkpoint
+
+        return checkpoint.publish(self, Path(out_dir), day)
 
     def products(self) -> list[dict[str, Any]]:
         """Published products, oldest first: name, kind, report_date, audience (public or
@@ -594,42 +795,177 @@ class SqliteStore:
     def product(self, name: str) -> dict[str, Any] | None:
         return next((p for p in self.products() if p["name"] == name), None)
 
-    # ------------------------------------------------------------- API tokens
+    # ------------------------------------------------------------- principals and tokens
+    # A principal (model.principal) has a stable id and a canonical name that is never
+    # given twice; tokens belong to it. These are the store's primitives: who may create
+    # a token is decided by review.principals (the CLI's policy: admins, bootstrap).
+    def _principal_row(self, where: str, arg: str) -> PrincipalRecord | None:
+        row = self.db.execute("SELECT id, name, display_name, role, party, created_at, "
+                              f"disabled_at FROM principals WHERE {where} = ?",
+                              (arg,)).fetchone()
+        return PrincipalRecord(*row) if row else None
+
+    def principal(self, principal_id: str) -> PrincipalRecord:
+        found = self._principal_row("id", principal_id)
+        if found is None:
+            raise NotFoundError(f"no principal {principal_id}",
+                                fix="list principals with `trucewatch tokens list`")
+        return found
+
+    def principal_named(self, name: str) -> PrincipalRecord | None:
+        """The principal whose canonical name is ``name``'s (ANNA finds anna)."""
+        return self._principal_row("name", legacy_key(name))
+
+    def principals(self) -> list[PrincipalRecord]:
+        return [PrincipalRecord(*r) for r in self.db.execute(
+            "SELECT id, name, display_name, role, party, created_at, disabled_at FROM "
+            "principals ORDER BY created_at, name")]
+
+    def bootstrap_open(self) -> bool:
+        """True while no principal has ever been an admin (admins stay admins): then the
+        one token that may be made without an admin's is the first admin's."""
+        return self.db.execute("SELECT 1 FROM principals WHERE role = 'admin' LIMIT 1"
+                               ).fetchone() is None
+
+    def add_principal(self, name: str, role: str, party: str | None = None,
+                      actor: str = "admin") -> PrincipalRecord:
+        """A new principal (no token yet); its name must be valid and not taken."""
+        with self._transaction():
+            return self._new_principal(name, role, party, actor)
+
+    def _new_principal(self, name: str, role: str, party: str | None,
+                       actor: str) -> PrincipalRecord:
+        import secrets
+
+        canonical = canonical_name(name)
+        taken = self._principal_row("name", canonical)
+        if taken is not None:
+            state = f"disabled {taken.disabled_at}" if taken.disabled_at else "active"
+            raise PrincipalError(
+                f"the name {display_name(name)!r} is taken by principal {taken.id} "
+                f"({taken.display_name}, {taken.role}, {state}): a name is never given to "
+                "a second person, not even after a revocation",
+                fix="give --reissue to issue another token to that same person, or "
+                    "choose another name")
+        rec = PrincipalRecord("p-" + secrets.token_hex(8), canonical, display_name(name),
+                              role, party, _now())
+        self._bind("principals", [(rec.id,)], new=True)
+        self.db.execute("INSERT INTO principals VALUES (?,?,?,?,?,?,NULL)",
+                        (rec.id, rec.name, rec.display_name, rec.role, rec.party,
+                         rec.created_at))
+        self._log(actor, "principal_created", rec.name, {
+            "id": rec.id, "name": rec.name, "display_name": rec.display_name,
+            "role": role, "party": party})
+        return rec
+
     def add_token(self, name: str, role: str, party: str | None = None,
-                  actor: str = "admin") -> str:
-        """Create a token for ``name`` and return it (shown once; only its hash is kept)."""
+                  actor: str = "admin", reissue: bool = False) -> str:
+        """A new token (shown once; only its SHA-256 is kept). Without ``reissue`` it is
+        a new principal's, whose name must not be taken; with it, another token of the
+        existing principal ``name`` (a different role or party changes the principal's;
+        an admin stays an admin)."""
         import secrets
 
         raw = "tw_" + secrets.token_urlsafe(32)
+        sha = hashlib.sha256(raw.encode()).hexdigest()
         with self._transaction():
-            if self.db.execute("SELECT 1 FROM api_tokens WHERE name = ?", (name,)).fetchone():
-                raise StorageError(f"a token named {name!r} exists",
-                                   fix="revoke it first or choose another name")
-            self.db.execute("INSERT INTO api_tokens VALUES (?,?,?,?,?,NULL)",
-                            (hashlib.sha256(raw.encode()).hexdigest(), name, role, party,
-                             _now()))
-            self._log(actor, "token_created", name, {"role": role, "party": party})
+            if not reissue:
+                p = self._new_principal(name, role, party, actor)
+            else:
+                found = self.principal_named(name)
+                if found is None:
+                    raise PrincipalError(f"no principal named {display_name(name)!r} to "
+                                         "reissue", fix="create it without --reissue")
+                p = found
+                if p.disabled_at:
+                    raise PrincipalError(
+                        f"{p.display_name} ({p.id}) was disabled at {p.disabled_at}: a "
+                        "disabled principal gets no token again, and its name stays taken",
+                        fix="issue the person a token under another name")
+                if (role, party) != (p.role, p.party):
+                    if p.role == "admin" and role != "admin":
+                        raise PrincipalError(
+                            f"{p.display_name} is an admin: an admin stays an admin",
+                            fix="disable the principal (tokens revoke NAME --disable) and "
+                                "create another")
+                    self._bind("principals", [(p.id,)])
+                    self.db.execute("UPDATE principals SET role = ?, party = ? WHERE id = ?",
+                                    (role, party, p.id))
+                    self._log(actor, "principal_changed", p.name, {
+                        "id": p.id, "role": role, "party": party, "was_role": p.role,
+                        "was_party": p.party})
+            self._bind("api_tokens", [(sha,)], new=True)
+            self.db.execute("INSERT INTO api_tokens VALUES (?,?,?,NULL)", (sha, p.id, _now()))
+            self._log(actor, "token_created", p.name, {
+                "principal": p.id, "role": role, "party": party, "token_sha256": sha})
         return raw
 
-    def token_owner(self, raw: str) -> tuple[str, str, str | None] | None:
-        """(name, role, party) of a valid token, or None."""
-        row = self.db.execute("SELECT name, role, party FROM api_tokens WHERE token_sha256 = ? "
-                              "AND revoked_at IS NULL",
-                              (hashlib.sha256(raw.encode()).hexdigest(),)).fetchone()
-        return (row[0], row[1], row[2]) if row else None
+    def token_owner(self, raw: str) -> TokenOwner | None:
+        """(name, role, party, id) of the principal of a valid token (not revoked, its
+        principal not disabled), or None. ``name`` is the display name."""
+        row = self.db.execute(
+            "SELECT p.display_name, p.role, p.party, p.id FROM api_tokens t JOIN principals "
+            "p ON p.id = t.principal_id WHERE t.token_sha256 = ? AND t.revoked_at IS NULL "
+            "AND p.disabled_at IS NULL", (hashlib.sha256(raw.encode()).hexdigest(),)
+        ).fetchone()
+        return TokenOwner(*row) if row else None
 
-    def revoke_token(self, name: str, actor: str = "admin") -> None:
+    def revoke_token(self, name: str, actor: str = "admin", token_id: str | None = None,
+                     disable: bool = False) -> int:
+        """Revoke the live tokens of principal ``name`` (only the one whose id, the
+        first hex digits of its SHA-256, is ``token_id``, if given); ``disable``: the
+        principal too, for good. The name stays taken either way. Refused when it would
+        leave no admin with a live token. Returns how many tokens were revoked."""
         with self._transaction():
-            cur = self.db.execute("UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND "
-                                  "revoked_at IS NULL", (_now(), name))
-            if cur.rowcount == 0:
-                raise NotFoundError(f"no active token named {name!r}",
-                                    fix="list tokens with `trucewatch tokens list`")
-            self._log(actor, "token_revoked", name, {})
+            p = self.principal_named(name)
+            if p is None:
+                raise NotFoundError(f"no principal named {display_name(name)!r}",
+                                    fix="list them with `trucewatch tokens list`")
+            live = [r[0] for r in self.db.execute(
+                "SELECT token_sha256 FROM api_tokens WHERE principal_id = ? AND revoked_at IS "
+                "NULL ORDER BY created_at", (p.id,))
+                if token_id is None or r[0].startswith(token_id.lower())]
+            if not live and not disable:
+                raise NotFoundError(
+                    f"{p.display_name} has no live token"
+                    + (f" with id {token_id}" if token_id else ""),
+                    fix="list tokens with `trucewatch tokens list`")
+            admin_tokens = self.db.execute(
+                "SELECT t.token_sha256, t.principal_id FROM api_tokens t JOIN principals q ON "
+                "q.id = t.principal_id WHERE q.role = 'admin' AND q.disabled_at IS NULL AND "
+                "t.revoked_at IS NULL").fetchall()
+            left = [sha for sha, pid in admin_tokens
+                    if sha not in live and not (disable and pid == p.id)]
+            if admin_tokens and not left:
+                raise PrincipalError(
+                    f"{p.display_name} is the last admin with a live token: revoking it "
+                    "would leave nobody able to issue tokens",
+                    fix=f"issue a new admin token first (tokens new {p.name} --role admin "
+                        "--reissue, or another admin's), then revoke")
+            now = _now()
+            self._bind("api_tokens", [(sha,) for sha in live])
+            for sha in live:
+                self.db.execute("UPDATE api_tokens SET revoked_at = ? WHERE token_sha256 = ?",
+                                (now, sha))
+            if live:
+                self._log(actor, "token_revoked", p.name, {"principal": p.id,
+                                                           "token_sha256": live})
+            if disable and not p.disabled_at:
+                self._bind("principals", [(p.id,)])
+                self.db.execute("UPDATE principals SET disabled_at = ? WHERE id = ?",
+                                (now, p.id))
+                self._log(actor, "principal_disabled", p.name, {"principal": p.id})
+        return len(live)
 
     def tokens(self) -> list[dict[str, object]]:
-        cur = self.db.execute("SELECT name, role, party, created_at, revoked_at FROM api_tokens "
-                              "ORDER BY created_at")
+        """Every token with its principal (never the token): name (display), role,
+        party, created_at, revoked_at, principal_id, token_id (12 hex digits of its
+        SHA-256), disabled_at (the principal's)."""
+        cur = self.db.execute(
+            "SELECT p.display_name AS name, p.role, p.party, t.created_at, t.revoked_at, "
+            "p.id AS principal_id, substr(t.token_sha256, 1, 12) AS token_id, p.disabled_at "
+            "FROM api_tokens t JOIN principals p ON p.id = t.principal_id "
+            "ORDER BY t.created_at, p.name")
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur]
 
@@ -714,6 +1050,19 @@ def _statements(script: str) -> list[str]:
     return out
 
 
+class _ReplayedError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _unique_violation(err: Exception) -> bool:
+    """A uniqueness conflict, from SQLite or PostgreSQL."""
+    if isinstance(err, sqlite3.IntegrityError):
+        return "UNIQUE" in str(err) or "PRIMARY KEY" in str(err)
+    return type(err).__name__ == "UniqueViolation"
+
+
 class _Tx:
     """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
 
@@ -728,6 +1077,8 @@ class _Tx:
 
 
 def _observation_rows(batch: Batch, batch_id: str) -> list[tuple[object, ...]]:
+    if batch.kind in (SourceKind.STATION_INVENTORY, SourceKind.CONFIGURATION):
+        return []  # kept and logged as inputs; nothing in them is an observation
     if batch.source == "sensor_events":
         return _explosion_rows(batch, batch_id)
     if batch.source == "allegations":

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from trucewatch.storage import SqliteStore
+from trucewatch.storage import open_store
 from trucewatch.testing.server import Server, free_port
 
 HEADER = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,confidence,"
@@ -52,13 +52,16 @@ class TrialResult:
         return not self.problems
 
 
-def trial(folder: Path, trial_no: int, rows: int = 500, seed: int = 0) -> TrialResult:
+def trial(folder: Path, trial_no: int, rows: int = 500, seed: int = 0,
+          store_url: str | None = None) -> TrialResult:
+    """One trial on a SQLite store in ``folder``, or on the (fresh, empty) PostgreSQL
+    database ``store_url``."""
     rng = random.Random(seed * 1000 + trial_no)
-    store = folder / f"crash-{trial_no}.db"
-    db = SqliteStore(store)
-    token = db.add_token("sensor", "sensor")
+    store: Path | str = store_url or folder / f"crash-{trial_no}.db"
+    db = open_store(store)
+    token = db.add_token("ingester", "analyst")
     db.close()
-    server = Server(store, free_port()).start()
+    server = Server(store, free_port(), folder=folder).start()
     headers = {"Authorization": f"Bearer {token}"}
     acked: dict[int, bytes] = {}
     sent: dict[int, bytes] = {}
@@ -99,13 +102,13 @@ def trial(folder: Path, trial_no: int, rows: int = 500, seed: int = 0) -> TrialR
     return _check(store, acked, resent, rows, delay)
 
 
-def _check(store_path: Path, acked: dict[int, bytes], resent: int, rows: int,
+def _check(store_path: Path | str, acked: dict[int, bytes], resent: int, rows: int,
            delay: float) -> TrialResult:
-    store = SqliteStore(store_path)
+    store = open_store(store_path)
     problems = []
     n_obs = int(store.db.execute("SELECT count(*) FROM observations").fetchone()[0])
     distinct = int(store.db.execute(
-        "SELECT count(DISTINCT lat || ',' || lon || ',' || time_start) FROM observations"
+        "SELECT count(*) FROM (SELECT DISTINCT lat, lon, time_start FROM observations) AS d"
     ).fetchone()[0])
     partial = int(store.db.execute(
         "SELECT count(*) FROM batches b WHERE b.new + b.duplicates + b.quarantined != b.rows "

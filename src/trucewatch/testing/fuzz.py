@@ -2,7 +2,7 @@
 args]``. A parser may refuse input only with a :class:`TrucewatchError` (the user's
 error, with its fix) or by quarantining rows; anything else is a crash.
 
-Targets: firms, detections, drones, allegations, agreement, envelope.
+Targets: firms, detections, drones, allegations, agreement, envelope, stations, keys.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ with atheris.instrument_imports(include=["trucewatch"]):
     from trucewatch.ingest.drones import DroneSource
     from trucewatch.ingest.extraction import Extractor
     from trucewatch.ingest.firms import parse_firms
-    from trucewatch.ingest.sensors import parse_detections
+    from trucewatch.ingest.sensors import parse_detections, parse_stations
     from trucewatch.integrity.envelope import open_envelope
+    from trucewatch.integrity.keys import KeyRegistry
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -53,6 +54,8 @@ def _targets() -> dict[str, Callable[[bytes], object]]:
         "allegations": lambda d: allegations.parse(d, "a.json", now=NOW),
         "agreement": agreement,
         "envelope": open_envelope,
+        "stations": lambda d: parse_stations(d, "st.csv"),
+        "keys": lambda d: KeyRegistry.from_text(d.decode("utf-8", "replace"), "keys.json"),
     }
 
 

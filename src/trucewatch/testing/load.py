@@ -30,7 +30,8 @@ def sustained_ingest(folder: Path, seconds: float = 20.0, rows: int = 10_000,
     ``store`` (a postgresql:// URL) or a new SQLite file in ``folder``."""
     where = store or str(folder / "ingest.db")
     db = open_store(where)
-    token = db.add_token("sensor", "sensor")
+    # satellite files are posted by staff: a sensor token posts its network's inputs only
+    token = db.add_token("ingester", "analyst")
     db.close()
     server = Server(where, free_port(), folder=folder).start()
     bodies = [batch_csv(99, k, rows) for k in range(200)]

@@ -1,4 +1,11 @@
 // trucewatch dashboard: everything comes from this server (no CDN, no tile server).
+//
+// Safe by construction: every text from the server is put in the page as text
+// (textContent, createElement), never parsed as HTML; the page's Content-Security-Policy
+// allows no inline script and no eval. The API token is sent once, to sign in: the
+// server answers with an HttpOnly session cookie (no script can read it) and the
+// session's CSRF token, kept in this module's memory only and sent in X-CSRF-Token with
+// every request that changes something.
 import * as maplibregl from "./vendor/maplibre-gl.mjs";
 
 const COLORS = {"explosion.impact": "#d62728", "fire": "#ff7f0e",
@@ -8,15 +15,31 @@ const COLORS = {"explosion.impact": "#d62728", "fire": "#ff7f0e",
 const ZONES = {"buffer": "#f4a582", "withdrawal": "#fddbc7", "protected_site": "#92c5de"};
 const $ = (id) => document.getElementById(id);
 let me = null;
+let csrf = "";
 let map = null;
 let incidents = [];
 
-function token() { return sessionStorage.getItem("tw-token") || ""; }
+// an element with text children only (strings become text nodes, never HTML)
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k === "background") node.style.background = v;
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) {
+    node.append(c instanceof Node ? c : document.createTextNode(String(c ?? "")));
+  }
+  return node;
+}
 
 async function api(path, options = {}) {
-  const r = await fetch("/api/v1" + path, {...options, headers: {
-    "Authorization": "Bearer " + token(), "Content-Type": "application/json",
-    ...(options.headers || {})}});
+  const method = (options.method || "GET").toUpperCase();
+  const headers = {...(options.headers || {})};
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  if (!["GET", "HEAD"].includes(method)) headers["X-CSRF-Token"] = csrf;
+  const r = await fetch("/api/v1" + path, {...options, method, headers,
+                                           credentials: "same-origin"});
   const body = await r.json().catch(() => ({}));
   if (!r.ok) throw body;
   return body;
@@ -29,14 +52,23 @@ function say(text, error = false) {
 
 function failed(e) { say(e.message ? `${e.message}${e.fix ? " (" + e.fix + ")" : ""}` : String(e), true); }
 
-async function signIn(t) {
-  sessionStorage.setItem("tw-token", t);
-  try { me = await api("/me"); } catch (e) { sessionStorage.removeItem("tw-token"); failed(e); return; }
+async function signedIn(session) {
+  me = session.me;
+  csrf = session.csrf;
   $("who").textContent = `${me.name} (${me.role}${me.party ? ", " + me.party : ""})`;
   $("signin").hidden = true;
   $("signout").hidden = false;
   say("");
   await start();
+}
+
+async function signIn(token) {
+  let session;
+  try {
+    session = await api("/session", {method: "POST", body: JSON.stringify({token})});
+  } catch (e) { failed(e); return; }
+  $("token").value = "";
+  await signedIn(session);
 }
 
 function buildMap() {
@@ -85,6 +117,10 @@ async function coverageLayer() {
             "fill-opacity": 0.18, "fill-outline-color": "#0b6e4f"}});
 }
 
+function legendItem(color, label) {
+  return el("span", {}, el("i", {background: color}), label);
+}
+
 async function incidentLayer() {
   const page = await api("/incidents?limit=1000");
   incidents = page.items;
@@ -101,8 +137,10 @@ async function incidentLayer() {
       "automatic", "#fff", "#666"], "circle-stroke-width": 1.5}});
   map.on("click", "incidents", (e) => {
     const p = e.features[0].properties;
-    new maplibregl.Popup().setLngLat(e.lngLat).setHTML(
-      `<div class="popup-title">${p.category}</div>${p.when}<br>${p.status}<br>${p.rule}<br><code>${p.id}</code>`).addTo(map);
+    const content = el("div", {class: "popup"},
+      el("div", {class: "popup-title"}, p.category), p.when, el("br"), p.status, el("br"),
+      p.rule, el("br"), el("code", {}, p.id));
+    new maplibregl.Popup().setLngLat(e.lngLat).setDOMContent(content).addTo(map);
   });
   const times = feats.map((f) => f.properties.t).sort((a, b) => a - b);
   if (times.length) {
@@ -117,38 +155,40 @@ async function incidentLayer() {
     $("time").oninput = show;
     show();
   }
-  $("legend").innerHTML = (map.getLayer("coverage") ?
-    '<span><i style="background:#17becf"></i>sensor coverage</span><span><i style="background:#2ca02c"></i>drone patrols</span>' : "") +
-    Object.entries(COLORS).filter(([k]) =>
-    incidents.some((i) => i.category === k)).map(([k, c]) =>
-    `<span><i style="background:${c}"></i>${k}</span>`).join("");
+  const legend = [];
+  if (map.getLayer("coverage")) {
+    legend.push(legendItem("#17becf", "sensor coverage"), legendItem("#2ca02c", "drone patrols"));
+  }
+  for (const [k, c] of Object.entries(COLORS)) {
+    if (incidents.some((i) => i.category === k)) legend.push(legendItem(c, k));
+  }
+  $("legend").replaceChildren(...legend);
 }
 
 async function reviewQueue() {
   const q = await api("/review/queue?limit=50");
   $("review").hidden = false;
-  $("queue").innerHTML = "";
+  const items = [];
   for (const i of q.items) {
-    const li = document.createElement("li");
-    li.dataset.id = i.id;
-    li.innerHTML = `<b>${i.category}</b> ${i.time_start} <em>${i.status}</em><br>
-      ${(i.attributes || {}).rule || "no rule"}<br>`;
+    const li = el("li", {"data-id": i.id}, el("b", {}, i.category), " ", i.time_start, " ",
+      el("em", {}, i.status), el("br"), (i.attributes || {}).rule || "no rule", el("br"));
     const act = async (what, body) => {
       try {
-        if (what !== "claim") await api(`/review/${i.id}/claim`, {method: "POST"});
-        const r = what === "claim" ? await api(`/review/${i.id}/claim`, {method: "POST"})
-          : await api(`/review/${i.id}/decide`, {method: "POST", body: JSON.stringify(body)});
+        if (what !== "claim") await api(`/review/${encodeURIComponent(i.id)}/claim`, {method: "POST"});
+        const r = what === "claim" ? await api(`/review/${encodeURIComponent(i.id)}/claim`, {method: "POST"})
+          : await api(`/review/${encodeURIComponent(i.id)}/decide`, {method: "POST", body: JSON.stringify(body)});
         say(`${i.id}: ${r.status || "claimed"}`);
         await reviewQueue();
       } catch (e) {
         failed(e);
         // give the claim back so that someone else can act on it
-        await api(`/review/${i.id}/release`, {method: "POST"}).catch(() => null);
+        await api(`/review/${encodeURIComponent(i.id)}/release`, {method: "POST"}).catch(() => null);
       }
     };
     const button = (label, fn) => {
-      const b = document.createElement("button");
-      b.textContent = label; b.type = "button"; b.onclick = fn; li.appendChild(b);
+      const b = el("button", {type: "button"}, label);
+      b.onclick = fn;
+      li.appendChild(b);
     };
     const reason = () => prompt("Reason (kept in the record)") || "";
     if (i.status === "automatic") {
@@ -157,27 +197,19 @@ async function reviewQueue() {
       button("Verify", () => act("decide", {status: "verified", why: reason()}));
     }
     button("Reject", () => act("decide", {status: "rejected", why: reason()}));
-    $("queue").appendChild(li);
+    items.push(li);
   }
+  $("queue").replaceChildren(...items);
 }
 
 async function bulletins() {
   const b = await api("/bulletins");
   $("bulletins").hidden = false;
-  $("bulletin-list").innerHTML = "";
-  for (const name of b.files) {
-    const li = document.createElement("li");
-    const a = document.createElement("a");
-    a.textContent = name; a.href = "#";
-    a.onclick = async (ev) => {
-      ev.preventDefault();
-      const r = await fetch("/api/v1/bulletins/" + name, {headers: {"Authorization": "Bearer " + token()}});
-      if (!r.ok) { failed(await r.json()); return; }
-      window.open(URL.createObjectURL(await r.blob()), "_blank");
-    };
-    li.appendChild(a);
-    $("bulletin-list").appendChild(li);
-  }
+  // the session cookie authenticates the link itself: the file opens in its own tab,
+  // under the server's policy for published products (no script at all)
+  $("bulletin-list").replaceChildren(...b.files.map((name) => el("li", {},
+    el("a", {href: "/api/v1/bulletins/" + encodeURIComponent(name), target: "_blank",
+             rel: "noopener noreferrer"}, name))));
 }
 
 $("allegation").onsubmit = async (ev) => {
@@ -214,5 +246,9 @@ async function start() {
 }
 
 $("signin").onsubmit = (ev) => { ev.preventDefault(); signIn($("token").value.trim()); };
-$("signout").onclick = () => { sessionStorage.removeItem("tw-token"); location.reload(); };
-if (token()) signIn(token());
+$("signout").onclick = async () => {
+  await api("/session", {method: "DELETE"}).catch(() => null);
+  location.reload();
+};
+// a page reloaded in a live session: the cookie says who, the server gives the CSRF token
+api("/session").then(signedIn).catch(() => null);

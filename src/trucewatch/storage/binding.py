@@ -1,0 +1,341 @@
+"""State proven by the log (issue 11): every state row is bound into the audit chain.
+
+Each state-changing transaction's log entry carries, in its details, the rows it wrote
+or deleted::
+
+    "state":   {table: {key: [before, after]}}         # row hashes, null = absent
+    "batches": {table: {batch_id: {"rows": n, "sha256": digest}}}
+
+* ``before``/``after`` are the row's hash when the transaction began and when it logged;
+  a replayed, reordered or missing entry shows as a ``before`` that is not what the log
+  had for that row.
+* The rows an ingest adds to a bulk table (observations, quarantine, allegations) are
+  listed the same way when the batch has at most :data:`LIST_MAX` of them in that table;
+  a larger batch is bound by one digest: SHA-256 over the concatenated, sorted 32-byte
+  hashes of its rows.
+* Row hash (:func:`row_hash`): SHA-256 over the canonical JSON (no spaces, UTF-8, as
+  the chain's :func:`~trucewatch.integrity.chain.canonical`) of ``[names, values]``: the
+  row's non-NULL columns sorted by name, and their values; ``rowid`` and the evidentiary
+  bytes of ``raw_inputs`` are left out (those are checked against their SHA-256), and a
+  nullable column added later leaves old rows' hashes as they were. Floats are written
+  as Python writes them (shortest round trip), integers as integers, binary values as
+  ``{"$hex": ...}``: SQLite and PostgreSQL give the same hash for the same row.
+* A key is the table's primary key (``incident_id#version`` for incident versions).
+
+:func:`check` replays the log into the expected state (per table: key -> hash and the
+entry that wrote it; per large batch: its digest) and compares it with the tables both
+ways: a row changed, a row logged but missing, a row present but never logged.
+
+Not bound: ``review_locks`` (transient claims, not evidence), the spatial indexes
+(``*_rtree``, derived from bound rows) and ``tw_meta`` (PostgreSQL's schema version).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from trucewatch.integrity.chain import LogEntry, entry_hash
+
+LIST_MAX = 2000  # a bulk batch with more rows than this in one table is bound by a digest
+CAP = 10  # differences named per table; the rest are counted
+_CHUNK = 500  # keys per IN (...) query
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    key: tuple[str, ...]
+    bulk: bool = False  # bound per ingest batch (rows carry batch_id)
+    skip: tuple[str, ...] = ()  # columns not hashed (besides rowid)
+
+
+TABLES: tuple[Table, ...] = (
+    Table("raw_inputs", ("sha256",), skip=("content",)),
+    Table("batches", ("id",)),
+    Table("observations", ("id",), bulk=True),
+    Table("quarantine", ("id",), bulk=True),
+    Table("allegations", ("id",), bulk=True),
+    Table("incidents", ("id",)),
+    Table("violations", ("id",)),
+    Table("incident_versions", ("incident_id", "version")),
+    Table("rulings", ("allegation_id",)),
+    Table("submissions", ("nonce",)),
+    Table("refused", ("id",)),
+    Table("api_tokens", ("token_sha256",)),
+    Table("principals", ("id",)),
+    Table("coverage", ("id",)),
+    Table("products", ("name",)),
+    Table("status_changes", ("id",)),
+)
+BY_NAME = {t.name: t for t in TABLES}
+NOT_BOUND = ("review_locks", "observations_rtree", "incidents_rtree", "tw_meta")
+
+Key = tuple[Any, ...]
+
+
+def _bytes(o: object) -> object:
+    if isinstance(o, bytes | bytearray | memoryview):
+        return {"$hex": bytes(o).hex()}
+    raise TypeError(f"cannot hash a {type(o).__name__} column value")
+
+
+_ENC = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_bytes).encode
+# the same encoder, built once (JSONEncoder.encode builds it on every call)
+_MAKE = getattr(json.encoder, "c_make_encoder", None)
+_STR = getattr(json.encoder, "c_encode_basestring", None)
+_C_ENC = _MAKE(None, _bytes, _STR, None, ":", ",", False, False, True) if _MAKE and _STR else None
+
+
+def key_text(key: Key) -> str:
+    return "#".join(str(k) for k in key)
+
+
+def row_hash(columns: Sequence[str], values: Sequence[Any]) -> bytes:
+    """SHA-256 of canonical JSON ``[names, values]``: the non-NULL columns, sorted by name,
+    and their values (what a third party recomputes from a table dump)."""
+    pairs = sorted((c, v) for c, v in zip(columns, values, strict=True) if v is not None)
+    return hashlib.sha256(_ENC([[c for c, _ in pairs], [v for _, v in pairs]]).encode()).digest()
+
+
+def _hashed(cur: Any, table: Table) -> Iterator[tuple[Key, bytes, Any]]:
+    """(key, row hash, batch_id or None) for each row of a cursor over the table (any
+    columns; ``rowid`` and the table's skipped ones are not hashed)."""
+    cols = [c[0] for c in cur.description]
+    order = sorted((c, i) for i, c in enumerate(cols) if c != "rowid" and c not in table.skip)
+    names = [c for c, _ in order]
+    idx = [i for _, i in order]
+    direct = idx == list(range(len(cols)))  # select() gives the columns in sorted order
+    kidx = [cols.index(k) for k in table.key]
+    bidx = cols.index("batch_id") if table.bulk else None
+    prefix = "[" + _ENC(names) + ","
+    sha, enc = hashlib.sha256, _C_ENC
+    while True:
+        chunk = cur.fetchmany(20000)
+        if not chunk:
+            return
+        for row in chunk:
+            vals = row if direct else tuple(row[i] for i in idx)
+            if None in vals or enc is None:
+                h = row_hash(names, vals)
+            else:  # the same text as row_hash, without building the lists
+                h = sha((prefix + "".join(enc(vals, 0)) + "]").encode()).digest()
+            yield (tuple(row[i] for i in kidx), h,
+                   row[bidx] if bidx is not None else None)
+
+
+def select(db: Any, table: Table) -> str:
+    """``SELECT <columns> FROM table``: the hashed columns in sorted order (the bytes of
+    an evidentiary copy are not read to be skipped)."""
+    cur = db.execute(f"SELECT * FROM {table.name} LIMIT 0")
+    cols = sorted(c[0] for c in cur.description if c[0] != "rowid" and c[0] not in table.skip)
+    cur.fetchall()
+    return f"SELECT {', '.join(cols)} FROM {table.name}"
+
+
+def row_hashes(db: Any, table: Table, keys: Iterable[Key] = (), where: str = "",
+               args: Sequence[Any] = (), lock: str = "") -> dict[Key, bytes]:
+    """Hashes of the rows with these keys (or matching ``where``), by key."""
+    out: dict[Key, bytes] = {}
+    sql = select(db, table)
+    if where:
+        cur = db.execute(f"{sql} WHERE {where}{lock}", args)
+        return {k: h for k, h, _ in _hashed(cur, table)}
+    wanted = list(dict.fromkeys(keys))
+    first = table.key[0]
+    for k in range(0, len(wanted), _CHUNK):
+        part = wanted[k:k + _CHUNK]
+        firsts = list(dict.fromkeys(x[0] for x in part))
+        cur = db.execute(f"{sql} WHERE {first} IN "
+                         f"({','.join('?' * len(firsts))}){lock}", firsts)
+        found = {kk: h for kk, h, _ in _hashed(cur, table)}
+        out.update({x: found[x] for x in part if x in found})
+    return out
+
+
+@dataclass
+class Pending:
+    """What the open transaction has bound: each row's hash when first bound (before it
+    was written), and the ingest batches whose bulk rows are bound when it logs."""
+
+    rows: dict[str, dict[Key, bytes | None]] = field(default_factory=dict)
+    batches: list[str] = field(default_factory=list)
+
+    def bind(self, db: Any, table: str, keys: Iterable[Key], new: bool = False,
+             lock: str = "") -> None:
+        t = BY_NAME[table]
+        seen = self.rows.setdefault(table, {})
+        fresh = [k for k in dict.fromkeys(keys) if k not in seen]
+        if not fresh:
+            return
+        before = {} if new else row_hashes(db, t, fresh, lock=lock)
+        for k in fresh:
+            seen[k] = before.get(k)
+
+    def bind_where(self, db: Any, table: str, where: str, args: Sequence[Any] = (),
+                   lock: str = "") -> list[Key]:
+        seen = self.rows.setdefault(table, {})
+        found = row_hashes(db, BY_NAME[table], where=where, args=args, lock=lock)
+        for k, h in found.items():
+            seen.setdefault(k, h)
+        return list(found)
+
+    def details(self, db: Any) -> dict[str, Any]:
+        """The ``state`` and ``batches`` of the log entry that ends the transaction."""
+        state: dict[str, dict[str, list[str | None]]] = {}
+        for table, before in self.rows.items():
+            after = row_hashes(db, BY_NAME[table], before)
+            rows = {key_text(k): [_hex(b), _hex(after.get(k))] for k, b in before.items()
+                    if b is not None or k in after}
+            if rows:
+                state[table] = rows
+        digests: dict[str, dict[str, dict[str, Any]]] = {}
+        for bid in dict.fromkeys(self.batches):
+            for t in TABLES:
+                if not t.bulk:
+                    continue
+                n = db.execute(f"SELECT count(*) FROM {t.name} WHERE batch_id = ?",
+                               (bid,)).fetchone()[0]
+                if not n:
+                    continue
+                added = _hashed(db.execute(f"{select(db, t)} WHERE batch_id = ?", (bid,)), t)
+                if n <= LIST_MAX:
+                    state.setdefault(t.name, {}).update(
+                        {key_text(k): [None, h.hex()] for k, h, _ in sorted(added)})
+                else:
+                    hashes = [h for _, h, _ in added]
+                    digests.setdefault(t.name, {})[bid] = {"rows": len(hashes),
+                                                           "sha256": digest(hashes)}
+        self.rows, self.batches = {}, []
+        out: dict[str, Any] = {}
+        if state:
+            out["state"] = state
+        if digests:
+            out["batches"] = digests
+        return out
+
+
+def _hex(h: bytes | None) -> str | None:
+    return h.hex() if h is not None else None
+
+
+def digest(hashes: Iterable[bytes]) -> str:
+    return hashlib.sha256(b"".join(sorted(hashes))).hexdigest()
+
+
+def adopt(db: Any) -> dict[str, Any]:
+    """Bind every row of a store written before rows were bound (the upgrade to schema 8):
+    the details of one ``bind_state`` entry, empty when there is nothing to bind. Rows are
+    proven from that entry on, not before it."""
+    p = Pending()
+    for t in TABLES:
+        if t.bulk:
+            p.batches += [r[0] for r in db.execute(f"SELECT DISTINCT batch_id FROM {t.name}")]
+        else:
+            p.rows[t.name] = {k: None for k, _, _ in _hashed(db.execute(select(db, t)), t)}
+    return p.details(db)
+
+
+# ---------------------------------------------------------------- verification
+@dataclass
+class _Expected:
+    rows: dict[str, dict[str, tuple[str, int]]] = field(default_factory=dict)
+    batches: dict[str, dict[str, tuple[int, str, int, str]]] = field(default_factory=dict)
+
+
+def _replay(log: Iterable[LogEntry], problems: list[tuple[float, str, str]]) -> _Expected:
+    exp = _Expected()
+    bodies: dict[str, int] = {}
+    for e in log:
+        body = entry_hash({"at": e.at, "actor": e.actor, "action": e.action,
+                           "subject": e.subject, "details": e.details})
+        if body in bodies:
+            problems.append((e.seq, "", f"entry {e.seq} ({e.action} {e.subject}) repeats "
+                             f"entry {bodies[body]}: a replayed entry"))
+        bodies.setdefault(body, e.seq)
+        try:
+            d = json.loads(e.details)
+        except ValueError:
+            continue  # the chain check names it
+        if not isinstance(d, dict):
+            continue
+        for table, rows in (d.get("state") or {}).items():
+            have = exp.rows.setdefault(table, {})
+            for key, pair in rows.items():
+                before, after = pair
+                cur = have.get(key)
+                if (cur[0] if cur else None) != before:
+                    if cur is None:
+                        how = "present, though no earlier entry wrote it"
+                    elif before is None:
+                        how = f"absent, though entry {cur[1]} wrote it"
+                    else:
+                        how = f"changed since entry {cur[1]} wrote it"
+                    problems.append((e.seq, table, f"entry {e.seq} ({e.action} {e.subject}) "
+                                     f"found {table} row {key} {how}: changed outside the "
+                                     "log, or log entries replayed or removed"))
+                if after is None:
+                    have.pop(key, None)
+                else:
+                    have[key] = (after, e.seq)
+        for table, per in (d.get("batches") or {}).items():
+            have_b = exp.batches.setdefault(table, {})
+            for bid, info in per.items():
+                if bid in have_b:
+                    problems.append((e.seq, table, f"entry {e.seq} ({e.action} {e.subject}) "
+                                     f"binds batch {bid} of {table} again (first at entry "
+                                     f"{have_b[bid][2]}): a replayed entry"))
+                have_b[bid] = (int(info["rows"]), str(info["sha256"]), e.seq,
+                               str(d.get("name") or bid))
+    return exp
+
+
+def check(db: Any, log: Sequence[LogEntry], cap: int = CAP) -> list[str]:
+    """Replay the log and compare the expected state with the tables; the differences,
+    earliest log entry first (rows never logged last), at most ``cap`` named per table."""
+    found: list[tuple[float, str, str]] = []
+    exp = _replay(log, found)
+    never = float("inf")
+    for t in TABLES:
+        want = exp.rows.get(t.name, {})
+        seen: set[str] = set()
+        big = exp.batches.get(t.name, {})
+        per_batch: dict[str, list[bytes]] = {b: [] for b in big}
+        for key, h, bid in _hashed(db.execute(select(db, t)), t):
+            if bid is not None and bid in per_batch:
+                per_batch[bid].append(h)
+                continue
+            k = key_text(key)
+            seen.add(k)
+            w = want.get(k)
+            if w is None:
+                found.append((never, t.name, f"{t.name} row {k} is in the store but no log "
+                              "entry wrote it"))
+            elif w[0] != h.hex():
+                found.append((w[1], t.name, f"{t.name} row {k} differs from the row logged "
+                              f"at entry {w[1]}"))
+        for k, (_, seq) in want.items():
+            if k not in seen:
+                found.append((seq, t.name, f"{t.name} row {k} logged at entry {seq} is "
+                              "missing"))
+        for bid, (n, dig, seq, name) in big.items():
+            got = per_batch[bid]
+            if len(got) != n or digest(got) != dig:
+                found.append((seq, t.name, f"{t.name} of batch {bid} ({name}) differ from "
+                              f"the {n} rows logged at entry {seq}: {len(got)} rows found"
+                              + ("" if len(got) != n else ", some changed")))
+    found.sort(key=lambda p: (p[0], p[1], p[2]))
+    out: list[str] = []
+    named: dict[str, int] = {}
+    more: dict[str, int] = {}
+    for _, table, text in found:
+        if named.get(table, 0) >= cap:
+            more[table] = more.get(table, 0) + 1
+            continue
+        named[table] = named.get(table, 0) + 1
+        out.append(text)
+    out += [f"... and {n} more differences in {table}" for table, n in more.items()]
+    return out
