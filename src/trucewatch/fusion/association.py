@@ -170,6 +170,11 @@ def _empty_assignments() -> pl.DataFrame:
 
 
 @dataclass(frozen=True)
+class JointRefiner:
+    """Joint re-assignment after the cascade (see :func:`_joint_refine`); placeholder."""
+
+
+@dataclass(frozen=True)
 class ExplosionAssociator:
     """Configured associator; see docs/sensors.md for how to tune each parameter."""
 
@@ -189,6 +194,7 @@ class ExplosionAssociator:
     weak_max_silent: int = 1  # the same for events with at most min_stations + 1 stations
     max_ellipse_km: float = 5.0  # a larger 95 % semi-major axis is reported not_locatable
     min_aperture_ratio: float = 0.05  # defining stations flatter than this: not_locatable
+    joint: JointRefiner | None = None  # joint re-assignment after the cascade; None: off
 
     def __post_init__(self) -> None:
         if self.min_stations < 3:
