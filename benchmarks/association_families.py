@@ -39,20 +39,19 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sensor_association import PEER_PY, write_inputs  # noqa: E402
-
-from trucewatch.fusion.association import ExplosionAssociator, JointRefiner, Network, Picks  # noqa: E402
-from trucewatch.fusion.location import crlb_xy  # noqa: E402
-from trucewatch.fusion.propagation import PHASES, P  # noqa: E402
-from trucewatch.geo.crs import project_points  # noqa: E402
-from trucewatch.scenario.families import (  # noqa: E402
+from sensor_association import PEER_PY, write_inputs
+from trucewatch.fusion.association import ExplosionAssociator, JointRefiner, Network, Picks
+from trucewatch.fusion.location import crlb_xy
+from trucewatch.fusion.propagation import PHASES, P
+from trucewatch.geo.crs import project_points
+from trucewatch.scenario.families import (
     FAMILIES,
     FamilyData,
     family,
     generate,
     oracle_assignments,
 )
-from trucewatch.scenario.scoring import location_errors_km, score  # noqa: E402
+from trucewatch.scenario.scoring import location_errors_km, score
 
 ROOT = Path(__file__).resolve().parent
 VARIANTS = {"cascade": None, "joint": "default"}
@@ -224,17 +223,17 @@ def table(rows: list[dict[str, object]]) -> None:
                  f"{float(first['oracle_f1']):.3f}"]  # type: ignore[arg-type]
         crlb = ""
         for m in tw:
-            r = by.get(m)
-            if r is None or r["status"] != "ok":
-                cells += [str(r["status"]) if r else "", "", "", "", ""]
+            got = by.get(m)
+            if got is None or got["status"] != "ok":
+                cells += [str(got["status"]) if got else "", "", "", "", ""]
                 continue
-            cells += [f"{r['f1']:.3f}", f"{r['ratio']:.3f}", f"{r['wall_s']:.2f}",
-                      f"{r['peak_mb']:.0f}", f"{r['err_med_m']:.0f}"]
-            crlb = f"{r['crlb_med_m']:.0f}"
+            cells += [f"{got['f1']:.3f}", f"{got['ratio']:.3f}", f"{got['wall_s']:.2f}",
+                      f"{got['peak_mb']:.0f}", f"{got['err_med_m']:.0f}"]
+            crlb = f"{got['crlb_med_m']:.0f}"
         if "pyocto" in methods:
-            r = by.get("pyocto")
-            cells += ([f"{r['f1']:.3f}", f"{r['wall_s']:.2f}"] if r and r["status"] == "ok"
-                      else [str(r["status"]) if r else "", ""])
+            po = by.get("pyocto")
+            cells += ([f"{po['f1']:.3f}", f"{po['wall_s']:.2f}"] if po and po["status"] == "ok"
+                      else [str(po["status"]) if po else "", ""])
         cells.append(crlb)
         print("| " + " | ".join(cells) + " |")
 

@@ -245,7 +245,7 @@ def generate(sc: FamilyScenario) -> FamilyData:
     b_charge = np.array([c for _, c in _WEAPONS])[weapon]
     k = np.repeat(np.arange(n_bar), b_rounds)
     gaps = rng.gamma(2.0, inten.gap_mean_s / 2.0, len(k))
-    first = np.r_[0, np.cumsum(b_rounds)[:-1]].astype(np.int64)
+    first = (np.cumsum(b_rounds) - b_rounds).astype(np.int64)
     cs = np.cumsum(gaps)
     e_t = b_t[k] + cs - cs[first][k]
     e_x = b_x[k] + rng.normal(0, inten.dispersion_km, len(k))
@@ -286,7 +286,7 @@ def generate(sc: FamilyScenario) -> FamilyData:
            + sc.baz_sigma_deg * rng.standard_t(4, len(dx))) % 360
 
     # ---- false detections
-    n_false = int(round(inten.false_ratio * len(d_t)))
+    n_false = round(inten.false_ratio * len(d_t))
     rate_w = noise * rng.lognormal(0, 1.0, n)  # some stations are far noisier
     rate_w /= rate_w.sum()
     f_st, f_t = _false(sc, rng, n_false, rate_w, sx, sy, sz, prop, dur)
@@ -345,7 +345,7 @@ def _false(sc: FamilyScenario, rng: np.random.Generator, n_false: int, rate_w: N
         st = np.repeat(b_st, size)
         k = np.repeat(np.arange(n_burst), size)
         gaps = rng.exponential(4.0, len(k))
-        first = np.r_[0, np.cumsum(size)[:-1]].astype(np.int64)
+        first = (np.cumsum(size) - size).astype(np.int64)
         cs = np.cumsum(gaps)
         t = rng.uniform(0, dur, n_burst)[k] + cs - cs[first][k]
         return st[:n_false], t[:n_false]
@@ -385,7 +385,8 @@ def oracle_assignments(data: FamilyData, *, n_sigma: float = 3.0, min_detections
     st = np.array([index[s] for s in det["station"].to_list()], dtype=np.int64)
     ph = np.array([0 if p == "acoustic" else (1 if p == "P" else 2)
                    for p in det["phase"].to_list()], dtype=np.int8)
-    t0_us = int(data.events["time"].dt.epoch("us").min() or 0) if data.events.height else 0
+    t0_us = (int(data.events["time"].dt.epoch("us").to_numpy().min())
+             if data.events.height else 0)
     t = (det["time"].dt.epoch("us").to_numpy() - t0_us) / 1e6
     e_t = (data.events["time"].dt.epoch("us").to_numpy() - t0_us) / 1e6
     e_x, e_y = data.events["x_km"].to_numpy(), data.events["y_km"].to_numpy()
