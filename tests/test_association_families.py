@@ -110,3 +110,21 @@ def test_joint_learns_noise_and_false_rates_from_the_stream() -> None:
     # the noisiest station (most unexplained detections) gets the highest false rate
     rates = model.false_rate(np.arange(len(net.ids)))
     assert rates.max() > 3 * np.median(rates)
+
+
+def test_joint_configuration_is_checked() -> None:
+    from trucewatch.errors import ConfigError
+    with pytest.raises(ConfigError):
+        JointRefiner(iterations=0)
+    with pytest.raises(ConfigError):
+        JointRefiner(max_p_detect=1.0)
+
+
+def test_back_azimuths_are_read_and_kept() -> None:
+    data = generate(family("arrays-uniform", "quiet", seed=1, hours=3))
+    net = Network.from_table(data.stations)
+    picks = Picks.from_table(data.detections, net)
+    assert np.isfinite(picks.back_azimuths()).sum() == data.detections[
+        "back_azimuth_deg"].drop_nulls().len()
+    sub = picks.take(np.arange(5))
+    assert np.array_equal(sub.back_azimuths(), picks.back_azimuths()[:5], equal_nan=True)

@@ -27,6 +27,15 @@ arrays (see :class:`Network` and :class:`Picks` for the data format) in four ste
    as they arrive and keeps only the detections that can still be associated,
    so memory is bounded. Both run the same windows and give the same events.
 
+5. **Joint re-assignment** (``joint=JointRefiner()``, off by default): after the
+   cascade, hard EM over each window on a generative model of the network learned
+   from the stream (:mod:`trucewatch.fusion.joint`): detections go to the event
+   under which their likelihood ratio against a false detection is highest,
+   events are relocated, events with poor posterior odds are dropped, and the
+   freed detections are searched again. Back-azimuths gate fits and enter the
+   likelihood. The model learns from each closed window before the next, so
+   batch and streaming still give the same events.
+
 An event whose geometry does not constrain a position (for example all
 stations in a line) keeps its detections and is reported ``not_locatable``.
 """

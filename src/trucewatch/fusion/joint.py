@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from trucewatch.errors import ConfigError
+
 F = NDArray[np.float64]
 I64 = NDArray[np.int64]
 _LOG_2PI = math.log(2 * math.pi)
@@ -71,7 +73,14 @@ class JointRefiner:
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
-            raise ValueError("iterations must be at least 1")
+            raise ConfigError(f"iterations = {self.iterations}", fix="use 1 or more")
+        for name in ("prior_sigma_s", "prior_r50_km", "prior_slope", "prior_baz_sigma_deg",
+                     "baz_gate", "memory_rows"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive", fix=f"set {name} > 0")
+        if not 0 < self.max_p_detect < 1:
+            raise ConfigError("max_p_detect must be between 0 and 1",
+                              fix="use e.g. 0.98")
 
 
 @dataclass
