@@ -27,6 +27,15 @@ arrays (see :class:`Network` and :class:`Picks` for the data format) in four ste
    as they arrive and keeps only the detections that can still be associated,
    so memory is bounded. Both run the same windows and give the same events.
 
+5. **Joint re-assignment** (``joint=JointRefiner()``, off by default): after the
+   cascade, hard EM over each window on a generative model of the network learned
+   from the stream (:mod:`trucewatch.fusion.joint`): detections go to the event
+   under which their likelihood ratio against a false detection is highest,
+   events are relocated, events with poor posterior odds are dropped, and the
+   freed detections are searched again. Back-azimuths gate fits and enter the
+   likelihood. The model learns from each closed window before the next, so
+   batch and streaming still give the same events.
+
 An event whose geometry does not constrain a position (for example all
 stations in a line) keeps its detections and is reported ``not_locatable``.
 """
@@ -42,9 +51,12 @@ import polars as pl
 from numpy.typing import NDArray
 
 from trucewatch.errors import ConfigError
+from trucewatch.fusion.joint import JointRefiner, NetworkModel, wrap_deg
 from trucewatch.fusion.location import ellipse_95, locate
 from trucewatch.fusion.propagation import Propagation
 from trucewatch.geo.crs import _transformer, local_laea, project_points
+
+__all__ = ["Association", "ExplosionAssociator", "JointRefiner", "Network", "Picks"]
 
 F = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -101,6 +113,7 @@ class Picks:
     t: F
     epoch_us: int
     amp: F | None = None  # peak amplitude (any consistent unit per kind), NaN if unknown
+    baz: F | None = None  # back-azimuth (degrees from north, station to source), NaN if none
 
     def __len__(self) -> int:
         return len(self.t)
@@ -124,16 +137,22 @@ class Picks:
         amp = (table["amplitude"].cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy()
                .astype(np.float64) if "amplitude" in table.columns
                else np.full(table.height, np.nan))
+        baz = (table["back_azimuth_deg"].cast(pl.Float64, strict=False).fill_null(np.nan)
+               .to_numpy().astype(np.float64) if "back_azimuth_deg" in table.columns
+               else np.full(table.height, np.nan))
         return cls(table["detection_id"].cast(pl.String).to_numpy().astype(object),
                    station.to_numpy().astype(np.int64), phase.astype(np.int8),
-                   (us - epoch_us) / 1e6, epoch_us, amp)
+                   (us - epoch_us) / 1e6, epoch_us, amp, baz)
 
     def amplitudes(self) -> F:
         return self.amp if self.amp is not None else np.full(len(self.t), np.nan)
 
+    def back_azimuths(self) -> F:
+        return self.baz if self.baz is not None else np.full(len(self.t), np.nan)
+
     def take(self, idx: I64) -> Picks:
         return Picks(self.ids[idx], self.station[idx], self.phase[idx], self.t[idx],
-                     self.epoch_us, self.amplitudes()[idx])
+                     self.epoch_us, self.amplitudes()[idx], self.back_azimuths()[idx])
 
 
 @dataclass
@@ -189,6 +208,7 @@ class ExplosionAssociator:
     weak_max_silent: int = 1  # the same for events with at most min_stations + 1 stations
     max_ellipse_km: float = 5.0  # a larger 95 % semi-major axis is reported not_locatable
     min_aperture_ratio: float = 0.05  # defining stations flatter than this: not_locatable
+    joint: JointRefiner | None = None  # joint re-assignment after the cascade; None: off
 
     def __post_init__(self) -> None:
         if self.min_stations < 3:
@@ -225,7 +245,12 @@ class ExplosionAssociator:
 
     def _windows(self, network: Network, chunks: Iterable[Picks],
                  latency_s: float) -> Iterator[_Part]:
-        ctx = _Context.build(self, network)
+        return self._windows_with(_Context.build(self, network), network, chunks, latency_s)
+
+    def _windows_with(self, ctx: _Context, network: Network, chunks: Iterable[Picks],
+                      latency_s: float) -> Iterator[_Part]:
+        """The windows, in time order, with a given context (its network model, when
+        the joint stage is on, learns from each closed window before the next)."""
         buf = _empty_picks()
         epoch: int | None = None
         ws: float | None = None
@@ -294,12 +319,37 @@ class ExplosionAssociator:
             return _no_events()
         order = np.lexsort((pk.t, pk.phase, pk.station))  # the bisection relies on it
         pk = pk.take(order)
-        free = np.ones(len(pk), dtype=bool)
-        found: list[tuple[dict[str, F], I64, I64, F]] = []
         n_sta = len(ctx.network.ids)
         # a station that detected anything in the window is working (negative evidence)
         up = np.zeros(n_sta, dtype=bool)
         up[pk.station] = True
+        found = ctx.search._passes(ctx, pk, np.ones(len(pk), dtype=bool), ws, we, up)
+        if not found:
+            return _no_events()
+        evs = {k: np.concatenate([f[0][k] for f in found]) for k in found[0][0]}
+        for _ in range(2):
+            evs, pair_ev, pick_idx, resid = _reassign(self, ctx, pk, evs)
+            if len(evs["x"]) == 0:
+                return _no_events()
+        if self.joint is not None and ctx.model is not None:
+            evs, pair_ev, pick_idx, resid = _joint(self, ctx, pk, evs, pair_ev, pick_idx,
+                                                   ws, we, up)
+            if len(evs["x"]) == 0:
+                return _no_events()
+        # report events in time order
+        t_order = np.argsort(evs["t0"], kind="stable")
+        rank = np.empty_like(t_order)
+        rank[t_order] = np.arange(len(t_order))
+        evs = {k: v[t_order] for k, v in evs.items()}
+        return evs, rank[pair_ev], order[pick_idx], resid
+
+    def _passes(self, ctx: _Context, pk: Picks, free: NDArray[np.bool_], ws: float,
+                we: float, up: NDArray[np.bool_]) -> list[tuple[dict[str, F], I64, I64, F]]:
+        """The cascade's passes over the ``free`` detections (``pk`` sorted by station,
+        phase and time); each found event takes its detections."""
+        free = free.copy()
+        found: list[tuple[dict[str, F], I64, I64, F]] = []
+        n_sta = len(ctx.network.ids)
         for threshold in self.cascade():
             # a pass needs detections from at least `threshold` stations: skip it cheaply
             if threshold > n_sta or np.unique(pk.station[free]).size < threshold:
@@ -319,19 +369,7 @@ class ExplosionAssociator:
             found.append(({k: v[keep] for k, v in ev.items()}, remap[pair_ev[sel]],
                           idx[pick_idx[sel]], resid[sel]))
             free[idx[pick_idx[sel]]] = False
-        if not found:
-            return _no_events()
-        evs = {k: np.concatenate([f[0][k] for f in found]) for k in found[0][0]}
-        for _ in range(2):
-            evs, pair_ev, pick_idx, resid = _reassign(self, ctx, pk, evs)
-            if len(evs["x"]) == 0:
-                return _no_events()
-        # report events in time order
-        t_order = np.argsort(evs["t0"], kind="stable")
-        rank = np.empty_like(t_order)
-        rank[t_order] = np.arange(len(t_order))
-        evs = {k: v[t_order] for k, v in evs.items()}
-        return evs, rank[pair_ev], order[pick_idx], resid
+        return found
 
     def cascade(self) -> list[int]:
         """Station-count thresholds of the successive passes, strongest first."""
@@ -392,6 +430,8 @@ class _Context:
     box: tuple[float, float, float, float]
     speed: float  # slowest wave speed: converts lengths to seconds
     tmax: float  # longest possible travel time plus tolerance
+    search: ExplosionAssociator  # the configuration of the cascade's passes
+    model: NetworkModel | None  # learned from the stream (joint stage on), else None
 
     @classmethod
     def build(cls, cfg: ExplosionAssociator, network: Network) -> _Context:
@@ -402,13 +442,23 @@ class _Context:
         dmax = min(diag, cfg.max_distance_km or diag)
         speed = cfg.propagation.slowest_speed(np.array([0, 1, 2], dtype=np.int8))
         tmax = dmax / speed * (1 + cfg.relative_tolerance) + cfg.tolerance_s
-        return cls(cfg, network, box, speed, tmax)
+        search, model = cfg, None
+        if cfg.joint is not None:
+            j = cfg.joint
+            search = replace(cfg, max_silent_stations=(
+                j.cascade_max_silent if j.cascade_max_silent is not None
+                else cfg.max_silent_stations), weak_max_silent=(
+                j.cascade_weak_max_silent if j.cascade_weak_max_silent is not None
+                else cfg.weak_max_silent))
+            model = NetworkModel.start(j, len(network.ids),
+                                       (box[1] - box[0]) * (box[3] - box[2]))
+        return cls(cfg, network, box, speed, tmax, search, model)
 
 
 def _empty_picks() -> Picks:
     return Picks(np.array([], dtype=object), np.array([], dtype=np.int64),
                  np.array([], dtype=np.int8), np.array([], dtype=np.float64), 0,
-                 np.array([], dtype=np.float64))
+                 np.array([], dtype=np.float64), np.array([], dtype=np.float64))
 
 
 def _rebase(p: Picks, epoch_us: int) -> Picks:
@@ -418,7 +468,8 @@ def _rebase(p: Picks, epoch_us: int) -> Picks:
 def _concat(a: Picks, b: Picks) -> Picks:
     return Picks(np.concatenate([a.ids, b.ids]), np.concatenate([a.station, b.station]),
                  np.concatenate([a.phase, b.phase]), np.concatenate([a.t, b.t]), b.epoch_us,
-                 np.concatenate([a.amplitudes(), b.amplitudes()]))
+                 np.concatenate([a.amplitudes(), b.amplitudes()]),
+                 np.concatenate([a.back_azimuths(), b.back_azimuths()]))
 
 
 def _no_events() -> tuple[dict[str, F], I64, I64, F]:
@@ -650,6 +701,7 @@ def _score(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, seg: I64, pick: I
     fits = np.abs(sol.residual) <= cfg.tolerance_s + cfg.relative_tolerance * tt
     if cfg.max_distance_km is not None:
         fits &= np.hypot(sx - sol.x[seg], sy - sol.y[seg]) <= cfg.max_distance_km
+    fits &= _baz_fits(ctx, pk, pick, sol.x[seg], sol.y[seg])
     n_sta = _station_counts(seg[fits], st[fits], n)
     n_def = np.bincount(seg[fits], minlength=n)
     rms = np.sqrt(np.bincount(seg[fits], weights=sol.residual[fits] ** 2, minlength=n)
@@ -761,6 +813,7 @@ def _reassign(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, 
     fit = norm <= 1.0
     if cfg.max_distance_km is not None:
         fit &= np.hypot(dx, dy) <= cfg.max_distance_km
+    fit &= _baz_fits(ctx, pk, p_idx, ev["x"][e_idx], ev["y"][e_idx])
     e_idx, p_idx, norm = e_idx[fit], p_idx[fit], norm[fit]
     # each detection to its best event, then one detection per (event, station, phase)
     o = np.lexsort((norm, p_idx))
@@ -825,3 +878,327 @@ def _silent_stations(net: Network, x: F, y: F, heard: NDArray[np.bool_],
            else np.full(len(x), np.inf))
     silent = up[None, :] & ~heard & (dist + half < kth[:, None] - half)
     return np.asarray(silent.sum(axis=1), dtype=np.int64)
+
+
+def _baz_misfit(ctx: _Context, pk: Picks, pick: I64, x: F, y: F) -> F:
+    """Observed minus predicted back-azimuth (degrees, -180..180) of each detection for a
+    source at (x, y); NaN where the station measured none."""
+    net = ctx.network
+    st = pk.station[pick]
+    pred = np.degrees(np.arctan2(x - net.x_km[st], y - net.y_km[st]))
+    return wrap_deg(pk.back_azimuths()[pick] - pred)
+
+
+def _baz_fits(ctx: _Context, pk: Picks, pick: I64, x: F, y: F) -> NDArray[np.bool_]:
+    """With the joint stage on, a back-azimuth further than ``baz_gate`` sigma from the
+    direction of the source does not fit (arrays only; others always fit)."""
+    if ctx.model is None or pk.baz is None or not np.isfinite(pk.baz).any():
+        return np.ones(len(pick), dtype=bool)
+    db = _baz_misfit(ctx, pk, pick, x, y)
+    return np.asarray(~(np.abs(db) > ctx.model.cfg.baz_gate * ctx.model.baz_sigma()))
+
+
+def _event_sizes(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, seg: I64, pick: I64,
+                 n: int, x: F, y: F) -> F:
+    """Source size per event, mean of ln(amplitude) + decay ln(distance) over its
+    detections (NaN without amplitudes); P and acoustic amplitudes are not mixed:
+    only the acoustic ones count."""
+    net = ctx.network
+    st = pk.station[pick]
+    amp = pk.amplitudes()[pick]
+    use = np.isfinite(amp) & (amp > 0) & (pk.phase[pick] == 0)
+    d = np.maximum(np.hypot(net.x_km[st] - x[seg], net.y_km[st] - y[seg]), 0.1)
+    decay = cfg.amplitude_decay if cfg.amplitude_decay is not None else 1.3
+    size = np.log(np.where(use, amp, 1.0)) + decay * np.log(d)
+    cnt = np.bincount(seg, weights=use, minlength=n)
+    tot = np.bincount(seg, weights=np.where(use, size, 0.0), minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cnt > 0, tot / cnt, np.nan)
+
+
+def _pairs(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F]
+           ) -> tuple[I64, I64, F, F, F]:
+    """Every (event, detection) pair that fits within the tolerances (time, distance,
+    back-azimuth): event, detection, residual, distance, back-azimuth misfit."""
+    order = np.argsort(pk.t, kind="stable")
+    t_sorted = pk.t[order]
+    lo = np.searchsorted(t_sorted, ev["t0"] - cfg.tolerance_s)
+    hi = np.searchsorted(t_sorted, ev["t0"] + ctx.tmax, side="right")
+    n_each = hi - lo
+    e_idx = np.repeat(np.arange(len(lo)), n_each)
+    starts = np.repeat(lo - np.cumsum(np.r_[0, n_each[:-1]]), n_each)
+    p_idx = order[np.arange(len(e_idx)) + starts]
+    net = ctx.network
+    st = pk.station[p_idx]
+    dx, dy = net.x_km[st] - ev["x"][e_idx], net.y_km[st] - ev["y"][e_idx]
+    tt = cfg.propagation.travel_time(pk.phase[p_idx], dx, dy, net.z_km[st])
+    r = pk.t[p_idx] - ev["t0"][e_idx] - tt
+    d = np.hypot(dx, dy)
+    fit = np.abs(r) <= cfg.tolerance_s + cfg.relative_tolerance * tt
+    if cfg.max_distance_km is not None:
+        fit &= d <= cfg.max_distance_km
+    db = _baz_misfit(ctx, pk, p_idx, ev["x"][e_idx], ev["y"][e_idx])
+    fit &= _baz_fits(ctx, pk, p_idx, ev["x"][e_idx], ev["y"][e_idx])
+    return e_idx[fit], p_idx[fit], r[fit], d[fit], db[fit]
+
+
+def _silence(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F],
+             seg: I64, pick: I64, up: NDArray[np.bool_], size: F
+             ) -> tuple[F, I64, I64, F, NDArray[np.bool_]]:
+    """Per event, the sum of ln(1 - p) over working stations in range that did not
+    detect it and have no detection near its predicted arrival (a detection taken by
+    another event masks nothing out: it could be this one's). Also the (event,
+    station) rows with their distance and whether the station detected it."""
+    model = ctx.model
+    assert model is not None
+    net = ctx.network
+    n, n_sta = len(ev["x"]), len(net.ids)
+    e = np.repeat(np.arange(n), n_sta)
+    s = np.tile(np.arange(n_sta), n)
+    dx, dy = net.x_km[s] - ev["x"][e], net.y_km[s] - ev["y"][e]
+    d = np.hypot(dx, dy)
+    heard = np.zeros((n, n_sta), dtype=bool)
+    heard[seg, pk.station[pick]] = True
+    hit = heard.ravel()
+    cand = up[s] & (d <= (cfg.max_distance_km or np.inf))
+    # masked: some detection at the station within the tolerance of the predicted arrival
+    tt = cfg.propagation.travel_time(np.zeros(len(e), dtype=np.int8), dx, dy, net.z_km[s])
+    arrival = ev["t0"][e] + tt
+    big = 1e9
+    key = np.sort(pk.station * big + pk.t)
+    tol = cfg.tolerance_s + cfg.relative_tolerance * tt
+    q = s * big + arrival
+    i = np.searchsorted(key, q - tol)
+    near = (i < len(key)) & (key[np.minimum(i, len(key) - 1)] <= q + tol)
+    # only stations nearer than the event's 3rd-nearest detecting station: there the
+    # detection curve is steep and learned well; far silence says little (and depends
+    # most on a curve shared by different kinds of station)
+    d_heard = np.where(heard, d.reshape(n, n_sta), np.inf)
+    kth = (np.partition(d_heard, 2, axis=1)[:, 2] if n_sta >= 3 else np.full(n, np.inf))
+    silent = cand & ~hit & ~near & (d < kth[e])
+    p = model.p_detect(s, d, model.centred_size(size[e]))
+    pen = np.bincount(e, weights=np.where(silent, np.log1p(-p), 0.0), minlength=n)
+    rows = cand & (hit | ~near)
+    return (np.asarray(pen, dtype=np.float64), s[rows].astype(np.int64),
+            e[rows].astype(np.int64), np.asarray(d[rows], dtype=np.float64), hit[rows])
+
+
+def _joint(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F],
+           a_ev: I64, a_pick: I64, ws: float, we: float, up: NDArray[np.bool_]
+           ) -> tuple[dict[str, F], I64, I64, F]:
+    """Joint re-assignment of the window (hard EM on the generative model): every
+    detection goes to the event under which its log likelihood ratio against a false
+    detection is highest (if positive), one per event, station and phase; events are
+    relocated; events whose log posterior odds are below ``min_log_odds`` are dropped
+    and their detections freed. Then the cascade searches the free detections again
+    (new events), and EM runs once more. Finally the model learns from the window."""
+    jc = cfg.joint
+    model = ctx.model
+    assert jc is not None and model is not None
+    resid = np.zeros(len(a_pick))
+    odds = np.zeros(len(ev["x"]))
+    stages = 2 if (jc.rebirth or jc.neighbour_window_s > 0) else 1
+    for stage in range(stages):
+        for _ in range(jc.iterations):
+            ev, a_ev, a_pick, resid, odds = _em_step(cfg, ctx, pk, ev, a_ev, a_pick, ws, we,
+                                                     up)
+            if len(ev["x"]) == 0:
+                break
+        if stage + 1 == stages:
+            break
+        if jc.neighbour_window_s > 0 and len(ev["x"]):
+            near = _propose_neighbours(cfg, ctx, pk, ev, we)
+            if near is not None:
+                ev = {k: np.concatenate([ev[k], near[k]]) for k in ev}
+        free = np.ones(len(pk), dtype=bool)
+        free[a_pick] = False
+        if not jc.rebirth or np.unique(pk.station[free]).size < cfg.min_stations:
+            continue
+        found = ctx.search._passes(ctx, pk, free, ws, we, up)
+        if not found:
+            continue
+        new = {k: np.concatenate([f[0][k] for f in found]) for k in found[0][0]}
+        n_old = len(ev["x"])
+        a_ev = np.concatenate([a_ev, *[f[1] + n_old + sum(len(g[0]["x"]) for g in found[:k])
+                                       for k, f in enumerate(found)]])
+        a_pick = np.concatenate([a_pick, *[f[2] for f in found]])
+        ev = {k: np.concatenate([ev[k], new[k]]) for k in ev}
+    _learn(cfg, ctx, pk, ev, a_ev, a_pick, resid, odds, ws, we, up)
+    return ev, a_ev, a_pick, resid
+
+
+def _em_step(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F],
+             a_ev: I64, a_pick: I64, ws: float, we: float, up: NDArray[np.bool_]
+             ) -> tuple[dict[str, F], I64, I64, F, F]:
+    model = ctx.model
+    jc = cfg.joint
+    assert model is not None and jc is not None
+    n = len(ev["x"])
+    size = _event_sizes(cfg, ctx, pk, a_ev, a_pick, n, ev["x"], ev["y"])
+    lam = _false_rates(ctx, pk, a_pick, we, up)
+    e_idx, p_idx, r, d, db = _pairs(cfg, ctx, pk, ev)
+    st = pk.station[p_idx]
+    ll = model.pick_llr(st, pk.phase[p_idx], d, r, model.centred_size(size[e_idx]), db,
+                        lam[st])
+    # each detection to its best event (if better than a false detection)
+    o = np.lexsort((-ll, p_idx))
+    first = np.r_[True, p_idx[o][1:] != p_idx[o][:-1]] if len(o) else np.zeros(0, bool)
+    sel = o[first]
+    sel = sel[ll[sel] > 0]
+    e_idx, p_idx, ll = e_idx[sel], p_idx[sel], ll[sel]
+    e_idx, p_idx = _one_per_station(pk, e_idx, p_idx, -ll)
+    new, fits, resid = _score(cfg, ctx, pk, e_idx, p_idx, n, ev["x"], ev["y"])
+    e_idx, p_idx, resid = e_idx[fits], p_idx[fits], resid[fits]
+    # log posterior odds of every event at its new place
+    st = pk.station[p_idx]
+    d = np.hypot(ctx.network.x_km[st] - new["x"][e_idx], ctx.network.y_km[st] - new["y"][e_idx])
+    db = _baz_misfit(ctx, pk, p_idx, new["x"][e_idx], new["y"][e_idx])
+    size = _event_sizes(cfg, ctx, pk, e_idx, p_idx, n, new["x"], new["y"])
+    ll = model.pick_llr(st, pk.phase[p_idx], d, resid, model.centred_size(size[e_idx]), db,
+                        lam[st])
+    pen, *_ = _silence(cfg, ctx, pk, new, e_idx, p_idx, up, size)
+    cov = new["cov"].reshape(-1, 3, 3)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        logdet = np.linalg.slogdet(np.nan_to_num(cov, nan=0.0))[1]
+    logdet = np.where(np.isfinite(logdet), logdet, -30.0)
+    rate = model.rate_per_s(n, cfg.window_s)
+    prior = math.log(rate / model.area_km2) + 1.5 * math.log(2 * math.pi) + 0.5 * logdet
+    odds = np.bincount(e_idx, weights=ll, minlength=n) + pen + prior
+    keep = (new["n_sta"] >= cfg.min_stations) & (odds >= jc.min_log_odds)
+    if cfg.amplitude_decay is not None:
+        keep &= ~(new["amp_spread"] > cfg.max_amplitude_spread)
+    sel = keep[e_idx]
+    remap = np.cumsum(keep) - 1
+    return ({k: v[keep] for k, v in new.items()}, remap[e_idx[sel]], p_idx[sel], resid[sel],
+            odds[keep])
+
+
+def _false_rates(ctx: _Context, pk: Picks, a_pick: I64, we: float,
+                 up: NDArray[np.bool_]) -> F:
+    """Per station, false detections per second: the model's rate, updated with this
+    window's unexplained detections."""
+    model = ctx.model
+    assert model is not None
+    n_sta = len(ctx.network.ids)
+    unexplained = np.ones(len(pk), dtype=bool)
+    unexplained[a_pick] = False
+    unexplained &= pk.t < we
+    extra = np.bincount(pk.station[unexplained], minlength=n_sta).astype(np.float64)
+    return model.false_rate(np.arange(n_sta), extra, ctx.cfg.window_s)
+
+
+def _learn(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F], a_ev: I64,
+           a_pick: I64, resid: F, odds: F, ws: float, we: float,
+           up: NDArray[np.bool_]) -> None:
+    """Update the network model with the window's result (only events inside the
+    window; strong ones teach the noise and detection curves)."""
+    model = ctx.model
+    jc = cfg.joint
+    assert model is not None and jc is not None
+    n = len(ev["x"])
+    n_sta = len(ctx.network.ids)
+    unexplained = np.ones(len(pk), dtype=bool)
+    unexplained[a_pick] = False
+    unexplained &= pk.t < we
+    extra = np.bincount(pk.station[unexplained], minlength=n_sta).astype(np.float64)
+    st = pk.station[a_pick]
+    d = (np.hypot(ctx.network.x_km[st] - ev["x"][a_ev], ctx.network.y_km[st] - ev["y"][a_ev])
+         if n else np.zeros(0))
+    db = _baz_misfit(ctx, pk, a_pick, ev["x"][a_ev], ev["y"][a_ev]) if n else np.zeros(0)
+    size = _event_sizes(cfg, ctx, pk, a_ev, a_pick, n, ev["x"], ev["y"])
+    strong = (ev["n_sta"] >= jc.min_learn_stations) & (odds > 5.0) & (ev["t0"] < we)
+    if n:
+        _, r_st, r_ev, r_d, r_hit = _silence(cfg, ctx, pk, ev, a_ev, a_pick, up, size)
+    else:
+        r_st = r_ev = np.zeros(0, dtype=np.int64)
+        r_d = np.zeros(0)
+        r_hit = np.zeros(0, dtype=bool)
+    model.learn(window_s=cfg.window_s, up=up, unexplained=extra, pick_station=st,
+                pick_phase=pk.phase[a_pick], pick_d=d, pick_r=resid, pick_dbaz=db,
+                pick_event=a_ev, event_strong=strong, event_size=size, row_station=r_st,
+                row_event=r_ev, row_d=r_d, row_hit=r_hit, n_events=int((odds > 0).sum()))
+
+
+def _propose_neighbours(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F],
+                        we: float) -> dict[str, F] | None:
+    """Barrage proposals: rounds of a barrage land near each other, so at the place of
+    every event, the detections' implied origin times (arrival minus travel time from
+    there) cluster at the other rounds' times. Each cluster of at least
+    ``min_stations`` stations within ``neighbour_window_s`` that no event near that
+    place explains yet becomes a candidate, is located from there, takes the
+    best-fitting detection per station and is relocated. The likelihood then decides
+    (the EM that follows)."""
+    jc = cfg.joint
+    assert jc is not None
+    net = ctx.network
+    n = len(ev["x"])
+    span = jc.neighbour_span_s
+    order = np.argsort(pk.t, kind="stable")
+    t_sorted = pk.t[order]
+    lo = np.searchsorted(t_sorted, ev["t0"] - span)
+    hi = np.searchsorted(t_sorted, ev["t0"] + span + ctx.tmax, side="right")
+    cnt = hi - lo
+    e_idx = np.repeat(np.arange(n), cnt)
+    starts = np.repeat(lo - np.cumsum(np.r_[0, cnt[:-1]]), cnt)
+    p_idx = order[np.arange(len(e_idx)) + starts]
+    st = pk.station[p_idx]
+    dx, dy = net.x_km[st] - ev["x"][e_idx], net.y_km[st] - ev["y"][e_idx]
+    ot = pk.t[p_idx] - cfg.propagation.travel_time(pk.phase[p_idx], dx, dy, net.z_km[st])
+    ok = np.abs(ot - ev["t0"][e_idx]) <= span
+    if cfg.max_distance_km is not None:
+        ok &= np.hypot(dx, dy) <= cfg.max_distance_km
+    e_idx, p_idx, ot = e_idx[ok], p_idx[ok], ot[ok]
+    if len(e_idx) == 0:
+        return None
+    # clusters: bins of half the window per event, counted over two adjacent bins
+    w = jc.neighbour_window_s
+    base = ev["t0"][e_idx] - span
+    b = np.floor((ot - base) / (0.5 * w)).astype(np.int64)
+    nb = int(2 * span / (0.5 * w)) + 2
+    c = np.bincount(e_idx * nb + b, minlength=n * nb).reshape(n, nb)
+    wc = c[:, :-1] + c[:, 1:]
+    pad = np.pad(wc, ((0, 0), (1, 1)), constant_values=-1)
+    peak = (wc >= cfg.min_stations) & (wc >= pad[:, :-2]) & (wc > pad[:, 2:])
+    ce, cb = np.nonzero(peak)
+    c_t = ev["t0"][ce] - span + (cb + 1) * 0.5 * w
+    # not explained yet: no event within 2 km and 1 s of that origin time
+    dist = np.hypot(ev["x"][ce][:, None] - ev["x"][None, :],
+                    ev["y"][ce][:, None] - ev["y"][None, :])
+    taken = ((dist < 2.0) & (np.abs(c_t[:, None] - ev["t0"][None, :]) < w)).any(axis=1)
+    keep = ~taken & (c_t < we)
+    ce, c_t = ce[keep], c_t[keep]
+    if len(ce) == 0:
+        return None
+    # each candidate: the pairs of its event within the window of its time
+    m = len(ce)
+    cand_of = np.full(n, -1)
+    seg_l, pick_l, miss_l = [], [], []
+    by_event: dict[int, list[int]] = {}
+    for k, e in enumerate(ce.tolist()):
+        by_event.setdefault(e, []).append(k)
+    o = np.argsort(e_idx, kind="stable")
+    e_s, p_s, ot_s = e_idx[o], p_idx[o], ot[o]
+    bounds = np.searchsorted(e_s, np.arange(n + 1))
+    for e, ks in by_event.items():
+        sl = slice(bounds[e], bounds[e + 1])
+        for k in ks:
+            d = np.abs(ot_s[sl] - c_t[k])
+            sel = d <= 0.5 * w
+            seg_l.append(np.full(int(sel.sum()), k))
+            pick_l.append(p_s[sl][sel])
+            miss_l.append(d[sel])
+    del cand_of
+    seg = np.concatenate(seg_l)
+    pick = np.concatenate(pick_l)
+    seg, pick = _one_per_station(pk, seg, pick, np.concatenate(miss_l))
+    new, _, _ = _score(cfg, ctx, pk, seg, pick, m, ev["x"][ce], ev["y"][ce])
+    # take again the best-fitting detection per station at the new place, relocate
+    good = (new["n_sta"] >= cfg.min_stations) & (new["t0"] < we)
+    if not good.any():
+        return None
+    new = {k: v[good] for k, v in new.items()}
+    e2, p2, r2, _, _ = _pairs(cfg, ctx, pk, new)
+    e2, p2 = _one_per_station(pk, e2, p2, np.abs(r2))
+    again, _, _ = _score(cfg, ctx, pk, e2, p2, len(new["x"]), new["x"], new["y"])
+    good = (again["n_sta"] >= cfg.min_stations) & (again["t0"] < we)
+    return {k: v[good] for k, v in again.items()} if good.any() else None
