@@ -486,3 +486,40 @@ def test_a_replay_race_across_processes_records_one_acceptance(tmp_path: Path,
     assert len(store.inputs("drone")) == 1
     assert not store.verify()
     store.close()
+
+
+def _drone_at(time: str) -> bytes:
+    return _drone().replace(b"2026-05-30T04:12:00Z", time.encode())
+
+
+def test_a_revoked_key_cannot_backdate_its_way_in(tmp_path: Path) -> None:
+    """Hostile finding: a key revoked as compromised signed with a signed_at before its
+    revocation (the signer chooses signed_at) and was accepted. Now nothing received
+    after the revocation counts."""
+    keys = Keys()
+    keys.registry.revoke("ua07", datetime(2026, 5, 29, tzinfo=UTC), "presumed compromised")
+    env = sign_submission(_drone_at("2026-05-27T04:12:00Z"), keys.private["ua07"], "ua07",
+                          datetime(2026, 5, 28, 12, tzinfo=UTC), "backdated-1")
+    store = SqliteStore(tmp_path / "r.db")
+    o = receive(store, env, "backdated", DroneSource(), registry=keys.registry)
+    assert "received after its revocation" in o.refused
+    assert store.observations("drone").height == 0 and store.refused()
+    # received before the revocation, the same signature counted
+    other = SqliteStore(tmp_path / "r2.db")
+    assert receive(other, env, "in-time", DroneSource(), registry=keys.registry,
+                   now=datetime(2026, 5, 28, 13, tzinfo=UTC)).accepted
+    other.close()
+    store.close()
+
+
+def test_a_signature_older_than_what_it_signs_is_refused(tmp_path: Path) -> None:
+    keys = Keys()
+    env = sign_submission(_drone_at("2026-05-30T04:12:00Z"), keys.private["ua07"], "ua07",
+                          datetime(2026, 5, 28, 12, tzinfo=UTC), "early-1")
+    store = SqliteStore(tmp_path / "s.db")
+    o = receive(store, env, "early", DroneSource(), registry=keys.registry)
+    assert "backdated signature" in o.refused
+    ok = receive(store, keys.sign(_drone_at("2026-05-30T04:12:00Z"), "ua07"), "ok",
+                 DroneSource(), registry=keys.registry)
+    assert ok.accepted
+    store.close()

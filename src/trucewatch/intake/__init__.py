@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from trucewatch.errors import (
     BindingError,
@@ -31,9 +31,14 @@ from trucewatch.errors import (
     TrucewatchError,
 )
 from trucewatch.ingest.base import Batch, QuarantineEntry, SourceAdapter, sha256, unpack
-from trucewatch.integrity.envelope import SourcePolicy, is_envelope, open_envelope
+from trucewatch.integrity.envelope import (
+    CLOCK_SKEW,
+    SourcePolicy,
+    is_envelope,
+    open_envelope,
+)
 from trucewatch.integrity.keys import KeyRecord, KeyRegistry
-from trucewatch.model.serialization import format_time
+from trucewatch.model.serialization import format_time, parse_time
 from trucewatch.storage.base import IngestReport
 from trucewatch.storage.sqlite import SqliteStore
 
@@ -128,6 +133,15 @@ def open_input(raw: bytes, name: str, adapter: SourceAdapter, *,
             reg = registry or KeyRegistry()
             sub.verify(reg, now)
             record = reg.get(sub.key_id)
+            received = now or datetime.now(UTC)
+            if record.revoked_at is not None and received >= record.revoked_at:
+                # signed_at is the signer's word: whoever holds a compromised key can
+                # backdate it, so nothing received after the revocation counts
+                raise SignatureError(
+                    f"key {sub.key_id} was revoked at {format_time(record.revoked_at)} "
+                    f"({record.revoked_reason or 'no reason given'}); a submission "
+                    "received after its revocation is refused, whatever its signed_at",
+                    fix="re-sign with the platform's new key")
             want = signer_kind(adapter)
             if record.kind != want:
                 raise BindingError(
@@ -142,6 +156,7 @@ def open_input(raw: bytes, name: str, adapter: SourceAdapter, *,
                                  "an Ed25519 signature", fix="sign it with the platform's key")
         batch = _parse(adapter, payload, name, now)
         if record is not None:
+            _check_signed_after_content(batch, got.signed["signed_at"])
             foreign = sorted(w for w in speakers(adapter, batch, payload)
                              if not record.speaks(w))
             if foreign:
@@ -184,6 +199,20 @@ def receive(store: SqliteStore, raw: bytes, name: str, adapter: SourceAdapter, *
     """Open, check and keep one input (see the module's docstring)."""
     return keep(store, open_input(raw, name, adapter, registry=registry, policy=policy,
                                   now=now), actor)
+
+
+def _check_signed_after_content(batch: Batch, signed_at: str) -> None:
+    """A signature cannot come before what it signs: an envelope signed before the
+    latest observation in it was backdated (a revoked key's favourite trick)."""
+    times = [str(v) for col in ("t0", "t1", "t") if col in batch.records.columns
+             for v in batch.records[col].drop_nulls().to_list()]
+    if not times:
+        return
+    when = max(parse_time(t) for t in times)
+    if when > parse_time(signed_at) + CLOCK_SKEW:
+        raise SignatureError(f"signed at {signed_at}, before the observation of "
+                             f"{format_time(when)} it contains: a backdated signature",
+                             fix="sign a submission after what it reports")
 
 
 def _parse(adapter: SourceAdapter, raw: bytes, name: str, now: datetime | None) -> Batch:
