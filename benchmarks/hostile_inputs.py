@@ -39,19 +39,12 @@ NOT_A_SUBMISSION = {401, 403, 404, 405}
 
 
 def build(folder: Path) -> tuple[Path, ScenarioFiles]:
-    from trucewatch.pipeline import FieldInputs, SensorInputs, run_cycle
     from trucewatch.scenario import generate
-    from trucewatch.scenario.multisource import apply_review
+    from trucewatch.testing.cycle import builtin_cycle
 
     scenario = generate(folder / "scenario")
     out = folder / "cycle"
-    assert scenario.stations and scenario.detections
-    run_cycle(agreement_path=scenario.agreement,
-              firms_files=[*scenario.reference, *scenario.current],
-              reference_years=[2023, 2024, 2025], out_dir=out, cloud_path=scenario.coverage,
-              pdf=False, sensors=SensorInputs(scenario.stations, [scenario.detections]),
-              field_inputs=FieldInputs(scenario.drones, scenario.allegations, scenario.keys),
-              review=apply_review)
+    builtin_cycle(scenario, out)
     return out, scenario
 
 

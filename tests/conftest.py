@@ -28,17 +28,10 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> ScenarioFiles:
 def built_cycle(scenario: ScenarioFiles, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built-in cycle with drones, allegations and the scripted review, run once (no
     PDFs): its out folder holds the store and the bulletins."""
-    from trucewatch.pipeline import FieldInputs, SensorInputs, run_cycle
-    from trucewatch.scenario.multisource import apply_review
+    from trucewatch.testing.cycle import builtin_cycle
 
     out = tmp_path_factory.mktemp("built-cycle")
-    assert scenario.stations and scenario.detections
-    run_cycle(agreement_path=scenario.agreement,
-              firms_files=[*scenario.reference, *scenario.current],
-              reference_years=[2023, 2024, 2025], out_dir=out, cloud_path=scenario.coverage,
-              pdf=False, sensors=SensorInputs(scenario.stations, [scenario.detections]),
-              field_inputs=FieldInputs(scenario.drones, scenario.allegations, scenario.keys),
-              review=apply_review)
+    builtin_cycle(scenario, out)
     return out
 
 

@@ -34,16 +34,9 @@ _SQLITE_TRIGGERS = ("audit_log_append_only_u", "audit_log_append_only_d",
 
 
 def _cycle(scenario: ScenarioFiles, out: Path, store: str) -> None:
-    from trucewatch.pipeline import FieldInputs, SensorInputs, run_cycle
-    from trucewatch.scenario.multisource import apply_review
+    from trucewatch.testing.cycle import builtin_cycle
 
-    assert scenario.stations and scenario.detections
-    run_cycle(agreement_path=scenario.agreement,
-              firms_files=[*scenario.reference, *scenario.current],
-              reference_years=[2023, 2024, 2025], out_dir=out, cloud_path=scenario.coverage,
-              pdf=False, sensors=SensorInputs(scenario.stations, [scenario.detections]),
-              field_inputs=FieldInputs(scenario.drones, scenario.allegations, scenario.keys),
-              review=apply_review, store_path=store)
+    builtin_cycle(scenario, out, store)
     s = open_store(store)
     s.add_token("liaison-a", "liaison", party="A")
     s.add_token("sensor-net", "sensor")

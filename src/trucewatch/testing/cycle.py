@@ -1,0 +1,23 @@
+"""The built-in scenario's full cycle (sensors, drones, allegations and the scripted
+review, no PDFs), as tests and benchmarks run it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trucewatch.scenario import ScenarioFiles
+
+
+def builtin_cycle(scenario: ScenarioFiles, out: Path, store: Path | str | None = None
+                  ) -> None:
+    """Run the cycle over ``scenario`` into ``out`` (the store there, or ``store``)."""
+    from trucewatch.pipeline import FieldInputs, SensorInputs, run_cycle
+    from trucewatch.scenario.multisource import apply_review
+
+    assert scenario.stations and scenario.detections
+    run_cycle(agreement_path=scenario.agreement,
+              firms_files=[*scenario.reference, *scenario.current],
+              reference_years=[2023, 2024, 2025], out_dir=out, cloud_path=scenario.coverage,
+              pdf=False, sensors=SensorInputs(scenario.stations, [scenario.detections]),
+              field_inputs=FieldInputs(scenario.drones, scenario.allegations, scenario.keys),
+              review=apply_review, store_path=store)
