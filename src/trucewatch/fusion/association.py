@@ -790,12 +790,11 @@ def _resolve(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, seg: I64, pick:
             np.concatenate([a[3] for a in accepted]))
 
 
-def _reassign(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F]
-              ) -> tuple[dict[str, F], I64, I64, F]:
-    """Give every detection of the window to the event it fits best (one per station and
-    phase), relocate, and dissolve events left below ``min_stations``. Repairs the
-    greedy passes, where a weaker event may have taken a detection a stronger one
-    explains better."""
+def _in_time_range(cfg: ExplosionAssociator, ctx: _Context, pk: Picks,
+                   ev: dict[str, F]) -> tuple[I64, I64, F, F, F, F]:
+    """Every (event, detection) pair in time range of each event (from its origin minus
+    the tolerance to the longest travel time after it): event index, detection index,
+    offsets east and north (km), travel time and residual (s)."""
     order = np.argsort(pk.t, kind="stable")
     t_sorted = pk.t[order]
     lo = np.searchsorted(t_sorted, ev["t0"] - cfg.tolerance_s)
@@ -809,6 +808,16 @@ def _reassign(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, 
     dx, dy = net.x_km[st] - ev["x"][e_idx], net.y_km[st] - ev["y"][e_idx]
     tt = cfg.propagation.travel_time(pk.phase[p_idx], dx, dy, net.z_km[st])
     r = pk.t[p_idx] - ev["t0"][e_idx] - tt
+    return e_idx, p_idx, dx, dy, tt, r
+
+
+def _reassign(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F]
+              ) -> tuple[dict[str, F], I64, I64, F]:
+    """Give every detection of the window to the event it fits best (one per station and
+    phase), relocate, and dissolve events left below ``min_stations``. Repairs the
+    greedy passes, where a weaker event may have taken a detection a stronger one
+    explains better."""
+    e_idx, p_idx, dx, dy, tt, r = _in_time_range(cfg, ctx, pk, ev)
     norm = np.abs(r) / (cfg.tolerance_s + cfg.relative_tolerance * tt)
     fit = norm <= 1.0
     if cfg.max_distance_km is not None:
@@ -920,19 +929,7 @@ def _pairs(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F]
            ) -> tuple[I64, I64, F, F, F]:
     """Every (event, detection) pair that fits within the tolerances (time, distance,
     back-azimuth): event, detection, residual, distance, back-azimuth misfit."""
-    order = np.argsort(pk.t, kind="stable")
-    t_sorted = pk.t[order]
-    lo = np.searchsorted(t_sorted, ev["t0"] - cfg.tolerance_s)
-    hi = np.searchsorted(t_sorted, ev["t0"] + ctx.tmax, side="right")
-    n_each = hi - lo
-    e_idx = np.repeat(np.arange(len(lo)), n_each)
-    starts = np.repeat(lo - np.cumsum(np.r_[0, n_each[:-1]]), n_each)
-    p_idx = order[np.arange(len(e_idx)) + starts]
-    net = ctx.network
-    st = pk.station[p_idx]
-    dx, dy = net.x_km[st] - ev["x"][e_idx], net.y_km[st] - ev["y"][e_idx]
-    tt = cfg.propagation.travel_time(pk.phase[p_idx], dx, dy, net.z_km[st])
-    r = pk.t[p_idx] - ev["t0"][e_idx] - tt
+    e_idx, p_idx, dx, dy, tt, r = _in_time_range(cfg, ctx, pk, ev)
     d = np.hypot(dx, dy)
     fit = np.abs(r) <= cfg.tolerance_s + cfg.relative_tolerance * tt
     if cfg.max_distance_km is not None:
