@@ -13,7 +13,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from trucewatch.testing.load import fill_incidents, query_latency, sustained_ingest
+from lab.load import fill_incidents, query_latency, sustained_ingest
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Benchmark: explosion association on independent scenario families, against the oracle.
 
-The scenarios come from :mod:`trucewatch.scenario.families`, a generator that differs
-from the project's own (``scenario/sensors.py``) in station layout, detection model,
+The scenarios come from :mod:`lab.families`, a generator that differs
+from the project's own (``demo/sensors.py``) in station layout, detection model,
 timing noise and false-detection process (see its docstring). For every family,
 intensity and seed the benchmark reports, in one run on the same files:
 
@@ -40,25 +40,25 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sensor_association import PEER_PY, write_inputs
-from trucewatch.fusion.association import ExplosionAssociator, JointRefiner, Network, Picks
-from trucewatch.fusion.location import crlb_xy
-from trucewatch.fusion.propagation import PHASES, P
+from trucewatch.sensors.association import ExplosionAssociator, JointRefiner, Network, Picks
+from trucewatch.sensors.location import crlb_xy
+from trucewatch.sensors.propagation import PHASES, P
 from trucewatch.geo.crs import project_points
-from trucewatch.scenario.families import (
+from lab.families import (
     FAMILIES,
     FamilyData,
     family,
     generate,
     oracle_assignments,
 )
-from trucewatch.scenario.scoring import location_errors_km, score
+from lab.scoring import location_errors_km, score
 
 ROOT = Path(__file__).resolve().parent
 VARIANTS = {"cascade": None, "joint": "default"}
 
 
 def associator(variant: str, cfg: dict[str, object]) -> ExplosionAssociator:
-    from trucewatch.fusion.propagation import AcousticModel, Propagation
+    from trucewatch.sensors.propagation import AcousticModel, Propagation
     wind = cfg["wind"]
     assert isinstance(wind, list)
     prop = Propagation(AcousticModel(float(cfg["temperature_c"]),  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from trucewatch.testing.crash import trial
+from lab.crash import trial
 
 
 def main() -> None:
@@ -25,14 +25,14 @@ def main() -> None:
         if not args.postgis:
             run(args, Path(tmp), None)
             return
-        from trucewatch.testing.postgres import TemporaryPostgis
+        from lab.postgres import TemporaryPostgis
 
         with TemporaryPostgis(Path(tmp) / "pg") as server:
             run(args, Path(tmp), server)
 
 
 def run(args: argparse.Namespace, tmp: Path, pg_server: str | None) -> None:
-    from trucewatch.testing.postgres import new_database
+    from lab.postgres import new_database
 
     print(f"store: {'PostgreSQL + PostGIS' if pg_server else 'SQLite'}")
     print("| trial | killed after s | batches acknowledged | resent after restart | "

@@ -1,8 +1,8 @@
 """Multi-source fusion, agreement rules and allegation rulings: accuracy and throughput.
 
-Every method gets the same generated evidence (scenario/field.py: violations among
+Every method gets the same generated evidence (benchmarks/lab/field.py: violations among
 lawful activity and false reports, with ground truth), the same rule book, the same
-allegation judge and the same scoring (scenario/scoring.py):
+allegation judge and the same scoring (benchmarks/lab/scoring.py):
 
 * ``trucewatch``: fusion.incidents.IncidentFuser (per-pair gates on each source's
   uncertainty, independent-source confidence);
@@ -37,8 +37,8 @@ from trucewatch.adjudication.allegations import AllegationJudge
 from trucewatch.adjudication.rules import RuleBook
 from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, KINETIC, IncidentFuser
 from trucewatch.geo.crs import local_laea, project_points
-from trucewatch.scenario.field import FieldData, FieldScenario, established_events, generate
-from trucewatch.scenario.scoring import score_violations
+from lab.field import FieldData, FieldScenario, established_events, generate
+from lab.scoring import score_violations
 
 
 def dbscan_labels(ev: pl.DataFrame, fuser: IncidentFuser) -> np.ndarray:

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from trucewatch.fusion.baseline import Baseline, BaselineParams
-from trucewatch.fusion.covariates import find_covariates
-from trucewatch.fusion.war_fires import WarFireRules, classify
+from trucewatch.satellite.baseline import Baseline, BaselineParams
+from trucewatch.satellite.covariates import find_covariates
+from trucewatch.satellite.war_fires import WarFireRules, classify
 from trucewatch.geo.crs import local_laea, project_points, to_metric
 from trucewatch.ingest.firms import read_firms
 

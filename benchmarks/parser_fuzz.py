@@ -2,11 +2,11 @@
 
 Each parser (FIRMS reader, station inventory, detections, drone reports and patrols,
 allegations, agreement loader, signed envelope, key registry) gets hypothesis-generated
-inputs from :mod:`trucewatch.testing.hostile`: valid layouts with hostile values, mutated
+inputs from :mod:`lab.hostile`: valid layouts with hostile values, mutated
 seeds and random bytes. A parser passes an input when it returns a sound result or raises
 a TrucewatchError; anything else (a traceback) is counted as a failure and its kind is
 listed. With ``--atheris SECONDS`` each parser is also fuzzed by atheris (libFuzzer,
-coverage-guided) through ``python -m trucewatch.testing.fuzz`` for that long.
+coverage-guided) through ``python -m lab.fuzz`` for that long.
 
     .venv/bin/python benchmarks/parser_fuzz.py [--examples 2000] [--seconds 60]
         [--parsers firms,stations,...] [--atheris 30]
@@ -17,6 +17,7 @@ Goal: 0 tracebacks for every parser.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from trucewatch.testing.hostile import PARSERS, SEEDS, SPECIAL, judge, signature, strategy, targets
+from lab.hostile import PARSERS, SEEDS, SPECIAL, judge, signature, strategy, targets
 
 
 def hypothesis_run(name: str, examples: int, seconds: float) -> tuple[int, Counter[str], str]:
@@ -74,10 +75,11 @@ def atheris_run(name: str, seconds: int) -> tuple[int, int, str]:
         for k, seed in enumerate(SEEDS[name]):
             (corpus / f"seed{k}").write_bytes(seed)
         proc = subprocess.run(
-            [sys.executable, "-m", "trucewatch.testing.fuzz", name, str(corpus),
+            [sys.executable, "-m", "lab.fuzz", name, str(corpus),
              f"-max_total_time={seconds}", "-seed=1", "-timeout=20", "-rss_limit_mb=2048",
              f"-artifact_prefix={tmp}/"], capture_output=True, text=True,
-            timeout=seconds + 120, cwd=tmp)
+            timeout=seconds + 120, cwd=tmp,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent)})
         runs = re.findall(r"#(\d+)\s+(?:DONE|pulse|NEW|REDUCE|INITED)", proc.stderr)
         crashes = list(Path(tmp).glob("crash-*")) + list(Path(tmp).glob("timeout-*")) \
             + list(Path(tmp).glob("oom-*"))

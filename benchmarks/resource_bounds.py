@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from trucewatch.storage import SqliteStore
-from trucewatch.testing.server import Server, free_port
+from lab.server import Server, free_port
 
 MiB = 1 << 20
 

@@ -77,8 +77,8 @@ def _stations(work: Path) -> Any:
 
 
 def _locate(work: Path, detections: Path) -> Callable[[], str]:
-    from trucewatch.fusion.association import ExplosionAssociator
-    from trucewatch.fusion.sensor_events import locate_files
+    from trucewatch.sensors.association import ExplosionAssociator
+    from trucewatch.sensors.events import locate_files
     from trucewatch.ingest.sensors import read_detections
 
     stations = _stations(work)
@@ -124,7 +124,7 @@ def case(name: str, work: Path) -> Callable[[], str]:
         # past the parser: one detection 36 years before the rest, straight to the associator
         import polars as pl
 
-        from trucewatch.fusion.association import ExplosionAssociator, Network, Picks
+        from trucewatch.sensors.association import ExplosionAssociator, Network, Picks
         from trucewatch.ingest.sensors import read_detections
 
         st = _stations(work)

@@ -31,9 +31,9 @@ import polars as pl
 import shapely
 from shapely.geometry import shape
 
-from trucewatch.fusion.baseline import Baseline
-from trucewatch.fusion.covariates import find_covariates
-from trucewatch.fusion.war_fires import WarFireRules, classify
+from trucewatch.satellite.baseline import Baseline
+from trucewatch.satellite.covariates import find_covariates
+from trucewatch.satellite.war_fires import WarFireRules, classify
 from trucewatch.geo.crs import local_laea, project_points, to_metric
 from trucewatch.ingest.firms import read_firms
 

@@ -1,7 +1,7 @@
 """Benchmark: explosion association, trucewatch vs PyOcto vs GaMMA on the same scenarios.
 
 Built like PyOcto's own benchmark: generated scenarios with ground truth
-(trucewatch.scenario.sensors), a predicted event matches a true one when they
+(trucewatch.demo.sensors), a predicted event matches a true one when they
 share >= 60 % of the larger detection set, precision / recall / F1 over the
 detectable true events (>= 4 stations), location error of matched events against
 the Cramer-Rao bound of each true event's detecting stations, and wall time of the
@@ -34,11 +34,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from trucewatch.fusion.association import ExplosionAssociator, Network, Picks
-from trucewatch.fusion.location import crlb_xy
-from trucewatch.fusion.propagation import ACOUSTIC, PHASES
-from trucewatch.scenario.scoring import location_errors_km, score
-from trucewatch.scenario.sensors import PRESETS, SensorScenario, SensorScenarioData, generate
+from trucewatch.sensors.association import ExplosionAssociator, Network, Picks
+from trucewatch.sensors.location import crlb_xy
+from trucewatch.sensors.propagation import ACOUSTIC, PHASES
+from lab.scoring import location_errors_km, score
+from trucewatch.demo.sensors import PRESETS, SensorScenario, SensorScenarioData, generate
 
 ROOT = Path(__file__).resolve().parent
 PEER_PY = ROOT.parent / ".venv-assoc" / "bin" / "python"
@@ -79,7 +79,7 @@ def write_inputs(data: SensorScenarioData, folder: Path) -> dict[str, object]:
 def run_trucewatch(src: Path, out: Path) -> None:
     """Child-process entry: associate with trucewatch, write the same outputs as the peers."""
     cfg = json.loads((src / "config.json").read_text())
-    from trucewatch.fusion.propagation import AcousticModel, Propagation
+    from trucewatch.sensors.propagation import AcousticModel, Propagation
     stations = pl.read_parquet(src / "stations.parquet")
     detections = pl.read_parquet(src / "detections.parquet")
     net = Network.from_table(stations)

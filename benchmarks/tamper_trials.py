@@ -40,8 +40,8 @@ def build(root: Path) -> tuple[Path, Path | None, Path]:
     """The built store, its checkpoint (None if this trucewatch writes none) and an older
     copy of the store (before the tokens), for the rollback."""
     from trucewatch.pipeline import FieldInputs, SensorInputs, run_cycle
-    from trucewatch.scenario import generate
-    from trucewatch.scenario.multisource import apply_review
+    from trucewatch.demo import generate
+    from trucewatch.demo.multisource import apply_review
     from trucewatch.storage import open_store
 
     sc = generate(root / "scenario")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from trucewatch.scenario import ScenarioFiles, generate
+from trucewatch.demo import ScenarioFiles, generate
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DATA = Path(__file__).parent / "data"
@@ -28,7 +28,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> ScenarioFiles:
 def built_cycle(scenario: ScenarioFiles, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built-in cycle with drones, allegations and the scripted review, run once (no
     PDFs): its out folder holds the store and the bulletins."""
-    from trucewatch.testing.cycle import builtin_cycle
+    from lab.cycle import builtin_cycle
 
     out = tmp_path_factory.mktemp("built-cycle")
     builtin_cycle(scenario, out)
@@ -41,7 +41,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     Skips with the reason when neither is available."""
     import os
 
-    from trucewatch.testing.postgres import TemporaryPostgis, unavailable
+    from lab.postgres import TemporaryPostgis, unavailable
 
     if os.environ.get("TRUCEWATCH_TEST_PG_URL"):
         yield os.environ["TRUCEWATCH_TEST_PG_URL"]
@@ -56,6 +56,6 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture()
 def pg_url(pg_server: str) -> str:
     """A fresh, empty database on the throwaway cluster."""
-    from trucewatch.testing.postgres import new_database
+    from lab.postgres import new_database
 
     return new_database(pg_server)

@@ -12,7 +12,7 @@ from conftest import shared
 from trucewatch.agreement import check_agreement, load_agreement
 from trucewatch.agreement.zones import ZoneIndex
 from trucewatch.errors import AgreementError
-from trucewatch.scenario import ScenarioFiles
+from trucewatch.demo import ScenarioFiles
 
 
 def _copy(scenario: ScenarioFiles, tmp: Path, **changes: object) -> Path:

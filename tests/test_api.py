@@ -15,7 +15,7 @@ from trucewatch.api import create_app
 from trucewatch.api.app import Error
 from trucewatch.api.auth import MATRIX, Role, may_ingest
 from trucewatch.model.enums import SourceKind
-from trucewatch.scenario import ScenarioFiles
+from trucewatch.demo import ScenarioFiles
 from trucewatch.storage import SqliteStore
 
 

@@ -27,7 +27,7 @@ from trucewatch.api import create_app
 from trucewatch.api.auth import MATRIX, Role, may_ingest
 from trucewatch.model.enums import SourceKind, Status
 from trucewatch.model.serialization import format_time, parse_time
-from trucewatch.scenario import ScenarioFiles
+from trucewatch.demo import ScenarioFiles
 from trucewatch.storage import SqliteStore
 
 Api = tuple[TestClient, dict[str, str], Path]

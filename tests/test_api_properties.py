@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from test_api import _h, _is_error, make_api
 from trucewatch.api.app import AllegationForm, Decision, Modification, NewIncident
 from trucewatch.api.session import SignIn
-from trucewatch.scenario import ScenarioFiles
+from trucewatch.demo import ScenarioFiles
 from trucewatch.storage import SqliteStore
 
 Api = tuple[TestClient, dict[str, str], Path]

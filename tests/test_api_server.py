@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from trucewatch.storage import SqliteStore
-from trucewatch.testing.server import Server, free_port
+from lab.server import Server, free_port
 
 HEADER = ("latitude,longitude,brightness,scan,track,acq_date,acq_time,satellite,instrument,"
           "confidence,version,bright_t31,frp,daynight,type\n")

@@ -19,7 +19,7 @@ from trucewatch.fusion.evidence import VIIRS_LOOKBACK_S, fire_evidence
 from trucewatch.fusion.incidents import IncidentFuser
 from trucewatch.ingest.firms import overpass_windows, parse_firms, read_firms
 from trucewatch.pipeline import FieldInputs, FirmsFilter, SensorInputs, run_cycle
-from trucewatch.scenario import ScenarioFiles
+from trucewatch.demo import ScenarioFiles
 from trucewatch.storage import SqliteStore
 
 D = date(2021, 7, 1)

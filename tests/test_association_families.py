@@ -6,22 +6,22 @@ import numpy as np
 import polars as pl
 import pytest
 
-from trucewatch.fusion.association import (
+from trucewatch.sensors.association import (
     Association,
     ExplosionAssociator,
     Network,
     Picks,
     _Context,
 )
-from trucewatch.fusion.joint import JointRefiner
-from trucewatch.scenario.families import (
+from trucewatch.sensors.joint import JointRefiner
+from lab.families import (
     FAMILIES,
     FamilyData,
     family,
     generate,
     oracle_assignments,
 )
-from trucewatch.scenario.scoring import Score, score
+from lab.scoring import Score, score
 
 
 def _score(data: FamilyData, assignments: pl.DataFrame) -> Score:

@@ -8,9 +8,9 @@ import polars as pl
 import pytest
 
 from trucewatch.errors import BaselineError, InputFileError
-from trucewatch.fusion.baseline import Baseline, BaselineParams
-from trucewatch.fusion.covariates import LAND_CLASSES, CellCovariates, load_covariates
-from trucewatch.fusion.war_fires import WarFireRules, classify
+from trucewatch.satellite.baseline import Baseline, BaselineParams
+from trucewatch.satellite.covariates import LAND_CLASSES, CellCovariates, load_covariates
+from trucewatch.satellite.war_fires import WarFireRules, classify
 
 PARAMS = BaselineParams(min_rows_per_year=10, learner_iterations=30)
 SENSOR = "VIIRS_NOAA20_NRT"

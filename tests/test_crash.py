@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trucewatch.testing.crash import trial
+from lab.crash import trial
 
 
 @pytest.mark.slow

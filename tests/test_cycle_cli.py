@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from trucewatch.scenario import ScenarioFiles
+from trucewatch.demo import ScenarioFiles
 
 CLI = [sys.executable, "-m", "trucewatch"]
 

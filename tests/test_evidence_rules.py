@@ -20,7 +20,7 @@ from trucewatch.agreement.zones import ZoneIndex
 from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, IncidentFuser
 from trucewatch.model.agreement import DEFAULT_EVIDENCE_RULES, Agreement, ZoneKind
 from trucewatch.model.serialization import from_json, to_json
-from trucewatch.scenario import ScenarioFiles
+from trucewatch.demo import ScenarioFiles
 
 AFTER = datetime(2026, 5, 30, 4, 0, tzinfo=UTC).timestamp()
 H = 3600.0

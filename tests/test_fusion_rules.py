@@ -15,7 +15,7 @@ from trucewatch.agreement import load_agreement
 from trucewatch.agreement.zones import ZoneIndex
 from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, IncidentFuser
 from trucewatch.model.agreement import Agreement
-from trucewatch.scenario import ScenarioFiles
+from trucewatch.demo import ScenarioFiles
 
 T0 = datetime(2026, 5, 30, 4, 0, tzinfo=UTC).timestamp()
 

@@ -4,6 +4,7 @@ exception other than a TrucewatchError), no hang (issue 5)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -63,6 +64,9 @@ protected_sites: [{id: s, lat: 48.0, lon: 36.0, radius_m: 1000}]
     }
 
 
+LAB_PATH = Path(__file__).resolve().parents[1] / "benchmarks"  # where `lab` lives
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["firms", "detections", "drones", "allegations",
                                     "agreement", "envelope", "stations", "keys"])
@@ -72,10 +76,10 @@ def test_parser_survives_fuzzing(target: str, tmp_path: Path) -> None:
     for k, seed in enumerate(_seeds()[target]):
         (corpus / f"seed{k}").write_bytes(seed)
     proc = subprocess.run(
-        [sys.executable, "-m", "trucewatch.testing.fuzz", target, str(corpus),
+        [sys.executable, "-m", "lab.fuzz", target, str(corpus),
          f"-max_total_time={SECONDS}", "-seed=1", "-timeout=20", "-rss_limit_mb=4096",
          f"-artifact_prefix={tmp_path}/"], capture_output=True, text=True, timeout=300,
-        cwd=tmp_path)
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(LAB_PATH)})
     crashes = list(tmp_path.glob("crash-*")) + list(tmp_path.glob("timeout-*"))
     assert proc.returncode == 0 and not crashes, proc.stderr[-3000:]
     assert "Done" in proc.stderr

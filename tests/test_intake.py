@@ -283,7 +283,7 @@ def test_a_gzip_bomb_is_refused_and_kept(tmp_path: Path) -> None:
 # ----------------------------------------------------------------- through the cycle
 @pytest.fixture(scope="module")
 def scenario_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from trucewatch.scenario import generate
+    from trucewatch.demo import generate
 
     root = tmp_path_factory.mktemp("intake") / "scenario"
     generate(root)
@@ -332,7 +332,7 @@ def test_a_mis_bound_station_inventory_blinds_nothing_and_locates_nothing(
         scenario_dir: Path, tmp_path: Path) -> None:
     """A station inventory signed by a drone key is refused: no explosion is located
     against it, the refusal is recorded, and the rest of the cycle runs."""
-    from trucewatch.scenario.multisource import platform_key
+    from trucewatch.demo.multisource import platform_key
 
     raw = (scenario_dir / "sensors" / "stations.csv").read_bytes()
     wrong = tmp_path / "stations.signed.json"

@@ -18,7 +18,7 @@ from trucewatch.model import (
     to_dict,
     to_json,
 )
-from trucewatch.scenario import ScenarioFiles
+from trucewatch.demo import ScenarioFiles
 
 T = datetime(2026, 4, 26, 10, 42, tzinfo=UTC)
 

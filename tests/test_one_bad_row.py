@@ -23,7 +23,7 @@ from trucewatch.ingest.drones import DroneSource, read_patrols
 from trucewatch.ingest.extraction import Extractor
 from trucewatch.ingest.firms import parse_firms
 from trucewatch.ingest.sensors import parse_detections
-from trucewatch.scenario import ScenarioFiles
+from trucewatch.demo import ScenarioFiles
 
 NOW = datetime(2026, 5, 31, 12, 0, tzinfo=UTC)
 STATIONS = pl.DataFrame({"id": ["A1", "S1", "I1"], "latitude": [48.5, 48.6, 48.7],
@@ -99,8 +99,8 @@ def test_associator_skips_the_empty_years_between_detections() -> None:
     window in between (over 60 s and 2.2 GB for year 0001)."""
     from dataclasses import replace
 
-    from trucewatch.fusion.association import ExplosionAssociator, Network, Picks
-    from trucewatch.scenario.sensors import PRESETS, generate
+    from trucewatch.sensors.association import ExplosionAssociator, Network, Picks
+    from trucewatch.demo.sensors import PRESETS, generate
 
     sc = replace(PRESETS["moderate"], duration_h=0.5, seed=4)
     data = generate(sc)
@@ -267,8 +267,8 @@ def test_firms_extreme_dates_are_quarantined() -> None:
 def test_a_sensor_the_baseline_lacks_is_unclassified_not_fatal() -> None:
     """One MODIS row in a store whose baseline was fit on VIIRS made every later run fail
     ("baseline has no MODIS sensor")."""
-    from trucewatch.fusion.baseline import Baseline, BaselineParams
-    from trucewatch.fusion.war_fires import classify
+    from trucewatch.satellite.baseline import Baseline, BaselineParams
+    from trucewatch.satellite.war_fires import classify
 
     rng = np.random.default_rng(1)
     days = [date(y, 1, 1) + timedelta(days=int(d)) for y in (2019, 2020)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trucewatch.testing.hostile import PARSERS, SEEDS, SPECIAL, judge, strategy, targets
+from lab.hostile import PARSERS, SEEDS, SPECIAL, judge, strategy, targets
 
 _TARGETS: dict[str, Callable[[bytes], object]] = {}
 

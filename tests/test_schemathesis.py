@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from trucewatch.scenario import ScenarioFiles
+from trucewatch.demo import ScenarioFiles
 from trucewatch.storage import SqliteStore
-from trucewatch.testing.server import Server, free_port
+from lab.server import Server, free_port
 
 
 def run_schemathesis(url: str, token: str, examples: int, folder: Path,

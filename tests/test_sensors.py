@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from trucewatch.cli.app import app
 from trucewatch.errors import ConfigError, InputFileError
-from trucewatch.fusion.association import ExplosionAssociator, Network, Picks
-from trucewatch.fusion.location import crlb_xy, locate
-from trucewatch.fusion.propagation import (
+from trucewatch.sensors.association import ExplosionAssociator, Network, Picks
+from trucewatch.sensors.location import crlb_xy, locate
+from trucewatch.sensors.propagation import (
     AcousticModel,
     Layer,
     P,
@@ -26,8 +26,8 @@ from trucewatch.fusion.propagation import (
     sound_speed_km_s,
 )
 from trucewatch.ingest.sensors import parse_detections, read_stations
-from trucewatch.scenario.scoring import score
-from trucewatch.scenario.sensors import PRESETS, generate
+from lab.scoring import score
+from trucewatch.demo.sensors import PRESETS, generate
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 

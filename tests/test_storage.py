@@ -14,7 +14,7 @@ import pytest
 from trucewatch.errors import SchemaVersionError, StorageError
 from trucewatch.ingest.firms import parse_firms, read_firms
 from trucewatch.model.enums import Status
-from trucewatch.scenario import ScenarioFiles
+from trucewatch.demo import ScenarioFiles
 from trucewatch.storage import SqliteStore, open_store
 
 HEADER = b"latitude,longitude,acq_date,sensor_guess\n"

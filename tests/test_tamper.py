@@ -25,7 +25,7 @@ import pytest
 from trucewatch.integrity import checkpoint as cp
 from trucewatch.integrity.chain import entry_hash
 from trucewatch.integrity.keys import KeyRecord, KeyRegistry, new_keypair
-from trucewatch.scenario import ScenarioFiles
+from trucewatch.demo import ScenarioFiles
 from trucewatch.storage import SqliteStore, binding, open_store
 from trucewatch.storage.postgis import postgres_url
 
@@ -34,7 +34,7 @@ _SQLITE_TRIGGERS = ("audit_log_append_only_u", "audit_log_append_only_d",
 
 
 def _cycle(scenario: ScenarioFiles, out: Path, store: str) -> None:
-    from trucewatch.testing.cycle import builtin_cycle
+    from lab.cycle import builtin_cycle
 
     builtin_cycle(scenario, out, store)
     s = open_store(store)

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from trucewatch.scenario import ScenarioFiles
+from trucewatch.demo import ScenarioFiles
 from trucewatch.storage import SqliteStore
-from trucewatch.testing.server import Server, free_port
+from lab.server import Server, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -26,12 +26,12 @@ from trucewatch.adjudication.ceasefire import CeasefireView, build_view
 from trucewatch.adjudication.rules import RuleBook, since_entry_into_force
 from trucewatch.agreement import load_agreement
 from trucewatch.errors import ConfigError, InputFileError
-from trucewatch.fusion.association import LOCATED, ExplosionAssociator
-from trucewatch.fusion.baseline import BaselineParams, fit_baseline
+from trucewatch.sensors.association import LOCATED, ExplosionAssociator
+from trucewatch.satellite.baseline import BaselineParams, fit_baseline
 from trucewatch.fusion.evidence import drone_evidence, explosion_evidence, fire_evidence
 from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, IncidentFuser
-from trucewatch.fusion.propagation import weather_for
-from trucewatch.fusion.war_fires import WarFireRules, classify
+from trucewatch.sensors.propagation import weather_for
+from trucewatch.satellite.war_fires import WarFireRules, classify
 from trucewatch.ingest.allegations import AllegationSource
 from trucewatch.ingest.base import read_received, unpack
 from trucewatch.ingest.drones import DroneSource, read_patrols

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from trucewatch.agreement.zones import ZoneIndex
-from trucewatch.fusion.baseline import Baseline
+from trucewatch.satellite.baseline import Baseline
 from trucewatch.geo.grid import cell_centre
 from trucewatch.model.agreement import Agreement
 from trucewatch.model.enums import Category

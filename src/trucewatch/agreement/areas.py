@@ -20,6 +20,7 @@ import polars as pl
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from trucewatch.agreement.geojson import read_geojson, valid_geometry
 from trucewatch.errors import ConfigError
 from trucewatch.geo.crs import crs_for, to_metric, to_wgs84
 from trucewatch.model.agreement import Sector
@@ -33,9 +34,7 @@ _POLY = ("Polygon", "MultiPolygon")
 
 
 def _read(spec: Any, base: Path, what: str, errors: list[str]) -> Features:
-    from trucewatch.agreement.loader import _geojson  # the shared GeoJSON reader
-
-    return _geojson(spec, base, what, errors)
+    return read_geojson(spec, base, what, errors)
 
 
 def _source(spec: Any) -> str:
@@ -224,7 +223,6 @@ def build_sectors(spec: Any, base: Path, errors: list[str]) -> list[Sector]:
     opts: dict[str, Any] = spec if wrapped else {}
     id_prop, name_prop = opts.get("id_property"), opts.get("name_property")
     out: list[Sector] = []
-    from trucewatch.agreement.loader import _valid
 
     for k, (g, props) in enumerate(_read(opts["geojson"] if wrapped else spec, base, "sectors",
                                          errors)):
@@ -236,7 +234,7 @@ def build_sectors(spec: Any, base: Path, errors: list[str]) -> list[Sector]:
         name = str(props.get(name_prop or "name", props.get("name", sid)))
         if g.geom_type not in _POLY:
             errors.append(f"sector {sid}: must be a polygon (got {g.geom_type})")
-        elif _valid(g, f"sector {sid}", errors):
+        elif valid_geometry(g, f"sector {sid}", errors):
             out.append(Sector(id=sid, name=name, geometry=g))
     return out
 

@@ -10,7 +10,6 @@ collected, so one run of ``trucewatch agreement check`` lists them all.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,10 +19,10 @@ from typing import Any
 import numpy as np
 import shapely
 import yaml
-from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from trucewatch.agreement.areas import build_sectors, derive_line
+from trucewatch.agreement.geojson import read_geojson, valid_geometry
 from trucewatch.errors import AgreementError
 from trucewatch.geo.crs import crs_for, to_metric, to_wgs84
 from trucewatch.model.agreement import (
@@ -61,84 +60,6 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         return not self.errors
-
-
-def _geojson(spec: Any, base: Path, what: str, errors: list[str]) -> list[tuple[BaseGeometry,
-                                                                                 dict[str, Any]]]:
-    """Features of a GeoJSON given inline or as a path relative to the YAML file."""
-    if isinstance(spec, str):
-        path = (base / spec) if not Path(spec).is_absolute() else Path(spec)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            errors.append(f"{what}: file {os.path.normpath(path)} not found (a relative path "
-                          "is read from the agreement file's folder)")
-            return []
-        except json.JSONDecodeError as err:
-            errors.append(f"{what}: {path} is not valid JSON ({err})")
-            return []
-        except RecursionError:
-            errors.append(f"{what}: {path} is JSON nested too deeply")
-            return []
-    elif isinstance(spec, dict):
-        data = spec
-    else:
-        errors.append(f"{what}: expected a GeoJSON path or object")
-        return []
-    feats = data.get("features") if data.get("type") == "FeatureCollection" else (
-        [data] if data.get("type") == "Feature" else [{"geometry": data, "properties": {}}])
-    out = []
-    for k, f in enumerate(feats or []):
-        try:
-            g = shape(f["geometry"])
-        except Exception as err:
-            errors.append(f"{what}: feature {k} has no readable geometry ({err})")
-            continue
-        if not np.isfinite(shapely.get_coordinates(g)).all():
-            errors.append(f"{what}: feature {k} has coordinates that are not finite numbers "
-                          "(NaN or infinity)")
-            continue
-        out.append((g, dict(f.get("properties") or {})))
-    if not out:
-        errors.append(f"{what}: no features")
-    return out
-
-
-def _valid(g: BaseGeometry, what: str, errors: list[str]) -> bool:
-    if g.is_empty:
-        errors.append(f"{what}: geometry is empty")
-        return False
-    xmin, ymin, xmax, ymax = g.bounds
-    if not (-180 <= xmin <= xmax <= 180 and -90 <= ymin <= ymax <= 90):
-        errors.append(f"{what}: coordinates out of range (lon {xmin:g}..{xmax:g}, lat "
-                      f"{ymin:g}..{ymax:g}); GeoJSON is longitude, latitude in degrees")
-        return False
-    if not g.is_valid:
-        errors.append(f"{what}: invalid geometry ({shapely.is_valid_reason(g)}); "
-                      "fix the ring or run it through shapely.make_valid")
-        return False
-    jump = _antimeridian_jump(g)
-    if jump is not None:
-        (x0, y0), (x1, y1) = jump
-        errors.append(f"{what}: the segment from lon {x0:g}, lat {y0:g} to lon {x1:g}, lat "
-                      f"{y1:g} crosses the antimeridian (180 degrees of longitude), which "
-                      "GeoJSON reads as going the long way round the Earth; lines and areas "
-                      "across the antimeridian are not supported")
-        return False
-    return True
-
-
-def _antimeridian_jump(g: BaseGeometry) -> tuple[tuple[float, float], tuple[float, float]] | None:
-    """The first segment of ``g`` that spans more than 180 degrees of longitude."""
-    for part in shapely.get_parts(g):
-        lines = shapely.get_rings(part) if part.geom_type == "Polygon" else [part]
-        for line in lines:
-            xy = shapely.get_coordinates(line)
-            k = np.flatnonzero(np.abs(np.diff(xy[:, 0])) > 180)
-            if k.size:
-                a, b = xy[k[0]], xy[k[0] + 1]
-                return (float(a[0]), float(a[1])), (float(b[0]), float(b[1]))
-    return None
 
 
 def _crossing(lines: list[BaseGeometry]) -> tuple[float, float] | None:
@@ -329,7 +250,7 @@ def _check(path: Path) -> CheckReport:
         errors.append("'line_of_contact' is missing: give {geojson: FILE} or "
                       "{derive: {occupied_area: FILE, state_border: FILE}}")
     elif "geojson" in loc_spec:
-        geoms = [g for g, _ in _geojson(loc_spec["geojson"], base, "line_of_contact", errors)]
+        geoms = [g for g, _ in read_geojson(loc_spec["geojson"], base, "line_of_contact", errors)]
         lines = [g for g in geoms if g.geom_type in ("LineString", "MultiLineString")]
         if len(lines) != len(geoms):
             errors.append("line_of_contact: only LineString/MultiLineString features allowed")
@@ -339,7 +260,7 @@ def _check(path: Path) -> CheckReport:
             except shapely.errors.GEOSException as err:
                 errors.append(f"line_of_contact: the lines cannot be joined ({err})")
                 loc = None
-            if loc is not None and _valid(loc, "line_of_contact", errors):
+            if loc is not None and valid_geometry(loc, "line_of_contact", errors):
                 where = _crossing(lines)
                 if where is not None:
                     errors.append(f"line_of_contact crosses itself at lon {where[0]:.5g}, lat "
@@ -350,7 +271,7 @@ def _check(path: Path) -> CheckReport:
         loc, occupied, border = derive_line(loc_spec["derive"], base, doc.get("crs", "auto"),
                                             errors, warnings)
         if loc is not None and not loc.is_empty:
-            _valid(loc, "line_of_contact (derived)", errors)  # e.g. across the antimeridian
+            valid_geometry(loc, "line_of_contact (derived)", errors)  # e.g. across the antimeridian
     else:
         errors.append("line_of_contact: give 'geojson' or 'derive'")
 
@@ -564,7 +485,7 @@ def _disengagement_areas(items: list[tuple[str, Any]], base: Path,
             continue
         aid, name = str(d["id"]), str(d.get("name", d["id"]))
         if "geojson" in d:
-            geoms = [g for g, _ in _geojson(d["geojson"], base, f"{what} ({aid})", errors)]
+            geoms = [g for g, _ in read_geojson(d["geojson"], base, f"{what} ({aid})", errors)]
             polys = [g for g in geoms if g.geom_type in ("Polygon", "MultiPolygon")]
             if len(polys) != len(geoms):
                 errors.append(f"{what} ({aid}): geojson must hold Polygon/MultiPolygon features")
@@ -572,7 +493,7 @@ def _disengagement_areas(items: list[tuple[str, Any]], base: Path,
             if not polys:
                 continue
             g = shapely.union_all(polys)
-            if not _valid(g, f"{what} ({aid})", errors):
+            if not valid_geometry(g, f"{what} ({aid})", errors):
                 continue
             p = g.representative_point()
             out.append(DisengagementArea(id=aid, name=name, lat=p.y, lon=p.x, geometry=g))

@@ -54,7 +54,7 @@ from trucewatch.api.auth import (
 from trucewatch.errors import InputFileError, NotFoundError, TrucewatchError
 from trucewatch.ingest.allegations import CATEGORIES
 from trucewatch.ingest.base import SourceAdapter
-from trucewatch.ingest.base import sources as all_sources
+from trucewatch.ingest.registry import sources as all_sources
 from trucewatch.intake import receive
 from trucewatch.intake.sources import adapters
 from trucewatch.integrity.keys import KeyRegistry

@@ -1,1 +1,2 @@
-"""Fusion: from observations to what they mean (expected fires, war-related fires, incidents)."""
+"""Multi-source fusion: every channel's observations as evidence (evidence) fused into incidents
+with their uncertainty and independent corroboration (incidents)."""

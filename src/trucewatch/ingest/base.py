@@ -5,8 +5,8 @@ table of valid records plus a quarantine of the invalid ones, each with its row
 number and reason. Nothing is dropped silently: ``len(batch.records) +
 len(batch.quarantine) == batch.n_rows``.
 
-Third parties register a class under the ``trucewatch.sources`` entry point;
-built-in sources are listed in :data:`DEFAULT_SOURCES` and found the same way.
+Third parties register a class under the ``trucewatch.sources`` entry point; the
+registry (:mod:`trucewatch.ingest.registry`) finds built-in and registered sources alike.
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ import hashlib
 import re
 import zlib
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import polars as pl
 
-from trucewatch.errors import InputFileError, OversizeError, UnknownLayoutError
+from trucewatch.errors import InputFileError, OversizeError
 from trucewatch.model.enums import SourceKind
 
 
@@ -139,29 +138,3 @@ def header_of(raw: bytes) -> list[str]:
         return ["{" + (m.group(1).decode("utf-8", "replace") if m else "")]
     first = raw.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip().lstrip("\ufeff")
     return [c.strip().lower() for c in first.split(",")]
-
-
-def sources() -> list[SourceAdapter]:
-    """Built-in sources first, then those registered by installed packages."""
-    from trucewatch.ingest.allegations import AllegationSource
-    from trucewatch.ingest.drones import DroneSource
-    from trucewatch.ingest.firms import FirmsSource
-
-    found: list[SourceAdapter] = [FirmsSource(), DroneSource(), AllegationSource()]
-    for ep in entry_points(group="trucewatch.sources"):
-        found.append(ep.load()())
-    return found
-
-
-def adapter_for(raw: bytes, name: str) -> SourceAdapter:
-    header = header_of(raw)
-    for src in sources():
-        if src.sniff(header):
-            return src
-    raise UnknownLayoutError(
-        f"{name}: unknown layout (columns: {', '.join(header[:12]) or 'none'})",
-        path=name,
-        fix="give a FIRMS CSV (VIIRS/MODIS archive, NRT or area-API), a "
-        "latitude,longitude,acq_date file, a trucewatch-drone/1 or trucewatch-allegations/1 "
-        "document, or a signed envelope of one; see docs/data-formats.md",
-    )

@@ -35,7 +35,6 @@ from trucewatch.errors import ConfigError, InputFileError, UnknownLayoutError
 from trucewatch.ingest.base import (
     Batch,
     QuarantineEntry,
-    adapter_for,
     header_of,
     read_raw,
     sha256,
@@ -268,9 +267,10 @@ def parse_firms(source: bytes | Path, name: str, *, today: datetime | None = Non
     if layout is None:
         # another source's input (a drone or allegations document) or no known layout at
         # all: one UnknownLayoutError either way, never a traceback
-        other = adapter_for((first or "").encode(), name)  # UnknownLayoutError if none
+        seen = (f"a {header[0][1:] or 'JSON'} document" if header and header[0][:1] == "{"
+                else f"columns: {', '.join(header[:12]) or 'none'}")
         raise UnknownLayoutError(
-            f"{name}: not a FIRMS CSV (it reads as a {other.name} input)", path=name,
+            f"{name}: not a FIRMS CSV ({seen})", path=name,
             fix="send FIRMS CSV files to the FIRMS reader and other inputs to their own "
             "command or route; see docs/data-formats.md")
     ncols = len(header)

@@ -23,7 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from trucewatch.errors import InputFileError
-from trucewatch.fusion.propagation import (
+from trucewatch.model.physics import (
     MAX_SEISMIC_SPEED,
     MAX_SOUND_SPEED,
     MIN_SEISMIC_SPEED,

@@ -1110,7 +1110,7 @@ def _observation_rows(batch: Batch, batch_id: str) -> list[tuple[object, ...]]:
 
 
 def _explosion_rows(batch: Batch, batch_id: str) -> list[tuple[object, ...]]:
-    """Located explosions (records from fusion.sensor_events.observation_records)."""
+    """Located explosions (records from sensors.events.observation_records)."""
     out: list[tuple[object, ...]] = []
     raw_sha = batch.sha256
     for r in batch.records.iter_rows(named=True):

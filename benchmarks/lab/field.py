@@ -41,7 +41,7 @@ from trucewatch.agreement import load_agreement
 from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, IncidentFuser, with_seen
 from trucewatch.geo.crs import to_wgs84
 from trucewatch.model.agreement import Agreement
-from trucewatch.scenario.builtin import T0, _World, _write_agreement
+from trucewatch.demo.builtin import T0, _World, _write_agreement
 
 F = NDArray[np.float64]
 
@@ -202,10 +202,10 @@ def network_profile(preset: str = "moderate", hours: float = 24.0) -> NetworkPro
     """Run the issue-3 associator on its generated scenario and measure what it returns."""
     from dataclasses import replace
 
-    from trucewatch.fusion.association import LOCATED, ExplosionAssociator, Network, Picks
-    from trucewatch.scenario.scoring import score
-    from trucewatch.scenario.sensors import PRESETS
-    from trucewatch.scenario.sensors import generate as generate_sensors
+    from trucewatch.sensors.association import LOCATED, ExplosionAssociator, Network, Picks
+    from lab.scoring import score
+    from trucewatch.demo.sensors import PRESETS
+    from trucewatch.demo.sensors import generate as generate_sensors
 
     data = generate_sensors(replace(PRESETS[preset], duration_h=hours))
     net = Network.from_table(data.stations)

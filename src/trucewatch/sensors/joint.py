@@ -23,7 +23,7 @@ term ``ln N(dbaz; sigma_baz) + ln 360``), and an event has the log posterior odd
 ln(rate / area) + ln((2 pi)^1.5 sqrt(det C))`` (a Laplace approximation of the
 evidence, C the covariance of x, y, t0). The associator uses them to re-assign
 detections between overlapping events, to drop events whose odds are poor, and to
-rank what the cascade proposes (see :mod:`trucewatch.fusion.association`).
+rank what the cascade proposes (see :mod:`trucewatch.sensors.association`).
 """
 
 from __future__ import annotations

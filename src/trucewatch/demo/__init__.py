@@ -1,5 +1,5 @@
 """The built-in, generated scenario (seeded; FIRMS data cannot be shipped)."""
 
-from trucewatch.scenario.builtin import ScenarioFiles, generate
+from trucewatch.demo.builtin import ScenarioFiles, generate
 
 __all__ = ["ScenarioFiles", "generate"]

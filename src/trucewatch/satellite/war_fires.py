@@ -43,8 +43,8 @@ from numpy.typing import NDArray
 from scipy.stats import nbinom
 
 from trucewatch.errors import BaselineError
-from trucewatch.fusion.baseline import Baseline, day_of_year, instrument
-from trucewatch.fusion.landscape import Landscape
+from trucewatch.satellite.baseline import Baseline, day_of_year, instrument
+from trucewatch.satellite.landscape import Landscape
 from trucewatch.geo.grid import cell_indices, cell_labels
 
 _T_BITS = 1 << 20  # days since 1970 fit in 20 bits until the year 4840

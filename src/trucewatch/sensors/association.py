@@ -15,7 +15,7 @@ arrays (see :class:`Network` and :class:`Picks` for the data format) in four ste
    (volume, detection) pairs.
 2. **Candidates.** In each surviving leaf, one detection per station and phase
    (the one whose implied origin time is nearest the leaf's) is located by
-   batched Gauss-Newton (:mod:`trucewatch.fusion.location`). Leaves that chose
+   batched Gauss-Newton (:mod:`trucewatch.sensors.location`). Leaves that chose
    the same detections are one candidate.
 3. **Resolution.** Candidates compete for detections. In rounds, a candidate is
    accepted when it is the best (most stations, then smallest misfit) for every
@@ -29,7 +29,7 @@ arrays (see :class:`Network` and :class:`Picks` for the data format) in four ste
 
 5. **Joint re-assignment** (``joint=JointRefiner()``, off by default): after the
    cascade, hard EM over each window on a generative model of the network learned
-   from the stream (:mod:`trucewatch.fusion.joint`): detections go to the event
+   from the stream (:mod:`trucewatch.sensors.joint`): detections go to the event
    under which their likelihood ratio against a false detection is highest,
    events are relocated, events with poor posterior odds are dropped, and the
    freed detections are searched again. Back-azimuths gate fits and enter the
@@ -51,9 +51,9 @@ import polars as pl
 from numpy.typing import NDArray
 
 from trucewatch.errors import ConfigError
-from trucewatch.fusion.joint import JointRefiner, NetworkModel, wrap_deg
-from trucewatch.fusion.location import ellipse_95, locate
-from trucewatch.fusion.propagation import Propagation
+from trucewatch.sensors.joint import JointRefiner, NetworkModel, wrap_deg
+from trucewatch.sensors.location import ellipse_95, locate
+from trucewatch.sensors.propagation import Propagation
 from trucewatch.geo.crs import _transformer, local_laea, project_points
 
 __all__ = ["Association", "ExplosionAssociator", "JointRefiner", "Network", "Picks"]

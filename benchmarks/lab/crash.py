@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 
 from trucewatch.storage import open_store
-from trucewatch.testing.server import Server, free_port
+from lab.server import Server, free_port
 
 HEADER = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,confidence,"
           "version,bright_ti5,frp,daynight")

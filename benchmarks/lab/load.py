@@ -14,8 +14,8 @@ import httpx
 
 from trucewatch.storage import open_store
 from trucewatch.storage.postgis import postgres_url
-from trucewatch.testing.crash import batch_csv
-from trucewatch.testing.server import Server, free_port
+from lab.crash import batch_csv
+from lab.server import Server, free_port
 
 CATEGORIES = ("explosion.impact", "fire", "heavy_weapon_in_restricted_zone",
               "strike_on_protected_site")

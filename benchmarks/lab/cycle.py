@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trucewatch.scenario import ScenarioFiles
+from trucewatch.demo import ScenarioFiles
 
 
 def builtin_cycle(scenario: ScenarioFiles, out: Path, store: Path | str | None = None
                   ) -> None:
     """Run the cycle over ``scenario`` into ``out`` (the store there, or ``store``)."""
     from trucewatch.pipeline import FieldInputs, SensorInputs, run_cycle
-    from trucewatch.scenario.multisource import apply_review
+    from trucewatch.demo.multisource import apply_review
 
     assert scenario.stations and scenario.detections
     run_cycle(agreement_path=scenario.agreement,

@@ -1,5 +1,5 @@
 """What the landscape explains: crop share, the crop-fire season, persistent sources, and
-the expected count learned from covariates (see :mod:`trucewatch.fusion.baseline`).
+the expected count learned from covariates (see :mod:`trucewatch.satellite.baseline`).
 
 All estimated from the reference years and the covariate files: no hand-drawn boxes,
 no calendar typed in.
@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from trucewatch.geo.grid import box_sum, circular_window_sum
 
 if TYPE_CHECKING:
-    from trucewatch.fusion.covariates import CellCovariates
+    from trucewatch.satellite.covariates import CellCovariates
 
 DAYS = 366
 

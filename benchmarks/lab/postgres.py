@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
-from trucewatch.testing.server import free_port
+from lab.server import free_port
 
 
 def binaries() -> Path | None:

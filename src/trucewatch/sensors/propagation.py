@@ -29,6 +29,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trucewatch.errors import ConfigError
+# physically possible apparent speeds (km/s), re-exported: the parsers refuse what lies outside
+from trucewatch.model.physics import MAX_SEISMIC_SPEED as MAX_SEISMIC_SPEED
+from trucewatch.model.physics import MAX_SOUND_SPEED as MAX_SOUND_SPEED
+from trucewatch.model.physics import MIN_SEISMIC_SPEED as MIN_SEISMIC_SPEED
+from trucewatch.model.physics import MIN_SOUND_SPEED as MIN_SOUND_SPEED
 
 F = NDArray[np.float64]
 
@@ -37,9 +42,6 @@ ACOUSTIC, P, S = 0, 1, 2
 PHASES = {"acoustic": ACOUSTIC, "p": P, "s": S}
 PHASE_NAMES = ("acoustic", "P", "S")
 
-# physically possible apparent speeds (km/s); outside them an input is refused
-MIN_SOUND_SPEED, MAX_SOUND_SPEED = 0.25, 0.45
-MIN_SEISMIC_SPEED, MAX_SEISMIC_SPEED = 0.1, 14.0
 
 
 def sound_speed_km_s(temperature_c: float) -> float:

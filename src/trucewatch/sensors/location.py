@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from trucewatch.fusion.propagation import Propagation
+from trucewatch.sensors.propagation import Propagation
 
 F = NDArray[np.float64]
 I64 = NDArray[np.int64]

@@ -252,7 +252,7 @@ def generate(root: Path | str, seed: int = 20260420) -> ScenarioFiles:
         for k, v in cloud.items()), encoding="utf-8")
     agreement = _write_agreement(root, world)
     stations, detections, sensor_data = _write_sensors(root, truth)
-    from trucewatch.scenario.multisource import write_multisource
+    from trucewatch.demo.multisource import write_multisource
 
     def world_point(side: str, dist_km: float) -> tuple[float, float]:
         lat, lon = world.near_line(1, side, dist_km, 0.0)
@@ -278,7 +278,7 @@ def _sign_sensors(root: Path, stations: Path, detections: Path, seed: int
     from trucewatch.ingest.sensors import read_stations
     from trucewatch.integrity.envelope import sign_submission
     from trucewatch.integrity.keys import KeyRecord, KeyRegistry
-    from trucewatch.scenario.multisource import _public, platform_key
+    from trucewatch.demo.multisource import _public, platform_key
 
     key = platform_key("net-builtin", seed)
     ids = tuple(sorted(read_stations(stations)["id"].to_list()))
@@ -302,7 +302,7 @@ SENSOR_DAY = "2026-05-30T04:00:00Z"
 def _write_sensors(root: Path, truth: dict[str, object]) -> tuple[Path, Path, Any]:
     """Six hours of a ground-sensor network along the middle of the line of contact, with
     two malformed detections; the truth (explosions and detection owners) beside it."""
-    from trucewatch.scenario.sensors import SensorScenario, generate
+    from trucewatch.demo.sensors import SensorScenario, generate
 
     towns = front_towns()
     lat0 = float(np.mean([t[1] for t in towns]))

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from trucewatch.fusion.propagation import (
+from trucewatch.sensors.propagation import (
     ACOUSTIC,
     PHASE_NAMES,
     AcousticModel,

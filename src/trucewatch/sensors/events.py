@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from trucewatch.fusion.association import (
+from trucewatch.sensors.association import (
     Association,
     ExplosionAssociator,
     Network,

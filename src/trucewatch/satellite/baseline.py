@@ -30,7 +30,7 @@ of its kind has in that season. The upper quantile used by the classifier is the
 negative binomial's ``upper_quantile`` of that mean, with ``k`` refitted against it.
 
 **Landscape** (format 2), from the reference years and covariates, for the classes of
-:mod:`trucewatch.fusion.war_fires`: per cell the crop share (covariates) or, without
+:mod:`trucewatch.satellite.war_fires`: per cell the crop share (covariates) or, without
 covariates, the share of its reference detections that fall in the crop-fire season;
 the crop-fire season itself (days of year when cropland burns at least
 ``crop_season_ratio`` (1.5) times its yearly mean rate, learned from the data, not a
@@ -51,8 +51,8 @@ from numpy.typing import NDArray
 from scipy.special import betainc
 
 from trucewatch.errors import BaselineError, InputFileError
-from trucewatch.fusion.covariates import CellCovariates, load_covariates
-from trucewatch.fusion.landscape import Landscape, build_landscape, learned_expectation
+from trucewatch.satellite.covariates import CellCovariates, load_covariates
+from trucewatch.satellite.landscape import Landscape, build_landscape, learned_expectation
 from trucewatch.geo.grid import box_sum, cell_indices, circular_window_sum
 
 FORMAT = "trucewatch-fire-baseline"

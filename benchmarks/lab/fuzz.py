@@ -1,4 +1,4 @@
-"""atheris fuzzing of every parser: ``python -m trucewatch.testing.fuzz TARGET [libFuzzer
+"""atheris fuzzing of every parser: ``python -m lab.fuzz TARGET [libFuzzer
 args]``. A parser may refuse input only with a :class:`TrucewatchError` (the user's
 error, with its fix) or by quarantining rows; anything else is a crash.
 
@@ -20,12 +20,12 @@ with atheris.instrument_imports(include=["trucewatch"]):
     from trucewatch.integrity import envelope, keys  # noqa: F401
 
     # the same parsers, fixtures and dates as the hypothesis suite (testing.hostile)
-    from trucewatch.testing.hostile import targets as _targets
+    from lab.hostile import targets as _targets
 
 
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in _targets():
-        sys.exit(f"usage: python -m trucewatch.testing.fuzz "
+        sys.exit(f"usage: python -m lab.fuzz "
                  f"{{{','.join(_targets())}}} [libFuzzer args]")
     target = _targets()[sys.argv[1]]
 

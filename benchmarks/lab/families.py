@@ -1,6 +1,6 @@
 """Independent acoustic scenario families with ground truth, and the oracle bound.
 
-This generator is deliberately *not* :mod:`trucewatch.scenario.sensors` (the one the
+This generator is deliberately *not* :mod:`trucewatch.demo.sensors` (the one the
 associator was developed on). Every modelling choice differs, so that a benchmark
 on it says how the associator carries over to networks it was not tuned on:
 
@@ -42,7 +42,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from trucewatch.fusion.propagation import (
+from trucewatch.sensors.propagation import (
     ACOUSTIC,
     PHASE_NAMES,
     AcousticModel,

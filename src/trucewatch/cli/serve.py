@@ -1,0 +1,45 @@
+"""The API and the dashboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from trucewatch.cli._common import (
+    out,
+)
+
+
+def serve(
+    store: Annotated[Path | None, typer.Option(help="SQLite store (default: out/trucewatch.db "
+                                               "of the quick start, else trucewatch.db)")] = None,
+    agreement: Annotated[Path | None, typer.Option(help="agreement YAML")] = None,
+    bulletins: Annotated[Path | None, typer.Option(help="folder of bulletins")] = None,
+    keys: Annotated[Path | None, typer.Option(help="key registry")] = None,
+    host: Annotated[str, typer.Option(help="interface")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+) -> None:
+    """Run the REST API (docs at /docs). With no admin yet, prints a first admin token."""
+    import uvicorn
+
+    from trucewatch.api import create_app
+    from trucewatch.storage import open_store
+
+    quick = Path("out")
+    store = store or (quick / "trucewatch.db" if (quick / "trucewatch.db").exists()
+                      else Path("trucewatch.db"))
+    if agreement is None and (quick / "scenario" / "agreement.yaml").exists():
+        agreement = quick / "scenario" / "agreement.yaml"
+    if bulletins is None and quick.is_dir():
+        bulletins = quick
+    db = open_store(store)
+    if db.bootstrap_open():  # no admin yet: the bootstrap admin (review.principals)
+        token = db.add_token("admin", "admin", actor="bootstrap",
+                             reissue=db.principal_named("admin") is not None)
+        out.print(f"first start: admin token (shown once): {token}")
+    db.close()
+    out.print(f"serving {store} on http://{host}:{port} (docs: /docs)")
+    uvicorn.run(create_app(store, agreement, bulletins, keys), host=host, port=port,
+                log_level="warning")

@@ -1,0 +1,38 @@
+"""The source registry: which adapter understands an input.
+
+Built-in sources are plugins of the same interface (:class:`~trucewatch.ingest.base.SourceAdapter`)
+a third party implements and registers under the ``trucewatch.sources`` entry point. The
+registry sits above the adapters, so that no adapter imports it (no cycle).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from trucewatch.errors import UnknownLayoutError
+from trucewatch.ingest.allegations import AllegationSource
+from trucewatch.ingest.base import SourceAdapter, header_of
+from trucewatch.ingest.drones import DroneSource
+from trucewatch.ingest.firms import FirmsSource
+
+
+def sources() -> list[SourceAdapter]:
+    """Built-in sources first, then those registered by installed packages."""
+    found: list[SourceAdapter] = [FirmsSource(), DroneSource(), AllegationSource()]
+    for ep in entry_points(group="trucewatch.sources"):
+        found.append(ep.load()())
+    return found
+
+
+def adapter_for(raw: bytes, name: str) -> SourceAdapter:
+    header = header_of(raw)
+    for src in sources():
+        if src.sniff(header):
+            return src
+    raise UnknownLayoutError(
+        f"{name}: unknown layout (columns: {', '.join(header[:12]) or 'none'})",
+        path=name,
+        fix="give a FIRMS CSV (VIIRS/MODIS archive, NRT or area-API), a "
+        "latitude,longitude,acq_date file, a trucewatch-drone/1 or trucewatch-allegations/1 "
+        "document, or a signed envelope of one; see docs/data-formats.md",
+    )

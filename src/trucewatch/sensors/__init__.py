@@ -1,0 +1,2 @@
+"""The ground-sensor channel: propagation (travel times), association of detections into
+explosions, their location, and the located events as observations (events)."""

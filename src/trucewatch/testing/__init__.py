@@ -1,1 +1,0 @@
-"""Harnesses shared by the test suite and the benchmarks (crash recovery, load)."""
