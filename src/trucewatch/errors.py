@@ -163,3 +163,15 @@ class PrincipalError(TrucewatchError):
 
     status = 409
     code = "principal_conflict"
+
+
+class MissingExtraError(TrucewatchError, ImportError):
+    """A feature needs an optional extra that is not installed (e.g. ``[pdf]``)."""
+
+    status = 501
+    code = "missing_extra"
+
+    def __init__(self, message: str, *, extra: str, fix: str = "") -> None:
+        super().__init__(message, fix=fix or f"pip install 'trucewatch[{extra}]' (or run "
+                                             "scripts/setup.sh, which installs every extra)")
+        self.extra = extra

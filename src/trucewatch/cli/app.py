@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from trucewatch.cli import (
     agreement,
@@ -21,6 +22,7 @@ from trucewatch.cli import (
 )
 from trucewatch.cli._common import err
 from trucewatch.errors import TrucewatchError
+from trucewatch.extras import as_missing_extra
 
 app = typer.Typer(help="Ceasefire monitoring and verification.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -45,7 +47,13 @@ def main() -> None:
     try:
         app()
     except TrucewatchError as e:
-        err.print(f"[red]error:[/] {e.one_line()}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(e.one_line())}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except ImportError as e:  # an optional extra not installed: say which, no traceback
+        extra = as_missing_extra(e)
+        if extra is None:
+            raise
+        err.print(f"[red]error:[/] {escape(extra.one_line())}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")
