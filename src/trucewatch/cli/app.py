@@ -13,6 +13,7 @@ from trucewatch.cli import (
     cycle,
     drones,
     keys,
+    reprocess,
     review,
     satellite,
     sensors,
@@ -33,6 +34,7 @@ app.command("ingest")(store.ingest)
 app.command("quarantine")(store.quarantine)
 app.command("verify")(store.verify)
 app.command("serve")(serve.serve)
+app.command("reprocess")(reprocess.reprocess)
 app.add_typer(satellite.satellite, name="satellite")
 app.add_typer(agreement.agreement_app, name="agreement")
 app.add_typer(sensors.sensors_app, name="sensors")

@@ -159,14 +159,31 @@ class _CellDays:
     active: NDArray[np.float32]  # cell-days with detections in reach over the wildfire window
 
 
+def reach_latitude(records: pl.DataFrame, baseline: Baseline) -> float:
+    """The latitude at which the radii in km become cells: the mean over the classified
+    cell-days (what :func:`classify` uses unless it is given one). A partitioned run passes
+    the whole input's value to every part, so that each part reaches as far as the whole."""
+    lacking = _lacking_sensors(baseline, records["sensor"].unique().to_list())
+    if lacking:
+        records = records.filter(~pl.col("sensor").is_in(list(lacking)).fill_null(False))
+    lat = records["latitude"].to_numpy()
+    lon = records["longitude"].to_numpy()
+    i, j = cell_indices(lat, lon)
+    days = records["acq_date"].cast(pl.Int32).to_numpy().astype(np.int64)
+    cd = np.unique(_keys(i.astype(np.int64), j.astype(np.int64), days))
+    if cd.size == 0:
+        return 0.0
+    return float(np.mean(cd // _T_BITS // 4000 - 2000)) / 10
+
+
 def _features(cd_i: NDArray[np.int64], cd_j: NDArray[np.int64], cd_t: NDArray[np.int64],
-              cd_n: NDArray[np.int64], cd_excess: NDArray[np.bool_], rules: WarFireRules
-              ) -> _CellDays:
+              cd_n: NDArray[np.int64], cd_excess: NDArray[np.bool_], rules: WarFireRules,
+              reach_lat: float | None = None) -> _CellDays:
     n_cd = cd_i.size
     if n_cd == 0:
         z = np.zeros(0, np.float32)
         return _CellDays(cd_i, cd_j, cd_t, cd_n, cd_excess, z, z, z, z, z, z)
-    lat = float(np.mean(cd_i)) / 10
+    lat = float(np.mean(cd_i)) / 10 if reach_lat is None else reach_lat
     ci, cj = _radius_cells(rules.confirm_radius_km, lat)
     wi, wj = _radius_cells(rules.wildfire_radius_km, lat)
     own = _keys(cd_i, cd_j, cd_t)
@@ -230,7 +247,8 @@ def _landscape_at(ls: Landscape | None, baseline: Baseline, i: NDArray[np.int64]
 
 
 def classify(records: pl.DataFrame, baseline: Baseline,
-             rules: WarFireRules | None = None) -> pl.DataFrame:
+             rules: WarFireRules | None = None, *, reach_lat: float | None = None
+             ) -> pl.DataFrame:
     """Classify detections (columns latitude, longitude, acq_date, sensor).
 
     Returns one row per input row, in input order, with ``cell``, ``expected``,
@@ -242,11 +260,14 @@ def classify(records: pl.DataFrame, baseline: Baseline,
     instrument) are left out: fire class ``unclassified``, not war-related, no excess,
     and a reason that says which reference is missing; the other rows are classified as
     if those were absent. One such row (a MODIS file in a VIIRS-only store) never makes
-    a cycle fail."""
+    a cycle fail.
+
+    ``reach_lat``: the latitude at which radii become cells (default: the input's own,
+    :func:`reach_latitude`); a partitioned run gives every part the whole input's."""
     rules = rules or WarFireRules()
     lacking = _lacking_sensors(baseline, records["sensor"].unique().to_list())
     if not lacking:
-        return _classify(records, baseline, rules)
+        return _classify(records, baseline, rules, reach_lat)
     rows = records.with_row_index("_k")
     unknown = pl.col("sensor").is_in(list(lacking)).fill_null(False)
     rest = rows.filter(unknown)
@@ -263,7 +284,7 @@ def classify(records: pl.DataFrame, baseline: Baseline,
         rest["sensor"].replace_strict(lacking, return_dtype=pl.String).alias("reason"))
     if ok.height == 0:
         return left_out.drop("_k")
-    done = _classify(ok.drop("_k"), baseline, rules).with_columns(ok["_k"])
+    done = _classify(ok.drop("_k"), baseline, rules, reach_lat).with_columns(ok["_k"])
     return pl.concat([done, left_out.select(done.columns)], how="vertical_relaxed"
                      ).sort("_k").drop("_k")
 
@@ -284,7 +305,8 @@ def _lacking_sensors(baseline: Baseline, sensors: list[str | None]) -> dict[str,
     return out
 
 
-def _classify(records: pl.DataFrame, baseline: Baseline, rules: WarFireRules) -> pl.DataFrame:
+def _classify(records: pl.DataFrame, baseline: Baseline, rules: WarFireRules,
+              reach_lat: float | None = None) -> pl.DataFrame:
     n_in = records.height
     lat = records["latitude"].to_numpy()
     lon = records["longitude"].to_numpy()
@@ -330,7 +352,8 @@ def _classify(records: pl.DataFrame, baseline: Baseline, rules: WarFireRules) ->
                                              return_counts=True)
     cd_excess = np.zeros(cd_uniq.size, bool)
     np.logical_or.at(cd_excess, cd_inv, row_excess)
-    f = _features(i[first], j[first], days[first], cd_n.astype(np.int64), cd_excess, rules)
+    f = _features(i[first], j[first], days[first], cd_n.astype(np.int64), cd_excess, rules,
+                  reach_lat)
     cd_doy = doy[first]
     ls = baseline.landscape
     crops, seasonal, trees, pers, season = _landscape_at(ls, baseline, f.i, f.j, cd_doy)
