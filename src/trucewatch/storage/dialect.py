@@ -92,7 +92,7 @@ def index_points(dialect: str, conn: sa.Connection, table: sa.Table, where: Any)
     if dialect == "postgresql":
         return
     r = rtree(table.name)
-    rowid = sa.literal_column("rowid")
+    rowid: Any = sa.literal_column("rowid")
     conn.execute(r.insert().from_select(
         ["rid", "min_lon", "max_lon", "min_lat", "max_lat"],
         sa.select(rowid, table.c.lon, table.c.lon, table.c.lat, table.c.lat).where(where)))
@@ -104,7 +104,7 @@ def move_point(dialect: str, conn: sa.Connection, table: sa.Table, key: Any, lon
     if dialect == "postgresql":
         return
     r = rtree(table.name)
-    rowid = sa.select(sa.literal_column("rowid")).select_from(table).where(key)
+    rowid: Any = sa.select(sa.literal_column("rowid")).select_from(table).where(key)
     conn.execute(r.update().where(r.c.rid == rowid.scalar_subquery()).values(
         min_lon=lon, max_lon=lon, min_lat=lat, max_lat=lat))
 
@@ -114,7 +114,7 @@ def unindex_points(dialect: str, conn: sa.Connection, table: sa.Table, where: An
     if dialect == "postgresql":
         return
     r = rtree(table.name)
-    rowids = sa.select(sa.literal_column("rowid")).select_from(table).where(where)
+    rowids: Any = sa.select(sa.literal_column("rowid")).select_from(table).where(where)
     conn.execute(r.delete().where(r.c.rid.in_(rowids)))
 
 
@@ -134,7 +134,7 @@ def bulk_insert_ignore(dialect: str, conn: sa.Connection, table: sa.Table,
     cols = ", ".join(columns)
     conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table.name}) "
                          "ON COMMIT DELETE ROWS")
-    raw = conn.connection.driver_connection
+    raw: Any = conn.connection.driver_connection
     with raw.cursor() as cur, cur.copy(f"COPY {tmp} ({cols}) FROM STDIN") as copy:
         for r in rows:
             copy.write_row(r)

@@ -24,13 +24,14 @@ hash is over its values, so a column type must give back what was written).
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
 # one type per kind of value, rendered per dialect
 TEXT = sa.Text()
-REAL = sa.Double().with_variant(sqlite.REAL(), "sqlite")
+REAL: Any = sa.Double().with_variant(sqlite.REAL(), "sqlite")
 INT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 BLOB = sa.LargeBinary()
 
@@ -65,7 +66,7 @@ def rtree_ddl(table: str) -> str:
             "min_lat, max_lat)")
 
 
-def geometry_column() -> sa.Column[object]:
+def geometry_column() -> sa.Column[Any]:
     """PostGIS: the row's point, generated from lon/lat (never written, never drifts)."""
     from geoalchemy2 import Geometry
 
@@ -86,12 +87,11 @@ def tables(dialect: str) -> sa.MetaData:
     pg = dialect == "postgresql"
     md = sa.MetaData()
 
-    def t(name: str, *cols: sa.Column[object] | sa.Index | sa.Constraint) -> sa.Table:
+    def t(name: str, *cols: Any) -> sa.Table:
         return sa.Table(name, md, *cols)
 
-    def c(name: str, typ: sa.types.TypeEngine[object], *args: object,
-          null: bool = False, **kw: object) -> sa.Column[object]:
-        return sa.Column(name, typ, *args, nullable=null, **kw)  # type: ignore[call-overload, no-any-return]
+    def c(name: str, typ: Any, *args: Any, null: bool = False, **kw: Any) -> sa.Column[Any]:
+        return sa.Column(name, typ, *args, nullable=null, **kw)
 
     t("raw_inputs", c("sha256", TEXT, primary_key=True), c("name", TEXT), c("source", TEXT),
       c("layout", TEXT, null=True), c("size", INT), c("received_at", TEXT),
@@ -160,16 +160,20 @@ def tables(dialect: str) -> sa.MetaData:
             table.append_column(geometry_column())
             sa.Index(f"{table.name}_geom", table.c.geom, postgresql_using="gist")
         for stmt in _PG_APPEND_ONLY:
-            sa.event.listen(md, "after_create", sa.DDL(stmt))
+            sa.event.listen(md, "after_create", _ddl(stmt))
     else:
         for table in (obs, inc):
-            sa.event.listen(table, "after_create", sa.DDL(rtree_ddl(table.name)))
+            sa.event.listen(table, "after_create", _ddl(rtree_ddl(table.name)))
         for stmt in _SQLITE_TRIGGERS:
-            sa.event.listen(md, "after_create", sa.DDL(stmt))
+            sa.event.listen(md, "after_create", _ddl(stmt))
     return md
 
 
-def sector_expr(doc: sa.ColumnElement[str], dialect: str) -> sa.ColumnElement[str]:
+def _ddl(stmt: str) -> Any:
+    return sa.DDL(stmt)  # type: ignore[no-untyped-call]
+
+
+def sector_expr(doc: Any, dialect: str) -> Any:
     """``doc``'s ``sector_id`` (JSON text): the expression the sector index is built on."""
     if dialect == "postgresql":
         return sa.cast(doc, sa.dialects.postgresql.JSONB)["sector_id"].astext

@@ -30,7 +30,7 @@ class Repository:
     def _dialect(self) -> str:
         return self._db.dialect
 
-    def _x(self, stmt: Any, params: Any = None) -> sa.CursorResult[Any]:
+    def _x(self, stmt: Any, params: Any = None) -> Any:
         return self._db.conn.execute(stmt, params)
 
     def _transaction(self) -> AbstractContextManager[None]:
@@ -46,9 +46,9 @@ class Repository:
         self._db.log(actor, action, subject, details)
 
 
-def dicts(result: sa.CursorResult[Any]) -> list[dict[str, Any]]:
+def dicts(result: Any) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in result]
 
 
-def rows(result: sa.CursorResult[Any]) -> Iterator[tuple[Any, ...]]:
+def rows(result: Any) -> Iterator[tuple[Any, ...]]:
     return (tuple(r) for r in result)

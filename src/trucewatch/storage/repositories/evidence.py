@@ -79,7 +79,8 @@ class EvidenceRepository(Repository):
 
     def _first_received(self, nonce: str) -> str | None:
         sub = self._t("submissions")
-        return self._x(sa.select(sub.c.received_at).where(sub.c.nonce == nonce)).scalar()
+        first = self._x(sa.select(sub.c.received_at).where(sub.c.nonce == nonce)).scalar()
+        return None if first is None else str(first)
 
     def _ingest(self, batch: Batch, batch_id: str, rows: Sequence[tuple[object, ...]],
                 on_progress: Callable[[int], None] | None, actor: str) -> IngestReport:
