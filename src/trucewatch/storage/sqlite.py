@@ -13,7 +13,7 @@ in storage.dialect.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trucewatch.storage import migrations
 from trucewatch.storage.database import Database
@@ -69,6 +69,13 @@ class SqliteStore(EvidenceRepository, ObservationRepository, IncidentRepository,
 
     def close(self) -> None:
         self._db.close()
+
+
+if TYPE_CHECKING:  # the facade offers every concern's protocol (checked by mypy)
+    from trucewatch.storage.protocols import FullStore
+
+    def _offers_every_protocol(s: SqliteStore) -> FullStore:
+        return s
 
 
 __all__ = ["COUNT_CAP", "MIGRATIONS", "SCHEMA_VERSION", "SqliteStore", "TokenOwner",
