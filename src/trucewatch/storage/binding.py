@@ -120,12 +120,14 @@ def _hashed(cur: Any, table: Table) -> Iterator[tuple[Key, bytes, Any]]:
     bidx = cols.index("batch_id") if table.bulk else None
     prefix = "[" + _ENC(names) + ","
     sha, enc = hashlib.sha256, _C_ENC
+    # the DB-API cursor's plain tuples (these columns have no result processing)
+    fetch = cur.cursor.fetchmany if getattr(cur, "cursor", None) is not None else cur.fetchmany
     while True:
-        chunk = cur.fetchmany(20000)
+        chunk = fetch(20000)
         if not chunk:
+            cur.close()
             return
-        for raw in chunk:
-            row = tuple(raw)
+        for row in chunk:
             vals = row if direct else tuple(row[i] for i in idx)
             if None in vals or enc is None:
                 h = row_hash(names, vals)
