@@ -445,14 +445,22 @@ def test_reruns_reviews_tokens_and_an_older_store_verify_clean(
     from trucewatch.storage import sqlite as sq
 
     # a store written before rows were bound (schema 7, entries without state), upgraded:
-    # bound from then on
-    monkeypatch.setattr(sq, "MIGRATIONS", sq.MIGRATIONS[:7])
+    # bound from then on. Written without bindings, then given schema 7's shape and
+    # marker (no Alembic yet; not the indexes that 8 and revision 0002 add).
     monkeypatch.setattr(binding.Pending, "details", lambda self, db: {})
     out = tmp_path / "out"
     _cycle(scenario, out, str(out / "trucewatch.db"))
     monkeypatch.undo()
+    db = sqlite3.connect(out / "trucewatch.db")
+    for ix in ("observations_batch", "quarantine_batch", "allegations_batch",
+               "observations_kind"):
+        db.execute(f"DROP INDEX {ix}")
+    db.execute("DROP TABLE alembic_version")
+    db.execute("PRAGMA user_version = 7")
+    db.commit()
+    db.close()
     s = SqliteStore(out / "trucewatch.db")
-    assert s.schema_version() == len(sq.MIGRATIONS)
+    assert s.schema_version() == sq.SCHEMA_VERSION
     adopted = [e for e in s.audit_log() if e.action == "bind_state"]
     assert len(adopted) == 1 and s.verify() == []
     s.close()

@@ -68,12 +68,10 @@ def fill_incidents(store_path: Path | str, n: int, seed: int = 1) -> float:
                           "FROM STDIN") as copy:
                 for r in rows:
                     copy.write_row(r)
-            cur.execute("INSERT INTO incidents_rtree (rid, min_lon, max_lon, min_lat, "
-                        "max_lat) SELECT rowid, lon, lon, lat, lat FROM incidents")
         with psycopg.connect(url, autocommit=True) as conn:
-            # what autovacuum does in service: visibility map and statistics
+            # what autovacuum does in service: visibility map and statistics (the PostGIS
+            # point is generated from lon/lat with the row: no box table to fill)
             conn.execute("VACUUM (ANALYZE) incidents")
-            conn.execute("VACUUM (ANALYZE) incidents_rtree")
         return time.perf_counter() - t
     db = sqlite3.connect(store_path, isolation_level=None)
     db.execute("BEGIN")

@@ -1,5 +1,10 @@
 """Storage behind one interface: SQLite is the embedded default, PostgreSQL + PostGIS the
-production store (give a ``postgresql://`` URL wherever a store path is asked for)."""
+production store (give a ``postgresql://`` URL wherever a store path is asked for).
+
+One table specification (storage.schema, SQLAlchemy Core), Alembic migrations run on
+open (storage.migrations), repositories by concern (storage.repositories) behind
+protocols (storage.protocols), and the facade that holds them all (``SqliteStore``,
+``PostgisStore``)."""
 
 from pathlib import Path
 

@@ -15,7 +15,8 @@ or deleted::
   hashes of its rows.
 * Row hash (:func:`row_hash`): SHA-256 over the canonical JSON (no spaces, UTF-8, as
   the chain's :func:`~trucewatch.integrity.chain.canonical`) of ``[names, values]``: the
-  row's non-NULL columns sorted by name, and their values; ``rowid`` and the evidentiary
+  row's non-NULL columns sorted by name, and their values; the derived columns (``rowid``,
+  PostGIS's ``geom``, generated from lon/lat) and the evidentiary
   bytes of ``raw_inputs`` are left out (those are checked against their SHA-256), and a
   nullable column added later leaves old rows' hashes as they were. Floats are written
   as Python writes them (shortest round trip), integers as integers, binary values as
@@ -27,7 +28,8 @@ entry that wrote it; per large batch: its digest) and compares it with the table
 ways: a row changed, a row logged but missing, a row present but never logged.
 
 Not bound: ``review_locks`` (transient claims, not evidence), the spatial indexes
-(``*_rtree``, derived from bound rows) and ``tw_meta`` (PostgreSQL's schema version).
+(``*_rtree``, derived from bound rows), ``tw_meta`` (the schema version an older release
+reads) and ``alembic_version``.
 """
 
 from __future__ import annotations
@@ -38,7 +40,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
+
 from trucewatch.integrity.chain import LogEntry, entry_hash
+from trucewatch.storage.schema import DERIVED_COLUMNS, tables
 
 LIST_MAX = 2000  # a bulk batch with more rows than this in one table is bound by a digest
 CAP = 10  # differences named per table; the rest are counted
@@ -72,7 +77,8 @@ TABLES: tuple[Table, ...] = (
     Table("status_changes", ("id",)),
 )
 BY_NAME = {t.name: t for t in TABLES}
-NOT_BOUND = ("review_locks", "observations_rtree", "incidents_rtree", "tw_meta")
+NOT_BOUND = ("review_locks", "observations_rtree", "incidents_rtree", "tw_meta",
+             "alembic_version")
 
 Key = tuple[Any, ...]
 
@@ -102,10 +108,11 @@ def row_hash(columns: Sequence[str], values: Sequence[Any]) -> bytes:
 
 
 def _hashed(cur: Any, table: Table) -> Iterator[tuple[Key, bytes, Any]]:
-    """(key, row hash, batch_id or None) for each row of a cursor over the table (any
-    columns; ``rowid`` and the table's skipped ones are not hashed)."""
-    cols = [c[0] for c in cur.description]
-    order = sorted((c, i) for i, c in enumerate(cols) if c != "rowid" and c not in table.skip)
+    """(key, row hash, batch_id or None) for each row of a result over the table (any
+    columns; the derived ones and the table's skipped ones are not hashed)."""
+    cols = list(cur.keys())
+    order = sorted((c, i) for i, c in enumerate(cols)
+                   if c not in DERIVED_COLUMNS and c not in table.skip)
     names = [c for c, _ in order]
     idx = [i for _, i in order]
     direct = idx == list(range(len(cols)))  # select() gives the columns in sorted order
@@ -113,9 +120,12 @@ def _hashed(cur: Any, table: Table) -> Iterator[tuple[Key, bytes, Any]]:
     bidx = cols.index("batch_id") if table.bulk else None
     prefix = "[" + _ENC(names) + ","
     sha, enc = hashlib.sha256, _C_ENC
+    # the DB-API cursor's plain tuples (these columns have no result processing)
+    fetch = cur.cursor.fetchmany if getattr(cur, "cursor", None) is not None else cur.fetchmany
     while True:
-        chunk = cur.fetchmany(20000)
+        chunk = fetch(20000)
         if not chunk:
+            cur.close()
             return
         for row in chunk:
             vals = row if direct else tuple(row[i] for i in idx)
@@ -127,31 +137,35 @@ def _hashed(cur: Any, table: Table) -> Iterator[tuple[Key, bytes, Any]]:
                    row[bidx] if bidx is not None else None)
 
 
-def select(db: Any, table: Table) -> str:
+def _table(conn: sa.Connection, name: str) -> sa.Table:
+    return tables(conn.dialect.name).tables[name]
+
+
+def select(conn: sa.Connection, table: Table) -> sa.Select[Any]:
     """``SELECT <columns> FROM table``: the hashed columns in sorted order (the bytes of
     an evidentiary copy are not read to be skipped)."""
-    cur = db.execute(f"SELECT * FROM {table.name} LIMIT 0")
-    cols = sorted(c[0] for c in cur.description if c[0] != "rowid" and c[0] not in table.skip)
-    cur.fetchall()
-    return f"SELECT {', '.join(cols)} FROM {table.name}"
+    t = _table(conn, table.name)
+    cols = sorted(c.name for c in t.columns
+                  if c.name not in DERIVED_COLUMNS and c.name not in table.skip)
+    return sa.select(*(t.c[c] for c in cols))
 
 
-def row_hashes(db: Any, table: Table, keys: Iterable[Key] = (), where: str = "",
-               args: Sequence[Any] = (), lock: str = "") -> dict[Key, bytes]:
-    """Hashes of the rows with these keys (or matching ``where``), by key."""
+def row_hashes(conn: sa.Connection, table: Table, keys: Iterable[Key] = (),
+               where: Any = None, lock: bool = False) -> dict[Key, bytes]:
+    """Hashes of the rows with these keys (or matching the clause ``where``), by key."""
     out: dict[Key, bytes] = {}
-    sql = select(db, table)
-    if where:
-        cur = db.execute(f"{sql} WHERE {where}{lock}", args)
-        return {k: h for k, h, _ in _hashed(cur, table)}
+    stmt = select(conn, table)
+    if lock:
+        stmt = stmt.with_for_update()
+    if where is not None:
+        return {k: h for k, h, _ in _hashed(conn.execute(stmt.where(where)), table)}
     wanted = list(dict.fromkeys(keys))
-    first = table.key[0]
+    first = _table(conn, table.name).c[table.key[0]]
     for k in range(0, len(wanted), _CHUNK):
         part = wanted[k:k + _CHUNK]
         firsts = list(dict.fromkeys(x[0] for x in part))
-        cur = db.execute(f"{sql} WHERE {first} IN "
-                         f"({','.join('?' * len(firsts))}){lock}", firsts)
-        found = {kk: h for kk, h, _ in _hashed(cur, table)}
+        found = {kk: h for kk, h, _ in _hashed(conn.execute(stmt.where(first.in_(firsts))),
+                                               table)}
         out.update({x: found[x] for x in part if x in found})
     return out
 
@@ -164,8 +178,8 @@ class Pending:
     rows: dict[str, dict[Key, bytes | None]] = field(default_factory=dict)
     batches: list[str] = field(default_factory=list)
 
-    def bind(self, db: Any, table: str, keys: Iterable[Key], new: bool = False,
-             lock: str = "") -> None:
+    def bind(self, db: sa.Connection, table: str, keys: Iterable[Key], new: bool = False,
+             lock: bool = False) -> None:
         t = BY_NAME[table]
         seen = self.rows.setdefault(table, {})
         fresh = [k for k in dict.fromkeys(keys) if k not in seen]
@@ -175,15 +189,15 @@ class Pending:
         for k in fresh:
             seen[k] = before.get(k)
 
-    def bind_where(self, db: Any, table: str, where: str, args: Sequence[Any] = (),
-                   lock: str = "") -> list[Key]:
+    def bind_where(self, db: sa.Connection, table: str, where: Any,
+                   lock: bool = False) -> list[Key]:
         seen = self.rows.setdefault(table, {})
-        found = row_hashes(db, BY_NAME[table], where=where, args=args, lock=lock)
+        found = row_hashes(db, BY_NAME[table], where=where, lock=lock)
         for k, h in found.items():
             seen.setdefault(k, h)
         return list(found)
 
-    def details(self, db: Any) -> dict[str, Any]:
+    def details(self, db: sa.Connection) -> dict[str, Any]:
         """The ``state`` and ``batches`` of the log entry that ends the transaction."""
         state: dict[str, dict[str, list[str | None]]] = {}
         for table, before in self.rows.items():
@@ -197,11 +211,11 @@ class Pending:
             for t in TABLES:
                 if not t.bulk:
                     continue
-                n = db.execute(f"SELECT count(*) FROM {t.name} WHERE batch_id = ?",
-                               (bid,)).fetchone()[0]
+                bcol = _table(db, t.name).c.batch_id
+                n = db.execute(sa.select(sa.func.count()).where(bcol == bid)).scalar_one()
                 if not n:
                     continue
-                added = _hashed(db.execute(f"{select(db, t)} WHERE batch_id = ?", (bid,)), t)
+                added = _hashed(db.execute(select(db, t).where(bcol == bid)), t)
                 if n <= LIST_MAX:
                     state.setdefault(t.name, {}).update(
                         {key_text(k): [None, h.hex()] for k, h, _ in sorted(added)})
@@ -226,14 +240,15 @@ def digest(hashes: Iterable[bytes]) -> str:
     return hashlib.sha256(b"".join(sorted(hashes))).hexdigest()
 
 
-def adopt(db: Any) -> dict[str, Any]:
+def adopt(db: sa.Connection) -> dict[str, Any]:
     """Bind every row of a store written before rows were bound (the upgrade to schema 8):
     the details of one ``bind_state`` entry, empty when there is nothing to bind. Rows are
     proven from that entry on, not before it."""
     p = Pending()
     for t in TABLES:
         if t.bulk:
-            p.batches += [r[0] for r in db.execute(f"SELECT DISTINCT batch_id FROM {t.name}")]
+            bcol = _table(db, t.name).c.batch_id
+            p.batches += [r[0] for r in db.execute(sa.select(bcol).distinct())]
         else:
             p.rows[t.name] = {k: None for k, _, _ in _hashed(db.execute(select(db, t)), t)}
     return p.details(db)
@@ -293,7 +308,7 @@ def _replay(log: Iterable[LogEntry], problems: list[tuple[float, str, str]]) -> 
     return exp
 
 
-def check(db: Any, log: Sequence[LogEntry], cap: int = CAP) -> list[str]:
+def check(db: sa.Connection, log: Sequence[LogEntry], cap: int = CAP) -> list[str]:
     """Replay the log and compare the expected state with the tables; the differences,
     earliest log entry first (rows never logged last), at most ``cap`` named per table."""
     found: list[tuple[float, str, str]] = []

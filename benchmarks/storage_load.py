@@ -1,0 +1,127 @@
+"""Storage load at millions of observations, both backends: batch ingest rate through
+``store.ingest`` (everything a batch does: ids, rows, the spatial index, the batch's
+binding into the hash chain, the log entry) and the latency of bbox + time queries on
+observations (``observations_in``: R*Tree on SQLite, ST_Intersects on PostGIS).
+
+    PYTHONPATH=src:benchmarks .venv/bin/python benchmarks/storage_load.py \\
+        --sizes 1000000 3000000 [--batch 100000] [--queries 400] \\
+        [--pg-url postgresql://tw@127.0.0.1:55432/postgres | --pg-temp] [--only sqlite]
+
+Parsing the FIRMS CSV is done before the clock starts (it is the adapter's cost, measured
+by benchmarks/satellite_speed.py). Each query is a random 0.2 degree box and a one-day
+window (limit 100, ordered by time), as an analyst's map view asks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from trucewatch.ingest.base import Batch
+from trucewatch.ingest.firms import parse_firms
+from trucewatch.storage import open_store
+
+HEADER = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,"
+          "confidence,version,bright_ti5,frp,daynight")
+DAYS = 365
+
+
+def firms_batch(k: int, rows: int) -> Batch:
+    """``rows`` distinct VIIRS detections over eastern Ukraine and a year (batch ``k``)."""
+    rng = np.random.default_rng(k)
+    lat = rng.uniform(46.5, 50.0, rows)
+    lon = rng.uniform(34.0, 39.5, rows)
+    day = rng.integers(0, DAYS, rows)
+    minute = rng.integers(0, 1440, rows)
+    dates = (np.datetime64("2025-06-01") + day).astype(str)
+    lines = [HEADER] + [
+        f"{a:.5f},{o:.5f},330.1,0.4,0.4,{d},{m // 60:02d}{m % 60:02d},N20,nominal,2.0NRT,"
+        f"300.1,2.1,D" for a, o, d, m in zip(lat, lon, dates, minute, strict=True)]
+    return parse_firms(("\n".join(lines) + "\n").encode(), f"load-{k}.csv")
+
+
+def run(where: str, sizes: list[int], batch_rows: int, queries: int) -> list[dict[str, float]]:
+    store = open_store(where)
+    out: list[dict[str, float]] = []
+    done, k, ingest_s = 0, 0, 0.0
+    for target in sizes:
+        while done < target:
+            b = firms_batch(k, min(batch_rows, target - done))
+            t = time.perf_counter()
+            rep = store.ingest(b)
+            ingest_s += time.perf_counter() - t
+            done += rep.new
+            k += 1
+        if "://" in where:
+            store.db.execute("ANALYZE observations")  # what autovacuum does in service
+        rng = random.Random(target)
+        lat_ms: list[float] = [float("nan")]
+        hits = 0
+        # an older release (run with its src on PYTHONPATH, to compare ingest) has no
+        # observations_in: its queries are not measured
+        for _ in range(queries if hasattr(store, "observations_in") else 0):
+            la, lo = rng.uniform(46.5, 49.8), rng.uniform(34.0, 39.3)
+            day = np.datetime64("2025-06-01") + rng.randrange(DAYS)
+            start, end = f"{day}T00:00:00Z", f"{day + 1}T00:00:00Z"
+            t = time.perf_counter()
+            got = store.observations_in(box=(lo, la, lo + 0.2, la + 0.2), start=start,
+                                        end=end, limit=100)
+            lat_ms.append(1000 * (time.perf_counter() - t))
+            hits += got.height
+        lat_ms = sorted(lat_ms[1:]) or lat_ms
+        out.append({"observations": float(done), "ingest_obs_per_s": done / ingest_s,
+                    "p50_ms": statistics.median(lat_ms),
+                    "p99_ms": lat_ms[int(len(lat_ms) * 0.99) - 1],
+                    "mean_hits": hits / max(queries, 1)})
+    store.close()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
+    ap.add_argument("--batch", type=int, default=100_000)
+    ap.add_argument("--queries", type=int, default=400)
+    ap.add_argument("--pg-url", default=None, help="a PostgreSQL + PostGIS server")
+    ap.add_argument("--pg-temp", action="store_true", help="start a throwaway cluster")
+    ap.add_argument("--only", choices=["sqlite", "postgis"], default=None)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        results: list[tuple[str, list[dict[str, float]]]] = []
+        if args.only != "postgis":
+            results.append(("sqlite", run(str(Path(tmp) / "load.db"), args.sizes,
+                                          args.batch, args.queries)))
+        if args.only != "sqlite" and (args.pg_url or args.pg_temp):
+            if args.pg_temp:
+                from lab.postgres import TemporaryPostgis, new_database
+
+                with TemporaryPostgis(Path(tmp) / "pg") as server:
+                    results.append(("postgis", run(new_database(server), args.sizes,
+                                                   args.batch, args.queries)))
+            else:
+                import psycopg
+
+                name = f"tw_load_{uuid.uuid4().hex[:6]}"
+                with psycopg.connect(args.pg_url, autocommit=True) as conn:
+                    conn.execute(f"CREATE DATABASE {name}")
+                results.append(("postgis", run(args.pg_url.rsplit("/", 1)[0] + "/" + name,
+                                               args.sizes, args.batch, args.queries)))
+    print("| backend | observations | batch rows | ingest obs/s | bbox+time p50 ms | "
+          "p99 ms | rows per answer |")
+    print("|---|---|---|---|---|---|---|")
+    for b, rows in results:
+        for r in rows:
+            print(f"| {b} | {r['observations']:,.0f} | {args.batch:,} | "
+                  f"{r['ingest_obs_per_s']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                  f"{r['mean_hits']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""One open store: an SQLAlchemy engine and connection, its dialect, the open
+transaction's bindings (storage.binding) and the append to the hash-chained log. The
+repositories (storage.repositories) all work through one :class:`Database`.
+
+* **SQLite**: one connection per open store (WAL journal, foreign keys on); a writing
+  transaction is ``BEGIN IMMEDIATE``, so that two processes writing at once serialise.
+* **PostgreSQL + PostGIS**: an SQLAlchemy engine per URL and process. ``pooled``
+  borrows the connection from the engine's pool (``QueuePool``, up to 8 connections: a
+  service opens a store per request, and a new connection costs more than most queries)
+  and gives it back on close; otherwise a connection of its own (``NullPool``).
+
+Reads run outside transactions (autocommit); a writing transaction is explicit
+(:meth:`Database.transaction`) and the schema is brought up to date on open
+(storage.migrations).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool, QueuePool, StaticPool
+
+from trucewatch.errors import StorageError
+from trucewatch.integrity.chain import GENESIS, canonical, entry_hash
+from trucewatch.storage import binding
+from trucewatch.storage.dialect import BEGIN, LOCK_ROWS
+from trucewatch.storage.schema import tables
+
+POOL_SIZE = 8
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def postgres_url(store: object) -> str | None:
+    """The URL if ``store`` names a PostgreSQL database (also after a ``pathlib.Path``
+    has folded its ``//``), else None."""
+    m = re.match(r"^(postgres(?:ql)?(?:\+psycopg)?):/+(.*)$", str(store))
+    return f"postgresql://{m.group(2)}" if m else None
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password (for messages)."""
+    return re.sub(r"://([^:@/]+):[^@/]*@", r"://\1:***@", url)
+
+
+_ENGINES: dict[tuple[str, bool], sa.Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _pg_engine(url: str, pooled: bool) -> sa.Engine:
+    """One engine per database, process and pooling mode."""
+    key = (url, pooled)
+    with _ENGINES_LOCK:
+        if key not in _ENGINES:
+            sa_url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            _ENGINES[key] = (
+                sa.create_engine(sa_url, poolclass=QueuePool, pool_size=1,
+                                 max_overflow=POOL_SIZE - 1, pool_timeout=30,
+                                 pool_pre_ping=True)
+                if pooled else sa.create_engine(sa_url, poolclass=NullPool))
+        return _ENGINES[key]
+
+
+def _sqlite_engine(path: str) -> sa.Engine:
+    def connect() -> sqlite3.Connection:
+        # a store may be opened in one thread and used in another (the API's async
+        # endpoints), never by two at once
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+
+    return sa.create_engine("sqlite://", creator=connect, poolclass=StaticPool)
+
+
+class Database:
+    """An open store's connection. ``where``: a SQLite path (or ``:memory:``) or a
+    ``postgresql://`` URL."""
+
+    def __init__(self, where: str | Path, pooled: bool = False) -> None:
+        url = postgres_url(where)
+        self.label = safe_url(url) if url else str(where)
+        try:
+            if url:
+                self.engine = _pg_engine(url, pooled)
+            else:
+                path = str(where)
+                if path != ":memory:":
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                self.engine = _sqlite_engine(path)
+            self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        except (sa.exc.SQLAlchemyError, sqlite3.Error, OSError) as err:
+            fix = ("check the URL, that PostgreSQL runs and that the database exists"
+                   if url else "check the path and its permissions")
+            raise StorageError(f"cannot open store {self.label}: {err}".strip(),
+                               fix=fix) from err
+        self.dialect: str = self.conn.dialect.name
+        self.md = tables(self.dialect)
+        self.pending = binding.Pending()
+        self._lock = LOCK_ROWS[self.dialect]
+        self._depth = 0
+
+    def t(self, name: str) -> sa.Table:
+        return self.md.tables[name]
+
+    @property
+    def raw(self) -> Any:
+        """The DB-API connection under the store (sqlite3, psycopg), for tools and tests
+        that run SQL of their own; the store's code never uses it."""
+        return self.conn.connection.driver_connection
+
+    # ------------------------------------------------------------- transactions
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One writing transaction: BEGIN (IMMEDIATE on SQLite) ... COMMIT, or ROLLBACK
+        on any exception. The rows bound in it are bound into its log entry."""
+        self.pending = binding.Pending()
+        self.conn.exec_driver_sql(BEGIN[self.dialect])
+        try:
+            yield
+        except BaseException:
+            self.conn.exec_driver_sql("ROLLBACK")
+            raise
+        self.conn.exec_driver_sql("COMMIT")
+
+    # the rows a transaction writes are bound into its log entry (storage.binding): bind
+    # each before writing it; the entry records its hash before and after
+    def bind(self, table: str, keys: Iterable[tuple[Any, ...]], new: bool = False) -> None:
+        self.pending.bind(self.conn, table, keys, new, self._lock)
+
+    def bind_where(self, table: str, where: Any) -> None:
+        self.pending.bind_where(self.conn, table, where, self._lock)
+
+    def log(self, actor: str, action: str, subject: str, details: dict[str, Any]) -> None:
+        """Append to the hash-chained log; call inside the transaction it records. The
+        rows bound so far in the transaction are bound into this entry."""
+        details = details | self.pending.details(self.conn)
+        append_log(self.conn, actor, action, subject, details)
+
+    def close(self) -> None:
+        self.conn.close()
+        if self.dialect == "sqlite":
+            self.engine.dispose()
+
+
+def append_log(conn: sa.Connection, actor: str, action: str, subject: str,
+               details: dict[str, Any]) -> None:
+    """Append one entry to the audit log, chained to the last."""
+    log = tables(conn.dialect.name).tables["audit_log"]
+    last = conn.execute(sa.select(log.c.seq, log.c.hash).order_by(log.c.seq.desc())
+                        .limit(1)).first()
+    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    body = {"seq": seq, "at": now(), "actor": actor, "action": action,
+            "subject": subject, "details": canonical(details).decode(), "prev_hash": prev}
+    conn.execute(log.insert().values(**body, hash=entry_hash(body)))

@@ -1,0 +1,154 @@
+"""What differs between SQLite and PostgreSQL + PostGIS, in small functions; every query
+of the store goes through one code path (SQLAlchemy Core) and calls these where the
+dialects part.
+
+* :func:`insert_ignore` / :func:`upsert`: ``INSERT OR IGNORE`` / ``ON CONFLICT``.
+* :func:`within_box`: a point table filtered by a box (R*Tree join on SQLite,
+  ``ST_Intersects`` on a GiST-indexed geometry in PostGIS); :func:`within_distance`
+  (``ST_DWithin`` on geography in PostGIS; the box of the circle, then the exact
+  great-circle distance, on SQLite).
+* :func:`index_points`: SQLite keeps its R*Tree in step with the rows; PostGIS's geometry
+  is a generated column and needs nothing.
+* :data:`BEGIN` and :data:`LOCK_ROWS`: how a writing transaction starts, and how rows it
+  binds are locked (storage.binding).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from trucewatch.storage.schema import SRID, rtree
+
+# SQLite: take the write lock at once, so that two writers serialise at BEGIN and a
+# check made inside the transaction holds until it commits
+BEGIN = {"sqlite": "BEGIN IMMEDIATE", "postgresql": "BEGIN"}
+LOCK_ROWS = {"sqlite": False, "postgresql": True}  # FOR UPDATE on bound rows
+
+Box = tuple[float, float, float, float]  # min_lon, min_lat, max_lon, max_lat
+
+
+def insert_ignore(dialect: str, table: sa.Table) -> Any:
+    """INSERT that skips a row whose key is taken."""
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).prefix_with("OR IGNORE")
+
+
+def upsert(dialect: str, table: sa.Table) -> Any:
+    """INSERT that replaces the row whose primary key is taken."""
+    ins = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
+    keys = [c.name for c in table.primary_key.columns]
+    return ins.on_conflict_do_update(
+        index_elements=keys,
+        set_={c.name: ins.excluded[c.name] for c in table.columns
+              if c.name not in keys and not c.computed})
+
+
+def within_box(dialect: str, stmt: sa.Select[Any], table: sa.Table, box: Box
+               ) -> sa.Select[Any]:
+    """``stmt`` (selecting from ``table``) kept to the rows whose point lies in ``box``
+    (edges included)."""
+    min_lon, min_lat, max_lon, max_lat = box
+    if dialect == "postgresql":
+        env = sa.func.ST_MakeEnvelope(min_lon, min_lat, max_lon, max_lat, SRID)
+        return stmt.where(sa.func.ST_Intersects(table.c.geom, env))
+    r = rtree(table.name)
+    return stmt.join_from(table, r, r.c.rid == sa.literal_column(f"{table.name}.rowid")).where(
+        r.c.min_lon >= min_lon, r.c.max_lon <= max_lon, r.c.min_lat >= min_lat,
+        r.c.max_lat <= max_lat)
+
+
+_EARTH_M = 6_371_008.8
+
+
+def within_distance(dialect: str, stmt: sa.Select[Any], table: sa.Table, lon: float,
+                    lat: float, metres: float) -> sa.Select[Any]:
+    """``stmt`` kept to the rows within ``metres`` of (lon, lat), great-circle."""
+    if dialect == "postgresql":
+        from geoalchemy2 import Geography
+
+        here = sa.func.ST_SetSRID(sa.func.ST_MakePoint(lon, lat), SRID)
+        return stmt.where(sa.func.ST_DWithin(sa.cast(table.c.geom, Geography(srid=SRID)),
+                                             sa.cast(here, Geography(srid=SRID)), metres))
+    # the circle's bounding box through the R*Tree, then the haversine distance
+    dlat = math.degrees(metres / _EARTH_M)
+    dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
+    boxed = within_box(dialect, stmt, table, (lon - dlon, lat - dlat, lon + dlon, lat + dlat))
+    phi, lam = math.radians(lat), math.radians(lon)
+    rlat, rlon = sa.func.radians(table.c.lat), sa.func.radians(table.c.lon)
+    hav = (sa.func.pow(sa.func.sin((rlat - phi) / 2), 2) + math.cos(phi) * sa.func.cos(rlat)
+           * sa.func.pow(sa.func.sin((rlon - lam) / 2), 2))
+    return boxed.where(2 * _EARTH_M * sa.func.asin(sa.func.sqrt(hav)) <= metres)
+
+
+def index_points(dialect: str, conn: sa.Connection, table: sa.Table, where: Any) -> None:
+    """Put the rows of ``table`` matching ``where`` into SQLite's R*Tree (PostGIS: the
+    generated geometry is its own index entry)."""
+    if dialect == "postgresql":
+        return
+    r = rtree(table.name)
+    rowid: Any = sa.literal_column("rowid")
+    conn.execute(r.insert().from_select(
+        ["rid", "min_lon", "max_lon", "min_lat", "max_lat"],
+        sa.select(rowid, table.c.lon, table.c.lon, table.c.lat, table.c.lat).where(where)))
+
+
+def move_point(dialect: str, conn: sa.Connection, table: sa.Table, key: Any, lon: float,
+               lat: float) -> None:
+    """A row's point changed: SQLite moves its R*Tree box (PostGIS regenerates geom)."""
+    if dialect == "postgresql":
+        return
+    r = rtree(table.name)
+    rowid: Any = sa.select(sa.literal_column("rowid")).select_from(table).where(key)
+    conn.execute(r.update().where(r.c.rid == rowid.scalar_subquery()).values(
+        min_lon=lon, max_lon=lon, min_lat=lat, max_lat=lat))
+
+
+def unindex_points(dialect: str, conn: sa.Connection, table: sa.Table, where: Any) -> None:
+    """Drop the R*Tree boxes of the rows about to be deleted (SQLite)."""
+    if dialect == "postgresql":
+        return
+    r = rtree(table.name)
+    rowids: Any = sa.select(sa.literal_column("rowid")).select_from(table).where(where)
+    conn.execute(r.delete().where(r.c.rid.in_(rowids)))
+
+
+def bulk_insert_ignore(dialect: str, conn: sa.Connection, table: sa.Table,
+                       columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+    """Insert many rows (tuples in ``columns`` order), skipping those whose key is taken;
+    how many were new. SQLite: one prepared ``INSERT OR IGNORE`` run over the rows
+    (executemany). PostgreSQL: ``COPY`` into a temporary table, then one
+    ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``."""
+    if not rows:
+        return 0
+    if dialect != "postgresql":
+        stmt = insert_ignore(dialect, table).values({c: sa.bindparam(c) for c in columns})
+        sql = str(stmt.compile(dialect=conn.dialect))
+        return int(conn.exec_driver_sql(sql, list(rows)).rowcount)
+    tmp = f"tw_load_{table.name}"
+    cols = ", ".join(columns)
+    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table.name}) "
+                         "ON COMMIT DELETE ROWS")
+    raw: Any = conn.connection.driver_connection
+    with raw.cursor() as cur, cur.copy(f"COPY {tmp} ({cols}) FROM STDIN") as copy:
+        for r in rows:
+            copy.write_row(r)
+    pk = ", ".join(c.name for c in table.primary_key.columns)
+    n = conn.exec_driver_sql(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {tmp} "
+                             f"ON CONFLICT ({pk}) DO NOTHING").rowcount
+    conn.exec_driver_sql(f"TRUNCATE {tmp}")
+    return int(n)
+
+
+def is_unique_violation(err: BaseException) -> bool:
+    """A uniqueness conflict, from either database (through SQLAlchemy or not)."""
+    orig = getattr(err, "orig", err)
+    name = type(orig).__name__
+    return name == "UniqueViolation" or (name == "IntegrityError" and (
+        "UNIQUE" in str(orig) or "PRIMARY KEY" in str(orig)))
+
