@@ -93,6 +93,9 @@ class Received:
     batch: Batch | None = None
     refused: str = ""
     signed: dict[str, str] = field(default_factory=dict)
+    # what the adapter parsed: the input unpacked and out of its envelope (empty when
+    # refused), so that a later step needs not open it again
+    payload: bytes = b""
 
     @property
     def quarantined_by_policy(self) -> bool:
@@ -167,6 +170,7 @@ def open_input(raw: bytes, name: str, adapter: SourceAdapter, *,
                     f"{', '.join(foreign[:3])}{more}", fix="each platform, station or party "
                     "signs with its own key (the registry's source and speaks_for)")
         got.batch = batch
+        got.payload = payload
     except (SignatureError, TrucewatchError) as err:
         if isinstance(err, StorageError):
             raise
