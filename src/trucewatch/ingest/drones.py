@@ -212,7 +212,9 @@ class DroneSource:
 
     def speakers(self, batch: Batch, payload: bytes) -> set[str]:
         """The platforms a document speaks for: its reports' and its patrols'."""
-        found = {str(s).split(":", 1)[1] for s in batch.records["source_id"].to_list()}
+        # each report's platform_id field (its source_id is an id, not parsed)
+        found = set(batch.records["attributes"].str.json_path_match("$.platform_id")
+                    .drop_nulls().to_list()) if batch.records.height else set()
         patrols, _ = read_patrols(payload, batch.name)
         return found | {p.platform_id for p in patrols}
 
