@@ -367,14 +367,14 @@ def test_a_refused_file_named_like_an_accepted_one_is_not_coverage(
         scenario_dir: Path, tmp_path: Path) -> None:
     """Finding: patrols were trusted by file name, so a refused, unsigned file named like
     an accepted batch counted as coverage. Coverage now comes from what was accepted."""
-    from trucewatch.pipeline import _coverage
+    from trucewatch.pipeline import coverage_of
 
     store = SqliteStore(tmp_path / "c.db")
     keys = KeyRegistry.load(scenario_dir / "keys.json")
     signed = scenario_dir / "drones" / "eu12-2026-05-30.signed.json"
     assert receive(store, signed.read_bytes(), signed.name, DroneSource(),
                    registry=keys).accepted
-    accepted = _coverage(None, None, {}, set(), store)
+    accepted = coverage_of(store, None, None, {}, set())
     doc = json.loads(_drone("EU-12"))
     doc["patrols"] = [{"platform_id": "EU-12", "time_start": "2026-05-30T00:00:00Z",
                        "time_end": "2026-05-30T23:00:00Z", "swath_m": 50000.0,
@@ -385,7 +385,7 @@ def test_a_refused_file_named_like_an_accepted_one_is_not_coverage(
     fake.write_text(json.dumps(doc), encoding="utf-8")
     o = receive(store, fake.read_bytes(), fake.name, DroneSource(), registry=keys)
     assert o.refused
-    after = _coverage(None, None, {}, set(), store)
+    after = coverage_of(store, None, None, {}, set())
     assert after.patrols == accepted.patrols and len(accepted.patrols) >= 1
     store.close()
 

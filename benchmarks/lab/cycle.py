@@ -4,8 +4,12 @@ review, no PDFs), as tests and benchmarks run it."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trucewatch.demo import ScenarioFiles
+
+if TYPE_CHECKING:
+    from trucewatch.pipeline import CycleConfig
 
 
 def builtin_cycle(scenario: ScenarioFiles, out: Path, store: Path | str | None = None
@@ -21,3 +25,20 @@ def builtin_cycle(scenario: ScenarioFiles, out: Path, store: Path | str | None =
               pdf=False, sensors=SensorInputs(scenario.stations, [scenario.detections]),
               field_inputs=FieldInputs(scenario.drones, scenario.allegations, scenario.keys),
               review=apply_review, store_path=store)
+
+
+def builtin_config(scenario: ScenarioFiles, out: Path, store: Path | str | None = None,
+                   stages: dict[str, str] | None = None) -> CycleConfig:
+    """The same cycle as :func:`builtin_cycle`, as a configuration (``stages``: built-in
+    stage name -> registered plugin replacing it)."""
+    from trucewatch.pipeline import CycleConfig, FieldInputs, SensorInputs
+    from trucewatch.demo.multisource import apply_review
+
+    assert scenario.stations and scenario.detections
+    return CycleConfig(
+        agreement_path=scenario.agreement,
+        firms_files=(*scenario.reference, *scenario.current),
+        reference_years=(2023, 2024, 2025), out_dir=out, cloud_path=scenario.coverage,
+        pdf=False, sensors=SensorInputs(scenario.stations, [scenario.detections]),
+        field_inputs=FieldInputs(scenario.drones, scenario.allegations, scenario.keys),
+        review=apply_review, store_path=store, stages=dict(stages or {}))

@@ -32,13 +32,14 @@ from scipy.spatial import cKDTree
 
 from trucewatch.geo.crs import local_laea, project_points
 from trucewatch.geo.distance import haversine_m
-from trucewatch.model.enums import Ruling
+from trucewatch.model.enums import AllegationCategory, ObservedClass, Ruling
 from trucewatch.model.serialization import parse_time
 
-COMPATIBLE = {"explosion": ("explosion", "fire"), "fire": ("fire", "explosion"),
-              "strike_on_protected_site": ("explosion", "fire"),
-              "heavy_weapon": ("heavy_weapon",), "other": ("explosion", "fire", "heavy_weapon",
-                                                           "vehicle_movement")}
+_A, _O = AllegationCategory, ObservedClass
+COMPATIBLE = {_A.EXPLOSION: (_O.EXPLOSION, _O.FIRE), _A.FIRE: (_O.FIRE, _O.EXPLOSION),
+              _A.STRIKE_ON_PROTECTED_SITE: (_O.EXPLOSION, _O.FIRE),
+              _A.HEAVY_WEAPON: (_O.HEAVY_WEAPON,),
+              _A.OTHER: (_O.EXPLOSION, _O.FIRE, _O.HEAVY_WEAPON, _O.VEHICLE_MOVEMENT)}
 
 
 UNDECIDED = ("insufficient_evidence", "not_proof_in_zone", "same_day_ambiguous")
@@ -189,7 +190,7 @@ class AllegationJudge:
             d = np.hypot(ix[c] - ax[k], iy[c] - ay[k])
             ok = ((d <= self.n_sigma * np.hypot(sig[k], isig[c]) + self.incident_scale_m)
                   & (ts[c] <= a1 + self.time_slack_s) & (te[c] >= a0 - self.time_slack_s)
-                  & np.isin(klass[c], COMPATIBLE.get(res["category"], COMPATIBLE["other"])))
+                  & np.isin(klass[c], COMPATIBLE.get(res["category"], COMPATIBLE[_A.OTHER])))
             out.append(sorted(c[ok].tolist()))
         return out
 
@@ -221,10 +222,10 @@ class AllegationJudge:
         if patrol:
             seen.append(patrol)
         # satellites see fires (and the fires explosions start), never a gun or a vehicle
-        satellite = cat not in ("heavy_weapon",) and cov.satellite(t0, t1)
-        able = {"explosion": bool(seen), "strike_on_protected_site": bool(seen),
-                "fire": bool(patrol) or satellite, "heavy_weapon": bool(patrol),
-                "other": bool(seen)}.get(cat, bool(seen))
+        satellite = cat != AllegationCategory.HEAVY_WEAPON and cov.satellite(t0, t1)
+        able = {_A.EXPLOSION: bool(seen), _A.STRIKE_ON_PROTECTED_SITE: bool(seen),
+                _A.FIRE: bool(patrol) or satellite, _A.HEAVY_WEAPON: bool(patrol),
+                _A.OTHER: bool(seen)}.get(cat, bool(seen))
         if satellite:
             seen.append("satellite (clear sky)")
         if able:

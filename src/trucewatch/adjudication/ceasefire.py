@@ -18,21 +18,19 @@ from trucewatch.agreement.zones import ZoneIndex
 from trucewatch.satellite.baseline import Baseline
 from trucewatch.geo.grid import cell_centre
 from trucewatch.model.agreement import Agreement
-from trucewatch.model.enums import Category
+from trucewatch.model.enums import Category, RuleName, ZoneGroup
 from trucewatch.model.incident import Incident, Violation
 
 # zone_group values, most specific first: a point in several zones takes the first
-ZONE_GROUPS = ("protected_site", "disengagement", "buffer", "withdrawal", "outside")
-# zone id prefix -> kind (the loader's ids: site:<id>, disengagement:<id>, buffer:<side>,
-# withdrawal:<class>:<side>)
-PREFIX_KIND = {"site": "protected_site", "disengagement": "disengagement", "buffer": "buffer",
-               "withdrawal": "withdrawal"}
+# (plain values: a list of enum members would make polars build an Enum column)
+ZONE_GROUPS = tuple(g.value for g in ZoneGroup)
 # the rule a war-related fire breaks in each zone group under the default evidence rules
 # (a fire alone proves nothing in a withdrawal zone: evidence_rules.withdrawal.fire = none)
 RULES = {
-    "protected_site": ("strike_on_protected_site", Category.STRIKE_ON_PROTECTED_SITE),
-    "disengagement": ("fire_in_disengagement_area", Category.FIRE),
-    "buffer": ("fire_in_buffer_zone", Category.FIRE),
+    ZoneGroup.PROTECTED_SITE: (RuleName.STRIKE_ON_PROTECTED_SITE,
+                               Category.STRIKE_ON_PROTECTED_SITE),
+    ZoneGroup.DISENGAGEMENT: (RuleName.FIRE_IN_DISENGAGEMENT_AREA, Category.FIRE),
+    ZoneGroup.BUFFER: (RuleName.FIRE_IN_BUFFER_ZONE, Category.FIRE),
 }
 
 
@@ -51,10 +49,9 @@ def tag_zones(points: pl.DataFrame, index: ZoneIndex) -> pl.DataFrame:
     lon, lat = points["longitude"].to_numpy(), points["latitude"].to_numpy()
     p_idx, z_idx = index.zone_pairs(lon, lat)
     ids = pl.Series(index.zone_ids, dtype=pl.String)
-    # the most specific zone kind names the group (ZONE_GROUPS order); kinds by zone id
-    kinds = getattr(index, "zone_kinds", None) or {
-        z: PREFIX_KIND.get(z.split(":", 1)[0], "outside") for z in index.zone_ids}
-    kinds = kinds or {"": "outside"}
+    # the most specific zone kind names the group (ZONE_GROUPS order); each zone's kind is
+    # the zone's typed field (the index's zone_kinds), never read from its id
+    kinds = index.zone_kinds or {"": ZoneGroup.OUTSIDE}
     rank = (pl.col("zone").replace_strict(kinds, default=None, return_dtype=pl.String)
             .replace_strict(ZONE_GROUPS, list(range(len(ZONE_GROUPS))), default=None,
                             return_dtype=pl.Int64)

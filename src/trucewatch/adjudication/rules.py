@@ -50,54 +50,70 @@ from trucewatch.adjudication.ceasefire import tag_zones
 from trucewatch.agreement.zones import ZoneIndex
 from trucewatch.geo.crs import project_points, to_metric
 from trucewatch.geo.distance import haversine_m
-from trucewatch.model.agreement import EVIDENCE_CLASSES, Agreement
-from trucewatch.model.enums import Category
+from trucewatch.model.agreement import (
+    EVIDENCE_CLASSES,
+    Agreement,
+    disengagement_zone_id,
+    site_zone_id,
+)
+from trucewatch.model.enums import (
+    Category,
+    EvidenceClass,
+    ObservedClass,
+    RuleName,
+    SourceKind,
+    ZoneGroup,
+    ZoneKind,
+)
 from trucewatch.model.incident import Incident, Violation
 from trucewatch.model.observation import Location
 
-RULE_CATEGORY = {
-    "strike_on_protected_site": Category.STRIKE_ON_PROTECTED_SITE,
-    "explosion_in_disengagement_area": Category.EXPLOSION_IMPACT,
-    "explosion_in_buffer_zone": Category.EXPLOSION_IMPACT,
-    "explosion_in_withdrawal_zone": Category.EXPLOSION_IMPACT,
-    "fire_in_disengagement_area": Category.FIRE,
-    "fire_in_buffer_zone": Category.FIRE,
-    "fire_in_withdrawal_zone": Category.FIRE,
-    "heavy_weapon_in_protected_site": Category.HEAVY_WEAPON_IN_RESTRICTED_ZONE,
-    "heavy_weapon_in_disengagement_area": Category.HEAVY_WEAPON_IN_RESTRICTED_ZONE,
-    "heavy_weapon_in_buffer_zone": Category.HEAVY_WEAPON_IN_RESTRICTED_ZONE,
-    "heavy_weapon_in_withdrawal_zone": Category.HEAVY_WEAPON_IN_RESTRICTED_ZONE,
+R, Z, E, O = RuleName, ZoneKind, EvidenceClass, ObservedClass  # noqa: E741
+RULE_CATEGORY: dict[str, Category] = {
+    R.STRIKE_ON_PROTECTED_SITE: Category.STRIKE_ON_PROTECTED_SITE,
+    R.EXPLOSION_IN_DISENGAGEMENT_AREA: Category.EXPLOSION_IMPACT,
+    R.EXPLOSION_IN_BUFFER_ZONE: Category.EXPLOSION_IMPACT,
+    R.EXPLOSION_IN_WITHDRAWAL_ZONE: Category.EXPLOSION_IMPACT,
+    R.FIRE_IN_DISENGAGEMENT_AREA: Category.FIRE,
+    R.FIRE_IN_BUFFER_ZONE: Category.FIRE,
+    R.FIRE_IN_WITHDRAWAL_ZONE: Category.FIRE,
+    R.HEAVY_WEAPON_IN_PROTECTED_SITE: Category.HEAVY_WEAPON_IN_RESTRICTED_ZONE,
+    R.HEAVY_WEAPON_IN_DISENGAGEMENT_AREA: Category.HEAVY_WEAPON_IN_RESTRICTED_ZONE,
+    R.HEAVY_WEAPON_IN_BUFFER_ZONE: Category.HEAVY_WEAPON_IN_RESTRICTED_ZONE,
+    R.HEAVY_WEAPON_IN_WITHDRAWAL_ZONE: Category.HEAVY_WEAPON_IN_RESTRICTED_ZONE,
 }
-KLASS_CATEGORY = {"explosion": Category.EXPLOSION_IMPACT, "fire": Category.FIRE,
-                  "heavy_weapon": Category.HEAVY_WEAPON,
-                  "vehicle_movement": Category.VEHICLE_MOVEMENT}
+KLASS_CATEGORY: dict[str, Category] = {
+    O.EXPLOSION: Category.EXPLOSION_IMPACT, O.FIRE: Category.FIRE,
+    O.HEAVY_WEAPON: Category.HEAVY_WEAPON, O.VEHICLE_MOVEMENT: Category.VEHICLE_MOVEMENT}
 FLAGS = ("before_entry_into_force", "same_day_ambiguous", "grace_period",
          "live_fire_training", "insufficient_evidence", "weapon_class_not_covered",
          "not_proof_in_zone")
 # the incident's klass -> evidence class of the agreement's evidence_rules
-EVIDENCE_OF = {"explosion": "explosion", "crater": "explosion", "fire": "fire",
-               "heavy_weapon": "heavy_weapon"}
+EVIDENCE_OF: dict[str, str] = {O.EXPLOSION: E.EXPLOSION, O.CRATER: E.EXPLOSION,
+                               O.FIRE: E.FIRE, O.HEAVY_WEAPON: E.HEAVY_WEAPON}
 # zone kinds, most specific first: the first whose evidence rule says "violation" decides
-KIND_ORDER = ("protected_site", "disengagement", "buffer", "withdrawal")
+KIND_ORDER = (Z.PROTECTED_SITE, Z.DISENGAGEMENT, Z.BUFFER, Z.WITHDRAWAL)
 # zone kind -> evidence class -> the rule broken
-KIND_RULES = {
-    "protected_site": {"fire": "strike_on_protected_site",
-                       "explosion": "strike_on_protected_site",
-                       "heavy_weapon": "heavy_weapon_in_protected_site"},
-    "disengagement": {"fire": "fire_in_disengagement_area",
-                      "explosion": "explosion_in_disengagement_area",
-                      "heavy_weapon": "heavy_weapon_in_disengagement_area"},
-    "buffer": {"fire": "fire_in_buffer_zone", "explosion": "explosion_in_buffer_zone",
-               "heavy_weapon": "heavy_weapon_in_buffer_zone"},
-    "withdrawal": {"fire": "fire_in_withdrawal_zone",
-                   "explosion": "explosion_in_withdrawal_zone",
-                   "heavy_weapon": "heavy_weapon_in_withdrawal_zone"},
+KIND_RULES: dict[ZoneKind, dict[EvidenceClass, RuleName]] = {
+    Z.PROTECTED_SITE: {E.FIRE: R.STRIKE_ON_PROTECTED_SITE,
+                       E.EXPLOSION: R.STRIKE_ON_PROTECTED_SITE,
+                       E.HEAVY_WEAPON: R.HEAVY_WEAPON_IN_PROTECTED_SITE},
+    Z.DISENGAGEMENT: {E.FIRE: R.FIRE_IN_DISENGAGEMENT_AREA,
+                      E.EXPLOSION: R.EXPLOSION_IN_DISENGAGEMENT_AREA,
+                      E.HEAVY_WEAPON: R.HEAVY_WEAPON_IN_DISENGAGEMENT_AREA},
+    Z.BUFFER: {E.FIRE: R.FIRE_IN_BUFFER_ZONE, E.EXPLOSION: R.EXPLOSION_IN_BUFFER_ZONE,
+               E.HEAVY_WEAPON: R.HEAVY_WEAPON_IN_BUFFER_ZONE},
+    Z.WITHDRAWAL: {E.FIRE: R.FIRE_IN_WITHDRAWAL_ZONE,
+                   E.EXPLOSION: R.EXPLOSION_IN_WITHDRAWAL_ZONE,
+                   E.HEAVY_WEAPON: R.HEAVY_WEAPON_IN_WITHDRAWAL_ZONE},
 }
-RULE_KIND = {rule: kind for kind, per in KIND_RULES.items() for rule in per.values()}
-KIND_WORDS = {"protected_site": "protected site", "disengagement": "disengagement area",
-              "buffer": "buffer zone", "withdrawal": "withdrawal zone"}
-SOURCE_WORDS = {"satellite_fire": "satellite", "sensor_network": "ground sensors",
-                "drone": "drone"}
+RULE_KIND: dict[str, str] = {rule: kind for kind, per in KIND_RULES.items()
+                             for rule in per.values()}
+KIND_WORDS: dict[str, str] = {
+    Z.PROTECTED_SITE: "protected site", Z.DISENGAGEMENT: "disengagement area",
+    Z.BUFFER: "buffer zone", Z.WITHDRAWAL: "withdrawal zone"}
+SOURCE_WORDS: dict[str, str] = {SourceKind.SATELLITE_FIRE: "satellite",
+                SourceKind.SENSOR_NETWORK: "ground sensors", SourceKind.DRONE: "drone"}
 
 
 @dataclass
@@ -117,10 +133,13 @@ class RuleBook:
 
     def __post_init__(self) -> None:
         self.index = self.index or ZoneIndex(self.agreement)
-        self._sites = {f"site:{s.id}": s for s in self.agreement.protected_sites}
-        self._areas = {f"disengagement:{d.id}": d
+        self._sites = {site_zone_id(s.id): s for s in self.agreement.protected_sites}
+        self._areas = {disengagement_zone_id(d.id): d
                        for d in getattr(self.agreement, "disengagement_areas", [])}
         self._kinds = {z.id: str(z.kind) for z in self.agreement.zones}
+        # each withdrawal zone's weapon class, from the zone (its id is not parsed)
+        self._zone_class = {z.id: z.weapon_class for z in self.agreement.zones
+                            if z.weapon_class is not None}
         fr = self.fire_reasons
         if isinstance(fr, pl.DataFrame):
             fr = (dict(zip(fr["id"].cast(pl.String).to_list(),
@@ -152,7 +171,7 @@ class RuleBook:
         group = inc["zone_group"].to_numpy()
         evidence = inc["klass"].replace_strict(EVIDENCE_OF, default="",
                                                return_dtype=pl.String).to_numpy()
-        in_zone = group != "outside"
+        in_zone = group != ZoneGroup.OUTSIDE
         fire_only = inc["fires"] == inc["n_obs"]
         confirmed = inc["fires"] - inc["unconfirmed_fires"]
         weak = ((fire_only & (inc["unconfirmed_fires"] == inc["fires"])
@@ -169,10 +188,12 @@ class RuleBook:
             m = np.zeros(n, dtype=bool)
             m[rows.filter(pl.col("kind") == kind)["k"].to_numpy()] = True
             member[kind] = m
-        # the weapon's own withdrawal zone: zone ids "withdrawal:<class>:<side>"
+        # the weapon's own withdrawal zone: a withdrawal zone of the weapon's class
         own = (rows.drop_nulls("weapon_class")
-               .filter(pl.col("zone_ids").str.starts_with(
-                   pl.lit("withdrawal:") + pl.col("weapon_class") + pl.lit(":")))["k"])
+               .filter((pl.col("kind") == ZoneKind.WITHDRAWAL) & (
+                   pl.col("zone_ids").replace_strict(self._zone_class or {"": ""},
+                                                     default=None, return_dtype=pl.String)
+                   == pl.col("weapon_class")))["k"])
         in_own = np.zeros(n, dtype=bool)
         in_own[own.to_numpy()] = True
         covered = inc["weapon_class"].is_in(list(a.withdrawal_km)).fill_null(True).to_numpy()
@@ -183,8 +204,8 @@ class RuleBook:
             proves = [c for c in EVIDENCE_CLASSES if a.evidence_rule(kind, c) == "violation"]
             mute = [c for c in EVIDENCE_CLASSES if c not in proves]
             hit = member[kind] & np.isin(evidence, proves)
-            if kind == "withdrawal":  # a heavy weapon only in its own class's zone
-                hit &= (evidence != "heavy_weapon") | in_own
+            if kind == ZoneKind.WITHDRAWAL:  # a heavy weapon only in its own class's zone
+                hit &= (evidence != EvidenceClass.HEAVY_WEAPON) | in_own
             applies.append(hit)
             nothing |= member[kind] & np.isin(evidence, mute)
             names.append(np.select([evidence == c for c in EVIDENCE_CLASSES],
@@ -203,7 +224,7 @@ class RuleBook:
         ambiguous = straddle & would & ~weak_k
         judged = live | straddle
         k_weak = judged & weak_k
-        w_unc = (judged & (evidence == "heavy_weapon") & ~would & has_class & ~covered
+        w_unc = (judged & (evidence == EvidenceClass.HEAVY_WEAPON) & ~would & has_class & ~covered
                  & in_zone)
         not_proof = judged & in_zone & ~would & nothing
         rule = np.where(live & would & ~weak_k, cand, "")
@@ -265,21 +286,22 @@ class RuleBook:
             kind = RULE_KIND.get(str(rule), "")
             law = f"evidence_rules.{kind}.{cls} = {self.agreement.evidence_rule(kind, cls)}"
             tail = f"; {law}; alternatives considered: {self._alternatives(r)}{classifier}"
-        if rule == "strike_on_protected_site":
+        if rule == RuleName.STRIKE_ON_PROTECTED_SITE:
             site = next((self._sites[z] for z in r["zone_ids"]  # type: ignore[attr-defined]
                          if z in self._sites), None)
             where = (f"within {site.radius_m / 1000:g} km of {site.name} ({site.kind})"
                      if site else zones)
             return f"{rule}: {what}, {where}{near}{tail}"
-        if rule in ("fire_in_disengagement_area", "explosion_in_disengagement_area",
-                    "heavy_weapon_in_disengagement_area"):
+        if rule in (RuleName.FIRE_IN_DISENGAGEMENT_AREA,
+                    RuleName.EXPLOSION_IN_DISENGAGEMENT_AREA,
+                    RuleName.HEAVY_WEAPON_IN_DISENGAGEMENT_AREA):
             area = next((self._areas[z] for z in r["zone_ids"]  # type: ignore[attr-defined]
                          if z in self._areas), None)
             where = (f"inside {area.name} (disengagement area"
                      + (f", {area.radius_m / 1000:g} km radius)" if area.geometry is None
                         else ")") if area else f"inside {zones}")
             return f"{rule}: {what}, {where}{near}{tail}"
-        if rule == "heavy_weapon_in_withdrawal_zone":
+        if rule == RuleName.HEAVY_WEAPON_IN_WITHDRAWAL_ZONE:
             return (f"{rule}: {r['weapon_class']} {what}, inside {zones}: this class must be "
                     f"withdrawn {self.agreement.withdrawal_km[str(r['weapon_class'])]:g} km"
                     f"{near}{tail}")
@@ -376,7 +398,7 @@ class RuleBook:
         shown = ("grace_period", "live_fire_training", "weapon_class_not_covered",
                  "same_day_ambiguous")
         mask = evaluated["rule"].is_not_null() | (evaluated["flag"].is_in(shown)
-                                                  & (evaluated["zone_group"] != "outside"))
+                                                  & (evaluated["zone_group"] != ZoneGroup.OUTSIDE))
         if keep is not None:
             mask = mask | keep
         incidents, violations = [], []

@@ -36,8 +36,12 @@ from trucewatch.model.agreement import (
     Side,
     TrainingArea,
     Zone,
-    ZoneKind,
+    buffer_zone_id,
+    disengagement_zone_id,
+    site_zone_id,
+    withdrawal_zone_id,
 )
+from trucewatch.model.enums import ZoneKind
 from trucewatch.model.serialization import parse_time
 from trucewatch.model.times import EARLIEST, LATEST_AGREEMENT_TIME
 
@@ -404,22 +408,22 @@ def _build_zones(loc: BaseGeometry, occupied: BaseGeometry | None, border: BaseG
                           area_km2=round(g_m.area / 1e6, 3), **kw))
 
     for s in sides:
-        add(f"buffer:{s.id}", ZoneKind.BUFFER,
+        add(buffer_zone_id(s.id), ZoneKind.BUFFER,
             loc_m.buffer(s.buffer_km * 1000).intersection(regions[s.id]),
             side=s.id, distance_km=s.buffer_km)
     for cls_name, d in sorted(withdrawal.items()):
         for s in sides:
-            add(f"withdrawal:{cls_name}:{s.id}", ZoneKind.WITHDRAWAL,
+            add(withdrawal_zone_id(cls_name, s.id), ZoneKind.WITHDRAWAL,
                 loc_m.buffer(d * 1000).intersection(regions[s.id]),
                 side=s.id, weapon_class=cls_name, distance_km=d)
     for site in sites:
         pt = to_metric(shapely.Point(site.lon, site.lat), crs)
-        add(f"site:{site.id}", ZoneKind.PROTECTED_SITE, pt.buffer(site.radius_m),
+        add(site_zone_id(site.id), ZoneKind.PROTECTED_SITE, pt.buffer(site.radius_m),
             distance_km=site.radius_m / 1000)
     for area in disengagement or []:
         g_m = (to_metric(area.geometry, crs) if area.geometry is not None else
                to_metric(shapely.Point(area.lon, area.lat), crs).buffer(area.radius_m))
-        add(f"disengagement:{area.id}", ZoneKind.DISENGAGEMENT, g_m,
+        add(disengagement_zone_id(area.id), ZoneKind.DISENGAGEMENT, g_m,
             distance_km=area.radius_m / 1000 if area.geometry is None else None)
     return zones
 

@@ -22,6 +22,7 @@ from datetime import datetime
 import polars as pl
 
 from trucewatch.fusion.incidents import EVIDENCE_SCHEMA
+from trucewatch.model.enums import ObservedClass, SourceKind
 
 VIIRS_LOOKBACK_S = 12 * 3600.0
 # a location defined by this many stations is taken at face value; fewer, less (a 4-station
@@ -54,12 +55,12 @@ def fire_evidence(classified: pl.DataFrame, since: datetime | None = None,
     if since is not None:
         f = f.filter(seen1 >= since.timestamp())
     return f.select(
-        "id", pl.lit("satellite_fire").alias("source_kind"),
+        "id", pl.lit(SourceKind.SATELLITE_FIRE.value).alias("source_kind"),
         ("satellite:" + pl.col("sensor")).alias("source_id"),
         (seen0 - lookback_s).alias("t_start"), seen1.alias("t_end"),
         seen0.alias("seen_start"), seen1.alias("seen_end"), "latitude", "longitude",
         pl.when(pl.col("sensor") == "MODIS").then(500.0).otherwise(190.0).alias("sigma_m"),
-        pl.lit("fire").alias("klass"), pl.lit(1.0).alias("reliability"),
+        pl.lit(ObservedClass.FIRE.value).alias("klass"), pl.lit(1.0).alias("reliability"),
         pl.lit(None, pl.String).alias("weapon_class"), pl.lit(1).alias("count"),
         # confirmed only when the detection's own cell-day is a war-related excess: a pixel
         # carried over from an earlier excess, or an excess not yet confirmed, is weak alone
@@ -73,11 +74,11 @@ def explosion_evidence(explosions: pl.DataFrame) -> pl.DataFrame:
     ex = explosions.filter(pl.col("attributes").str.json_path_match("$.status") == "located")
     t = _epoch("time_start")
     return ex.select(
-        "id", pl.lit("sensor_network").alias("source_kind"),
+        "id", pl.lit(SourceKind.SENSOR_NETWORK.value).alias("source_kind"),
         pl.lit("sensors:network").alias("source_id"), t.alias("t_start"), t.alias("t_end"),
         t.alias("seen_start"), t.alias("seen_end"), "latitude", "longitude",
         pl.col("uncertainty_m").alias("sigma_m"),
-        pl.lit("explosion").alias("klass"),
+        pl.lit(ObservedClass.EXPLOSION.value).alias("klass"),
         (pl.col("attributes").str.json_path_match("$.n_defining").cast(pl.Float64)
          / FULL_TRUST_DEFINING).clip(0.3, 1.0).alias("reliability"),
         pl.lit(None, pl.String).alias("weapon_class"), pl.lit(1).alias("count"),
@@ -96,7 +97,7 @@ def drone_evidence(drones: pl.DataFrame) -> pl.DataFrame:
         pl.Series("weapon_class", [a.get("weapon_class") for a in attrs], dtype=pl.String),
         pl.Series("count", [int(a.get("count", 1)) for a in attrs], dtype=pl.Int64),
     ).select(
-        "id", pl.lit("drone").alias("source_kind"), "source_id", t.alias("t_start"),
+        "id", pl.lit(SourceKind.DRONE.value).alias("source_kind"), "source_id", t.alias("t_start"),
         t.alias("t_end"), t.alias("seen_start"), t.alias("seen_end"), "latitude", "longitude",
         pl.col("uncertainty_m").alias("sigma_m"),
         "klass", "reliability", "weapon_class", "count", pl.lit(False).alias("unconfirmed"),

@@ -48,6 +48,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from trucewatch.geo.crs import local_laea, project_points
+from trucewatch.model.enums import ObservedClass, SourceKind
 
 EVIDENCE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "id": pl.String, "source_kind": pl.String, "source_id": pl.String,
@@ -64,15 +65,20 @@ def with_seen(evidence: pl.DataFrame) -> pl.DataFrame:
     before the columns existed): from ``t_start``/``t_end``, exact for instants; a
     satellite fire's window then ended at its overpass, so both are ``t_end``."""
     ev = evidence
-    fire = pl.col("source_kind") == "satellite_fire"
+    fire = pl.col("source_kind") == _FIRE
     fallback = {"seen_start": pl.when(fire).then(pl.col("t_end")).otherwise(pl.col("t_start")),
                 "seen_end": pl.col("t_end")}
     for seen, t in fallback.items():
         ev = ev.with_columns((pl.col(seen).fill_null(t) if seen in ev.columns else t)
                              .alias(seen))
     return ev
-KINETIC = ("explosion", "crater", "fire")
-PRESENCE = ("heavy_weapon", "vehicle_movement")
+# plain values (polars reads a list of enum members as an Enum column)
+_FIRE, _NET, _DRONE = (k.value for k in (SourceKind.SATELLITE_FIRE, SourceKind.SENSOR_NETWORK,
+                                          SourceKind.DRONE))
+_O = ObservedClass
+KINETIC = (_O.EXPLOSION.value, _O.CRATER.value, _O.FIRE.value)
+PRESENCE = (_O.HEAVY_WEAPON.value, _O.VEHICLE_MOVEMENT.value)
+EXPLOSIVE = (_O.EXPLOSION.value, _O.CRATER.value)
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ class IncidentFuser:
     barrage_merge_m: float = 4000.0
     barrage_window_s: float = 60.0
     reliability: dict[str, float] = field(default_factory=lambda: {
-        "satellite_fire": 0.6, "sensor_network": 0.8, "drone": 0.9})
+        _FIRE: 0.6, _NET: 0.8, _DRONE: 0.9})
 
     def fuse(self, evidence: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """(incidents, membership). ``membership``: id, incident (int label)."""
@@ -121,7 +127,7 @@ class IncidentFuser:
         gate = self.n_sigma * np.hypot(sigma[i], sigma[j]) + self.incident_scale_m
         gap = np.abs(mid[i] - mid[j]) - half[i] - half[j]
         ok = (d <= gate) & (gap <= self.time_slack_s) & (kinetic[i] == kinetic[j])
-        network = (ev["source_kind"] == "sensor_network").to_numpy()
+        network = (ev["source_kind"] == _NET).to_numpy()
         ok |= (network[i] & network[j] & (d <= self.barrage_merge_m)
                & (np.abs(mid[i] - mid[j]) <= self.barrage_window_s))
         n = ev.height
@@ -136,7 +142,7 @@ class IncidentFuser:
         default = pl.col("source_kind").replace_strict(self.reliability, default=0.5,
                                                        return_dtype=pl.Float64)
         rel = (default * pl.col("reliability").fill_null(1.0)).clip(0.0, 0.999)
-        indep = (pl.when(pl.col("source_kind") == "drone").then(pl.col("source_id"))
+        indep = (pl.when(pl.col("source_kind") == _DRONE).then(pl.col("source_id"))
                  .otherwise(pl.col("source_kind")))
         ev = with_seen(ev).with_columns(indep.alias("indep"),
                                         (1.0 / pl.col("sigma_m") ** 2).alias("w"),
@@ -155,14 +161,14 @@ class IncidentFuser:
             pl.col("seen_start").min().alias("seen_start"),
             pl.col("seen_end").max().alias("seen_end"),
             pl.col("id").sort().alias("observation_ids"), pl.len().alias("n_obs"),
-            pl.col("klass").is_in(["explosion", "crater"]).any().alias("_explosive"),
-            (pl.col("klass") == "heavy_weapon").any().alias("_weapon"),
+            pl.col("klass").is_in(EXPLOSIVE).any().alias("_explosive"),
+            (pl.col("klass") == _O.HEAVY_WEAPON.value).any().alias("_weapon"),
             pl.col("klass").is_in(KINETIC).any().alias("kinetic"),
-            (pl.col("source_kind") == "satellite_fire").sum().alias("fires"),
-            ((pl.col("source_kind") == "satellite_fire") & pl.col("unconfirmed")).sum()
+            (pl.col("source_kind") == _FIRE).sum().alias("fires"),
+            ((pl.col("source_kind") == _FIRE) & pl.col("unconfirmed")).sum()
             .alias("unconfirmed_fires"),
-            (pl.col("source_kind") == "sensor_network").sum().alias("explosions"),
-            (pl.col("source_kind") == "drone").sum().alias("drone_reports"),
+            (pl.col("source_kind") == _NET).sum().alias("explosions"),
+            (pl.col("source_kind") == _DRONE).sum().alias("drone_reports"),
             pl.col("weapon_class").drop_nulls().mode().first().alias("weapon_class"),
             pl.col("source_kind").unique().sort().alias("source_kinds"),
         ).join(conf, on="incident")
@@ -172,9 +178,10 @@ class IncidentFuser:
             pl.when(overlap).then(pl.col("_t1_in")).otherwise(pl.col("_t1_out")).alias("t_end"),
             pl.max_horizontal("sigma_fused_m", "spread_m").alias("sigma_m"),
             pl.when(pl.col("kinetic")).then(
-                pl.when(pl.col("_explosive")).then(pl.lit("explosion")).otherwise(pl.lit("fire")))
-            .otherwise(pl.when(pl.col("_weapon")).then(pl.lit("heavy_weapon"))
-                       .otherwise(pl.lit("vehicle_movement"))).alias("klass"),
+                pl.when(pl.col("_explosive")).then(pl.lit(_O.EXPLOSION.value))
+                .otherwise(pl.lit(_O.FIRE.value)))
+            .otherwise(pl.when(pl.col("_weapon")).then(pl.lit(_O.HEAVY_WEAPON.value))
+                       .otherwise(pl.lit(_O.VEHICLE_MOVEMENT.value))).alias("klass"),
             (pl.col("n_obs") - pl.col("n_sources")).alias("duplicates_merged"),
         ).drop("_t0_in", "_t1_in", "_t0_out", "_t1_out", "_explosive", "_weapon",
                "sigma_fused_m").sort("t_start", "incident")

@@ -24,12 +24,12 @@ from trucewatch.errors import InputFileError
 from trucewatch.ingest.base import Batch, QuarantineEntry, sha256
 from trucewatch.ingest.drones import _reason
 from trucewatch.ingest.extraction import LANGUAGES, Extractor
-from trucewatch.model.enums import ClaimantKind, SourceKind
+from trucewatch.model.enums import AllegationCategory, ClaimantKind, SourceKind, SourceName
 from trucewatch.model.serialization import format_time
 from trucewatch.model.times import time_problem
 
 FORMAT = "trucewatch-allegations/1"
-CATEGORIES = ("explosion", "fire", "heavy_weapon", "strike_on_protected_site", "other")
+CATEGORIES = tuple(c.value for c in AllegationCategory)
 
 
 class AllegationIn(BaseModel):
@@ -78,7 +78,7 @@ RECORD_SCHEMA = {"id": pl.String, "received_at": pl.String, "claimant": pl.Strin
 
 
 class AllegationSource:
-    name = "allegations"
+    name: str = SourceName.ALLEGATIONS
     kind = SourceKind.ALLEGATION
 
     def __init__(self, extractor: Extractor | None = None) -> None:

@@ -21,7 +21,6 @@ import hashlib
 import json
 import math
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 import polars as pl
@@ -30,7 +29,7 @@ from pyproj import Geod
 
 from trucewatch.errors import InputFileError
 from trucewatch.ingest.base import Batch, QuarantineEntry, sha256
-from trucewatch.model.enums import SourceKind
+from trucewatch.model.enums import ObservedClass, SourceKind, SourceName
 from trucewatch.model.times import time_problem
 
 FORMAT = "trucewatch-drone/1"
@@ -41,12 +40,7 @@ RANGE_SIGMA_FRACTION = 0.05
 POINTING_SIGMA_DEG = 1.0  # KLV sensor pointing (gimbal + INS)
 
 
-class DroneClass(StrEnum):
-    EXPLOSION = "explosion"
-    FIRE = "fire"
-    CRATER = "crater"
-    HEAVY_WEAPON = "heavy_weapon"
-    VEHICLE_MOVEMENT = "vehicle_movement"
+DroneClass = ObservedClass  # what a drone report may show
 
 
 class _Strict(BaseModel):
@@ -210,7 +204,7 @@ def _document(raw: bytes, name: str) -> dict[str, Any]:
 class DroneSource:
     """Source adapter for drone report documents."""
 
-    name = "drone"
+    name: str = SourceName.DRONE
     kind = SourceKind.DRONE
 
     def sniff(self, header: list[str]) -> bool:
@@ -218,7 +212,9 @@ class DroneSource:
 
     def speakers(self, batch: Batch, payload: bytes) -> set[str]:
         """The platforms a document speaks for: its reports' and its patrols'."""
-        found = {str(s).split(":", 1)[1] for s in batch.records["source_id"].to_list()}
+        # each report's platform_id field (its source_id is an id, not parsed)
+        found = set(batch.records["attributes"].str.json_path_match("$.platform_id")
+                    .drop_nulls().to_list()) if batch.records.height else set()
         patrols, _ = read_patrols(payload, batch.name)
         return found | {p.platform_id for p in patrols}
 

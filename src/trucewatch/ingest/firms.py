@@ -39,7 +39,7 @@ from trucewatch.ingest.base import (
     read_raw,
     sha256,
 )
-from trucewatch.model.enums import SourceKind
+from trucewatch.model.enums import SourceKind, SourceName
 from trucewatch.model.times import EARLIEST, FUTURE_SLACK_DAYS
 
 SENSORS = (
@@ -218,7 +218,7 @@ def detect_layout(header: list[str]) -> str | None:
 class FirmsSource:
     """The FIRMS source adapter (built in, registered like any third-party source)."""
 
-    name = "firms"
+    name: str = SourceName.FIRMS
     kind = SourceKind.SATELLITE_FIRE
 
     def sniff(self, header: list[str]) -> bool:
@@ -394,7 +394,7 @@ def parse_firms(source: bytes | Path, name: str, *, today: datetime | None = Non
         QuarantineEntry(int(r), reason, rawline)
         for r, reason, rawline in zip(bad["row"], bad["_reason"], bad["raw"], strict=True)
     ]
-    batch = Batch(source="firms", kind=SourceKind.SATELLITE_FIRE, layout=layout, name=name,
+    batch = Batch(source=SourceName.FIRMS, kind=SourceKind.SATELLITE_FIRE, layout=layout, name=name,
                   raw=raw, sha256=sha256(raw) if raw else "", n_rows=n_rows, records=good,
                   quarantine=quarantine)
     batch.check_accounting()

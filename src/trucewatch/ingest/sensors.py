@@ -30,14 +30,14 @@ from trucewatch.model.physics import (
     MIN_SOUND_SPEED,
 )
 from trucewatch.ingest.base import Batch, QuarantineEntry, header_of, read_raw, sha256
-from trucewatch.model.enums import SourceKind
+from trucewatch.model.enums import SourceKind, SourceName
 from trucewatch.model.times import EARLIEST, FUTURE_SLACK
 
-STATION_KINDS = ("acoustic", "infrasound", "seismic")
+_AC, _IS, _SE = SourceKind.ACOUSTIC, SourceKind.INFRASOUND, SourceKind.SEISMIC
+STATION_KINDS = (_AC.value, _IS.value, _SE.value)
 STATION_COLUMNS = ("id", "latitude", "longitude", "elevation_m", "kind")
 DETECTION_COLUMNS = ("detection_id", "station", "time", "phase")
-_PHASES_AT = {"acoustic": {"acoustic"}, "infrasound": {"acoustic"},
-              "seismic": {"acoustic", "p", "s"}}
+_PHASES_AT = {_AC: {"acoustic"}, _IS: {"acoustic"}, _SE: {"acoustic", "p", "s"}}
 
 
 # ---------------------------------------------------------------------------- stations
@@ -111,7 +111,7 @@ def _stationxml(raw: bytes, path: Path) -> pl.DataFrame:
             codes = {c.code[-1:].upper() for c in sta.channels} | {
                 c.code[1:2].upper() for c in sta.channels}
             # SEED band/instrument codes: D = pressure (infrasound/acoustic), H/L/N = seismic
-            kind = "infrasound" if "D" in codes else "seismic"
+            kind = _IS.value if "D" in codes else _SE.value
             rows.append({"id": f"{net.code}.{sta.code}", "latitude": str(sta.latitude),
                          "longitude": str(sta.longitude), "elevation_m": str(sta.elevation),
                          "kind": kind, "array": "false", "timing_s": None})
@@ -225,7 +225,7 @@ def parse_detections(raw: bytes, name: str, stations: pl.DataFrame | None,
          "earliest plausible observation time)"),
         (~pl.col("phase_l").is_in(["acoustic", "p", "s"]).fill_null(False),
          "phase not one of acoustic, P, S"),
-        (pl.col("phase_l").is_in(["p", "s"]) & pl.col("kind").is_in(["acoustic", "infrasound"]),
+        (pl.col("phase_l").is_in(["p", "s"]) & pl.col("kind").is_in([_AC.value, _IS.value]),
          "P or S phase at an acoustic/infrasound station"),
         (_bad_number("back_azimuth_deg") | ~pl.col("back_azimuth_deg_f").is_between(
             0, 360, closed="left").fill_null(True), "back_azimuth_deg not in 0..360"),
@@ -267,9 +267,9 @@ def parse_detections(raw: bytes, name: str, stations: pl.DataFrame | None,
         pl.col("apparent_velocity_km_s_f").alias("apparent_velocity_km_s"),
         pl.col("amplitude_f").alias("amplitude"), pl.col("snr_f").alias("snr"),
         pl.col("kind").alias("station_kind"))
-    batch = Batch(source="sensor_detections", kind=SourceKind.ACOUSTIC, layout="detections",
-                  name=name, raw=raw, sha256=sha256(raw), n_rows=t.height, records=good,
-                  quarantine=quarantine)
+    batch = Batch(source=SourceName.SENSOR_DETECTIONS, kind=SourceKind.ACOUSTIC,
+                  layout="detections", name=name, raw=raw, sha256=sha256(raw),
+                  n_rows=t.height, records=good, quarantine=quarantine)
     batch.check_accounting()
     return batch
 

@@ -38,6 +38,7 @@ from trucewatch.integrity.envelope import (
     open_envelope,
 )
 from trucewatch.integrity.keys import KeyRecord, KeyRegistry
+from trucewatch.model.enums import SignerKind, SourceName
 from trucewatch.model.serialization import format_time, parse_time
 from trucewatch.storage.base import IngestReport
 from trucewatch.storage.sqlite import SqliteStore
@@ -48,24 +49,24 @@ log = logging.getLogger(__name__)
 # TLS, unsigned. Unsigned sensor inputs are kept but quarantined: a made-up detections
 # file or station inventory must not become located explosions.
 DEFAULT_POLICIES: dict[str, SourcePolicy] = {
-    "drone": SourcePolicy.REQUIRE,
-    "stations": SourcePolicy.QUARANTINE,
-    "detections": SourcePolicy.QUARANTINE,
-    "allegations": SourcePolicy.OPTIONAL,
-    "firms": SourcePolicy.OPTIONAL,
-    "agreement": SourcePolicy.OPTIONAL,
-    "keys": SourcePolicy.OPTIONAL,
+    SourceName.DRONE: SourcePolicy.REQUIRE,
+    SourceName.STATIONS: SourcePolicy.QUARANTINE,
+    SourceName.DETECTIONS: SourcePolicy.QUARANTINE,
+    SourceName.ALLEGATIONS: SourcePolicy.OPTIONAL,
+    SourceName.FIRMS: SourcePolicy.OPTIONAL,
+    SourceName.AGREEMENT: SourcePolicy.OPTIONAL,
+    SourceName.KEYS: SourcePolicy.OPTIONAL,
 }
 
 # which kind of key may sign each source's inputs (KeyRecord.kind)
 SIGNER_KIND: dict[str, str] = {
-    "drone": "drone",
-    "stations": "sensors",
-    "detections": "sensors",
-    "allegations": "allegations",
-    "firms": "firms",
-    "agreement": "mission",
-    "keys": "mission",
+    SourceName.DRONE: SignerKind.DRONE,
+    SourceName.STATIONS: SignerKind.SENSORS,
+    SourceName.DETECTIONS: SignerKind.SENSORS,
+    SourceName.ALLEGATIONS: SignerKind.ALLEGATIONS,
+    SourceName.FIRMS: SignerKind.FIRMS,
+    SourceName.AGREEMENT: SignerKind.MISSION,
+    SourceName.KEYS: SignerKind.MISSION,
 }
 
 
@@ -92,6 +93,9 @@ class Received:
     batch: Batch | None = None
     refused: str = ""
     signed: dict[str, str] = field(default_factory=dict)
+    # what the adapter parsed: the input unpacked and out of its envelope (empty when
+    # refused), so that a later step needs not open it again
+    payload: bytes = b""
 
     @property
     def quarantined_by_policy(self) -> bool:
@@ -166,6 +170,7 @@ def open_input(raw: bytes, name: str, adapter: SourceAdapter, *,
                     f"{', '.join(foreign[:3])}{more}", fix="each platform, station or party "
                     "signs with its own key (the registry's source and speaks_for)")
         got.batch = batch
+        got.payload = payload
     except (SignatureError, TrucewatchError) as err:
         if isinstance(err, StorageError):
             raise

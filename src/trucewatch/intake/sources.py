@@ -17,7 +17,7 @@ from trucewatch.sensors.events import SensorResult, events_batch, locate_files
 from trucewatch.ingest.base import Batch, SourceAdapter, header_of, sha256
 from trucewatch.ingest.registry import adapter_for, sources
 from trucewatch.ingest.sensors import parse_detections, parse_stations
-from trucewatch.model.enums import SourceKind
+from trucewatch.model.enums import SourceKind, SourceName
 from trucewatch.storage.sqlite import SqliteStore
 
 
@@ -26,7 +26,7 @@ class StationSource:
     geometry comes from, so it is a signed input like any other. Any problem refuses the
     whole inventory (it is configuration, not data)."""
 
-    name = "stations"
+    name: str = SourceName.STATIONS
     kind = SourceKind.STATION_INVENTORY
 
     def sniff(self, header: list[str]) -> bool:
@@ -52,7 +52,7 @@ class DetectionSource:
     stations: pl.DataFrame
     associator: Callable[[str], ExplosionAssociator] = lambda _: ExplosionAssociator()
     results: dict[str, SensorResult] = field(default_factory=dict)
-    name: str = "detections"
+    name: str = SourceName.DETECTIONS
     kind: SourceKind = SourceKind.SENSOR_NETWORK
 
     def sniff(self, header: list[str]) -> bool:
@@ -97,7 +97,8 @@ def stored_stations(store: SqliteStore) -> pl.DataFrame:
     from trucewatch.ingest.base import unpack
     from trucewatch.integrity.envelope import is_envelope, open_envelope
 
-    usable = [b for b in store.inputs("stations") if int(b["quarantined"]) < int(b["rows"])]
+    usable = [b for b in store.inputs(SourceName.STATIONS)
+              if int(b["quarantined"]) < int(b["rows"])]
     if not usable:
         return pl.DataFrame(schema={"id": pl.String, "latitude": pl.Float64,
                                     "longitude": pl.Float64, "kind": pl.String})
@@ -112,8 +113,8 @@ def adapters(store: SqliteStore) -> dict[str, SourceAdapter]:
     for a store: the built-in and registered sources, the station inventory, and
     detections (located against the store's accepted inventory)."""
     found: dict[str, SourceAdapter] = {s.name: s for s in sources()}
-    found["stations"] = StationSource()
-    found["detections"] = DetectionSource(stored_stations(store))
+    found[SourceName.STATIONS] = StationSource()
+    found[SourceName.DETECTIONS] = DetectionSource(stored_stations(store))
     return found
 
 

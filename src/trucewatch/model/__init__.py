@@ -7,9 +7,8 @@ from trucewatch.model.agreement import (
     Side,
     TrainingArea,
     Zone,
-    ZoneKind,
 )
-from trucewatch.model.enums import Category, SourceKind, Status
+from trucewatch.model.enums import Category, SourceKind, Status, ZoneKind
 from trucewatch.model.incident import Incident, Violation
 from trucewatch.model.observation import Location, Observation
 from trucewatch.model.serialization import from_dict, from_json, to_dict, to_json

@@ -8,36 +8,49 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 
+from trucewatch.model.enums import EvidenceClass
+from trucewatch.model.enums import ZoneKind as ZoneKind  # re-exported (its old home)
 from trucewatch.model.serialization import register
-
-
-class ZoneKind(StrEnum):
-    BUFFER = "buffer"
-    WITHDRAWAL = "withdrawal"
-    PROTECTED_SITE = "protected_site"
-    DISENGAGEMENT = "disengagement"
-
 
 # what each class of evidence proves in each kind of zone (``evidence_rules:`` in the
 # agreement overrides single entries): "violation" (a candidate violation, given enough
 # evidence) or "none" (that evidence alone proves nothing there). A heavy weapon in a
 # withdrawal zone is a violation only in its own class's zone.
-EVIDENCE_CLASSES = ("fire", "explosion", "heavy_weapon")
+EVIDENCE_CLASSES = (EvidenceClass.FIRE, EvidenceClass.EXPLOSION, EvidenceClass.HEAVY_WEAPON)
 VERDICTS = ("violation", "none")
-EVIDENCE_ZONE_KINDS = ("protected_site", "disengagement", "buffer", "withdrawal")
+EVIDENCE_ZONE_KINDS = (ZoneKind.PROTECTED_SITE, ZoneKind.DISENGAGEMENT, ZoneKind.BUFFER,
+                       ZoneKind.WITHDRAWAL)
+_V, _NONE = "violation", "none"
+_FIRE, _EXPL, _HW = EVIDENCE_CLASSES
 DEFAULT_EVIDENCE_RULES: dict[str, dict[str, str]] = {
-    "protected_site": {"fire": "violation", "explosion": "violation", "heavy_weapon": "none"},
-    "disengagement": {"fire": "violation", "explosion": "violation",
-                      "heavy_weapon": "violation"},
-    "buffer": {"fire": "violation", "explosion": "violation", "heavy_weapon": "violation"},
+    ZoneKind.PROTECTED_SITE: {_FIRE: _V, _EXPL: _V, _HW: _NONE},
+    ZoneKind.DISENGAGEMENT: {_FIRE: _V, _EXPL: _V, _HW: _V},
+    ZoneKind.BUFFER: {_FIRE: _V, _EXPL: _V, _HW: _V},
     # a withdrawal zone restricts weapons, not fires
-    "withdrawal": {"fire": "none", "explosion": "violation", "heavy_weapon": "violation"},
+    ZoneKind.WITHDRAWAL: {_FIRE: _NONE, _EXPL: _V, _HW: _V},
 }
+
+
+# zone ids, made here only: an id names a zone, nothing reads a meaning back out of it
+# (a zone's kind, side and weapon class are its typed fields)
+def buffer_zone_id(side: str) -> str:
+    return f"buffer:{side}"
+
+
+def withdrawal_zone_id(weapon_class: str, side: str) -> str:
+    return f"withdrawal:{weapon_class}:{side}"
+
+
+def site_zone_id(site: str) -> str:
+    return f"site:{site}"
+
+
+def disengagement_zone_id(area: str) -> str:
+    return f"disengagement:{area}"
 
 
 @register("trucewatch/side", 1)

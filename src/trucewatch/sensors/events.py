@@ -23,7 +23,7 @@ from trucewatch.sensors.association import (
     Picks,
 )
 from trucewatch.ingest.base import Batch
-from trucewatch.model.enums import SourceKind
+from trucewatch.model.enums import SourceKind, SourceName
 
 EVENT_COLUMNS = ["event_id", "time", "latitude", "longitude", "major_m", "minor_m",
                  "azimuth_deg", "n_defining", "status"]
@@ -137,6 +137,6 @@ def events_batch(result: SensorResult) -> Batch:
     its quarantine the detections' quarantine."""
     b = result.batch
     recs = observation_records(result.association.events)
-    return Batch(source="sensor_events", kind=SourceKind.SENSOR_NETWORK, layout="explosions",
-                 name=b.name, raw=b.raw, sha256=b.sha256, n_rows=recs.height + len(b.quarantine),
-                 records=recs, quarantine=b.quarantine)
+    return Batch(source=SourceName.SENSOR_EVENTS, kind=SourceKind.SENSOR_NETWORK,
+                 layout="explosions", name=b.name, raw=b.raw, sha256=b.sha256,
+                 n_rows=recs.height + len(b.quarantine), records=recs, quarantine=b.quarantine)
