@@ -40,7 +40,6 @@ from enum import StrEnum
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
-from scipy.stats import nbinom
 
 from trucewatch.errors import BaselineError
 from trucewatch.satellite.baseline import Baseline, day_of_year, instrument
@@ -307,6 +306,8 @@ def _lacking_sensors(baseline: Baseline, sensors: list[str | None]) -> dict[str,
 
 def _classify(records: pl.DataFrame, baseline: Baseline, rules: WarFireRules,
               reach_lat: float | None = None) -> pl.DataFrame:
+    from scipy.stats import nbinom  # scipy.stats takes a second to import: only when used
+
     n_in = records.height
     lat = records["latitude"].to_numpy()
     lon = records["longitude"].to_numpy()
