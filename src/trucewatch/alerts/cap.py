@@ -161,10 +161,7 @@ def _incident_alerts(inc: Incident, v: Violation, versions: list[dict[str, Any]]
         public = status in PUBLIC_STATUSES
         if audience == Audience.PUBLIC and not public:
             continue
-        if k == 0:
-            msg = "Alert"
-        else:
-            msg = "Cancel" if status in WITHDRAWN else "Update"
+        msg = "Alert" if k == 0 else "Cancel" if status in WITHDRAWN else "Update"
         # the public never saw the restricted first alert: its first one is an Alert
         if audience == Audience.PUBLIC and not any(m.public for m in made):
             msg, refs = "Alert", None
@@ -236,7 +233,8 @@ def alert_element(a: Alert, audience: Audience) -> ET.Element:
 
 def to_xml(a: Alert, audience: Audience) -> bytes:
     """One CAP document (``application/cap+xml``)."""
-    return ET.tostring(alert_element(a, audience), encoding="utf-8", xml_declaration=True)
+    return bytes(ET.tostring(alert_element(a, audience), encoding="utf-8",
+                             xml_declaration=True))
 
 
 def feed(items: list[Alert], audience: Audience, feed_id: str, updated: datetime | None = None
@@ -266,4 +264,4 @@ def feed(items: list[Alert], audience: Audience, feed_id: str, updated: datetime
         content = atom(entry, "content")
         content.set("type", CAP_MEDIA_TYPE)
         content.append(alert_element(a, audience))
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
