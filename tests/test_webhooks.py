@@ -28,7 +28,7 @@ class _Hook(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        headers = {k: v for k, v in self.headers.items()}
+        headers = dict(self.headers.items())
         _Hook.received.append((self.path, body, headers))
         code = 200
         if self.path == "/hang":
@@ -93,7 +93,7 @@ def test_delivered_signed(hook_server: str, tmp_path: Path) -> None:
     dead = webhooks.DeadLetters(tmp_path / "dead.jsonl")
     d = webhooks.deliver(webhooks.Webhook(hook_server + "/ok", SECRET), "ev-1", b"<a/>", dead)
     assert d.ok and d.attempts == 1 and d.status_code == 200
-    path, body, headers = _Hook.received[-1]
+    _path, body, headers = _Hook.received[-1]
     assert body == b"<a/>" and headers[webhooks.DELIVERY_HEADER] == "ev-1"
     assert headers["Content-Type"] == cap.CAP_MEDIA_TYPE
     # a subscriber with the wrong secret refuses it (401): not retried, dead-lettered

@@ -145,7 +145,7 @@ class DeadLetters:
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
         tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records),
                        encoding="utf-8")
-        os.replace(tmp, self.path)
+        tmp.replace(self.path)
 
 
 def deliver(hook: Webhook, event_id: str, body: bytes, dead: DeadLetters | None = None,
