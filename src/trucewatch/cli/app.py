@@ -14,6 +14,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from trucewatch.cli import alerts as alerts_cli
+from trucewatch.cli import poll as poll_cli
+from trucewatch.cli import replay as replay_cli
 from trucewatch.errors import TrucewatchError
 
 app = typer.Typer(help="Ceasefire monitoring and verification.", no_args_is_help=True,
@@ -24,6 +27,9 @@ app.add_typer(satellite, name="satellite")
 app.add_typer(agreement_app, name="agreement")
 sensors_app = typer.Typer(help="Ground sensor network: locate explosions.", no_args_is_help=True)
 app.add_typer(sensors_app, name="sensors")
+app.add_typer(alerts_cli.app, name="alerts")
+app.command("replay")(replay_cli.replay)
+satellite.command("poll")(poll_cli.poll)
 out = Console()
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
