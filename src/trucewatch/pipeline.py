@@ -41,6 +41,7 @@ from trucewatch.intake import Outcome, keep, open_input, receive
 from trucewatch.intake.sources import ConfigSource, DetectionSource, StationSource
 from trucewatch.integrity.envelope import SourcePolicy, is_envelope, open_envelope
 from trucewatch.integrity.keys import KeyRegistry
+from trucewatch.reports.archive import archive_product
 from trucewatch.reports.bulletin import BulletinFiles, render
 from trucewatch.reports.coverage import coverage, read_cloud
 from trucewatch.review.workflow import ReviewService
@@ -349,6 +350,7 @@ def _publish(store: SqliteStore, bulletins: dict[str, Any], day: date) -> None:
                            ("geojson", files.geojson)):
             if path is not None and Path(path).is_file():
                 store.publish_product(Path(path), kind, day, variant)
+                archive_product(store, Path(path))  # renderable from the store alone
 
 
 def _classes_by_day(full: pl.DataFrame, since: date) -> dict[str, dict[str, int]]:
