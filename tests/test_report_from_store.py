@@ -48,7 +48,8 @@ def test_report_from_the_store_alone(built_cycle: Path, tmp_path: Path) -> None:
 
 def test_older_store_falls_back_to_the_recorded_file(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.db")
-    a, b = tmp_path / "bulletin-2026-05-01-public.json", tmp_path / "bulletin-2026-05-02-public.json"
+    a = tmp_path / "bulletin-2026-05-01-public.json"
+    b = tmp_path / "bulletin-2026-05-02-public.json"
     a.write_text('{"n": 1}')
     b.write_text('{"n": 2}')
     # published without its bytes (as before products were archived)
