@@ -161,3 +161,20 @@ def test_alerts_route_by_role(api: tuple[TestClient, dict[str, str], Path]) -> N
     assert client.get("/api/v1/alerts.cap").status_code == 401
     r = client.get("/api/v1/alerts.cap", headers={"Authorization": f"Bearer {tokens['sensor']}"})
     assert r.status_code == 403
+
+
+def test_alerts_cap_command(built_cycle: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from trucewatch.cli.app import app
+
+    for flag, scopes in (([], {"Restricted", "Public"}), (["--public"], {"Public"})):
+        out = tmp_path / f"feed{len(flag)}.xml"
+        r = CliRunner().invoke(app, ["alerts", "cap", "--store",
+                                     str(built_cycle / "trucewatch.db"), "--out", str(out),
+                                     *flag])
+        assert r.exit_code == 0, r.output
+        found = _alerts_in(out.read_bytes())
+        for a in found:
+            _valid(a)
+        assert {_text(a, "cap:scope") for a in found} == scopes

@@ -187,3 +187,27 @@ def test_bad_configuration(tmp_path: Path) -> None:
         parse_bbox("40,44,22,52")
     assert parse_bbox("22,44,40.5,52.5") == BBOX
     store.close()
+
+
+def test_poll_command_once(firms: tuple[Firms, str], tmp_path: Path,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from trucewatch.cli.app import app
+
+    state, url = firms
+    today = datetime.now(UTC).date()  # the command polls by the real clock: the recorded
+    # night pass is served as today's (its rows re-dated, nothing else changed)
+    state.passes = {today: [NIGHT.replace(b"2025-08-11", today.isoformat().encode())]}
+    monkeypatch.setenv("FIRMS_MAP_KEY", "ENVKEY")
+    db = tmp_path / "s.db"
+    args = ["satellite", "poll", "--store", str(db), "--bbox", "22,44,40.5,52.5", "--once",
+            "--base-url", url]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "25 rows, 25 new" in r.output and "/ENVKEY/" in state.seen[-1]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0 and "25 rows, 0 new, 25 already stored" in r.output
+    store = SqliteStore(db)
+    assert store.fire_detections().height == 25
+    store.close()

@@ -162,11 +162,14 @@ def _incident_alerts(inc: Incident, v: Violation, versions: list[dict[str, Any]]
         if audience == Audience.PUBLIC and not public:
             continue
         msg = "Alert" if k == 0 else "Cancel" if status in WITHDRAWN else "Update"
-        # the public never saw the restricted first alert: its first one is an Alert
-        if audience == Audience.PUBLIC and not any(m.public for m in made):
-            msg, refs = "Alert", None
-        else:
-            refs = None if k == 0 else f"{sender},{first_id},{cap_time(first_at)}"
+        refs = None if k == 0 else f"{sender},{first_id},{cap_time(first_at)}"
+        if audience == Audience.PUBLIC:
+            # the public never saw the restricted first alert: its first one is an Alert,
+            # and later ones refer to that
+            if not made:
+                msg, refs = "Alert", None
+            else:
+                refs = f"{sender},{made[0].identifier},{cap_time(made[0].sent)}"
         shown = _as_of(inc, status)
         made.append(Alert(f"{sender}.{inc.id}.v{version}", sender, at, msg,
                           "Public" if public else "Restricted", shown, v, version, refs))
