@@ -55,7 +55,10 @@ def main() -> None:
             with httpx.Client(base_url=srv.url, timeout=30,
                               headers={"Authorization": f"Bearer {reader}"}) as c:
                 while not stop.is_set():
-                    r = c.get("/api/v1/incidents", params={"limit": 1000})
+                    try:
+                        r = c.get("/api/v1/incidents", params={"limit": 1000})
+                    except httpx.HTTPError:  # a slow answer under load: ask again
+                        continue
                     now = time.monotonic()
                     if r.status_code == 200:
                         for item in r.json()["items"]:
@@ -94,7 +97,7 @@ def main() -> None:
             if deciding is not None:
                 latencies.append(seen[inc.id] - deciding)
         store.close()
-        report = {"submissions": len(result.sent), "accepted": result.accepted,
+        report: dict[str, object] = {"submissions": len(result.sent), "accepted": result.accepted,
                   "replay_s": round(took, 1), "incidents_seen": len(seen),
                   "incidents_timed": len(latencies)}
         if latencies:
