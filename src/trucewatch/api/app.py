@@ -616,6 +616,8 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
         return doc
 
     app.include_router(api)
+    from trucewatch.api.routes.alerts import router as alerts_router
+    app.include_router(alerts_router)
     from trucewatch.web import mount
 
     mount(app)

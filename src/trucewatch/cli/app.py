@@ -9,10 +9,13 @@ from rich.markup import escape
 
 from trucewatch.cli import (
     agreement,
+    alerts,
     allegations,
     cycle,
     drones,
     keys,
+    poll,
+    replay,
     reprocess,
     review,
     satellite,
@@ -35,6 +38,7 @@ app.command("quarantine")(store.quarantine)
 app.command("verify")(store.verify)
 app.command("serve")(serve.serve)
 app.command("reprocess")(reprocess.reprocess)
+app.command("replay")(replay.replay)
 app.add_typer(satellite.satellite, name="satellite")
 app.add_typer(agreement.agreement_app, name="agreement")
 app.add_typer(sensors.sensors_app, name="sensors")
@@ -43,6 +47,8 @@ app.add_typer(drones.drones_app, name="drones")
 app.add_typer(allegations.allegations_app, name="allegations")
 app.add_typer(review.review_app, name="review")
 app.add_typer(keys.keys_app, name="keys")
+app.add_typer(alerts.app, name="alerts")
+satellite.satellite.command("poll")(poll.poll)
 
 
 def main() -> None:

@@ -128,12 +128,26 @@ def run(
 
 
 def report(
-    agreement: Annotated[Path, typer.Option(help="agreement YAML")],
-    firms: Annotated[list[Path], typer.Option(help="FIRMS files")],
-    years: Annotated[str, typer.Option(help="reference years")],
+    agreement: Annotated[Path | None, typer.Option(help="agreement YAML")] = None,
+    firms: Annotated[list[Path] | None, typer.Option(help="FIRMS files")] = None,
+    years: Annotated[str | None, typer.Option(help="reference years")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="output folder")] = Path("out"),
     report_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    store: Annotated[Path | None, typer.Option(help="render the products published for "
+                                               "--date from this store alone")] = None,
+    day: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (with --store)")
+                   ] = None,
+    revision: Annotated[int | None, typer.Option(help="with --store: this revision "
+                                                 "(default: the latest)")] = None,
 ) -> None:
-    """Write the bulletin for one day (same as run, with explicit inputs)."""
+    """Write the bulletin for one day: from a store's published products (--store S
+    --date D: no re-ingest), or as run does with explicit inputs."""
+    if store is not None:
+        from trucewatch.cli.report import from_store
+
+        return from_store(store, day or report_date, out_dir, revision)
+    if agreement is None or not firms or not years:
+        raise typer.BadParameter("give --store S --date D, or --agreement, --firms and "
+                                 "--years")
     run(out_dir=out_dir, agreement=agreement, firms=firms, years=years, cloud=None,
         report_date=report_date, pdf=True)

@@ -46,6 +46,14 @@ class FirmsClient:
 
     def area(self, source: str, bbox: tuple[float, float, float, float], day_range: int = 1,
              day: date | None = None) -> Batch:
+        body = self.fetch(source, bbox, day_range, day)
+        name = f"firms-api_{source}_{day or 'today'}_{day_range}d.csv"
+        return parse_firms(body, name)
+
+    def fetch(self, source: str, bbox: tuple[float, float, float, float], day_range: int = 1,
+              day: date | None = None) -> bytes:
+        """The response body as received (for the intake, which keeps it as evidence);
+        FirmsApiError when FIRMS is unreachable or refuses the request."""
         url = self.area_url(source, bbox, day_range, day)
         try:
             resp = httpx.get(url, timeout=self.timeout_s)
@@ -60,5 +68,4 @@ class FirmsClient:
                                 f"{text[:120]}",
                                 fix="check FIRMS_MAP_KEY and the request limits (5000 per "
                                     "10 minutes)")
-        name = f"firms-api_{source}_{day or 'today'}_{day_range}d.csv"
-        return parse_firms(body, name)
+        return body

@@ -50,6 +50,7 @@ from trucewatch.model.agreement import Agreement
 from trucewatch.model.enums import SourceKind, SourceName
 from trucewatch.model.incident import Incident, Violation
 from trucewatch.pipeline.config import CycleConfig, FieldInputs, Plan, SensorInputs, plan_cycle
+from trucewatch.reports.archive import archive_product
 from trucewatch.reports.bulletin import BulletinFiles, render
 from trucewatch.reports.coverage import coverage
 from trucewatch.review.workflow import ReviewService
@@ -631,6 +632,7 @@ def _publish(store: SqliteStore, bulletins: dict[str, Any], day: date) -> None:
                            ("geojson", files.geojson)):
             if path is not None and Path(path).is_file():
                 store.publish_product(Path(path), kind, day, variant)
+                archive_product(store, Path(path))  # renderable from the store alone
 
 
 def _classes_by_day(full: pl.DataFrame, since: date) -> dict[str, dict[str, int]]:

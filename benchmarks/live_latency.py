@@ -1,0 +1,116 @@
+"""Live latency (issue 13): the built-in scenario replayed through the API at full speed,
+from the arrival of the deciding observation to the automatic incident appearing at
+``GET /api/v1/incidents``; p50 and p95. Goal: p95 <= 60 s on 2 cores.
+
+    PYTHONPATH=src:benchmarks python benchmarks/live_latency.py [--wait 120] [--poll 0.5]
+
+It starts ``trucewatch serve`` on loopback over a fresh store (admin token, the
+scenario's agreement and key registry), replays ``trucewatch.demo.generate``'s
+inputs with :func:`trucewatch.replay.replay`, and polls the incidents route meanwhile
+and for ``--wait`` seconds after. An incident's deciding observation is the last to
+arrive of the submissions that brought its observations (looked up in the store by
+batch).
+
+Only meaningful once the processing worker exists (issue 13 item 1): until then the
+service makes no incidents, and the script says so instead of printing figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from trucewatch.replay import Sent, replay
+from trucewatch.demo import generate
+from trucewatch.storage import SqliteStore
+from lab.server import Server, free_port
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--wait", type=float, default=120.0,
+                    help="seconds to keep polling after the replay")
+    ap.add_argument("--poll", type=float, default=0.5, help="polling interval, s")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        files = generate(root / "scenario")
+        db = root / "live.db"
+        store = SqliteStore(db)
+        admin, reader = store.add_token("replayer", "admin"), store.add_token("r", "analyst")
+        store.close()
+        srv = Server(db, free_port(), ("--agreement", str(files.agreement), "--keys",
+                                       str(files.keys), "--bulletins", str(root))).start()
+        seen: dict[str, float] = {}
+        stop = threading.Event()
+
+        def watch() -> None:
+            with httpx.Client(base_url=srv.url, timeout=30,
+                              headers={"Authorization": f"Bearer {reader}"}) as c:
+                while not stop.is_set():
+                    try:
+                        r = c.get("/api/v1/incidents", params={"limit": 1000})
+                    except httpx.HTTPError:  # a slow answer under load: ask again
+                        continue
+                    now = time.monotonic()
+                    if r.status_code == 200:
+                        for item in r.json()["items"]:
+                            seen.setdefault(str(item["id"]), now)
+                    stop.wait(args.poll)
+
+        arrivals: dict[str, float] = {}  # batch id -> when the service accepted it
+
+        def on_sent(s: Sent) -> None:
+            if s.accepted and s.answer.get("batch_id"):
+                arrivals[str(s.answer["batch_id"])] = time.monotonic()
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            t0 = time.monotonic()
+            result = replay(files.root, srv.url, admin, on_sent=on_sent)
+            took = time.monotonic() - t0
+            deadline = time.monotonic() + args.wait
+            while time.monotonic() < deadline:
+                time.sleep(args.poll)
+        finally:
+            stop.set()
+            watcher.join(timeout=10)
+            srv.stop()
+        store = SqliteStore(db)
+        latencies = []
+        for inc in store.incidents():
+            if inc.id not in seen:
+                continue
+            marks = ",".join("?" * len(inc.observation_ids))
+            batches = [r[0] for r in store.db.execute(
+                f"SELECT DISTINCT batch_id FROM observations WHERE id IN ({marks})",
+                inc.observation_ids)]
+            deciding = max((arrivals[b] for b in batches if b in arrivals), default=None)
+            if deciding is not None:
+                latencies.append(seen[inc.id] - deciding)
+        store.close()
+        report: dict[str, object] = {"submissions": len(result.sent), "accepted": result.accepted,
+                  "replay_s": round(took, 1), "incidents_seen": len(seen),
+                  "incidents_timed": len(latencies)}
+        if latencies:
+            lat = np.array(latencies)
+            report |= {"p50_s": round(float(np.percentile(lat, 50)), 2),
+                       "p95_s": round(float(np.percentile(lat, 95)), 2),
+                       "max_s": round(float(lat.max()), 2)}
+        else:
+            report["note"] = ("no incident appeared at GET /api/v1/incidents: the service "
+                              "stores what it receives but has no processing worker yet "
+                              "(issue 13 item 1); no latency to measure")
+        print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
