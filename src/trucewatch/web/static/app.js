@@ -92,7 +92,8 @@ export function humanError(e, status = 0) {
   let message = String(body.message || body.detail || e?.message || "").replace(/\.$/, "");
   const details = body.details || e?.details || [];
   if (code === 422 && details.length) {
-    message = details.map((d) => `${fieldName(d.loc)}: ${d.msg}`).join("; ");
+    message = details.map((d) => `${fieldName(d.loc)}: ${String(d.msg)
+      .replace(/^(Value error|Assertion failed), /, "")}`).join("; ");
   }
   let sentence;
   if (code === 401) sentence = t("err_401");
@@ -162,6 +163,7 @@ function buildMap() {
   map.addControl(new maplibregl.AttributionControl({compact: true, customAttribution:
     "Natural Earth · GeoNames (CC BY 4.0) · Noto Sans (OFL)"}), "bottom-right");
   state.map = map;
+  window.trucewatch = {map};  // for tests and the browser console
   map.on("moveend", () => {
     const c = map.getCenter();
     $("map").dataset.center = `${c.lng.toFixed(4)},${c.lat.toFixed(4)}`;
@@ -682,6 +684,8 @@ $("a-pick").onclick = () => {
   state.picking = !state.picking;
   $("map").classList.toggle("picking", state.picking);
   $("a-pick").textContent = t(state.picking ? "a_picking" : "a_pick");
+  // on a phone the map is above the form: bring it into view
+  if (state.picking) $("mapbox").scrollIntoView({block: "start"});
 };
 
 // a datetime-local value, read as UTC (the label says so), as ISO-8601 with Z
