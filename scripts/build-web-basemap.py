@@ -111,7 +111,7 @@ def _cyrillic(name: str, names: list[str]) -> tuple[str, str]:
 
 
 def places(src: Path, min_population: int = 1000) -> dict[str, Any]:
-    feats = []
+    feats: list[dict[str, Any]] = []
     with src.open(encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             pop = int(row["population"] or 0)
