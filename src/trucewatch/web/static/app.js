@@ -173,7 +173,11 @@ function buildMap() {
     if (!state.picking) return;
     setPin(e.lngLat.lat, e.lngLat.lng);
   });
-  return new Promise((resolve) => map.on("load", resolve));
+  return new Promise((resolve) => map.on("load", () => {
+    // the attribution starts folded (an "i" button) so that it does not cover a phone's map
+    document.querySelector(".maplibregl-ctrl-attrib")?.classList.remove("maplibregl-compact-show");
+    resolve();
+  }));
 }
 
 // add a GeoJSON source, or replace its data
