@@ -294,6 +294,9 @@ BAD_ROWS = {
     "d10,I1,not a time Z,acoustic,40,,1": "not ISO 8601",
     "d11,I1,2026-05-01T00:00:12Z,acoustic,,3.0,1": "impossible apparent velocity",
     "d12,S1,2026-05-01T00:00:13Z,X,,,1": "phase not one of",
+    # a stream sent twice, re-numbered and re-timed by rounding: named by what it repeats
+    "d13,A1,2026-05-01T00:00:01.52Z,acoustic,,,3":
+        "near-duplicate of detection d1 (line 2): same station and phase, 20.0 ms apart",
 }
 
 
