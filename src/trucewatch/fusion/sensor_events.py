@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +22,15 @@ from trucewatch.fusion.association import (
     Network,
     Picks,
 )
-from trucewatch.ingest.base import Batch
+from trucewatch.ingest.base import Batch, QuarantineEntry
 from trucewatch.model.enums import SourceKind
+from trucewatch.sensors.health import (
+    HealthCheck,
+    NetworkHealth,
+    StationFlag,
+    StationProblem,
+    merge_flags,
+)
 
 EVENT_COLUMNS = ["event_id", "time", "latitude", "longitude", "major_m", "minor_m",
                  "azimuth_deg", "n_defining", "status"]
@@ -35,6 +42,7 @@ class SensorResult:
     batch: Batch  # the detections as read: valid records and quarantine
     association: Association
     network: Network
+    health: NetworkHealth | None = None  # None: not checked
 
     def assignments_all(self) -> pl.DataFrame:
         """Every input detection exactly once: quarantined ones unassociated."""
@@ -59,25 +67,81 @@ class SensorResult:
 
 
 def locate_files(stations: pl.DataFrame, batch: Batch, associator: ExplosionAssociator,
-                 progress: Callable[[int, int], None] | None = None) -> SensorResult:
+                 progress: Callable[[int, int], None] | None = None,
+                 health: HealthCheck | None = None) -> SensorResult:
+    """Associate the batch's detections. With ``health`` (the default is
+    ``HealthCheck()``; pass ``NO_HEALTH_CHECK`` to skip it), the stations' health is
+    checked on the result: detections of a station whose clock is off, and of a noisy
+    station, move to the batch's quarantine (each with its reason) and the rest is
+    associated again, up to ``MAX_HEALTH_ROUNDS`` times (a bad clock first hides
+    behind the events it spoils). ``SensorResult.health`` says what was found."""
+    check = HealthCheck() if health is None else health
     network = Network.from_table(stations)
     recs = batch.records.sort("time")
-    picks = Picks.from_table(recs, network)
+    lines = batch.raw.decode("utf-8", "replace").splitlines() if check.enabled else []
+    moved: list[QuarantineEntry] = []
+    kept_flags: list[StationFlag] = []
+    for _ in range(MAX_HEALTH_ROUNDS):
+        picks = Picks.from_table(recs, network)
+        assoc = _associate(associator, network, picks, progress)
+        if not check.enabled:
+            return SensorResult(stations, batch, assoc, network, None)
+        found = check.check(associator, network, picks, assoc)
+        bad = np.zeros(recs.height, dtype=bool)
+        reason = np.full(recs.height, "", dtype=object)
+        t_us = recs["time"].dt.epoch("us").to_numpy()
+        st = recs["station"].to_numpy()
+        for f in found.flags:
+            if not f.quarantines:
+                continue
+            lo = f.start.timestamp() * 1e6 if f.start else -np.inf
+            hi = f.end.timestamp() * 1e6 if f.end else np.inf
+            m = (st == f.station) & (t_us >= lo) & (t_us <= hi) & ~bad
+            bad |= m
+            reason[m] = _health_reason(f)
+            kept_flags.append(f)
+        if not bad.any():
+            break
+        rows = recs["row"].to_numpy()
+        moved += [QuarantineEntry(int(r), str(why), lines[int(r) - 1]
+                                  if 0 < int(r) <= len(lines) else "")
+                  for r, why in zip(rows[bad], reason[bad], strict=True)]
+        recs = recs.filter(pl.Series(~bad))
+    final = replace(found, flags=merge_flags(kept_flags, found.flags))
+    if moved:
+        batch = replace(batch, records=recs, quarantine=[*batch.quarantine,
+                                                         *sorted(moved, key=lambda q: q.row)])
+        batch.check_accounting()
+    return SensorResult(stations, batch, assoc, network, final)
+
+
+MAX_HEALTH_ROUNDS = 2
+NO_HEALTH_CHECK = HealthCheck(enabled=False)
+
+
+def _health_reason(f: StationFlag) -> str:
+    if f.problem is StationProblem.CLOCK:
+        return (f"station {f.station}: clock off by about {f.value:+.1f} s at this time "
+                f"(estimated from {f.n} located events; health check)")
+    return (f"station {f.station}: noisy, {f.value:.0f}x the unexplained detections of its "
+            "nearest stations; kept out of association (health check)")
+
+
+def _associate(associator: ExplosionAssociator, network: Network, picks: Picks,
+               progress: Callable[[int, int], None] | None) -> Association:
     if progress is None:
-        assoc = associator.associate(network, picks)
-    else:
-        # same windows as batch mode; chunks only drive the progress bar
-        parts = []
-        n = len(picks)
-        step = max(1, n // 50)
-        chunks = (picks.take(np.arange(k, min(n, k + step))) for k in range(0, n, step))
-        done = 0
-        for part in associator.stream(network, chunks):
-            parts.append(part)
-            done += part.assignments.height
-            progress(done, n)
-        assoc = Association.concat(parts)
-    return SensorResult(stations, batch, assoc, network)
+        return associator.associate(network, picks)
+    # same windows as batch mode; chunks only drive the progress bar
+    parts = []
+    n = len(picks)
+    step = max(1, n // 50)
+    chunks = (picks.take(np.arange(k, min(n, k + step))) for k in range(0, n, step))
+    done = 0
+    for part in associator.stream(network, chunks):
+        parts.append(part)
+        done += part.assignments.height
+        progress(done, n)
+    return Association.concat(parts)
 
 
 def to_quakeml(events: pl.DataFrame, path: Path) -> None:

@@ -1,0 +1,1 @@
+"""The ground sensor network: association, location and station health."""
