@@ -276,7 +276,8 @@ def parse_detections(raw: bytes, name: str, stations: pl.DataFrame | None,
             pl.lit("near-duplicate of detection "), pl.col("first_key_id"),
             pl.lit(" (line "), pl.col("first_key_line").cast(pl.String),
             pl.lit("): same station and phase, "),
-            pl.col("apart_ms").round(1).cast(pl.String), pl.lit(" ms apart (a stream sent twice?)"))),
+            pl.col("apart_ms").round(1).cast(pl.String),
+            pl.lit(" ms apart (a stream sent twice?)"))),
     ]).list.drop_nulls().alias("why"))
     bad = t.filter(pl.col("why").list.len() > 0)
     quarantine = [QuarantineEntry(int(line), "; ".join(why),

@@ -16,9 +16,9 @@ station by station, what the data show, with no knowledge of the truth:
   residuals is reported (:attr:`StationProblem.CLOCK_BIAS`), not quarantined.
 * **Noisy** (:attr:`StationProblem.NOISY`): unassociated detections per hour,
   against the median of the ``neighbours`` nearest stations. A station at
-  ``noisy_ratio`` times its neighbours or more is flagged; its detections are
-  kept out of association (quarantined, reason given) and the others are
-  associated again without it.
+  ``noisy_ratio`` times its neighbours or more is flagged; at
+  ``noisy_quarantine_ratio`` its detections are kept out of association
+  (quarantined, reason given) and the others are associated again without it.
 * **Silent** (:attr:`StationProblem.SILENT`): a station's detection rate of the
   located events within its usual range (the median distance of the events it
   heard), and the runs of those events it missed in a row. A run it would have
@@ -33,6 +33,7 @@ are the sentences the coverage output gives.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,7 +46,6 @@ from numpy.typing import NDArray
 from trucewatch.errors import ConfigError
 from trucewatch.fusion.association import LOCATED, Association, ExplosionAssociator, Network, Picks
 
-_DEBUG = False
 LOSS_WINDOW_S = 600.0  # stations going quiet within this of each other: one network loss
 F = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -68,10 +68,7 @@ class StationFlag:
     value: float  # clock offset (s), noise ratio, or events missed
     n: int  # how many events or detections it rests on
     detail: str  # the sentence
-
-    @property
-    def quarantines(self) -> bool:
-        return self.problem in (StationProblem.CLOCK, StationProblem.NOISY)
+    quarantines: bool = False  # its detections over the span are set aside
 
 
 @dataclass
@@ -130,12 +127,14 @@ class HealthCheck:
     clock_max_offset_s: float = 0.5
     bias_warn_s: float = 0.08
     bias_min_detections: int = 15
-    noisy_ratio: float = 40.0
+    noisy_ratio: float = 25.0  # flagged (reported) at this
+    noisy_quarantine_ratio: float = 60.0  # and kept out of association at this
     noisy_min_detections: int = 30
     neighbours: int = 5
     silent_min_expected: float = 5.0
     silent_min_count: float = 8.0  # detections it would have sent in a span it sent none
     silent_min_s: float = 600.0  # and the span is at least this long
+    silent_group_min: float = 3.0  # the same, for stations going quiet together
     silent_min_hit_rate: float = 0.3
     min_share_change: float = 0.05  # capability periods reported when the share drops this
     enabled: bool = True  # False: no check (locate_files then associates once)
@@ -215,7 +214,7 @@ class HealthCheck:
         ok = (np.abs(off) <= self.clock_search_s) & (d <= (cfg.max_distance_km or np.inf))
         st, e_idx, off = st[ok], e_idx[ok], off[ok]
         flags: list[StationFlag] = []
-        nb = int(round(2 * self.clock_search_s / self.clock_bin_s))
+        nb = round(2 * self.clock_search_s / self.clock_bin_s)
         for s in np.unique(st):
             m = st == s
             se, so = e_idx[m], off[m]
@@ -236,8 +235,6 @@ class HealthCheck:
                 h2 = h[:-1] + h[1:]
                 k = int(np.argmax(h2))
                 bg = max(float(np.median(h2)), 0.5)
-                if _DEBUG:  # pragma: no cover
-                    print(net.ids[int(s)], len(g), h2[k], bg, -self.clock_search_s + (k + 1) * self.clock_bin_s)
                 if h2[k] < max(self.clock_min_hits, bg + 5.0 * math.sqrt(bg)):
                     continue
                 centre = -self.clock_search_s + (k + 1) * self.clock_bin_s
@@ -246,7 +243,7 @@ class HealthCheck:
                 # a good clock piles up at zero: an off clock has (nearly) nothing there
                 at_zero = int((np.abs(o) <= 1.5 * self.clock_bin_s).sum())
                 if abs(est) > self.clock_max_offset_s and at_zero <= 0.25 * len(near):
-                    bad.append((float(t0[g].min()), float(t0[g].max()), est, int(len(near))))
+                    bad.append((float(t0[g].min()), float(t0[g].max()), est, len(near)))
             if not bad:
                 continue
             first, last = bad[0][0], bad[-1][1]
@@ -264,7 +261,8 @@ class HealthCheck:
                 sid, StationProblem.CLOCK, start, end, float(np.median(offs)), hits,
                 f"Station {sid}: clock off by {span} from {_when(start, 'the start')} to "
                 f"{_when(end, 'the end')} (its detections sit that far from the predicted "
-                f"arrivals of {hits} located events); its detections then are quarantined."))
+                f"arrivals of {hits} located events); its detections then are quarantined.",
+                quarantines=True))
         return flags
 
     def _bias(self, net: Network, pk: Picks, a_pick: I64, a_res: F) -> list[StationFlag]:
@@ -311,11 +309,15 @@ class HealthCheck:
             sid = net.ids[int(s)]
             if sid in skip:
                 continue
+            out = ratio[s] >= self.noisy_quarantine_ratio
             flags.append(StationFlag(
                 sid, StationProblem.NOISY, None, None, float(ratio[s]), int(cnt[s]),
                 f"Station {sid}: noisy, {rate[s]:.0f} unexplained detections an hour, "
                 f"{ratio[s]:.0f}x the median of its {k} nearest stations ({ref[s]:.1f} an "
-                "hour); its detections are kept out of association (quarantined)."))
+                "hour); " + ("its detections are kept out of association (quarantined)."
+                             if out else "kept (its false detections are weighed by the "
+                             "associator's per-station false rate when the joint stage is "
+                             "on)."), quarantines=bool(out)))
         return flags
 
     def _gaps(self, net: Network, pk: Picks, t_end: float) -> list[StationFlag]:
@@ -334,6 +336,7 @@ class HealthCheck:
         k_nb = min(self.neighbours + 1, n - 1)
         nearest = np.argsort(d, axis=1)[:, :k_nb]
         flags: list[StationFlag] = []
+        cands: list[tuple[float, float, bool, bool, int, float, int, int]] = []
         for s in range(n):
             nb = nearest[s]
             n_nb = float(n_s[nb].sum())
@@ -347,18 +350,39 @@ class HealthCheck:
             hi = np.searchsorted(t_nb, edges[1:], side="left")
             others = hi - lo
             expected = share * others
-            for k in np.flatnonzero((expected >= self.silent_min_count)
+            for k in np.flatnonzero((expected >= self.silent_group_min)
                                     & (np.diff(edges) >= self.silent_min_s)):
-                a, b = float(edges[k]), float(edges[k + 1])
-                start = _dt(pk.epoch_us, a) if k > 0 else None
-                end = _dt(pk.epoch_us, b) if k + 1 < len(edges) - 1 else None
-                sid = net.ids[s]
-                flags.append(StationFlag(
-                    sid, StationProblem.SILENT, start, end, float(expected[k]), int(others[k]),
-                    f"Station {sid}: silent from {_when(start, 'the start')} to "
-                    f"{_when(end, 'the end')}: it sent nothing while its {k_nb} nearest "
-                    f"stations sent {int(others[k])} detections (about {expected[k]:.0f} "
-                    "expected from it)."))
+                cands.append((float(edges[k]), float(edges[k + 1]), bool(k > 0),
+                              bool(k + 1 < len(edges) - 1), s, float(expected[k]), int(others[k]),
+                              k_nb))
+        # alone, a span needs silent_min_count expected; stations going quiet together
+        # (starts within LOSS_WINDOW_S) need silent_group_min each and twice that together
+        cands.sort()
+        group_ok = np.zeros(len(cands), dtype=bool)
+        i = 0
+        while i < len(cands):
+            j = i
+            while j + 1 < len(cands) and cands[j + 1][0] - cands[i][0] <= LOSS_WINDOW_S:
+                j += 1
+            grp = cands[i:j + 1]
+            if (len({c[4] for c in grp}) >= 3
+                    and sum(c[5] for c in grp) >= 2 * self.silent_min_count):
+                group_ok[i:j + 1] = True
+            i = j + 1
+        for c, together in zip(cands, group_ok, strict=True):
+            a, b, has_start, has_end, s, exp, others_n, k_nb = c
+            if exp < self.silent_min_count and not together:
+                continue
+            start = _dt(pk.epoch_us, a) if has_start else None
+            end = _dt(pk.epoch_us, b) if has_end else None
+            sid = net.ids[s]
+            flags.append(StationFlag(
+                sid, StationProblem.SILENT, start, end, exp, others_n,
+                f"Station {sid}: silent from {_when(start, 'the start')} to "
+                f"{_when(end, 'the end')}: it sent nothing while its {k_nb} nearest "
+                f"stations sent {others_n} detections (about {exp:.0f} expected from it"
+                + ("; others went quiet with it" if exp < self.silent_min_count else "")
+                + ")."))
         return flags
 
     def _silent(self, cfg: ExplosionAssociator, net: Network, pk: Picks, t0: F, ex: F, ey: F,
@@ -401,7 +425,7 @@ class HealthCheck:
             # runs of misses between two hits (or an end)
             idx = np.flatnonzero(hit)
             edges = np.r_[-1, idx, len(hit)]
-            for a, b in zip(edges[:-1], edges[1:], strict=True):
+            for a, b in itertools.pairwise(edges):
                 miss = b - a - 1
                 if miss <= 0:
                     continue
@@ -451,7 +475,7 @@ class HealthCheck:
                   _secs(pk.epoch_us, f.end) if f.end else t_end, net.ids.index(f.station))
                  for f in silent]
         cuts = sorted({t_start, t_end, *[a for a, _, _ in spans], *[b for _, b, _ in spans]})
-        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        for a, b in itertools.pairwise(cuts):
             if b - a < 60.0:
                 continue
             mid = 0.5 * (a + b)
@@ -504,7 +528,8 @@ def merge_flags(quarantined: list[StationFlag], last: list[StationFlag]) -> list
                       "quarantined.")
         else:
             detail = fs[0].detail
-        out.append(StationFlag(sid, problem, start, end, float(np.median(vals)), n, detail))
+        out.append(StationFlag(sid, problem, start, end, float(np.median(vals)), n, detail,
+                               quarantines=True))
     for f in last:
         if f.quarantines:
             continue
