@@ -107,7 +107,14 @@ class NetworkHealth:
             out.append(f"{len({f.station for f in silent})} of {self.n_stations} stations were "
                        "silent or not hearing at some time: events in their range may be "
                        "missing then.")
-        for start, end, n_up, share in self.capability:
+        # the capability at its lowest, and at the end if it differs (the full list is
+        # in ``capability``)
+        shown = []
+        if self.capability:
+            shown.append(min(self.capability, key=lambda c: c[3]))
+            if self.capability[-1][1] is None and self.capability[-1] is not shown[0]:
+                shown.append(self.capability[-1])
+        for start, end, n_up, share in shown:
             out.append(f"Capability from {_when(start, 'the start')} to {_when(end, 'the end')}: "
                        f"{n_up} of {self.n_stations} stations working; {share:.0%} of the "
                        f"network's area has {self.min_stations} of them within "
@@ -132,9 +139,9 @@ class HealthCheck:
     noisy_min_detections: int = 30
     neighbours: int = 5
     silent_min_expected: float = 5.0
-    silent_min_count: float = 8.0  # detections it would have sent in a span it sent none
+    silent_min_count: float = 10.0  # detections it would have sent in a span it sent none
     silent_min_s: float = 600.0  # and the span is at least this long
-    silent_group_min: float = 3.0  # the same, for stations going quiet together
+    silent_group_min: float = 4.0  # the same, for stations going quiet together
     silent_min_hit_rate: float = 0.3
     min_share_change: float = 0.05  # capability periods reported when the share drops this
     enabled: bool = True  # False: no check (locate_files then associates once)
@@ -359,16 +366,15 @@ class HealthCheck:
         # (starts within LOSS_WINDOW_S) need silent_group_min each and twice that together
         cands.sort()
         group_ok = np.zeros(len(cands), dtype=bool)
-        i = 0
-        while i < len(cands):
-            j = i
-            while j + 1 < len(cands) and cands[j + 1][0] - cands[i][0] <= LOSS_WINDOW_S:
-                j += 1
-            grp = cands[i:j + 1]
-            if (len({c[4] for c in grp}) >= 3
-                    and sum(c[5] for c in grp) >= 2 * self.silent_min_count):
-                group_ok[i:j + 1] = True
-            i = j + 1
+        starts = np.array([c[0] for c in cands])
+        for i in range(len(cands)):
+            w = np.flatnonzero(np.abs(starts - starts[i]) <= LOSS_WINDOW_S / 2)
+            grp = [cands[j] for j in w]
+            # together: at least a fifth of the network, quiet over a common span
+            common = min(c[1] for c in grp) - max(c[0] for c in grp)
+            if (len({c[4] for c in grp}) >= max(3, 0.2 * n) and common >= self.silent_min_s
+                    and sum(c[5] for c in grp) >= 3 * self.silent_min_count):
+                group_ok[w] = True
         for c, together in zip(cands, group_ok, strict=True):
             a, b, has_start, has_end, s, exp, others_n, k_nb = c
             if exp < self.silent_min_count and not together:
