@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -55,6 +56,11 @@ class SensorResult:
                          schema={"detection_id": pl.String, "event_id": pl.String})
         a = self.association.assignments.select("detection_id", "event_id")
         return pl.concat([a, q])
+
+    def write_quakeml(self, path: Path) -> None:
+        """QuakeML with every event's picks and arrivals (residuals) and its ellipse."""
+        to_quakeml(self.association.events, path, assignments=self.association.assignments,
+                   detections=self.batch.records, stations=self.stations)
 
     def write(self, events_csv: Path, assign_csv: Path) -> None:
         ev = self.association.events.select(EVENT_COLUMNS).with_columns(
@@ -144,10 +150,20 @@ def _associate(associator: ExplosionAssociator, network: Network, picks: Picks,
     return Association.concat(parts)
 
 
-def to_quakeml(events: pl.DataFrame, path: Path) -> None:
-    """Write located explosions as QuakeML 1.2 (event type 'explosion', automatic)."""
+def to_quakeml(events: pl.DataFrame, path: Path, *, assignments: pl.DataFrame | None = None,
+               detections: pl.DataFrame | None = None, stations: pl.DataFrame | None = None
+               ) -> None:
+    """Write located explosions as QuakeML 1.2 (event type 'explosion', automatic).
+
+    The horizontal uncertainty is an ``originUncertainty`` ellipse (95 %, semi-axes in
+    metres, azimuth of the major axis from north; preferredDescription "uncertainty
+    ellipse"). With ``assignments`` (detection_id, event_id, residual_s), ``detections``
+    (detection_id, station, time, phase, optional back_azimuth_deg) and ``stations`` (id,
+    latitude, longitude), each event also carries its picks and their arrivals with the
+    time residual, epicentral distance (degrees) and station azimuth."""
     from obspy import UTCDateTime
     from obspy.core.event import (
+        Arrival,
         Catalog,
         Comment,
         CreationInfo,
@@ -155,28 +171,65 @@ def to_quakeml(events: pl.DataFrame, path: Path) -> None:
         Origin,
         OriginQuality,
         OriginUncertainty,
+        Pick,
+        QuantityError,
         ResourceIdentifier,
+        WaveformStreamID,
     )
+    from obspy.geodetics import gps2dist_azimuth, kilometers2degrees
 
+    picks_of: dict[str, list[dict[str, Any]]] = {}
+    if assignments is not None and detections is not None and stations is not None:
+        cols = ["detection_id", "station", "time", "phase"] + (
+            ["back_azimuth_deg"] if "back_azimuth_deg" in detections.columns else [])
+        rows = (assignments.drop_nulls("event_id")
+                .join(detections.select(cols), on="detection_id")
+                .join(stations.select(pl.col("id").cast(pl.String).alias("station"),
+                                      pl.col("latitude").alias("st_lat"),
+                                      pl.col("longitude").alias("st_lon")), on="station"))
+        for r in rows.iter_rows(named=True):
+            picks_of.setdefault(str(r["event_id"]), []).append(r)
     cat = Catalog(creation_info=CreationInfo(agency_id="trucewatch"))
     for r in events.iter_rows(named=True):
         unc = None
-        if r["major_m"] == r["major_m"] and r["major_m"] is not None:
+        if r["major_m"] is not None and r["major_m"] == r["major_m"]:
             unc = OriginUncertainty(max_horizontal_uncertainty=r["major_m"],
                                     min_horizontal_uncertainty=r["minor_m"],
                                     azimuth_max_horizontal_uncertainty=r["azimuth_deg"],
                                     confidence_level=95.0,
-                                    preferred_description="confidence ellipsoid")
-        o = Origin(time=UTCDateTime(r["time"].isoformat()), latitude=r["latitude"],
+                                    preferred_description="uncertainty ellipse")
+        eid = str(r["event_id"])
+        o = Origin(resource_id=ResourceIdentifier(f"smi:trucewatch/origin/{eid}"),
+                   time=UTCDateTime(r["time"].isoformat()), latitude=r["latitude"],
                    longitude=r["longitude"], depth=0.0, depth_type="operator assigned",
                    evaluation_mode="automatic", evaluation_status="preliminary",
                    origin_uncertainty=unc,
                    quality=OriginQuality(used_station_count=r["n_stations"],
                                          associated_phase_count=r["n_defining"],
                                          standard_error=r["rms_s"]))
-        ev = Event(resource_id=ResourceIdentifier(f"smi:trucewatch/event/{r['event_id']}"),
+        picks = []
+        for p in picks_of.get(eid, []):
+            dist_m, az, _ = gps2dist_azimuth(r["latitude"], r["longitude"], p["st_lat"],
+                                             p["st_lon"])
+            baz = p.get("back_azimuth_deg")
+            pick = Pick(resource_id=ResourceIdentifier(f"smi:trucewatch/pick/{p['detection_id']}"),
+                        time=UTCDateTime(p["time"].isoformat()),
+                        waveform_id=WaveformStreamID(network_code="TW",
+                                                     station_code=str(p["station"])),
+                        phase_hint=str(p["phase"]), evaluation_mode="automatic",
+                        backazimuth=float(baz) if baz is not None and baz == baz else None)
+            picks.append(pick)
+            res = p["residual_s"]
+            o.arrivals.append(Arrival(
+                pick_id=pick.resource_id, phase=str(p["phase"]),
+                time_residual=float(res) if res is not None else None,
+                distance=kilometers2degrees(dist_m / 1000.0), azimuth=az, time_weight=1.0))
+        if picks:
+            o.quality.associated_phase_count = len(picks)
+            o.time_errors = QuantityError(uncertainty=r.get("sigma_t_s"))
+        ev = Event(resource_id=ResourceIdentifier(f"smi:trucewatch/event/{eid}"),
                    event_type="explosion", event_type_certainty="suspected", origins=[o],
-                   comments=[Comment(text=f"status: {r['status']}")])
+                   picks=picks, comments=[Comment(text=f"status: {r['status']}")])
         ev.preferred_origin_id = o.resource_id
         cat.append(ev)
     cat.write(str(path), format="QUAKEML")
