@@ -20,6 +20,16 @@ Scoring is the same 60 %-shared-detections rule as benchmarks/sensor_association
         [--families grid-uniform,random-bursty,roads-correlated,arrays-uniform] \
         [--intensities quiet:24,busy:4,dense:1] [--seeds 1,2] \
         [--methods cascade,joint,pyocto] [--pyocto-tolerance 0.3]
+
+    .venv/bin/python benchmarks/association_families.py --bad-input \
+        [--families grid-uniform] [--intensities busy:1.5] [--seeds 1]
+
+With ``--bad-input`` each scenario is run again with every bad-input case laid over it
+(``scenario.families.perturb``: a drifting clock, a noisy station at 100x and 400x,
+two duplicated streams, half the stations lost half-way), through the intake path
+(``ingest.sensors.parse_detections`` then ``sensors.events.locate_files``) with
+and without the station-health check: F1, precision, recall, the flags raised (right
+and wrong station), detections quarantined and wall time.
 """
 
 from __future__ import annotations
@@ -47,9 +57,11 @@ from trucewatch.geo.crs import project_points
 from lab.families import (
     FAMILIES,
     FamilyData,
+    Perturbation,
     family,
     generate,
     oracle_assignments,
+    perturb,
 )
 from lab.scoring import location_errors_km, score
 
@@ -156,7 +168,12 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=900.0)
     ap.add_argument("--work", default=str(ROOT / "results" / "families"))
     ap.add_argument("--json", default="", help="also write every row to this file")
+    ap.add_argument("--bad-input", action="store_true",
+                    help="the bad-input cases with and without the health check")
     args = ap.parse_args()
+    if args.bad_input:
+        bad_input(args)
+        return
     methods = args.methods.split(",")
     if "pyocto" in methods and not PEER_PY.exists():
         print(f"pyocto skipped: {PEER_PY} not found (see benchmarks/sensor_association.py)")
@@ -200,6 +217,62 @@ def main() -> None:
     table(rows)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, default=float, indent=1))
+
+
+BAD_CASES = {
+    "none": Perturbation(),
+    "clock drift (+2 s, +1 s/h)": Perturbation(drift_stations=1, drift_offset_s=2.0,
+                                                drift_s_per_h=1.0),
+    "noisy x100": Perturbation(noisy_stations=1, noisy_factor=100.0),
+    "noisy x400": Perturbation(noisy_stations=1, noisy_factor=400.0),
+    "2 duplicated streams": Perturbation(duplicate_stations=2),
+    "half the stations lost half-way": Perturbation(dropout_fraction=0.5),
+}
+
+
+def bad_input(args: argparse.Namespace) -> None:
+    """The bad-input cases through the intake path, with and without the health check."""
+    from datetime import UTC, datetime
+
+    from trucewatch.sensors.events import NO_HEALTH_CHECK, locate_files
+    from trucewatch.ingest.sensors import parse_detections
+    from trucewatch.sensors.health import StationProblem
+
+    print("| scenario | case | health | F1 | P | R | flags (problems) | on the bad stations "
+          "| on others (incl. the generator's own outages) "
+          "| quarantined (health) | wall s |")
+    print("|" + "---|" * 11)
+    for fam in args.families.split(","):
+        for spec in args.intensities.split(","):
+            inten, _, hours = spec.partition(":")
+            for seed in args.seeds.split(","):
+                base = generate(family(fam, inten, int(seed), float(hours) if hours else None))
+                for case, pert in BAD_CASES.items():
+                    p = perturb(base, pert)
+                    data = p.data
+                    raw = data.detections.with_columns(pl.col("time").dt.strftime(
+                        "%Y-%m-%dT%H:%M:%S%.6fZ")).write_csv().encode()
+                    batch = parse_detections(raw, "d.csv", data.stations,
+                                             now=datetime(2100, 1, 1, tzinfo=UTC))
+                    a = ExplosionAssociator(propagation=data.scenario.propagation())
+                    bad = {StationProblem.CLOCK: set(p.drifted), StationProblem.NOISY: set(p.noisy),
+                           StationProblem.SILENT: set(p.dropped),
+                           StationProblem.DEAF: set(p.dropped)}
+                    for label, check in (("off", NO_HEALTH_CHECK), ("on", None)):
+                        t = time.perf_counter()
+                        res = locate_files(data.stations, batch, a, health=check)
+                        wall = time.perf_counter() - t
+                        sc = score(data.truth, data.detections.select("detection_id", "station"),
+                                   res.assignments_all())
+                        flags = res.health.flags if res.health else []
+                        shown = [f for f in flags if f.problem is not StationProblem.CLOCK_BIAS]
+                        right = sum(f.station in bad.get(f.problem, set()) for f in shown)
+                        n_q = sum("health check" in q.reason for q in res.batch.quarantine)
+                        kinds = ", ".join(sorted({f"{f.problem.value}" for f in shown})) or "-"
+                        print(f"| {fam}-{inten} s{seed} {float(hours or 0):g} h | {case} | {label} "
+                              f"| {sc.f1:.3f} | {sc.precision:.3f} | {sc.recall:.3f} | "
+                              f"{len(shown)} ({kinds}) | {right} | {len(shown) - right} | "
+                              f"{n_q} | {wall:.1f} |", flush=True)
 
 
 def table(rows: list[dict[str, object]]) -> None:

@@ -294,6 +294,9 @@ BAD_ROWS = {
     "d10,I1,not a time Z,acoustic,40,,1": "not ISO 8601",
     "d11,I1,2026-05-01T00:00:12Z,acoustic,,3.0,1": "impossible apparent velocity",
     "d12,S1,2026-05-01T00:00:13Z,X,,,1": "phase not one of",
+    # a stream sent twice, re-numbered and re-timed by rounding: named by what it repeats
+    "d13,A1,2026-05-01T00:00:01.52Z,acoustic,,,3":
+        "near-duplicate of detection d1 (line 2): same station and phase, 20.0 ms apart",
 }
 
 
@@ -398,3 +401,56 @@ def test_cli_locate_bad_inventory_is_one_line(tmp_path: Path) -> None:
     finally:
         sys.argv = argv
     assert e.value.code == 2
+
+
+def test_quakeml_carries_arrivals_residuals_and_the_ellipse(tmp_path: Path) -> None:
+    """Read back with ObsPy: every associated detection is a pick with an arrival whose
+    residual is the associator's; the ellipse is an originUncertainty ellipse."""
+    from obspy import read_events
+
+    from trucewatch.sensors.events import NO_HEALTH_CHECK, locate_files
+    from lab.families import family
+    from lab.families import generate as generate_family
+
+    data = generate_family(family("arrays-uniform", "quiet", seed=1, hours=8))
+    raw = data.detections.with_columns(
+        pl.col("time").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")).write_csv().encode()
+    batch = parse_detections(raw, "d.csv", data.stations, now=datetime(2030, 1, 1, tzinfo=UTC))
+    res = locate_files(data.stations, batch,
+                       ExplosionAssociator(propagation=data.scenario.propagation()),
+                       health=NO_HEALTH_CHECK)
+    path = tmp_path / "ev.xml"
+    res.write_quakeml(path)
+    ev = res.association.events
+    asg = res.association.assignments.drop_nulls("event_id")
+    assert ev.height >= 3
+    text = path.read_text()
+    assert "<preferredDescription>uncertainty ellipse</preferredDescription>" in text
+    assert "confidence ellipsoid" not in text
+    cat = read_events(str(path))
+    assert len(cat) == ev.height
+    by_id = {r["event_id"]: r for r in ev.iter_rows(named=True)}
+    n_arr = 0
+    for e in cat:
+        eid = str(e.resource_id).rsplit("/", 1)[1]
+        row = by_id[eid]
+        o = e.preferred_origin()
+        u = o.origin_uncertainty
+        assert u.preferred_description == "uncertainty ellipse"
+        assert u.max_horizontal_uncertainty == pytest.approx(row["major_m"])
+        assert u.min_horizontal_uncertainty == pytest.approx(row["minor_m"])
+        assert u.azimuth_max_horizontal_uncertainty == pytest.approx(row["azimuth_deg"])
+        mine = asg.filter(pl.col("event_id") == eid)
+        assert len(o.arrivals) == len(e.picks) == mine.height
+        resid = dict(zip(mine["detection_id"].to_list(), mine["residual_s"].to_list(),
+                         strict=True))
+        picks = {p.resource_id: p for p in e.picks}
+        for a in o.arrivals:
+            p = picks[a.pick_id]
+            did = str(p.resource_id).rsplit("/", 1)[1]
+            assert a.time_residual == pytest.approx(resid[did], abs=1e-9)
+            assert 0 < a.distance < 1.0 and 0 <= a.azimuth < 360
+            assert p.waveform_id.station_code in set(data.stations["id"].to_list())
+            n_arr += 1
+    assert n_arr == asg.height
+    assert any(p.backazimuth is not None for e in cat for p in e.picks)  # arrays give one

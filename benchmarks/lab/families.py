@@ -419,3 +419,126 @@ def oracle_assignments(data: FamilyData, *, n_sigma: float = 3.0, min_detections
     return pl.DataFrame({"detection_id": det["detection_id"],
                          "event_id": [ev_ids[e] if e >= 0 else None for e in out]},
                         schema={"detection_id": pl.String, "event_id": pl.String})
+
+
+# ---------------------------------------------------------------------- bad input
+@dataclass(frozen=True)
+class Perturbation:
+    """Bad input laid over a generated scenario (each off by default).
+
+    * ``drift_stations`` stations' clocks run off: ``drift_offset_s`` at the start,
+      growing by ``drift_s_per_h`` (their detections keep their true event);
+    * ``noisy_stations`` stations add false detections at ``noisy_factor`` x the
+      network's median false rate (uniform in time);
+    * ``duplicate_stations`` stations' streams are delivered twice, under new
+      detection ids, each copy's time off by up to ``duplicate_jitter_s`` (a re-sent
+      feed); the copies are not independent detections, so their truth is null;
+    * ``dropout_fraction`` of the stations go silent at ``dropout_at_h`` (default:
+      half-way) until the end.
+
+    The stations chosen are the ones with the most true detections (the case that
+    hurts most), or at random with ``pick_random``."""
+
+    drift_stations: int = 0
+    drift_offset_s: float = 0.0
+    drift_s_per_h: float = 0.0
+    noisy_stations: int = 0
+    noisy_factor: float = 100.0
+    duplicate_stations: int = 0
+    duplicate_jitter_s: float = 0.01
+    dropout_fraction: float = 0.0
+    dropout_at_h: float | None = None
+    pick_random: bool = False
+    seed: int = 0
+
+
+@dataclass
+class Perturbed:
+    data: FamilyData
+    drifted: list[str]
+    noisy: list[str]
+    duplicated: list[str]
+    dropped: list[str]
+    dropout_time: datetime | None
+
+
+def perturb(data: FamilyData, p: Perturbation) -> Perturbed:
+    """``data`` with the bad input of ``p`` (seeded by the scenario's seed and ``p.seed``)."""
+    rng = np.random.default_rng([data.scenario.seed, 97, p.seed])
+    det, truth = data.detections, data.truth
+    ids = data.stations["id"].to_list()
+    n = len(ids)
+    true_counts = (det.join(truth.drop_nulls("event_id"), on="detection_id")
+                   .group_by("station").len())
+    count = dict(zip(true_counts["station"].to_list(), true_counts["len"].to_list(),
+                     strict=True))
+    by_use = sorted(ids, key=lambda s: -count.get(s, 0))
+    order = ([ids[k] for k in rng.permutation(n)] if p.pick_random else by_use)
+    taken: list[str] = []
+
+    def choose(k: int) -> list[str]:
+        got = [s for s in order if s not in taken][:k]
+        taken.extend(got)
+        return got
+
+    start_us = int(datetime.fromisoformat(data.scenario.start.replace("Z", "+00:00"))
+                   .astimezone(UTC).timestamp() * 1e6)
+    dur_s = data.scenario.duration_h * 3600.0
+    drifted = choose(p.drift_stations)
+    noisy = choose(p.noisy_stations)
+    duplicated = choose(p.duplicate_stations)
+    dropped = choose(round(p.dropout_fraction * n))
+    t_us = pl.col("time").dt.epoch("us")
+    if drifted:
+        shift = p.drift_offset_s + p.drift_s_per_h * (t_us - start_us) / 3.6e9
+        det = det.with_columns(
+            pl.when(pl.col("station").is_in(drifted))
+            .then((t_us + (shift * 1e6).round().cast(pl.Int64)).cast(pl.Datetime("us", "UTC")))
+            .otherwise(pl.col("time")).alias("time"))
+    extra_truth: list[pl.DataFrame] = []
+    if noisy:
+        false = truth.filter(pl.col("event_id").is_null()).join(det, on="detection_id")
+        per_station = false.group_by("station").len()
+        median = float(np.median(np.r_[per_station["len"].to_numpy(),
+                                       np.zeros(n - per_station.height)]))
+        k = rng.poisson(max(median, 1.0) * p.noisy_factor, len(noisy))
+        st = np.repeat(np.array(noisy, dtype=object), k)
+        t = rng.uniform(0, dur_s, len(st))
+        new_ids = [f"N{i + 1:07d}" for i in range(len(st))]
+        kinds = dict(zip(ids, data.stations["kind"].to_list(), strict=True))
+        arr = dict(zip(ids, data.stations["array"].to_list(), strict=True))
+        extra = pl.DataFrame({
+            "detection_id": new_ids, "station": st.tolist(),
+            "time": pl.Series(np.round(t * 1e6).astype(np.int64) + start_us
+                              ).cast(pl.Datetime("us", "UTC")),
+            "phase": ["acoustic" if kinds[s] == "acoustic" or rng.random() < 0.6 else "P"
+                      for s in st],
+            "back_azimuth_deg": [float(rng.uniform(0, 360)) if arr[s] else None for s in st],
+            "amplitude": np.round(rng.exponential(2.0, len(st)) + 1.0, 4),
+            "snr": np.round(rng.exponential(1.0, len(st)) + 3.0, 2)},
+            schema=det.schema)
+        det = pl.concat([det, extra])
+        extra_truth.append(pl.DataFrame({"detection_id": new_ids, "event_id": [None] * len(st)},
+                                        schema=truth.schema))
+    if duplicated:
+        copy = det.filter(pl.col("station").is_in(duplicated))
+        jitter = np.round(rng.uniform(-p.duplicate_jitter_s, p.duplicate_jitter_s,
+                                      copy.height) * 1e6).astype(np.int64)
+        new_ids = [f"D{i + 1:07d}" for i in range(copy.height)]
+        copy = copy.with_columns(
+            pl.Series("detection_id", new_ids),
+            (t_us + pl.Series(jitter)).cast(pl.Datetime("us", "UTC")).alias("time"))
+        det = pl.concat([det, copy])
+        extra_truth.append(pl.DataFrame({"detection_id": new_ids,
+                                         "event_id": [None] * copy.height},
+                                        schema=truth.schema))
+    dropout_time = None
+    if dropped:
+        at_h = p.dropout_at_h if p.dropout_at_h is not None else data.scenario.duration_h / 2
+        dropout_time = datetime.fromtimestamp((start_us + at_h * 3.6e9) / 1e6, UTC)
+        det = det.filter(~(pl.col("station").is_in(dropped) & (pl.col("time") >= dropout_time)))
+    det = det.sort("time", "detection_id")
+    truth = pl.concat([truth, *extra_truth]).join(det.select("detection_id"),
+                                                  on="detection_id", how="semi")
+    return Perturbed(replace(data, detections=det, truth=truth), drifted, noisy, duplicated,
+                     dropped, dropout_time)

@@ -10,7 +10,8 @@ offset, cannot be read or lies outside the plausible range (:mod:`trucewatch.mod
 before 1990 or in the future), its phase is unknown or impossible
 at that kind of station (P or S at a microphone), its back-azimuth, apparent
 velocity, amplitude or SNR is out of range, or it repeats an earlier detection
-(same id, or same station, phase and time).
+(same id, or same station and phase within ``NEAR_DUPLICATE_S``: a duplicated
+stream; the entry names the detection it repeats).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ _AC, _IS, _SE = SourceKind.ACOUSTIC, SourceKind.INFRASOUND, SourceKind.SEISMIC
 STATION_KINDS = (_AC.value, _IS.value, _SE.value)
 STATION_COLUMNS = ("id", "latitude", "longitude", "elevation_m", "kind")
 DETECTION_COLUMNS = ("detection_id", "station", "time", "phase")
+# two detections of one station and phase closer than this are one detection sent twice
+# (a picker's dead time is longer; rounds of a barrage reach a station seconds apart)
+NEAR_DUPLICATE_S = 0.05
 _PHASES_AT = {_AC: {"acoustic"}, _IS: {"acoustic"}, _SE: {"acoustic", "p", "s"}}
 
 
@@ -240,10 +244,22 @@ def parse_detections(raw: bytes, name: str, stations: pl.DataFrame | None,
     # duplicates among otherwise valid rows: the first one is kept
     ok = t.filter(pl.col("why").list.len() == 0)
     first_id = ok.group_by("id_s").agg(pl.col("line").min().alias("first_line"))
-    first_key = ok.group_by("station_s", "phase_l", "time_dt").agg(
-        pl.col("line").min().alias("first_key_line"))
-    t = (t.join(first_id, on="id_s", how="left")
-         .join(first_key, on=["station_s", "phase_l", "time_dt"], how="left", nulls_equal=False)
+    # near-duplicates (a stream delivered twice, re-numbered or re-timed by rounding):
+    # detections of one station and phase closer than NEAR_DUPLICATE_S form one run;
+    # the run's first line is kept, the others name it
+    near = (ok.unique("id_s", keep="first").sort("station_s", "phase_l", "time_dt", "line")
+            .with_columns(
+                ((pl.col("time_dt").diff().dt.total_microseconds() > NEAR_DUPLICATE_S * 1e6)
+                 | (pl.col("station_s") != pl.col("station_s").shift())
+                 | (pl.col("phase_l") != pl.col("phase_l").shift())).fill_null(True)
+                .cum_sum().alias("run")))
+    near = near.with_columns(
+        pl.col("line").min().over("run").alias("first_key_line"),
+        pl.col("id_s").sort_by("line").first().over("run").alias("first_key_id"),
+        ((pl.col("time_dt") - pl.col("time_dt").sort_by("line").first().over("run"))
+         .dt.total_microseconds().abs() / 1000.0).alias("apart_ms"),
+    ).select("line", "first_key_line", "first_key_id", "apart_ms")
+    t = (t.join(first_id, on="id_s", how="left").join(near, on="line", how="left")
          .sort("line"))
     valid = pl.col("why").list.len() == 0
     dup_id = valid & (pl.col("line") > pl.col("first_line"))
@@ -252,8 +268,16 @@ def parse_detections(raw: bytes, name: str, stations: pl.DataFrame | None,
         pl.col("why"),
         pl.when(dup_id).then(pl.concat_str(pl.lit("duplicate detection_id (first at line "),
                                            pl.col("first_line").cast(pl.String), pl.lit(")"))),
-        pl.when(dup_key).then(pl.concat_str(pl.lit("same station, phase and time as line "),
-                                            pl.col("first_key_line").cast(pl.String))),
+        pl.when(dup_key & (pl.col("apart_ms") == 0)).then(pl.concat_str(
+            pl.lit("same station, phase and time as line "),
+            pl.col("first_key_line").cast(pl.String), pl.lit(" (detection "),
+            pl.col("first_key_id"), pl.lit(")"))),
+        pl.when(dup_key & (pl.col("apart_ms") > 0)).then(pl.concat_str(
+            pl.lit("near-duplicate of detection "), pl.col("first_key_id"),
+            pl.lit(" (line "), pl.col("first_key_line").cast(pl.String),
+            pl.lit("): same station and phase, "),
+            pl.col("apart_ms").round(1).cast(pl.String),
+            pl.lit(" ms apart (a stream sent twice?)"))),
     ]).list.drop_nulls().alias("why"))
     bad = t.filter(pl.col("why").list.len() > 0)
     quarantine = [QuarantineEntry(int(line), "; ".join(why),

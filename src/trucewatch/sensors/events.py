@@ -10,8 +10,9 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -22,8 +23,15 @@ from trucewatch.sensors.association import (
     Network,
     Picks,
 )
-from trucewatch.ingest.base import Batch
+from trucewatch.ingest.base import Batch, QuarantineEntry
 from trucewatch.model.enums import SourceKind, SourceName
+from trucewatch.sensors.health import (
+    HealthCheck,
+    NetworkHealth,
+    StationFlag,
+    StationProblem,
+    merge_flags,
+)
 
 EVENT_COLUMNS = ["event_id", "time", "latitude", "longitude", "major_m", "minor_m",
                  "azimuth_deg", "n_defining", "status"]
@@ -35,6 +43,7 @@ class SensorResult:
     batch: Batch  # the detections as read: valid records and quarantine
     association: Association
     network: Network
+    health: NetworkHealth | None = None  # None: not checked
 
     def assignments_all(self) -> pl.DataFrame:
         """Every input detection exactly once: quarantined ones unassociated."""
@@ -48,6 +57,11 @@ class SensorResult:
         a = self.association.assignments.select("detection_id", "event_id")
         return pl.concat([a, q])
 
+    def write_quakeml(self, path: Path) -> None:
+        """QuakeML with every event's picks and arrivals (residuals) and its ellipse."""
+        to_quakeml(self.association.events, path, assignments=self.association.assignments,
+                   detections=self.batch.records, stations=self.stations)
+
     def write(self, events_csv: Path, assign_csv: Path) -> None:
         ev = self.association.events.select(EVENT_COLUMNS).with_columns(
             pl.col("time").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"),
@@ -59,31 +73,97 @@ class SensorResult:
 
 
 def locate_files(stations: pl.DataFrame, batch: Batch, associator: ExplosionAssociator,
-                 progress: Callable[[int, int], None] | None = None) -> SensorResult:
+                 progress: Callable[[int, int], None] | None = None,
+                 health: HealthCheck | None = None) -> SensorResult:
+    """Associate the batch's detections. With ``health`` (the default is
+    ``HealthCheck()``; pass ``NO_HEALTH_CHECK`` to skip it), the stations' health is
+    checked on the result: detections of a station whose clock is off, and of a noisy
+    station, move to the batch's quarantine (each with its reason) and the rest is
+    associated again, up to ``MAX_HEALTH_ROUNDS`` times (a bad clock first hides
+    behind the events it spoils). ``SensorResult.health`` says what was found."""
+    check = HealthCheck() if health is None else health
     network = Network.from_table(stations)
     recs = batch.records.sort("time")
-    picks = Picks.from_table(recs, network)
+    lines = batch.raw.decode("utf-8", "replace").splitlines() if check.enabled else []
+    moved: list[QuarantineEntry] = []
+    kept_flags: list[StationFlag] = []
+    for _ in range(MAX_HEALTH_ROUNDS):
+        picks = Picks.from_table(recs, network)
+        assoc = _associate(associator, network, picks, progress)
+        if not check.enabled:
+            return SensorResult(stations, batch, assoc, network, None)
+        found = check.check(associator, network, picks, assoc)
+        bad = np.zeros(recs.height, dtype=bool)
+        reason = np.full(recs.height, "", dtype=object)
+        t_us = recs["time"].dt.epoch("us").to_numpy()
+        st = recs["station"].to_numpy()
+        for f in found.flags:
+            if not f.quarantines:
+                continue
+            lo = f.start.timestamp() * 1e6 if f.start else -np.inf
+            hi = f.end.timestamp() * 1e6 if f.end else np.inf
+            m = (st == f.station) & (t_us >= lo) & (t_us <= hi) & ~bad
+            bad |= m
+            reason[m] = _health_reason(f)
+            kept_flags.append(f)
+        if not bad.any():
+            break
+        rows = recs["row"].to_numpy()
+        moved += [QuarantineEntry(int(r), str(why), lines[int(r) - 1]
+                                  if 0 < int(r) <= len(lines) else "")
+                  for r, why in zip(rows[bad], reason[bad], strict=True)]
+        recs = recs.filter(pl.Series(~bad))
+    final = replace(found, flags=merge_flags(kept_flags, found.flags))
+    if moved:
+        batch = replace(batch, records=recs, quarantine=[*batch.quarantine,
+                                                         *sorted(moved, key=lambda q: q.row)])
+        batch.check_accounting()
+    return SensorResult(stations, batch, assoc, network, final)
+
+
+MAX_HEALTH_ROUNDS = 2
+NO_HEALTH_CHECK = HealthCheck(enabled=False)
+
+
+def _health_reason(f: StationFlag) -> str:
+    if f.problem is StationProblem.CLOCK:
+        return (f"station {f.station}: clock off by about {f.value:+.1f} s at this time "
+                f"(estimated from {f.n} located events; health check)")
+    return (f"station {f.station}: noisy, {f.value:.0f}x the unexplained detections of its "
+            "nearest stations; kept out of association (health check)")
+
+
+def _associate(associator: ExplosionAssociator, network: Network, picks: Picks,
+               progress: Callable[[int, int], None] | None) -> Association:
     if progress is None:
-        assoc = associator.associate(network, picks)
-    else:
-        # same windows as batch mode; chunks only drive the progress bar
-        parts = []
-        n = len(picks)
-        step = max(1, n // 50)
-        chunks = (picks.take(np.arange(k, min(n, k + step))) for k in range(0, n, step))
-        done = 0
-        for part in associator.stream(network, chunks):
-            parts.append(part)
-            done += part.assignments.height
-            progress(done, n)
-        assoc = Association.concat(parts)
-    return SensorResult(stations, batch, assoc, network)
+        return associator.associate(network, picks)
+    # same windows as batch mode; chunks only drive the progress bar
+    parts = []
+    n = len(picks)
+    step = max(1, n // 50)
+    chunks = (picks.take(np.arange(k, min(n, k + step))) for k in range(0, n, step))
+    done = 0
+    for part in associator.stream(network, chunks):
+        parts.append(part)
+        done += part.assignments.height
+        progress(done, n)
+    return Association.concat(parts)
 
 
-def to_quakeml(events: pl.DataFrame, path: Path) -> None:
-    """Write located explosions as QuakeML 1.2 (event type 'explosion', automatic)."""
+def to_quakeml(events: pl.DataFrame, path: Path, *, assignments: pl.DataFrame | None = None,
+               detections: pl.DataFrame | None = None, stations: pl.DataFrame | None = None
+               ) -> None:
+    """Write located explosions as QuakeML 1.2 (event type 'explosion', automatic).
+
+    The horizontal uncertainty is an ``originUncertainty`` ellipse (95 %, semi-axes in
+    metres, azimuth of the major axis from north; preferredDescription "uncertainty
+    ellipse"). With ``assignments`` (detection_id, event_id, residual_s), ``detections``
+    (detection_id, station, time, phase, optional back_azimuth_deg) and ``stations`` (id,
+    latitude, longitude), each event also carries its picks and their arrivals with the
+    time residual, epicentral distance (degrees) and station azimuth."""
     from obspy import UTCDateTime
     from obspy.core.event import (
+        Arrival,
         Catalog,
         Comment,
         CreationInfo,
@@ -91,28 +171,65 @@ def to_quakeml(events: pl.DataFrame, path: Path) -> None:
         Origin,
         OriginQuality,
         OriginUncertainty,
+        Pick,
+        QuantityError,
         ResourceIdentifier,
+        WaveformStreamID,
     )
+    from obspy.geodetics import gps2dist_azimuth, kilometers2degrees
 
+    picks_of: dict[str, list[dict[str, Any]]] = {}
+    if assignments is not None and detections is not None and stations is not None:
+        cols = ["detection_id", "station", "time", "phase"] + (
+            ["back_azimuth_deg"] if "back_azimuth_deg" in detections.columns else [])
+        rows = (assignments.drop_nulls("event_id")
+                .join(detections.select(cols), on="detection_id")
+                .join(stations.select(pl.col("id").cast(pl.String).alias("station"),
+                                      pl.col("latitude").alias("st_lat"),
+                                      pl.col("longitude").alias("st_lon")), on="station"))
+        for r in rows.iter_rows(named=True):
+            picks_of.setdefault(str(r["event_id"]), []).append(r)
     cat = Catalog(creation_info=CreationInfo(agency_id="trucewatch"))
     for r in events.iter_rows(named=True):
         unc = None
-        if r["major_m"] == r["major_m"] and r["major_m"] is not None:
+        if r["major_m"] is not None and r["major_m"] == r["major_m"]:
             unc = OriginUncertainty(max_horizontal_uncertainty=r["major_m"],
                                     min_horizontal_uncertainty=r["minor_m"],
                                     azimuth_max_horizontal_uncertainty=r["azimuth_deg"],
                                     confidence_level=95.0,
-                                    preferred_description="confidence ellipsoid")
-        o = Origin(time=UTCDateTime(r["time"].isoformat()), latitude=r["latitude"],
+                                    preferred_description="uncertainty ellipse")
+        eid = str(r["event_id"])
+        o = Origin(resource_id=ResourceIdentifier(f"smi:trucewatch/origin/{eid}"),
+                   time=UTCDateTime(r["time"].isoformat()), latitude=r["latitude"],
                    longitude=r["longitude"], depth=0.0, depth_type="operator assigned",
                    evaluation_mode="automatic", evaluation_status="preliminary",
                    origin_uncertainty=unc,
                    quality=OriginQuality(used_station_count=r["n_stations"],
                                          associated_phase_count=r["n_defining"],
                                          standard_error=r["rms_s"]))
-        ev = Event(resource_id=ResourceIdentifier(f"smi:trucewatch/event/{r['event_id']}"),
+        picks = []
+        for p in picks_of.get(eid, []):
+            dist_m, az, _ = gps2dist_azimuth(r["latitude"], r["longitude"], p["st_lat"],
+                                             p["st_lon"])
+            baz = p.get("back_azimuth_deg")
+            pick = Pick(resource_id=ResourceIdentifier(f"smi:trucewatch/pick/{p['detection_id']}"),
+                        time=UTCDateTime(p["time"].isoformat()),
+                        waveform_id=WaveformStreamID(network_code="TW",
+                                                     station_code=str(p["station"])),
+                        phase_hint=str(p["phase"]), evaluation_mode="automatic",
+                        backazimuth=float(baz) if baz is not None and baz == baz else None)
+            picks.append(pick)
+            res = p["residual_s"]
+            o.arrivals.append(Arrival(
+                pick_id=pick.resource_id, phase=str(p["phase"]),
+                time_residual=float(res) if res is not None else None,
+                distance=kilometers2degrees(dist_m / 1000.0), azimuth=az, time_weight=1.0))
+        if picks:
+            o.quality.associated_phase_count = len(picks)
+            o.time_errors = QuantityError(uncertainty=r.get("sigma_t_s"))
+        ev = Event(resource_id=ResourceIdentifier(f"smi:trucewatch/event/{eid}"),
                    event_type="explosion", event_type_certainty="suspected", origins=[o],
-                   comments=[Comment(text=f"status: {r['status']}")])
+                   picks=picks, comments=[Comment(text=f"status: {r['status']}")])
         ev.preferred_origin_id = o.resource_id
         cat.append(ev)
     cat.write(str(path), format="QUAKEML")
