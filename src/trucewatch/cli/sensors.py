@@ -40,7 +40,7 @@ def sensors_locate(
     """Associate detections into located explosions (see docs/sensors.md)."""
     from trucewatch.ingest.sensors import read_detections, read_stations
     from trucewatch.sensors.association import ExplosionAssociator
-    from trucewatch.sensors.events import locate_files, to_quakeml
+    from trucewatch.sensors.events import locate_files
     from trucewatch.sensors.propagation import AcousticModel, Propagation, SeismicModel
 
     seismic = _layers(layers) if layers else SeismicModel.homogeneous(vp, vs)
@@ -57,7 +57,7 @@ def sensors_locate(
                               progress=lambda done, n: bar.update(task, completed=done, total=n))
     result.write(out_path, assignments)
     if quakeml:
-        to_quakeml(result.association.events, quakeml)
+        result.write_quakeml(quakeml)  # picks, arrivals with residuals, the ellipse
     if quarantine_out:
         import polars as pl
         pl.DataFrame({"line": [q.row for q in batch.quarantine],
@@ -73,6 +73,8 @@ def sensors_locate(
               f"{len(batch.quarantine)} quarantined")
     for q in batch.quarantine[:5]:
         err.print(f"  quarantined line {q.row}: {q.reason}")
+    for line in result.health.lines() if result.health else []:  # what could not be heard
+        out.print(f"  {line}")
     if len(batch.quarantine) > 5:
         err.print(f"  ... and {len(batch.quarantine) - 5} more (--quarantine FILE lists all)")
     out.print(f"events: {out_path}\nassignments: {assignments}")
