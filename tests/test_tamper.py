@@ -296,7 +296,8 @@ def test_replayed_entry_is_found(built: Built) -> None:
     head = log[-1]
     body = {"seq": head.seq + 1, "at": old.at, "actor": old.actor, "action": old.action,
             "subject": old.subject, "details": old.details, "prev_hash": head.hash}
-    s.db.execute("INSERT INTO audit_log VALUES (?,?,?,?,?,?,?,?)",
+    mark = "%s" if built.pg else "?"  # the DB-API connection's own parameter style
+    s.db.execute(f"INSERT INTO audit_log VALUES ({','.join([mark] * 8)})",
                  (*body.values(), entry_hash(body)))
     s.close()
     problems = built.problems()

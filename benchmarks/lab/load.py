@@ -63,11 +63,11 @@ def fill_incidents(store_path: Path | str, n: int, seed: int = 1) -> float:
     if url:
         import psycopg
 
-        with psycopg.connect(url) as conn, conn.cursor() as cur:
-            with cur.copy("COPY incidents (id, status, category, time_start, lat, lon, doc) "
-                          "FROM STDIN") as copy:
-                for r in rows:
-                    copy.write_row(r)
+        with psycopg.connect(url) as conn, conn.cursor() as cur, cur.copy(
+                "COPY incidents (id, status, category, time_start, lat, lon, doc) "
+                "FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row(r)
         with psycopg.connect(url, autocommit=True) as conn:
             # what autovacuum does in service: visibility map and statistics (the PostGIS
             # point is generated from lon/lat with the row: no box table to fill)

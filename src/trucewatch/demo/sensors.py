@@ -34,6 +34,7 @@ from trucewatch.sensors.propagation import (
     Propagation,
     SeismicModel,
 )
+from trucewatch.ingest.sensors import NEAR_DUPLICATE_S
 from trucewatch.geo.crs import _transformer, local_laea
 
 # 50 % detection range per kg^(1/3) of charge, km, and the logistic width (fraction)
@@ -222,9 +223,20 @@ def generate(sc: SensorScenario) -> SensorScenarioData:
     all_ev = np.r_[ev_i, np.full(n_false, -1)]
     all_baz = np.r_[baz + rng.normal(0, 3, len(baz)), f_baz] % 360
     all_snr = np.r_[snr, f_snr]
+    all_amp = np.r_[amp, f_amp]
     order = np.argsort(all_t, kind="stable")
-    all_st, all_ph, all_t, all_ev, all_baz, all_snr = (
-        a[order] for a in (all_st, all_ph, all_t, all_ev, all_baz, all_snr))
+    # a picker's dead time: one station and phase cannot pick twice within it (two rounds
+    # arriving together make one pick, the first), as the intake's near-duplicate check
+    # assumes (ingest.sensors.NEAR_DUPLICATE_S)
+    by_pick = np.lexsort((all_t[order], all_ph[order], all_st[order]))
+    o = order[by_pick]
+    same = np.r_[False, (all_st[o][1:] == all_st[o][:-1]) & (all_ph[o][1:] == all_ph[o][:-1])]
+    close = np.r_[False, np.diff(all_t[o]) < NEAR_DUPLICATE_S] & same
+    dropped = np.zeros(len(all_t), bool)
+    dropped[o[close]] = True
+    order = order[~dropped[order]]
+    all_st, all_ph, all_t, all_ev, all_baz, all_snr, all_amp = (
+        a[order] for a in (all_st, all_ph, all_t, all_ev, all_baz, all_snr, all_amp))
     start_us = int(started_at(sc).timestamp() * 1e6)
     det_ids = [f"D{i + 1:07d}" for i in range(len(all_t))]
     ev_ids = np.array([f"E{i + 1:06d}" for i in range(n_ev)], dtype=object)
@@ -236,7 +248,7 @@ def generate(sc: SensorScenario) -> SensorScenarioData:
                           ).cast(pl.Datetime("us", "UTC")),
         "phase": [PHASE_NAMES[p] for p in all_ph],
         "back_azimuth_deg": np.where(has_baz, np.round(all_baz, 1), np.nan),
-        "amplitude": np.round(np.r_[amp, f_amp][order], 3),
+        "amplitude": np.round(all_amp, 3),
         "snr": np.round(all_snr, 2),
     }).with_columns(pl.col("back_azimuth_deg").fill_nan(None))
     e_lon, e_lat = to_ll.transform(e_x * 1000, e_y * 1000)

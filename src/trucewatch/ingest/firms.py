@@ -267,10 +267,11 @@ def parse_firms(source: bytes | Path, name: str, *, today: datetime | None = Non
     if layout is None:
         # another source's input (a drone or allegations document) or no known layout at
         # all: one UnknownLayoutError either way, never a traceback
-        seen = (f"a {header[0][1:] or 'JSON'} document" if header and header[0][:1] == "{"
-                else f"columns: {', '.join(header[:12]) or 'none'}")
+        seen = (f"it reads as a {header[0][1:] or 'JSON'} document"
+                if header and header[0][:1] == "{"
+                else f"unknown layout (columns: {', '.join(header[:12]) or 'none'})")
         raise UnknownLayoutError(
-            f"{name}: not a FIRMS CSV ({seen})", path=name,
+            f"{name}: not a FIRMS CSV: {seen}", path=name,
             fix="send FIRMS CSV files to the FIRMS reader and other inputs to their own "
             "command or route; see docs/data-formats.md")
     ncols = len(header)
