@@ -13,8 +13,11 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from lab.scoring import score
 from trucewatch.cli.app import app
+from trucewatch.demo.sensors import PRESETS, generate
 from trucewatch.errors import ConfigError, InputFileError
+from trucewatch.ingest.sensors import NEAR_DUPLICATE_S, parse_detections, read_stations
 from trucewatch.sensors.association import ExplosionAssociator, Network, Picks
 from trucewatch.sensors.location import crlb_xy, locate
 from trucewatch.sensors.propagation import (
@@ -25,9 +28,6 @@ from trucewatch.sensors.propagation import (
     SeismicModel,
     sound_speed_km_s,
 )
-from trucewatch.ingest.sensors import parse_detections, read_stations
-from lab.scoring import score
-from trucewatch.demo.sensors import PRESETS, generate
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -246,7 +246,14 @@ def test_scenario_generator_is_seeded_and_honest() -> None:
     assert a.detections.equals(b.detections)
     false = a.truth["event_id"].null_count()
     real = a.truth.height - false
-    assert false == pytest.approx(sc.false_ratio * real, rel=0.01)
+    # the picker's dead time takes out the second of two rounds arriving together, which
+    # in a barrage is mostly real picks: false ones rise a little above the ratio, no more
+    assert false == pytest.approx(sc.false_ratio * real, rel=0.04)
+    assert false >= sc.false_ratio * real * 0.99
+    gaps = (a.detections.sort("station", "phase", "time")
+            .with_columns(pl.col("time").diff().over("station", "phase").alias("gap"))["gap"]
+            .drop_nulls().dt.total_microseconds())
+    assert gaps.min() >= NEAR_DUPLICATE_S * 1e6  # one pick per station and phase within it
     assert a.stations.height == sc.n_stations
     assert set(a.stations["kind"]) <= {"acoustic", "infrasound", "seismic"}
     # bursts: several explosions within a second happen at the peak
@@ -408,9 +415,9 @@ def test_quakeml_carries_arrivals_residuals_and_the_ellipse(tmp_path: Path) -> N
     residual is the associator's; the ellipse is an originUncertainty ellipse."""
     from obspy import read_events
 
-    from trucewatch.sensors.events import NO_HEALTH_CHECK, locate_files
     from lab.families import family
     from lab.families import generate as generate_family
+    from trucewatch.sensors.events import NO_HEALTH_CHECK, locate_files
 
     data = generate_family(family("arrays-uniform", "quiet", seed=1, hours=8))
     raw = data.detections.with_columns(
