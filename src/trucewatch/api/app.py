@@ -84,9 +84,10 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
     api = APIRouter(prefix="/api/v1", responses=ERRORS)
     api.include_router(service.router)
     api.include_router(session.router(lookup, secret, allowed("me")))
-    for module in (ingest, incidents, observations, review, allegations, bulletins,
-                   agreement_routes, coverage):
-        api.include_router(module.router)
+    for router in (ingest.router, incidents.router, observations.router, incidents.counts,
+                   review.router, allegations.router, bulletins.router,
+                   agreement_routes.router, coverage.router):
+        api.include_router(router)
     app.include_router(api)
     from trucewatch.web import mount
 

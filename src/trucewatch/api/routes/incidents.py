@@ -26,6 +26,8 @@ from trucewatch.model.enums import Category, Status
 from trucewatch.model.serialization import to_dict
 
 router = APIRouter()
+# the counts come after /observations in the OpenAPI document (as before the split)
+counts = APIRouter()
 
 
 def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
@@ -80,7 +82,7 @@ def violations(who: AsViolations, store: StoreDep, limit: Limit = 100,
     return page(items[offset:offset + limit], len(items), limit, offset)
 
 
-@router.get("/aggregates", tags=["queries"])
+@counts.get("/aggregates", tags=["queries"])
 def aggregates(who: AsAggregates, store: StoreDep) -> dict[str, Any]:
     """Counts of incidents by sector, category and status: no locations."""
     incs = store.incidents()
