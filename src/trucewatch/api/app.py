@@ -13,6 +13,7 @@ The routes live in :mod:`trucewatch.api.routes`, one module a concern; what they
 """
 
 import secrets
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from trucewatch import __version__
 from trucewatch.api import errors, guard, session
 from trucewatch.api.auth import Principal
 from trucewatch.api.deps import ERRORS, Config, Error, Page, allowed, authenticate
+from trucewatch.api.geo import PUBLIC_PRECISION_KM, gazetteer
 from trucewatch.api.routes import (
     agreement as agreement_routes,
 )
@@ -35,6 +37,9 @@ from trucewatch.api.routes import (
     observations,
     review,
     service,
+)
+from trucewatch.api.routes import (
+    public as public_routes,
 )
 from trucewatch.api.routes.allegations import AllegationForm
 from trucewatch.api.routes.ingest import Outcome
@@ -49,7 +54,16 @@ __all__ = ["AllegationForm", "Decision", "Error", "Modification", "NewIncident",
 
 
 def create_app(store_path: Path | str, agreement_path: Path | None = None,
-               bulletins_dir: Path | None = None, keys_path: Path | None = None) -> Any:
+               bulletins_dir: Path | None = None, keys_path: Path | None = None, *,
+               public: bool = False, public_precision_km: float = PUBLIC_PRECISION_KM,
+               insecure_cookies: bool = False) -> Any:
+    """The app. ``public``: the public's view (``/api/v1/public/...``) is readable
+    without a token (the mission publishes it); else it needs a token. Public locations
+    are rounded to ``public_precision_km``. ``insecure_cookies``: the session cookie is
+    never marked ``Secure`` (plain-http development on a network; see
+    :mod:`trucewatch.api.session`)."""
+    if not public_precision_km > 0:
+        raise ValueError("public_precision_km must be positive")
     app = FastAPIOffline(
         title="trucewatch", version=__version__,
         description="Ceasefire monitoring and verification. Send `Authorization: Bearer "
@@ -66,7 +80,8 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
             store.close()
 
     secret = secrets.token_bytes(32)  # binds a session's CSRF token to this process
-    guard.install(app, lookup, secret)
+    sessions = session.Sessions()
+    guard.install(app, lookup, secret, sessions=sessions.token_for, public=public)
     agreement = None
     if agreement_path is not None:
         from trucewatch.agreement import load_agreement
@@ -75,7 +90,11 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
     app.state.config = Config(
         agreement=agreement, bulletins_dir=bulletins_dir,
         registry=KeyRegistry.load(keys_path) if keys_path else KeyRegistry(),
-        sources={src.name: src for src in all_sources()})
+        sources={src.name: src for src in all_sources()}, public=public,
+        public_precision_km=public_precision_km)
+    # incident locations are described from the gazetteer: load it before the first
+    # request needs it (seconds)
+    threading.Thread(target=gazetteer, daemon=True, name="gazetteer").start()
 
     @app.get("/api/v1/health", tags=["service"])
     async def health() -> dict[str, str]:
@@ -83,10 +102,11 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
 
     api = APIRouter(prefix="/api/v1", responses=ERRORS)
     api.include_router(service.router)
-    api.include_router(session.router(lookup, secret, allowed("me")))
+    api.include_router(session.router(lookup, secret, allowed("me"), sessions,
+                                      insecure_cookies))
     for router in (ingest.router, incidents.router, observations.router, incidents.counts,
                    review.router, allegations.router, bulletins.router,
-                   agreement_routes.router, coverage.router):
+                   agreement_routes.router, coverage.router, public_routes.router):
         api.include_router(router)
     app.include_router(api)
     from trucewatch.web import mount

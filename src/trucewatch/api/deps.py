@@ -27,6 +27,7 @@ from pydantic import (
 
 from trucewatch.api import guard
 from trucewatch.api.auth import Principal, Role
+from trucewatch.api.geo import PUBLIC_PRECISION_KM
 from trucewatch.ingest.base import SourceAdapter
 from trucewatch.integrity.keys import KeyRegistry
 from trucewatch.model.agreement import Agreement
@@ -38,6 +39,9 @@ from trucewatch.storage.sqlite import COUNT_CAP
 MAX_BODY = guard.INGEST_LIMIT
 DECIDED = [s.value for s in Status if s not in (Status.AUTOMATIC,
                                                  Status.PENDING_VERIFICATION)]
+# what the public's view counts and shows: reviewed incidents that stand (not a duplicate,
+# not rejected)
+PUBLIC_STATUSES = [Status.VERIFIED.value, Status.UNVERIFIABLE.value]
 
 
 @dataclass
@@ -49,6 +53,10 @@ class Config:
     registry: KeyRegistry = field(default_factory=KeyRegistry)
     # the built-in sources and any a plugin registered, by name
     sources: dict[str, SourceAdapter] = field(default_factory=dict)
+    # the public's view (/api/v1/public/...) readable without a token
+    public: bool = False
+    # the grid the public's locations are rounded to (api/geo.py)
+    public_precision_km: float = PUBLIC_PRECISION_KM
 
 
 def config(request: Request) -> Config:
@@ -154,6 +162,15 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 Bbox = Annotated[str | None, Query(pattern=r"^-?\d+(\.\d+)?(,-?\d+(\.\d+)?){3}$",
                                    description="min_lon,min_lat,max_lon,max_lat")]
+
+
+def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    if text is None:
+        return None
+    a, b, c, d = (float(x) for x in text.split(","))
+    if not (-180 <= a <= c <= 180 and -90 <= b <= d <= 90):
+        raise HTTPException(422, "bbox must be min_lon,min_lat,max_lon,max_lat in range")
+    return a, b, c, d
 
 
 def get_store(request: Request) -> Iterator[SqliteStore]:

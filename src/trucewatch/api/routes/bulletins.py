@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from trucewatch.api import guard
 from trucewatch.api.auth import Principal
 from trucewatch.api.deps import AsBulletins, ConfigDep, StoreDep
+from trucewatch.api.models import Bulletins
 from trucewatch.errors import NotFoundError, TrucewatchError
 from trucewatch.storage import SqliteStore
 
@@ -34,7 +35,7 @@ def listing(shown: list[dict[str, Any]]) -> dict[str, Any]:
                          for p in shown]}
 
 
-@router.get("/bulletins", tags=["bulletins"])
+@router.get("/bulletins", tags=["bulletins"], response_model=Bulletins)
 def bulletins(who: AsBulletins, store: StoreDep) -> dict[str, Any]:
     """The published products (bulletins and their GeoJSON) from the store's list, as
     the cycle recorded them with their SHA-256; public ones only for roles without

@@ -2,11 +2,13 @@
 incidents may read is decided ones only."""
 
 from collections import Counter
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
-from trucewatch.api.auth import SEES_UNREVIEWED
+from trucewatch.api import exports
+from trucewatch.api.auth import SEES_UNREVIEWED, Principal
 from trucewatch.api.deps import (
     DECIDED,
     AsAggregates,
@@ -19,35 +21,29 @@ from trucewatch.api.deps import (
     QueryTime,
     StoreDep,
     page,
+    parse_bbox,
     stored,
 )
+from trucewatch.api.geo import located
+from trucewatch.api.models import Aggregates, Incident, IncidentPage
 from trucewatch.errors import NotFoundError
 from trucewatch.model.enums import Category, Status
 from trucewatch.model.serialization import to_dict
+from trucewatch.storage import SqliteStore
 
 router = APIRouter()
 # the counts come after /observations in the OpenAPI document (as before the split)
 counts = APIRouter()
+EXPORT_LIMIT = 100_000
 
 
-def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
-    if text is None:
-        return None
-    a, b, c, d = (float(x) for x in text.split(","))
-    if not (-180 <= a <= c <= 180 and -90 <= b <= d <= 90):
-        raise HTTPException(422, "bbox must be min_lon,min_lat,max_lon,max_lat in range")
-    return a, b, c, d
+Sector = Annotated[str | None, Query(max_length=100)]
+ExportKind = Literal["csv", "kml", "gpkg"]
 
 
-@router.get("/incidents", tags=["queries"], response_model=Page)
-def incidents(who: AsIncidents, store: StoreDep, bbox: Bbox = None,
-              start: QueryTime | None = None, end: QueryTime | None = None,
-              sector: Annotated[str | None, Query(max_length=100)] = None,
-              category: Category | None = None, status: Status | None = None,
-              limit: Limit = 100, offset: Offset = 0) -> Page:
-    """Incidents by bounding box, time, sector, category, status; paginated.
-    ``start`` (inclusive) and ``end`` (exclusive) bound the incident's start, as
-    times: any UTC offset. Roles without the right see reviewed incidents only."""
+def _query(who: Principal, store: SqliteStore, bbox: str | None, start: Any, end: Any,
+           sector: str | None, category: Category | None, status: Status | None,
+           limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     statuses = [status.value] if status else None
     if who.role not in SEES_UNREVIEWED:
         statuses = [s for s in (statuses or DECIDED) if s in DECIDED]
@@ -55,15 +51,50 @@ def incidents(who: AsIncidents, store: StoreDep, bbox: Bbox = None,
         bbox=parse_bbox(bbox), start=stored(start), end=stored(end), sector=sector,
         category=category.value if category else None, statuses=statuses,
         limit=limit, offset=offset, raw=True)
+    return [located(i) for i in items], total
+
+
+@router.get("/incidents", tags=["queries"], response_model=IncidentPage)
+def incidents(who: AsIncidents, store: StoreDep, bbox: Bbox = None,
+              start: QueryTime | None = None, end: QueryTime | None = None,
+              sector: Sector = None,
+              category: Category | None = None, status: Status | None = None,
+              limit: Limit = 100, offset: Offset = 0) -> Page:
+    """Incidents by bounding box, time, sector, category, status; paginated.
+    ``start`` (inclusive) and ``end`` (exclusive) bound the incident's start, as
+    times: any UTC offset. Roles without the right see reviewed incidents only. Each
+    location carries ``place`` ("5 km NE of Kurdyumivka"), ``precision_km`` and
+    ``where_prec``."""
+    items, total = _query(who, store, bbox, start, end, sector, category, status, limit,
+                          offset)
     return page(items, total, limit, offset)
 
 
-@router.get("/incidents/{incident_id}", tags=["queries"])
+@router.get("/incidents.{kind}", tags=["exports"], response_class=Response,
+            responses={200: {"content": {exports.MEDIA[k]: {} for k in ("csv", "kml",
+                                                                        "gpkg")}}})
+def incidents_export(kind: ExportKind, who: AsIncidents, store: StoreDep,
+                     bbox: Bbox = None, start: QueryTime | None = None,
+                     end: QueryTime | None = None, sector: Sector = None,
+                     category: Category | None = None, status: Status | None = None,
+                     limit: Annotated[int, Query(ge=1, le=EXPORT_LIMIT)] = EXPORT_LIMIT,
+                     offset: Offset = 0) -> Response:
+    """The incidents ``/incidents`` would list (same filters, same role rules, same
+    fields) as a CSV table, a KML file or a GeoPackage (layer ``incidents``, EPSG:4326),
+    up to 100,000 at a time (page on with ``offset``)."""
+    items, _ = _query(who, store, bbox, start, end, sector, category, status, limit,
+                      offset)
+    return Response(exports.incidents_file(items, kind), media_type=exports.MEDIA[kind],
+                    headers={"Content-Disposition":
+                             f'attachment; filename="incidents.{kind}"'})
+
+
+@router.get("/incidents/{incident_id}", tags=["queries"], response_model=Incident)
 def incident(incident_id: str, who: AsIncidents, store: StoreDep) -> dict[str, Any]:
     inc = store.incident(incident_id)
     if who.role not in SEES_UNREVIEWED and inc.status.value not in DECIDED:
         raise NotFoundError(f"no incident {incident_id}", fix="check the id")
-    out = to_dict(inc)
+    out = located(to_dict(inc))
     if who.role in SEES_UNREVIEWED:
         out["history"] = [{k: h[k] for k in ("version", "status", "action", "who", "at",
                                               "why")}
@@ -82,7 +113,7 @@ def violations(who: AsViolations, store: StoreDep, limit: Limit = 100,
     return page(items[offset:offset + limit], len(items), limit, offset)
 
 
-@counts.get("/aggregates", tags=["queries"])
+@counts.get("/aggregates", tags=["queries"], response_model=Aggregates)
 def aggregates(who: AsAggregates, store: StoreDep) -> dict[str, Any]:
     """Counts of incidents by sector, category and status: no locations."""
     incs = store.incidents()

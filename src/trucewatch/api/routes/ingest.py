@@ -98,8 +98,10 @@ async def ingest(source: str, request: Request, who: AsIngest, store: StoreDep,
     o = await run_in_threadpool(receive, store, body, name, adapter, registry=cfg.registry,
                                 actor=who.name)
     if o.refused:
+        # past the limits (a decompression bomb): 413; damaged or truncated gzip is
+        # invalid input like any other (its zlib message says "decompressing"): 422
         status = 409 if "replayed" in o.refused else \
-            413 if "decompress" in o.refused else 422
+            413 if "decompression bomb" in o.refused else 422
         raise SubmissionRefusedError(status, o.refused)
     r = o.report
     assert r is not None

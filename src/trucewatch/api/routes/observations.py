@@ -3,10 +3,20 @@
 import json
 from typing import Annotated
 
+import polars as pl
 from fastapi import APIRouter, Query
 
 from trucewatch.api.auth import SEES_MEDIA
-from trucewatch.api.deps import AsObservations, Limit, Offset, Page, StoreDep, page
+from trucewatch.api.deps import (
+    AsObservations,
+    Bbox,
+    Limit,
+    Offset,
+    Page,
+    StoreDep,
+    page,
+    parse_bbox,
+)
 
 router = APIRouter()
 
@@ -14,8 +24,14 @@ router = APIRouter()
 @router.get("/observations", tags=["queries"], response_model=Page)
 def observations(who: AsObservations, store: StoreDep,
                  source_kind: Annotated[str, Query(pattern="^[a-z_]{1,40}$")] = "drone",
-                 limit: Limit = 100, offset: Offset = 0) -> Page:
+                 bbox: Bbox = None, limit: Limit = 100, offset: Offset = 0) -> Page:
+    """Observations of one source kind, oldest first; ``bbox`` keeps those inside
+    (an invalid one is answered 422)."""
+    box = parse_bbox(bbox)
     rows = store.observations(source_kind)
+    if box is not None:
+        rows = rows.filter(pl.col("longitude").is_between(box[0], box[2])
+                           & pl.col("latitude").is_between(box[1], box[3]))
     items = []
     for r in rows.slice(offset, limit).iter_rows(named=True):
         attrs = json.loads(r.pop("attributes"))

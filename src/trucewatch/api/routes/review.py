@@ -20,6 +20,8 @@ from trucewatch.api.deps import (
     aware,
     page,
 )
+from trucewatch.api.geo import located
+from trucewatch.api.models import IncidentPage
 from trucewatch.model.enums import Category, Status
 from trucewatch.model.serialization import to_dict
 from trucewatch.review.workflow import ReviewService
@@ -57,16 +59,17 @@ def _svc(store: SqliteStore) -> ReviewService:
     return ReviewService(store)
 
 
-@router.get("/review/queue", tags=["review"], response_model=Page)
+@router.get("/review/queue", tags=["review"], response_model=IncidentPage)
 def queue(who: AsReview, store: StoreDep, limit: Limit = 100,
           offset: Offset = 0) -> Page:
     q = _svc(store).queue()
-    return page([to_dict(i) for i in q[offset:offset + limit]], len(q), limit, offset)
+    return page([located(to_dict(i)) for i in q[offset:offset + limit]], len(q), limit,
+                offset)
 
 
 @router.post("/review/{incident_id}/claim", tags=["review"])
 def claim(incident_id: str, who: AsReview, store: StoreDep) -> dict[str, Any]:
-    return to_dict(_svc(store).claim(incident_id, who))
+    return located(to_dict(_svc(store).claim(incident_id, who)))
 
 
 @router.post("/review/{incident_id}/release", tags=["review"])
@@ -80,16 +83,16 @@ def decide(incident_id: str, body: Decision, who: AsReview, store: StoreDep
            ) -> dict[str, Any]:
     if body.status == Status.VERIFIED and who.role not in CONFIRMS:
         raise HTTPException(403, "only a reviewer confirms 'verified'")
-    return to_dict(_svc(store).decide(incident_id, who, body.status, body.why,
-                                      body.duplicate_of))
+    return located(to_dict(_svc(store).decide(incident_id, who, body.status, body.why,
+                                              body.duplicate_of)))
 
 
 @router.post("/review/{incident_id}/modify", tags=["review"])
 def modify(incident_id: str, body: Modification, who: AsReview, store: StoreDep
            ) -> dict[str, Any]:
-    return to_dict(_svc(store).modify(incident_id, who, body.why, lat=body.lat,
-                                      lon=body.lon, uncertainty_m=body.uncertainty_m,
-                                      time_start=body.time_start))
+    return located(to_dict(_svc(store).modify(
+        incident_id, who, body.why, lat=body.lat, lon=body.lon,
+        uncertainty_m=body.uncertainty_m, time_start=body.time_start)))
 
 
 @router.post("/review/incidents", tags=["review"], status_code=201)
@@ -97,9 +100,9 @@ def add(body: NewIncident, who: AsReview, store: StoreDep, cfg: ConfigDep
         ) -> dict[str, Any]:
     aware(body.time_start, body.time_end)
     agreement = cfg.agreement
-    return to_dict(_svc(store).add(who, body.why, category=body.category,
+    return located(to_dict(_svc(store).add(who, body.why, category=body.category,
                                    lat=body.lat, lon=body.lon,
                                    uncertainty_m=body.uncertainty_m,
                                    time_start=body.time_start, time_end=body.time_end,
                                    rule=body.rule,
-                                   agreement_id=agreement.id if agreement else ""))
+                                   agreement_id=agreement.id if agreement else "")))

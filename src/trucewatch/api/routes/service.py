@@ -5,10 +5,11 @@ from typing import Any
 from fastapi import APIRouter
 
 from trucewatch.api.deps import AsMe
+from trucewatch.api.models import Me
 
 router = APIRouter()
 
 
-@router.get("/me", tags=["service"])
+@router.get("/me", tags=["service"], response_model=Me)
 def me(who: AsMe) -> dict[str, Any]:
     return {"name": who.name, "role": who.role.value, "party": who.party}
