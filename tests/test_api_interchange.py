@@ -267,6 +267,9 @@ def test_openapi_declares_bearer_auth_and_typed_responses(api: Api) -> None:
         if not path.startswith("/api/v1/public/"):
             assert op.get("security"), path
     assert schemas["Location"]["properties"]["where_prec"]["maximum"] == 4
+    errors = spec["paths"]["/api/v1/incidents"]["get"]["responses"]
+    assert {"401", "403", "422", "500"} <= set(errors)
+    assert errors["500"]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
 
 
 # ------------------------------------------------------------------ the public's view

@@ -81,7 +81,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (403, "the token's role may not do this"),
         (404, "not found"), (409, "conflict (claim held, replay, illegal transition)"),
         (413, "the body is over the route's limit (or decompresses past it)"),
-        (422, "invalid input"))}
+        (422, "invalid input"),
+        (500, "internal error, in the same shape (the traceback is logged, never sent)"))}
 
 
 class Page(BaseModel):
