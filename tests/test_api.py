@@ -94,6 +94,11 @@ ENDPOINTS: list[tuple[str, str, Any, str]] = [
      "bulletins_restricted"),
     ("get", "/api/v1/agreement", None, "agreement"),
     ("get", "/api/v1/coverage", None, "coverage"),
+    # exports and the public's view (not published: a token's role decides)
+    ("get", "/api/v1/incidents.csv", None, "incidents"),
+    ("get", "/api/v1/agreement.gpkg", None, "agreement"),
+    ("get", "/api/v1/public/counts", None, "bulletins_public"),
+    ("get", "/api/v1/public/incidents", None, "bulletins_public"),
 ]
 
 

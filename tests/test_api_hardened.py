@@ -400,6 +400,7 @@ def test_http_details(api: Api) -> None:
 # ------------------------------------------------------------------ browser sessions
 def test_cookie_sessions_with_csrf(api: Api) -> None:
     c, tok, _ = api
+    c = TestClient(c.app, base_url="http://127.0.0.1:8000")  # loopback: not Secure
     _is_error(c.post("/api/v1/session", json={"token": "tw_wrong"}), 401)
     r = c.post("/api/v1/session", json={"token": tok["analyst"]})
     assert r.status_code == 200, r.text

@@ -9,7 +9,8 @@
 3. under ``/api/v1``: at most one ``Authorization`` header, and a well-formed
    ``Content-Length`` (else 400);
 4. authentication before any body is read (401): a ``Bearer`` token, or the browser's
-   session cookie (:data:`COOKIE`, HttpOnly, set by ``POST /api/v1/session``). A request
+   session cookie (:data:`COOKIE`, HttpOnly, set by ``POST /api/v1/session``: an opaque
+   session id the server maps to the token, never the token itself). A request
    authenticated by the cookie that changes something must carry the session's CSRF
    token in ``X-CSRF-Token`` and, when it says where it comes from (``Origin``,
    ``Sec-Fetch-Site``), come from this site (403);
@@ -59,6 +60,8 @@ LIMITS: list[tuple[str, re.Pattern[str], int]] = [
 ]
 # open routes: no token needed (a sign-in presents the token in its body)
 OPEN = {("GET", f"{PREFIX}/health"), ("POST", f"{PREFIX}/session")}
+# the public's view: open too when the mission publishes it (``create_app(public=True)``)
+PUBLIC_PREFIX = f"{PREFIX}/public/"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 _BASE = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: "
@@ -100,13 +103,14 @@ def limit_for(method: str, path: str) -> int:
     return JSON_LIMIT
 
 
-def csrf_for(secret: bytes, token: str) -> str:
-    """The CSRF token of a browser session: bound to its token, unknown to other sites."""
-    return hmac.new(secret, b"csrf\n" + token.encode(), hashlib.sha256).hexdigest()[:40]
+def csrf_for(secret: bytes, sid: str) -> str:
+    """The CSRF token of a browser session: bound to its session id, unknown to other
+    sites."""
+    return hmac.new(secret, b"csrf\n" + sid.encode(), hashlib.sha256).hexdigest()[:40]
 
 
 def session_token(scope: Scope) -> str | None:
-    """The session cookie's token, if the request carries one."""
+    """The session cookie's value (the opaque session id), if the request carries one."""
     for key, value in scope["headers"]:
         if key == b"cookie":
             for part in value.decode("latin-1").split(";"):
@@ -117,13 +121,17 @@ def session_token(scope: Scope) -> str | None:
 
 
 Lookup = Callable[[str], Principal | None]
+SessionLookup = Callable[[str], str | None]  # session id -> its token
 
 
 class Guard:
-    def __init__(self, app: ASGIApp, lookup: Lookup, secret: bytes) -> None:
+    def __init__(self, app: ASGIApp, lookup: Lookup, secret: bytes,
+                 sessions: SessionLookup | None = None, public: bool = False) -> None:
         self.app = app
         self.lookup = lookup
         self.secret = secret
+        self.sessions = sessions or (lambda _sid: None)
+        self.public = public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -170,6 +178,9 @@ class Guard:
                                "internal error: the request could not be completed",
                                "report this with the time of the request; it is logged")
 
+    def _session_token(self, sid: str) -> str:
+        return self.sessions(sid) or ""
+
     async def _check(self, scope: Scope) -> tuple[int, str, str, str] | None:
         """(status, code, message, fix) when the request is refused before any route."""
         headers: list[tuple[bytes, bytes]] = scope["headers"]
@@ -184,13 +195,20 @@ class Guard:
         method = scope["method"]
         if (method, scope["path"]) in OPEN:
             return None
+        if self.public and method in SAFE_METHODS and scope["path"].startswith(PUBLIC_PREFIX):
+            return None  # the public's view, published: no token asked, none read
         cookie = None
         if auths:
             value = auths[0].decode("latin-1")
             token = value[7:].strip() if value[:7].lower() == "bearer " else ""
         else:
             cookie = session_token(scope)
-            token = cookie or ""
+            token = ""
+            if cookie:
+                token = await anyio.to_thread.run_sync(self._session_token, cookie)
+                if not token:
+                    return (401, "unauthorized", "session ended or unknown",
+                            "sign in again at the dashboard")
         if not token:
             return (401, "unauthorized", "no token",
                     "send Authorization: Bearer <token>, or sign in at the dashboard")
@@ -208,10 +226,10 @@ class Guard:
         scope["state"]["auth"] = "cookie" if cookie is not None else "bearer"
         return None
 
-    def _cross_site(self, scope: Scope, token: str) -> str | None:
+    def _cross_site(self, scope: Scope, sid: str) -> str | None:
         headers = {k: v.decode("latin-1") for k, v in scope["headers"]}
         sent = headers.get(CSRF_HEADER.encode(), "")
-        if not hmac.compare_digest(sent, csrf_for(self.secret, token)):
+        if not hmac.compare_digest(sent, csrf_for(self.secret, sid)):
             return "missing or wrong CSRF token (X-CSRF-Token) for a cookie session"
         if headers.get(b"sec-fetch-site", "same-origin") not in ("same-origin", "none"):
             return "a cross-site request with a session cookie"
@@ -340,5 +358,6 @@ def inflated_past(raw: bytes, limit: int) -> int | None:
     return None
 
 
-def install(app: Any, lookup: Lookup, secret: bytes) -> None:
-    app.add_middleware(Guard, lookup=lookup, secret=secret)
+def install(app: Any, lookup: Lookup, secret: bytes, sessions: SessionLookup | None = None,
+            public: bool = False) -> None:
+    app.add_middleware(Guard, lookup=lookup, secret=secret, sessions=sessions, public=public)

@@ -20,6 +20,12 @@ def serve(
     keys: Annotated[Path | None, typer.Option(help="key registry")] = None,
     host: Annotated[str, typer.Option(help="interface")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8000,
+    public: Annotated[bool, typer.Option(
+        "--public", help="the mission publishes the public's view: /api/v1/public/* need "
+        "no token")] = False,
+    insecure_cookies: Annotated[bool, typer.Option(
+        "--insecure-cookies", help="never mark the session cookie Secure (plain-http "
+        "development on a network; loopback needs no flag)")] = False,
 ) -> None:
     """Run the REST API (docs at /docs). With no admin yet, prints a first admin token."""
     import uvicorn
@@ -41,5 +47,6 @@ def serve(
         out.print(f"first start: admin token (shown once): {token}")
     db.close()
     out.print(f"serving {store} on http://{host}:{port} (docs: /docs)")
-    uvicorn.run(create_app(store, agreement, bulletins, keys), host=host, port=port,
+    uvicorn.run(create_app(store, agreement, bulletins, keys, public=public,
+                           insecure_cookies=insecure_cookies), host=host, port=port,
                 log_level="warning")

@@ -162,3 +162,45 @@ def _load(countries: tuple[str, ...], min_population: int) -> Gazetteer:
                 if k not in stems[s]:
                     stems[s].append(k)
     return Gazetteer(places, variants, stems, world)
+
+
+COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
+
+
+def compass(bearing_deg: float) -> str:
+    """The 8-point compass direction of a bearing (degrees clockwise from north)."""
+    return COMPASS[int(((bearing_deg % 360) + 22.5) // 45) % 8]
+
+
+def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The initial great-circle bearing from point 1 to point 2, degrees from north."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dl = math.radians(lon2 - lon1)
+    x = math.sin(dl) * math.cos(p2)
+    y = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
+    return math.degrees(math.atan2(x, y)) % 360
+
+
+def nearest_place(lat: float, lon: float, gazetteer: Gazetteer | None = None
+                  ) -> tuple[Place, float]:
+    """The populated place nearest (great-circle) to a point, and its distance in km."""
+    gaz = gazetteer or Gazetteer.load()
+    # the planar nearest in degrees is not always the nearest in km (a degree of
+    # longitude is shorter): compare every place within a box around the planar one
+    first = gaz.nearest(lat, lon)
+    reach = max(abs(first.lat - lat), abs(first.lon - lon)) * 1.5 + 1e-6
+    idx = gaz._tree.query(shapely.box(lon - reach, lat - reach, lon + reach, lat + reach))
+    near = [gaz.places[int(i)] for i in idx] or [first]
+    d = haversine_m([p.lat for p in near], [p.lon for p in near], lat, lon) / 1000
+    k = int(np.argmin(d))
+    return near[k], float(np.asarray(d)[k])
+
+
+def describe(lat: float, lon: float, gazetteer: Gazetteer | None = None) -> str:
+    """Where a point is, as a monitoring report says it: "12 km SE of Zolote" from the
+    nearest populated place (distance rounded to the km; "at Zolote" under 1 km)."""
+    place, km = nearest_place(lat, lon, gazetteer)
+    if km < 1.0:
+        return f"at {place.name}"
+    return f"{round(km):d} km {compass(bearing_deg(place.lat, place.lon, lat, lon))} of " \
+           f"{place.name}"

@@ -16,11 +16,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from trucewatch.alerts import cap
-from trucewatch.api.app import ERRORS, StoreDep, allowed
+from trucewatch.api.deps import StoreDep, allowed
 from trucewatch.api.auth import SEES_UNREVIEWED, Principal
 from trucewatch.errors import NotFoundError
 
-router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["alerts"])
+router = APIRouter(tags=["alerts"])
 AsReader = Annotated[Principal, Depends(allowed("bulletins_public"))]
 
 
