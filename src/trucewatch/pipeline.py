@@ -43,6 +43,7 @@ from trucewatch.integrity.envelope import SourcePolicy, is_envelope, open_envelo
 from trucewatch.integrity.keys import KeyRegistry
 from trucewatch.reports.bulletin import BulletinFiles, render
 from trucewatch.reports.coverage import coverage, read_cloud
+from trucewatch.reports.i18n import check_language
 from trucewatch.review.workflow import ReviewService
 from trucewatch.storage import IngestReport, SqliteStore, open_store
 from trucewatch.storage.postgis import is_postgres_url
@@ -182,8 +183,8 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
               field_inputs: FieldInputs | None = None, review: Review | None = None,
               firms_filter: FirmsFilter | None = None,
               baseline_params: BaselineParams | None = None,
-              covariates: Path | None = None, covariates_required: bool = True
-              ) -> CycleResult:
+              covariates: Path | None = None, covariates_required: bool = True,
+              language: str = "en") -> CycleResult:
     """One cycle as of ``report_date`` (default: the last data). ``reference_years``
     default to the years of FIRMS data before the entry-into-force year. ``covariates``: the
     land-use folder for the satellite classifier; when not ``covariates_required`` (found
@@ -191,6 +192,7 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
     the bulletin says so."""
     flt = firms_filter or FirmsFilter()
     flt.check()
+    check_language(language)
     agreement = load_agreement(agreement_path)  # fail early, before any work
     fi = field_inputs or FieldInputs()
     _check_files([*firms_files, cloud_path, *(fi.drones), *(fi.allegations), fi.keys,
@@ -333,7 +335,7 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
              "fused": {"observations": evidence.height, "incidents": fused.height,
                        "stored": len(view.incidents)}}
     bulletins = render(view, cover, report_date, out_dir, quarantined, summary,
-                       pdf=pdf, sensors=sensor_summary, extra=extra)
+                       pdf=pdf, sensors=sensor_summary, extra=extra, language=language)
     _publish(store, bulletins, report_date)
     store.publish_checkpoint(out_dir, report_date)  # the log's head, signed (mission key)
     store.close()
