@@ -66,7 +66,7 @@ STATUS_LABELS: dict[str, str] = {
     "inaccurate": N_("inaccurate"), "duplicate": N_("duplicate"), "rejected": N_("rejected"),
 }
 RULING_LABELS: dict[str, str] = {
-    "violation": N_("violation"), "no_violation": N_("no violation"),
+    "violation": N_("violation"), "no_violation": N_("not a violation"),
     "not_observable": N_("not observable"),
     "insufficient_evidence": N_("insufficient evidence"), "pending": N_("pending"),
 }
