@@ -126,7 +126,7 @@ def test_describe_names_distance_and_direction_from_the_nearest_place() -> None:
     a, c = Place(1, "Avdiivka", 48.0, 38.0, 30000, "14"), \
         Place(2, "Chasiv Yar", 48.1, 38.13, 12000, "14")
     gaz = Gazetteer([a, c], {}, {})
-    assert describe(48.0, 38.0, gaz) == "at Avdiivka"
+    assert describe(48.0, 38.0, gaz) == "in Avdiivka"
     assert describe(47.95, 38.0, gaz) == "6 km S of Avdiivka"  # 0.05 degree: 5.6 km
     assert describe(48.1, 38.23, gaz) == "7 km E of Chasiv Yar"
     # nearest by distance on the ground, not by degrees: 0.13 degree of longitude east
@@ -137,7 +137,7 @@ def test_describe_names_distance_and_direction_from_the_nearest_place() -> None:
     # the real gazetteer: a real town, by its own coordinates
     real = Gazetteer.load()
     zolote = next(p for p in real.places if p.name == "Zolote")
-    assert describe(zolote.lat, zolote.lon, real) == "at Zolote"
+    assert describe(zolote.lat, zolote.lon, real) == "in Zolote"
 
 
 # ------------------------------------------------------------------ exports

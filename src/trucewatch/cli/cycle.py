@@ -58,6 +58,7 @@ def run(
              "--agreement: $TRUCEWATCH_COVARIATES, else the data share's when present)")] = None,
     no_covariates: Annotated[bool, typer.Option(
         "--no-covariates", help="classify fires without land-use covariates")] = False,
+    language: Annotated[str, typer.Option(help="bulletin language: en, uk, ru or fr")] = "en",
 ) -> None:
     """Run a full verification cycle and write the bulletin (built-in scenario by default).
     Everything is stored, but the bulletin for --report-date uses only data up to its end;
@@ -105,7 +106,8 @@ def run(
                            report_date=day, cloud_path=cloud, pdf=pdf, progress=progress,
                            sensors=sensors, field_inputs=field_inputs, review=review,
                            store_path=store, firms_filter=flt, baseline_params=params,
-                           covariates=cov, covariates_required=covariates is not None)
+                           covariates=cov, covariates_required=covariates is not None,
+                           language=language)
     v = result.view
     out.print(f"{len(v.incidents)} incident(s) since entry into force, "
               f"{len(v.violations)} candidate violation(s)")
@@ -133,6 +135,7 @@ def report(
     years: Annotated[str | None, typer.Option(help="reference years")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="output folder")] = Path("out"),
     report_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    language: Annotated[str, typer.Option(help="bulletin language: en, uk, ru or fr")] = "en",
     store: Annotated[Path | None, typer.Option(help="render the products published for "
                                                "--date from this store alone")] = None,
     day: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (with --store)")
@@ -150,4 +153,4 @@ def report(
         raise typer.BadParameter("give --store S --date D, or --agreement, --firms and "
                                  "--years")
     run(out_dir=out_dir, agreement=agreement, firms=firms, years=years, cloud=None,
-        report_date=report_date, pdf=True)
+        report_date=report_date, pdf=True, language=language)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -73,6 +74,8 @@ class Gazetteer:
         self._world = world or {}
         self._tree = shapely.STRtree(shapely.points([p.lon for p in places],
                                                     [p.lat for p in places]))
+        self._plat = np.radians(np.array([[p.lat for p in places]], dtype=np.float64))
+        self._plon = np.radians(np.array([[p.lon for p in places]], dtype=np.float64))
 
     @classmethod
     def load(cls, countries: tuple[str, ...] = ("UA",), min_population: int = 500
@@ -89,12 +92,17 @@ class Gazetteer:
         words = key.split(" ")
         skey = " ".join([*words[:-1], stem(words[-1])])
         if _CYRILLIC.search(key):
-            # Ukrainian vowel alternation in closed syllables: Харків -> Харкові, Київ -> Києві
-            # (names are normalized, so ї is stored as і)
+            # Ukrainian vowel alternation in closed syllables: Харків -> Харкові, Київ -> Києві,
+            # Оріхів -> Оріхова (names are normalized, so ї is stored as і). Every reading is
+            # a candidate: "оріхов" is both Orikhove (Crimea) and Orikhiv's genitive, and
+            # only the ranking by distance to the mission's area can choose between them.
             alts = [re.sub(rf"{v}(?=[^аеиіоуюяєї]*$)", "і", skey) for v in "оєе"]
+            seen: dict[int, None] = {}
             for k in (skey, *alts, *(stem(a) for a in alts)):
-                if k in self._stems:
-                    return [self.places[i] for i in self._stems[k]], "stem"
+                for i in self._stems.get(k, ()):
+                    seen.setdefault(i)
+            if seen:
+                return [self.places[i] for i in seen], "stem"
         return [], ""
 
     def resolve(self, name: str, near: tuple[float, float] | None = None,
@@ -108,6 +116,7 @@ class Gazetteer:
         if not found:
             return None
         score = np.array([math.log10(p.population + 10) for p in found])
+        d = None
         if near is not None:
             d = haversine_m([p.lat for p in found], [p.lon for p in found], *near) / 1000
             score = score + np.where(d <= radius_km, 3.0, 0.0) - d / radius_km
@@ -116,11 +125,75 @@ class Gazetteer:
         # a clear winner when the runner-up scores much lower
         margin = float(score[order[0]] - score[order[1]]) if len(found) > 1 else 3.0
         conf = min(1.0, 0.5 + margin / 6) * (1.0 if how == "exact" else 0.85)
+        if d is not None and float(d[order[0]]) > radius_km:
+            # the only place of that name is far from the mission's area: maybe a namesake
+            # elsewhere, maybe a place the gazetteer lacks; say the choice is doubtful
+            conf *= max(0.2, radius_km / float(d[order[0]])) * 0.6
         return Resolution(best, round(conf, 3), len(found), how)
 
     def nearest(self, lat: float, lon: float) -> Place:
         idx = int(self._tree.query_nearest(shapely.Point(lon, lat))[0])
         return self.places[idx]
+
+    def describe_many(self, lats: Sequence[float], lons: Sequence[float],
+                      precision_km: float = 1.0) -> list[PlaceRef]:
+        """Each location as the OSCE gives it: "2 km SE of Zolote", from the nearest
+        populated place (great-circle distance, bearing from the place to the location).
+        ``precision_km`` rounds the distance (a public location rounded to 0.1° should
+        not read as exact to the kilometre)."""
+        la = np.radians(np.asarray(lats, dtype=np.float64))[:, None]
+        lo = np.radians(np.asarray(lons, dtype=np.float64))[:, None]
+        if la.size == 0:
+            return []
+        out: list[PlaceRef] = []
+        for k in range(0, la.shape[0], 256):  # bounded memory: 256 x places at a time
+            a, b = la[k:k + 256], lo[k:k + 256]
+            dlat, dlon = a - self._plat, b - self._plon
+            h = (np.sin(dlat / 2) ** 2
+                 + np.cos(a) * np.cos(self._plat) * np.sin(dlon / 2) ** 2)
+            dist = 2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+            j = np.argmin(dist, axis=1)
+            rows = np.arange(j.size)
+            p_lat, p_lon = self._plat[0, j], self._plon[0, j]
+            dl = b[:, 0] - p_lon
+            brg = np.degrees(np.arctan2(
+                np.sin(dl) * np.cos(a[:, 0]),
+                np.cos(p_lat) * np.sin(a[:, 0]) - np.sin(p_lat) * np.cos(a[:, 0]) * np.cos(dl)))
+            for jj, dd, bb in zip(j.tolist(), dist[rows, j].tolist(),
+                                  ((brg + 360.0) % 360.0).tolist(), strict=True):
+                km = round(dd / precision_km) * precision_km
+                within = km < max(1.0, precision_km)
+                out.append(PlaceRef(self.places[jj], 0.0 if within else km,
+                                    "" if within else _COMPASS[int((bb + 22.5) // 45) % 8],
+                                    precision_km))
+        return out
+
+    def describe(self, lat: float, lon: float, precision_km: float = 1.0) -> str:
+        """``"2 km SE of Zolote"`` (``"in Zolote"`` within a kilometre)."""
+        return self.describe_many([lat], [lon], precision_km)[0].text()
+
+
+_COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
+
+
+@dataclass(frozen=True)
+class PlaceRef:
+    """A location given relative to a populated place, as monitors report it."""
+
+    place: Place
+    distance_km: float  # rounded to precision_km; 0 when in the place
+    direction: str  # 8-point compass from the place to the location; "" when in it
+    precision_km: float = 1.0
+
+    def text(self) -> str:
+        if not self.direction:
+            return f"in {self.place.name}"
+        return f"{self.distance_km:g} km {self.direction} of {self.place.name}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"text": self.text(), "name": self.place.name,
+                "geonameid": self.place.geonameid, "distance_km": self.distance_km,
+                "direction": self.direction, "precision_km": self.precision_km}
 
 
 @lru_cache(maxsize=4)
@@ -164,43 +237,12 @@ def _load(countries: tuple[str, ...], min_population: int) -> Gazetteer:
     return Gazetteer(places, variants, stems, world)
 
 
-COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
-
-
 def compass(bearing_deg: float) -> str:
     """The 8-point compass direction of a bearing (degrees clockwise from north)."""
-    return COMPASS[int(((bearing_deg % 360) + 22.5) // 45) % 8]
-
-
-def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """The initial great-circle bearing from point 1 to point 2, degrees from north."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dl = math.radians(lon2 - lon1)
-    x = math.sin(dl) * math.cos(p2)
-    y = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
-    return math.degrees(math.atan2(x, y)) % 360
-
-
-def nearest_place(lat: float, lon: float, gazetteer: Gazetteer | None = None
-                  ) -> tuple[Place, float]:
-    """The populated place nearest (great-circle) to a point, and its distance in km."""
-    gaz = gazetteer or Gazetteer.load()
-    # the planar nearest in degrees is not always the nearest in km (a degree of
-    # longitude is shorter): compare every place within a box around the planar one
-    first = gaz.nearest(lat, lon)
-    reach = max(abs(first.lat - lat), abs(first.lon - lon)) * 1.5 + 1e-6
-    idx = gaz._tree.query(shapely.box(lon - reach, lat - reach, lon + reach, lat + reach))
-    near = [gaz.places[int(i)] for i in idx] or [first]
-    d = haversine_m([p.lat for p in near], [p.lon for p in near], lat, lon) / 1000
-    k = int(np.argmin(d))
-    return near[k], float(np.asarray(d)[k])
+    return _COMPASS[int(((bearing_deg % 360) + 22.5) // 45) % 8]
 
 
 def describe(lat: float, lon: float, gazetteer: Gazetteer | None = None) -> str:
     """Where a point is, as a monitoring report says it: "12 km SE of Zolote" from the
-    nearest populated place (distance rounded to the km; "at Zolote" under 1 km)."""
-    place, km = nearest_place(lat, lon, gazetteer)
-    if km < 1.0:
-        return f"at {place.name}"
-    return f"{round(km):d} km {compass(bearing_deg(place.lat, place.lon, lat, lon))} of " \
-           f"{place.name}"
+    nearest populated place (:meth:`Gazetteer.describe`; "in Zolote" within 1 km)."""
+    return (gazetteer or Gazetteer.load()).describe(lat, lon)

@@ -81,6 +81,7 @@ class CycleConfig:
     covariates_required: bool = True
     progress: Progress = _noop
     stages: Mapping[str, str] = field(default_factory=dict)
+    language: str = "en"  # the bulletin's (reports.i18n: en, uk, ru, fr)
 
     @property
     def store_where(self) -> Path | str:

@@ -28,6 +28,7 @@ from trucewatch.satellite.baseline import BaselineParams
 from trucewatch.ingest.firms import FirmsFilter
 from trucewatch.intake import Outcome
 from trucewatch.integrity.keys import KeyRegistry
+from trucewatch.reports.i18n import check_language
 from trucewatch.pipeline.config import (
     CycleConfig,
     FieldInputs,
@@ -88,6 +89,7 @@ def _check_files(paths: list[Path]) -> None:
 def open_cycle(config: CycleConfig) -> CycleContext:
     """Check a cycle's options and files (before any work) and open its store."""
     config.firms_filter.check()
+    check_language(config.language)  # refused before any work
     agreement = load_agreement(config.agreement_path)  # fail early, before any work
     _check_files(config.input_files())
     cloud: dict[date, float | None] | None = None
@@ -157,8 +159,8 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
               field_inputs: FieldInputs | None = None, review: Review | None = None,
               firms_filter: FirmsFilter | None = None,
               baseline_params: BaselineParams | None = None,
-              covariates: Path | None = None, covariates_required: bool = True
-              ) -> CycleResult:
+              covariates: Path | None = None, covariates_required: bool = True,
+              language: str = "en") -> CycleResult:
     """One cycle as of ``report_date`` (default: the last data): :func:`run` on the
     :class:`CycleConfig` these keywords make (kept for the CLI, tests and benchmarks)."""
     return run(CycleConfig(
@@ -168,4 +170,5 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
         store_path=store_path, pdf=pdf, progress=progress, sensors=sensors,
         field_inputs=field_inputs or FieldInputs(), review=review,
         firms_filter=firms_filter or FirmsFilter(), baseline_params=baseline_params,
-        covariates=covariates, covariates_required=covariates_required))
+        covariates=covariates, covariates_required=covariates_required,
+        language=language))

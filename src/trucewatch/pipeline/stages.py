@@ -612,7 +612,7 @@ class PublishStage:
         figures = data.locate.figures
         bulletins = render(view, cover, day, cfg.out_dir, quarantined, summary,
                            pdf=self.pdf, sensors=figures.summary() if figures else None,
-                           extra=extra)
+                           extra=extra, language=cfg.language)
         _publish(store, bulletins, day)
         store.publish_checkpoint(cfg.out_dir, day)  # the log's head, signed (mission key)
         return Published(view, bulletins, review_log)

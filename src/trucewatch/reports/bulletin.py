@@ -18,6 +18,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,20 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from trucewatch import __version__
 from trucewatch.adjudication.ceasefire import CeasefireView
+from trucewatch.geo.gazetteer import Gazetteer, PlaceRef
 from trucewatch.model.serialization import to_dict
 from trucewatch.reports.coverage import Coverage
 from trucewatch.reports.figures import map_svg, trend_svg
+from trucewatch.reports.i18n import (
+    CATEGORY_GROUPS,
+    CATEGORY_LABELS,
+    DAY_STATES,
+    RULING_LABELS,
+    STATUS_LABELS,
+    Formatter,
+    category_group,
+    check_language,
+)
 
 VARIANTS = ("public", "restricted")
 BULLETIN_VERSION = 1
@@ -42,7 +54,7 @@ class BulletinFiles:
     geojson: Path
 
 
-def _incident_row(inc: Any, public: bool) -> dict[str, Any]:
+def _incident_row(inc: Any, public: bool, near: PlaceRef | None = None) -> dict[str, Any]:
     lat, lon = inc.location.lat, inc.location.lon
     return {
         "id": inc.id, "date": inc.time_start.date().isoformat(),
@@ -53,15 +65,90 @@ def _incident_row(inc: Any, public: bool) -> dict[str, Any]:
         "source": inc.attributes.get("source", "satellite"),
         "lat": round(lat, 1) if public else round(lat, 5),
         "lon": round(lon, 1) if public else round(lon, 5),
+        "place": near.text() if near else "",
+        "near": near.to_dict() if near else None,
         "reason": "" if public else inc.reason,
         "observation_ids": [] if public else inc.observation_ids,
     }
 
 
+# the public location is the 0.1 degree cell: its place is named to 5 km, not to 1 km
+PUBLIC_PLACE_KM = 5.0
+
+
+def places(incidents: list[Any], public: bool) -> dict[str, PlaceRef]:
+    """Each incident's "X km DIR of PLACE" (from the public, rounded location when public)."""
+    if not incidents:
+        return {}
+    lats = [round(i.location.lat, 1) if public else i.location.lat for i in incidents]
+    lons = [round(i.location.lon, 1) if public else i.location.lon for i in incidents]
+    refs = Gazetteer.load().describe_many(lats, lons, PUBLIC_PLACE_KM if public else 1.0)
+    return {i.id: r for i, r in zip(incidents, refs, strict=True)}
+
+
+def _day_state(coverage: Coverage, day: date) -> dict[str, Any]:
+    """The report day's observation state as a code the template translates."""
+    if day in coverage.days_without_data:
+        return {"code": "no_data"}
+    if day in coverage.days_without_detections:
+        return {"code": "no_detections"}
+    cloud = dict(coverage.cloudy_days).get(day)
+    if cloud is not None:
+        return {"code": "cloudy", "cloud_cover": cloud}
+    return {"code": "observed" if coverage.cloud_known else "cloud_unknown"}
+
+
+def _summary(view: CeasefireView, d: pl.DataFrame, incidents: list[Any], report_date: date,
+             t0: date, n_before: int) -> dict[str, Any]:
+    """Typed counts per sector, the OSCE way: the report day against the day before, and
+    the satellite channel's war-related fires against the pre-ceasefire daily mean (the
+    only type observed before entry into force: incidents are judged from it on)."""
+    prev = report_date - timedelta(days=1)
+    groups = sorted({category_group(i.category.value) for i in incidents} | {"explosion",
+                                                                            "fire"},
+                    key=lambda g: list(CATEGORY_GROUPS).index(g)
+                    if g in CATEGORY_GROUPS else 99)
+    war = (d.filter(pl.col("acq_date").is_in([report_date, prev]))
+           .group_by("sector", "acq_date").agg(pl.col("war_related").sum()))
+    war_at = {(r["sector"], r["acq_date"]): int(r["war_related"])
+              for r in war.iter_rows(named=True)}
+    before = (d.filter(pl.col("acq_date") < t0).group_by("sector")
+              .agg(pl.col("war_related").sum()))
+    base = {r["sector"]: int(r["war_related"]) / n_before for r in before.iter_rows(named=True)}
+    rows: list[dict[str, Any]] = []
+    ids = [(s.id, s.name) for s in view.agreement.sectors]
+    if any(i.sector_id is None for i in incidents):
+        ids.append(("-", "-"))
+    for sid, name in ids:
+        mine = [i for i in incidents if (i.sector_id or "-") == sid]
+
+        def count(day: date, group: str | None, mine: list[Any] = mine) -> int:
+            return sum(1 for i in mine if i.time_start.date() == day and (
+                group is None or category_group(i.category.value) == group))
+        rows.append({
+            "sector": sid, "name": name,
+            "counts": {g: {"today": count(report_date, g), "previous": count(prev, g)}
+                       for g in groups},
+            "total": {"today": count(report_date, None), "previous": count(prev, None),
+                      "since_entry_into_force": len(mine)},
+            "war_fires": {"today": war_at.get((sid, report_date), 0),
+                          "previous": war_at.get((sid, prev), 0),
+                          "baseline_per_day": round(base.get(sid, 0.0), 1)}})
+    total = {"today": sum(r["total"]["today"] for r in rows),
+             "previous": sum(r["total"]["previous"] for r in rows),
+             "since_entry_into_force": sum(r["total"]["since_entry_into_force"]
+                                           for r in rows)}
+    return {"report_date": report_date.isoformat(), "previous_date": prev.isoformat(),
+            "groups": groups, "sectors": rows, "total": total,
+            "war_fires": {k: (round(sum(r["war_fires"][k] for r in rows), 1))
+                          for k in ("today", "previous", "baseline_per_day")}}
+
+
 def build_context(view: CeasefireView, coverage: Coverage, report_date: date, variant: str,
                   quarantined: int, ingest_summary: list[dict[str, Any]],
                   sensors: dict[str, Any] | None = None,
-                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                  extra: dict[str, Any] | None = None, language: str = "en"
+                  ) -> dict[str, Any]:
     public = variant == "public"
     a = view.agreement
     t0 = a.entry_into_force.date()
@@ -96,9 +183,10 @@ def build_context(view: CeasefireView, coverage: Coverage, report_date: date, va
                  .agg(pl.col("detections").sum(), pl.col("war_related").sum())
                  .sort("zone_group").to_dicts())
     by_category = Counter(i.category.value for i in incidents)
+    near = places(incidents, public)
     return {
         "version": BULLETIN_VERSION, "trucewatch_version": __version__, "variant": variant,
-        "public": public, "report_date": report_date.isoformat(),
+        "public": public, "report_date": report_date.isoformat(), "language": language,
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "agreement": {"id": a.id, "name": a.name,
                       "entry_into_force": a.entry_into_force.strftime("%Y-%m-%d %H:%M UTC"),
@@ -111,7 +199,8 @@ def build_context(view: CeasefireView, coverage: Coverage, report_date: date, va
         "periods": {"before": {**period(before), "days": n_before},
                     "after": {**period(after), "days": n_after}},
         "sectors": sectors, "zones": zone_rows,
-        "incidents": [_incident_row(i, public) for i in incidents],
+        "summary": _summary(view, d, incidents, report_date, t0, n_before),
+        "incidents": [_incident_row(i, public, near.get(i.id)) for i in incidents],
         "coverage": {
             "start": coverage.start.isoformat(), "end": coverage.end.isoformat(),
             "days_without_data": [x.isoformat() for x in coverage.days_without_data],
@@ -121,12 +210,13 @@ def build_context(view: CeasefireView, coverage: Coverage, report_date: date, va
                             for x, c in coverage.cloudy_days],
             "cloud_known": coverage.cloud_known,
             "report_day": coverage.observed(report_date),
+            "report_day_state": _day_state(coverage, report_date),
         },
         "quarantined_rows": quarantined,
         "ingest": ingest_summary if not public else [],
         "sensors": sensors,
         "as_of": (extra or {}).get("as_of"),
-        **_field_context(view, extra or {}, public),
+        **_field_context(view, extra or {}, public, near),
     }
 
 
@@ -186,8 +276,8 @@ def _revision(out_dir: Path, report_date: date, ctxs: dict[str, dict[str, Any]]
     return f".rev{number + 1}", record, True
 
 
-def _field_context(view: CeasefireView, extra: dict[str, Any], public: bool
-                   ) -> dict[str, Any]:
+def _field_context(view: CeasefireView, extra: dict[str, Any], public: bool,
+                   near: dict[str, PlaceRef] | None = None) -> dict[str, Any]:
     """Verified violations with their evidence, allegation rulings, review figures,
     refused submissions and the audit chain's state."""
     vio_by_incident = {v.incident_id: v for v in view.violations}
@@ -200,6 +290,7 @@ def _field_context(view: CeasefireView, extra: dict[str, Any], public: bool
             "incident": inc.id, "rule": v.rule, "category": v.category.value,
             "time": inc.time_start.strftime("%Y-%m-%d %H:%M"), "sector": inc.sector_id or "-",
             "zones": ", ".join(inc.zone_ids), "sources": inc.attributes.get("source", ""),
+            "place": near[inc.id].text() if near and inc.id in near else "",
             "confidence": inc.attributes.get("confidence", 0),
             "explanation": v.explanation if not public else v.explanation.split(":")[0],
             "evidence": [] if public else inc.observation_ids})
@@ -220,19 +311,45 @@ def _field_context(view: CeasefireView, extra: dict[str, Any], public: bool
             "fusion": extra.get("fused"), "evidence_sources": extra.get("evidence_sources", [])}
 
 
+@lru_cache(maxsize=8)
+def environment(language: str = "en") -> Environment:
+    """The bulletin's jinja2 environment in ``language`` (gettext catalogues, Babel
+    formats as ``fmt``)."""
+    fmt = Formatter(language)
+    env = Environment(loader=PackageLoader("trucewatch.reports", "templates"),
+                      autoescape=select_autoescape(["html", "j2"]),
+                      extensions=["jinja2.ext.i18n"])
+    env.install_gettext_callables(fmt.gettext, fmt.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(fmt=fmt, CATEGORY_LABELS=CATEGORY_LABELS, STATUS_LABELS=STATUS_LABELS,
+                       RULING_LABELS=RULING_LABELS, CATEGORY_GROUPS=CATEGORY_GROUPS,
+                       DAY_STATES=DAY_STATES)
+    return env
+
+
+def render_html(ctx: dict[str, Any], language: str | None = None, map_svg: str = "",
+                trend_svg: str = "") -> str:
+    """The bulletin's HTML from its context (what ``bulletin-*.json`` holds), in
+    ``language`` (default: the context's own)."""
+    lang = language or str(ctx.get("language") or "en")
+    return environment(lang).get_template("bulletin.html.j2").render(
+        **{**ctx, "language": lang}, map_svg=map_svg, trend_svg=trend_svg)
+
+
 def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: Path,
            quarantined: int = 0, ingest_summary: list[dict[str, Any]] | None = None,
            pdf: bool = True, sensors: dict[str, Any] | None = None,
-           extra: dict[str, Any] | None = None) -> dict[str, BulletinFiles]:
+           extra: dict[str, Any] | None = None, language: str = "en"
+           ) -> dict[str, BulletinFiles]:
+    """Write both variants in ``language`` (en, uk, ru or fr); see the module's doc."""
+    check_language(language)
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = Environment(loader=PackageLoader("trucewatch.reports", "templates"),
-                      autoescape=select_autoescape(["html", "j2"]))
-    template = env.get_template("bulletin.html.j2")
+    gettext = Formatter(language).gettext
     trend = trend_svg(view.daily.filter(pl.col("acq_date") <= report_date),
-                      view.agreement.entry_into_force.date())
+                      view.agreement.entry_into_force.date(), gettext)
     files = {}
     ctxs = {v: build_context(view, coverage, report_date, v, quarantined,
-                             ingest_summary or [], sensors, extra) for v in VARIANTS}
+                             ingest_summary or [], sensors, extra, language)
+            for v in VARIANTS}
     suffix, revision, write = _revision(out_dir, report_date, ctxs)
     for variant in VARIANTS:
         ctx = ctxs[variant]
@@ -247,8 +364,8 @@ def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: 
                 out_dir / f"incidents-{report_date.isoformat()}-{variant}{suffix}.geojson")
             continue
         incidents = [i for i in view.incidents if i.time_start.date() <= report_date]
-        html = template.render(**ctx, map_svg=map_svg(view.agreement, incidents, public),
-                               trend_svg=trend)
+        html = render_html(ctx, language, map_svg(view.agreement, incidents, public, gettext,
+                                                  report_date), trend)
         html_path = out_dir / f"{stem}.html"
         html_path.write_text(html, encoding="utf-8")
         pdf_path = None
@@ -268,16 +385,17 @@ def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: 
 
 def incidents_geojson(view: CeasefireView, report_date: date, public: bool) -> dict[str, Any]:
     """The incidents up to ``report_date``; the public file holds verified ones only (an
-    unreviewed incident, its place and its rule are not for the public)."""
+    unreviewed incident, its place and its rule are not for the public). Every feature
+    carries ``place``: "X km DIR of PLACE" (to 5 km from the rounded location when public)."""
+    shown = [i for i in view.incidents if i.time_start.date() <= report_date
+             and not (public and i.status.value != "verified")]
+    near = places(shown, public)
     feats = []
-    for inc in view.incidents:
-        if inc.time_start.date() > report_date:
-            continue
-        if public and inc.status.value != "verified":
-            continue
-        row = _incident_row(inc, public)
-        props = to_dict(inc) if not public else {k: row[k] for k in (
-            "id", "date", "category", "status", "sector", "zones", "detections", "rule")}
+    for inc in shown:
+        row = _incident_row(inc, public, near.get(inc.id))
+        props = {**to_dict(inc), "place": row["place"], "near": row["near"]} if not public \
+            else {k: row[k] for k in ("id", "date", "category", "status", "sector", "zones",
+                                      "detections", "rule", "place")}
         feats.append({"type": "Feature", "properties": props,
                       "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]}})
     return {"type": "FeatureCollection", "features": feats}

@@ -1,9 +1,12 @@
-"""Bulletin figures with matplotlib (Agg, SVG): the map and the observed-vs-expected trend."""
+"""Bulletin figures with matplotlib (Agg, SVG): the map (on the offline basemap of
+:mod:`trucewatch.reports.basemap`) and the observed-vs-expected trend."""
 
 from __future__ import annotations
 
 import io
+import math
 import re
+from collections.abc import Callable
 from datetime import date
 
 import matplotlib
@@ -12,12 +15,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import polars as pl
 import shapely
+from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from shapely.geometry.base import BaseGeometry
 
 from trucewatch.model.agreement import Agreement, Sector, ZoneKind
 from trucewatch.model.incident import Incident
+from trucewatch.reports.basemap import Basemap, load_basemap
+from trucewatch.reports.i18n import CATEGORY_GROUPS, STATUS_LABELS, category_group
 
 _ZONE_STYLE = {ZoneKind.WITHDRAWAL: ("#f3e3b5", 0.5), ZoneKind.BUFFER: ("#f1a78a", 0.55),
                ZoneKind.PROTECTED_SITE: ("#7fb3d5", 0.8)}
@@ -59,51 +67,155 @@ def _sector(ax: Axes, s: Sector, view: BaseGeometry) -> None:
                     gid=f"sector-label-{key}")
 
 
-def map_svg(agreement: Agreement, incidents: list[Incident], public: bool) -> str:
-    fig, ax = plt.subplots(figsize=(7.0, 6.0))
+# incidents: the marker says the category, the colour the review status
+_MARKERS = {"explosion": "*", "fire": "^", "heavy_weapon": "s", "vehicle_movement": "D",
+            "strike_on_protected_site": "P", "restriction_of_monitors": "X"}
+_STATUS_COLOURS = {"verified": "#b00020", "pending_verification": "#e07000",
+                   "automatic": "#444444", "unverifiable": "#7b4fa0",
+                   "inaccurate": "#9a9a9a", "duplicate": "#9a9a9a", "rejected": "#9a9a9a"}
+
+
+def _identity(s: str) -> str:
+    return s
+
+
+def _nice_km(span_km: float) -> float:
+    """A round scale-bar length of about a fifth of the map's width."""
+    target = span_km / 5
+    for step in (1, 2, 5, 10, 20, 25, 50, 100, 200, 500):
+        if step >= target:
+            return float(step)
+    return 1000.0
+
+
+def _scale_and_north(ax: Axes, bounds: tuple[float, float, float, float],
+                     gettext: Callable[[str], str]) -> None:
+    minx, miny, maxx, maxy = bounds
+    lat = miny + 0.06 * (maxy - miny)
+    km_per_deg = 111.32 * math.cos(math.radians(lat))
+    length = _nice_km((maxx - minx) * km_per_deg)
+    x0 = minx + 0.04 * (maxx - minx)
+    x1 = x0 + length / km_per_deg
+    ax.plot([x0, x1], [lat, lat], color="black", linewidth=2.2, solid_capstyle="butt",
+            zorder=9, gid="scale-bar")
+    ax.plot([x0, x0 + (x1 - x0) / 2], [lat, lat], color="white", linewidth=1.0,
+            solid_capstyle="butt", zorder=10)
+    ax.annotate(gettext("%(km)s km") % {"km": f"{length:g}"}, ((x0 + x1) / 2, lat),
+                xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
+                fontsize=7, zorder=10)
+    nx, ny = maxx - 0.05 * (maxx - minx), maxy - 0.13 * (maxy - miny)
+    ax.annotate(gettext("N"), xy=(nx, maxy - 0.03 * (maxy - miny)), xytext=(nx, ny),
+                ha="center", va="top", fontsize=9, fontweight="bold", zorder=10,
+                arrowprops={"arrowstyle": "-|>", "color": "black", "linewidth": 1.2},
+                gid="north-arrow")
+
+
+def map_svg(agreement: Agreement, incidents: list[Incident], public: bool,
+            gettext: Callable[[str], str] | None = None, report_date: date | None = None,
+            basemap: Basemap | None = None) -> str:
+    """The bulletin map: country and oblast borders, labelled places, zones, the line,
+    sectors and incidents by category (marker) and status (colour), with a legend, a scale
+    bar and a north arrow. Layers the data share lacks are named under the map."""
+    _ = gettext or _identity
+    minx, miny, maxx, maxy = agreement.line_of_contact.buffer(0.8).bounds
+    bounds = (minx, miny, maxx, maxy)
+    bm = basemap or load_basemap(bounds)
+    fig, ax = plt.subplots(figsize=(7.0, 6.2))
+    ax.set_facecolor("#eef3f7" if bm.country is not None else "white")
+    if bm.country is not None:
+        _polys(ax, bm.country, "#fbfaf5", 1.0)
+    for a in bm.admin1:
+        for p in _parts(a.geometry):
+            x, y = p.exterior.xy
+            ax.plot(x, y, color="#8c8c8c", linewidth=0.7, linestyle=(0, (4, 2)), zorder=1)
     for kind in (ZoneKind.WITHDRAWAL, ZoneKind.BUFFER, ZoneKind.PROTECTED_SITE):
         color, alpha = _ZONE_STYLE[kind]
         for z in agreement.zones:
             if z.kind == kind and (kind != ZoneKind.WITHDRAWAL or
                                    z.distance_km == min(agreement.withdrawal_km.values())):
                 _polys(ax, z.geometry, color, alpha)
-    minx, miny, maxx, maxy = agreement.line_of_contact.buffer(0.8).bounds
     for s in agreement.sectors:
         _sector(ax, s, shapely.box(minx, miny, maxx, maxy))
     for part in getattr(agreement.line_of_contact, "geoms", [agreement.line_of_contact]):
         x, y = part.xy
-        ax.plot(x, y, color="#b00020", linewidth=1.6, label="line of contact")
-    if incidents:
+        ax.plot(x, y, color="#b00020", linewidth=1.6, zorder=4)
+    labelled = bm.labelled()
+    if labelled:
+        ax.scatter([p.lon for p in labelled], [p.lat for p in labelled], s=6, color="#333",
+                   zorder=6, linewidths=0)
+        for p in labelled:
+            ax.annotate(p.name, (p.lon, p.lat), xytext=(2.5, 2), textcoords="offset points",
+                        fontsize=6, color="#222", zorder=6, gid=f"place-{p.geonameid}",
+                        path_effects=[patheffects.withStroke(linewidth=1.8,
+                                                             foreground="white")])
+    categories: dict[str, str] = {}
+    statuses: set[str] = set()
+    for inc in incidents:
+        g = category_group(inc.category.value)
+        marker = _MARKERS.get(g, "o")
+        categories[g] = marker
+        st = inc.status.value
+        statuses.add(st)
         # the public map shows the 0.1 degree cell, not the exact place
-        lons = [round(i.location.lon, 1) if public else i.location.lon for i in incidents]
-        lats = [round(i.location.lat, 1) if public else i.location.lat for i in incidents]
-        ax.scatter(lons, lats, s=28, marker="X", color="#222", zorder=5, label="incident")
+        lon = round(inc.location.lon, 1) if public else inc.location.lon
+        lat = round(inc.location.lat, 1) if public else inc.location.lat
+        today = report_date is not None and inc.time_start.date() == report_date
+        ax.scatter([lon], [lat], s=70 if marker == "*" else 34, marker=marker,
+                   color=_STATUS_COLOURS.get(st, "#444"), edgecolors="black" if today
+                   else "white", linewidths=0.9 if today else 0.4, zorder=7)
     ax.set_xlim(minx, maxx)
     ax.set_ylim(miny, maxy)
-    ax.set_aspect(1 / 0.66)
-    ax.set_xlabel("longitude")
-    ax.set_ylabel("latitude")
-    ax.legend(loc="lower right", fontsize=7)
-    ax.set_title("Zones, line of contact and incidents", fontsize=9)
+    ax.set_aspect(1 / math.cos(math.radians((miny + maxy) / 2)))
+    ax.tick_params(labelsize=6)
+    ax.set_xlabel(_("longitude"), fontsize=7)
+    ax.set_ylabel(_("latitude"), fontsize=7)
+    _scale_and_north(ax, bounds, _)
+    handles = [Line2D([], [], color="#b00020", linewidth=1.6, label=_("line of contact")),
+               Patch(color=_ZONE_STYLE[ZoneKind.BUFFER][0], label=_("buffer zone")),
+               Patch(color=_ZONE_STYLE[ZoneKind.WITHDRAWAL][0], label=_("withdrawal zone")),
+               Patch(color=_ZONE_STYLE[ZoneKind.PROTECTED_SITE][0],
+                     label=_("protected site"))]
+    if bm.admin1:
+        handles.append(Line2D([], [], color="#8c8c8c", linewidth=0.7,
+                              linestyle=(0, (4, 2)), label=_("oblast border")))
+    handles += [Line2D([], [], linestyle="", marker=m, color="#444", markersize=7,
+                       label=_(CATEGORY_GROUPS.get(g, g))) for g, m in categories.items()]
+    handles += [Line2D([], [], linestyle="", marker="o", color=_STATUS_COLOURS[st],
+                       markersize=6, label=_(STATUS_LABELS[st]))
+                for st in _STATUS_COLOURS if st in statuses]
+    if report_date is not None and incidents:
+        handles.append(Line2D([], [], linestyle="", marker="o", color="white",
+                              markeredgecolor="black", markersize=6,
+                              label=_("on the report day")))
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3,
+              fontsize=6.5, frameon=False)
+    not_drawn = _("not drawn")
+    note = [_(m) for m in bm.sources] + [f"{not_drawn}: {_(m)}" for m in bm.missing]
+    ax.text(0.99, 0.01, "\n".join(note), transform=ax.transAxes, fontsize=4.5, color="#555",
+            va="bottom", ha="right", zorder=11,
+            bbox={"facecolor": "white", "alpha": 0.75, "edgecolor": "none", "pad": 1.0})
+    ax.set_title(_("Zones, line of contact and incidents"), fontsize=9)
     return _svg(fig)
 
 
-def trend_svg(daily: pl.DataFrame, t0: date) -> str:
+def trend_svg(daily: pl.DataFrame, t0: date,
+              gettext: Callable[[str], str] | None = None) -> str:
+    _ = gettext or _identity
     per_day = daily.group_by("acq_date").agg(pl.col("war_related").sum(),
                                              pl.col("detections").sum()).sort("acq_date")
     expected = daily.unique(["acq_date", "sector"]).group_by("acq_date").agg(
         pl.col("expected").sum()).sort("acq_date")
     fig, ax = plt.subplots(figsize=(7.0, 2.6))
     ax.plot(per_day["acq_date"], per_day["detections"], color="#999", linewidth=0.8,
-            label="all fire detections")
+            label=_("all fire detections"))
     ax.plot(per_day["acq_date"], per_day["war_related"], color="#b00020", linewidth=1.2,
-            label="war-related")
+            label=_("war-related"))
     ax.plot(expected["acq_date"], expected["expected"], color="#1f77b4", linestyle="--",
-            linewidth=1.0, label="expected in a normal year")
+            linewidth=1.0, label=_("expected in a normal year"))
     ax.axvline(t0, color="black", linewidth=1.0)  # type: ignore[arg-type]
-    ax.annotate("entry into force", (t0, ax.get_ylim()[1] * 0.9), fontsize=7,
+    ax.annotate(_("entry into force"), (t0, ax.get_ylim()[1] * 0.9), fontsize=7,
                 xytext=(3, 0), textcoords="offset points")
-    ax.set_ylabel("detections per day", fontsize=8)
+    ax.set_ylabel(_("detections per day"), fontsize=8)
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7, loc="upper right")
     fig.autofmt_xdate()
