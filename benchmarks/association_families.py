@@ -49,11 +49,6 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sensor_association import PEER_PY, write_inputs
-from trucewatch.sensors.association import ExplosionAssociator, JointRefiner, Network, Picks
-from trucewatch.sensors.location import crlb_xy
-from trucewatch.sensors.propagation import PHASES, P
-from trucewatch.geo.crs import project_points
 from lab.families import (
     FAMILIES,
     FamilyData,
@@ -64,6 +59,11 @@ from lab.families import (
     perturb,
 )
 from lab.scoring import location_errors_km, score
+from sensor_association import PEER_PY, write_inputs
+from trucewatch.geo.crs import project_points
+from trucewatch.sensors.association import ExplosionAssociator, JointRefiner, Network, Picks
+from trucewatch.sensors.location import crlb_xy
+from trucewatch.sensors.propagation import PHASES, P
 
 ROOT = Path(__file__).resolve().parent
 VARIANTS = {"cascade": None, "joint": "default"}
@@ -234,8 +234,8 @@ def bad_input(args: argparse.Namespace) -> None:
     """The bad-input cases through the intake path, with and without the health check."""
     from datetime import UTC, datetime
 
-    from trucewatch.sensors.events import NO_HEALTH_CHECK, locate_files
     from trucewatch.ingest.sensors import parse_detections
+    from trucewatch.sensors.events import NO_HEALTH_CHECK, locate_files
     from trucewatch.sensors.health import StationProblem
 
     print("| scenario | case | health | F1 | P | R | flags (problems) | on the bad stations "

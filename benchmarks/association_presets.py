@@ -17,10 +17,10 @@ import sys
 import time
 from dataclasses import replace
 
-from trucewatch.sensors.association import ExplosionAssociator, Network, Picks
-from trucewatch.sensors.joint import JointRefiner
 from lab.scoring import score
 from trucewatch.demo.sensors import PRESETS, generate
+from trucewatch.sensors.association import ExplosionAssociator, Network, Picks
+from trucewatch.sensors.joint import JointRefiner
 
 
 def main(specs: str, seeds: str) -> None:

@@ -28,10 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from lab.server import Server, free_port  # noqa: E402
 from test_schemathesis import tried  # noqa: E402
 from trucewatch.demo import ScenarioFiles  # noqa: E402
 from trucewatch.storage import SqliteStore  # noqa: E402
-from lab.server import Server, free_port  # noqa: E402
 
 SUBMISSION = re.compile(r"/api/v1/(allegations|ingest/(firms|drone|allegations|stations|"
                         r"detections))$")
@@ -39,8 +39,8 @@ NOT_A_SUBMISSION = {401, 403, 404, 405}
 
 
 def build(folder: Path) -> tuple[Path, ScenarioFiles]:
-    from trucewatch.demo import generate
     from lab.cycle import builtin_cycle
+    from trucewatch.demo import generate
 
     scenario = generate(folder / "scenario")
     out = folder / "cycle"

@@ -27,10 +27,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from trucewatch.replay import Sent, replay
-from trucewatch.demo import generate
-from trucewatch.storage import SqliteStore
 from lab.server import Server, free_port
+from trucewatch.demo import generate
+from trucewatch.replay import Sent, replay
+from trucewatch.storage import SqliteStore
 
 
 def main() -> None:

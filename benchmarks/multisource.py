@@ -33,12 +33,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from lab.field import FieldData, FieldScenario, established_events, generate
+from lab.scoring import score_violations
 from trucewatch.adjudication.allegations import AllegationJudge
 from trucewatch.adjudication.rules import RuleBook
 from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, KINETIC, IncidentFuser
 from trucewatch.geo.crs import local_laea, project_points
-from lab.field import FieldData, FieldScenario, established_events, generate
-from lab.scoring import score_violations
 
 
 def dbscan_labels(ev: pl.DataFrame, fuser: IncidentFuser) -> np.ndarray:

@@ -98,8 +98,8 @@ def summarise(out: Path) -> dict[str, Any]:
 
 def run_builtin(work: Path) -> dict[str, Any]:
     """Generate the built-in scenario under ``work``, run its cycle, and summarise it."""
-    from trucewatch.demo import generate
     from lab.cycle import builtin_cycle
+    from trucewatch.demo import generate
 
     scenario = generate(work / "scenario")
     builtin_cycle(scenario, work / "out")

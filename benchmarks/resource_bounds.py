@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trucewatch.storage import SqliteStore
 from lab.server import Server, free_port
+from trucewatch.storage import SqliteStore
 
 MiB = 1 << 20
 

@@ -77,9 +77,9 @@ def _stations(work: Path) -> Any:
 
 
 def _locate(work: Path, detections: Path) -> Callable[[], str]:
+    from trucewatch.ingest.sensors import read_detections
     from trucewatch.sensors.association import ExplosionAssociator
     from trucewatch.sensors.events import locate_files
-    from trucewatch.ingest.sensors import read_detections
 
     stations = _stations(work)
     locate_files(stations, read_detections(work / "sc" / "detections.csv", stations),
@@ -124,8 +124,8 @@ def case(name: str, work: Path) -> Callable[[], str]:
         # past the parser: one detection 36 years before the rest, straight to the associator
         import polars as pl
 
-        from trucewatch.sensors.association import ExplosionAssociator, Network, Picks
         from trucewatch.ingest.sensors import read_detections
+        from trucewatch.sensors.association import ExplosionAssociator, Network, Picks
 
         st = _stations(work)
         det = read_detections(work / "sc" / "detections.csv", st).records

@@ -31,11 +31,11 @@ import polars as pl
 import shapely
 from shapely.geometry import shape
 
+from trucewatch.geo.crs import local_laea, project_points, to_metric
+from trucewatch.ingest.firms import read_firms
 from trucewatch.satellite.baseline import Baseline
 from trucewatch.satellite.covariates import find_covariates
 from trucewatch.satellite.war_fires import WarFireRules, classify
-from trucewatch.geo.crs import local_laea, project_points, to_metric
-from trucewatch.ingest.firms import read_firms
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FIRMS = DATA / "firms-ukraine-2000-2022" / "firms_ukraine_2000_2022.csv.gz"

@@ -34,11 +34,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from lab.scoring import location_errors_km, score
+from trucewatch.demo.sensors import PRESETS, SensorScenario, SensorScenarioData, generate
 from trucewatch.sensors.association import ExplosionAssociator, Network, Picks
 from trucewatch.sensors.location import crlb_xy
 from trucewatch.sensors.propagation import ACOUSTIC, PHASES
-from lab.scoring import location_errors_km, score
-from trucewatch.demo.sensors import PRESETS, SensorScenario, SensorScenarioData, generate
 
 ROOT = Path(__file__).resolve().parent
 PEER_PY = ROOT.parent / ".venv-assoc" / "bin" / "python"

@@ -39,9 +39,9 @@ TRIGGERS = ("audit_log_append_only_u", "audit_log_append_only_d", "raw_inputs_ev
 def build(root: Path) -> tuple[Path, Path | None, Path]:
     """The built store, its checkpoint (None if this trucewatch writes none) and an older
     copy of the store (before the tokens), for the rollback."""
-    from trucewatch.pipeline import FieldInputs, SensorInputs, run_cycle
     from trucewatch.demo import generate
     from trucewatch.demo.multisource import apply_review
+    from trucewatch.pipeline import FieldInputs, SensorInputs, run_cycle
     from trucewatch.storage import open_store
 
     sc = generate(root / "scenario")

@@ -11,8 +11,8 @@ from shapely.geometry import mapping
 from conftest import shared
 from trucewatch.agreement import check_agreement, load_agreement
 from trucewatch.agreement.zones import ZoneIndex
-from trucewatch.errors import AgreementError
 from trucewatch.demo import ScenarioFiles
+from trucewatch.errors import AgreementError
 
 
 def _copy(scenario: ScenarioFiles, tmp: Path, **changes: object) -> Path:

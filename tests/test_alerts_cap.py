@@ -14,8 +14,8 @@ from lxml import etree
 from conftest import DATA
 from test_api import make_api
 from trucewatch.alerts import cap
-from trucewatch.model.enums import Status
 from trucewatch.demo import ScenarioFiles
+from trucewatch.model.enums import Status
 from trucewatch.storage import SqliteStore
 
 SCHEMA = etree.XMLSchema(etree.parse(str(DATA / "cap-1.2.xsd")))

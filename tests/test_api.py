@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from trucewatch.api import create_app
 from trucewatch.api.app import Error
 from trucewatch.api.auth import MATRIX, Role, may_ingest
-from trucewatch.model.enums import SourceKind
 from trucewatch.demo import ScenarioFiles
+from trucewatch.model.enums import SourceKind
 from trucewatch.storage import SqliteStore
 
 

@@ -25,9 +25,9 @@ from conftest import DATA
 from test_api import _h, _is_error, make_api
 from trucewatch.api import create_app
 from trucewatch.api.auth import MATRIX, Role, may_ingest
+from trucewatch.demo import ScenarioFiles
 from trucewatch.model.enums import SourceKind, Status
 from trucewatch.model.serialization import format_time, parse_time
-from trucewatch.demo import ScenarioFiles
 from trucewatch.storage import SqliteStore
 
 Api = tuple[TestClient, dict[str, str], Path]

@@ -26,8 +26,8 @@ from conftest import DATA
 from test_api import _h, _is_error, make_api
 from trucewatch.api import create_app
 from trucewatch.api.geo import grid_step_deg, rewind, where_prec
-from trucewatch.geo.gazetteer import compass, describe
 from trucewatch.demo import ScenarioFiles
+from trucewatch.geo.gazetteer import compass, describe
 from trucewatch.storage import SqliteStore
 
 Api = tuple[TestClient, dict[str, str], Path]

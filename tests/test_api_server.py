@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from trucewatch.storage import SqliteStore
 from lab.server import Server, free_port
+from trucewatch.storage import SqliteStore
 
 HEADER = ("latitude,longitude,brightness,scan,track,acq_date,acq_time,satellite,instrument,"
           "confidence,version,bright_t31,frp,daynight,type\n")

@@ -6,14 +6,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from trucewatch.sensors.association import (
-    Association,
-    ExplosionAssociator,
-    Network,
-    Picks,
-    _Context,
-)
-from trucewatch.sensors.joint import JointRefiner
 from lab.families import (
     FAMILIES,
     FamilyData,
@@ -22,6 +14,14 @@ from lab.families import (
     oracle_assignments,
 )
 from lab.scoring import Score, score
+from trucewatch.sensors.association import (
+    Association,
+    ExplosionAssociator,
+    Network,
+    Picks,
+    _Context,
+)
+from trucewatch.sensors.joint import JointRefiner
 
 
 def _score(data: FamilyData, assignments: pl.DataFrame) -> Score:

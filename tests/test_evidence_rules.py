@@ -17,10 +17,10 @@ import yaml
 from trucewatch.adjudication.rules import FLAGS, RULE_CATEGORY, RuleBook
 from trucewatch.agreement import check_agreement, load_agreement
 from trucewatch.agreement.zones import ZoneIndex
+from trucewatch.demo import ScenarioFiles
 from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, IncidentFuser
 from trucewatch.model.agreement import DEFAULT_EVIDENCE_RULES, Agreement, ZoneKind
 from trucewatch.model.serialization import from_json, to_json
-from trucewatch.demo import ScenarioFiles
 
 AFTER = datetime(2026, 5, 30, 4, 0, tzinfo=UTC).timestamp()
 H = 3600.0

@@ -13,9 +13,9 @@ import yaml
 from trucewatch.adjudication.rules import RuleBook
 from trucewatch.agreement import load_agreement
 from trucewatch.agreement.zones import ZoneIndex
+from trucewatch.demo import ScenarioFiles
 from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, IncidentFuser
 from trucewatch.model.agreement import Agreement
-from trucewatch.demo import ScenarioFiles
 
 T0 = datetime(2026, 5, 30, 4, 0, tzinfo=UTC).timestamp()
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from trucewatch.ingest.firms import parse_firms, read_firms
 from trucewatch.demo import ScenarioFiles
+from trucewatch.ingest.firms import parse_firms, read_firms
 from trucewatch.storage import migrations, open_store
 from trucewatch.storage.database import Database
 

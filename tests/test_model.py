@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from trucewatch.demo import ScenarioFiles
 from trucewatch.errors import SchemaVersionError, TransitionError
 from trucewatch.model import (
     Category,
@@ -18,7 +19,6 @@ from trucewatch.model import (
     to_dict,
     to_json,
 )
-from trucewatch.demo import ScenarioFiles
 
 T = datetime(2026, 4, 26, 10, 42, tzinfo=UTC)
 

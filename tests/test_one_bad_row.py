@@ -18,12 +18,12 @@ import polars as pl
 import pytest
 
 from trucewatch.agreement import check_agreement
+from trucewatch.demo import ScenarioFiles
 from trucewatch.ingest.allegations import AllegationSource
 from trucewatch.ingest.drones import DroneSource, read_patrols
 from trucewatch.ingest.extraction import Extractor
 from trucewatch.ingest.firms import parse_firms
 from trucewatch.ingest.sensors import parse_detections
-from trucewatch.demo import ScenarioFiles
 
 NOW = datetime(2026, 5, 31, 12, 0, tzinfo=UTC)
 STATIONS = pl.DataFrame({"id": ["A1", "S1", "I1"], "latitude": [48.5, 48.6, 48.7],
@@ -99,8 +99,8 @@ def test_associator_skips_the_empty_years_between_detections() -> None:
     window in between (over 60 s and 2.2 GB for year 0001)."""
     from dataclasses import replace
 
-    from trucewatch.sensors.association import ExplosionAssociator, Network, Picks
     from trucewatch.demo.sensors import PRESETS, generate
+    from trucewatch.sensors.association import ExplosionAssociator, Network, Picks
 
     sc = replace(PRESETS["moderate"], duration_h=0.5, seed=4)
     data = generate(sc)

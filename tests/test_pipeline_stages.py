@@ -16,6 +16,8 @@ from typing import Any, cast
 
 import pytest
 
+from lab.cycle import builtin_config
+from trucewatch.demo import ScenarioFiles
 from trucewatch.errors import ConfigError
 from trucewatch.pipeline import (
     STAGE_NAMES,
@@ -44,8 +46,6 @@ from trucewatch.pipeline.stages import (
     RuleInput,
     RuleStage,
 )
-from trucewatch.demo import ScenarioFiles
-from lab.cycle import builtin_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,10 +16,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from trucewatch.replay import ReplayError, plan, replay
-from trucewatch.demo import ScenarioFiles
-from trucewatch.storage import SqliteStore
 from lab.server import Server, free_port
+from trucewatch.demo import ScenarioFiles
+from trucewatch.replay import ReplayError, plan, replay
+from trucewatch.storage import SqliteStore
 
 
 @pytest.fixture(scope="module")

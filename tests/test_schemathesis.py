@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lab.server import Server, free_port
 from trucewatch.demo import ScenarioFiles
 from trucewatch.storage import SqliteStore
-from lab.server import Server, free_port
 
 
 def run_schemathesis(url: str, token: str, examples: int, folder: Path,

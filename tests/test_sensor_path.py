@@ -13,11 +13,11 @@ import pytest
 import trucewatch.intake.sources as intake_sources
 import trucewatch.pipeline.stages as stages
 from trucewatch.agreement import load_agreement
+from trucewatch.demo import ScenarioFiles
 from trucewatch.ingest.base import read_received as real_read
 from trucewatch.ingest.sensors import parse_stations as real_parse
 from trucewatch.integrity.keys import KeyRegistry
 from trucewatch.pipeline import CycleConfig, CycleContext, FieldInputs, SensorInputs, coverage_of
-from trucewatch.demo import ScenarioFiles
 from trucewatch.storage import SqliteStore
 
 

@@ -10,11 +10,6 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from trucewatch.errors import ConfigError
-from trucewatch.sensors.association import ExplosionAssociator
-from trucewatch.sensors.events import NO_HEALTH_CHECK, SensorResult, locate_files
-from trucewatch.ingest.base import Batch
-from trucewatch.ingest.sensors import parse_detections
 from lab.families import (
     FamilyData,
     Perturbation,
@@ -24,6 +19,11 @@ from lab.families import (
     perturb,
 )
 from lab.scoring import Score, score
+from trucewatch.errors import ConfigError
+from trucewatch.ingest.base import Batch
+from trucewatch.ingest.sensors import parse_detections
+from trucewatch.sensors.association import ExplosionAssociator
+from trucewatch.sensors.events import NO_HEALTH_CHECK, SensorResult, locate_files
 from trucewatch.sensors.health import HealthCheck, StationProblem
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from trucewatch.demo import ScenarioFiles
 from trucewatch.errors import SchemaVersionError, StorageError
 from trucewatch.ingest.firms import parse_firms, read_firms
 from trucewatch.model.enums import Status
-from trucewatch.demo import ScenarioFiles
 from trucewatch.storage import SqliteStore, open_store
 
 HEADER = b"latitude,longitude,acq_date,sensor_guess\n"

@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
+from trucewatch.demo import ScenarioFiles
 from trucewatch.integrity import checkpoint as cp
 from trucewatch.integrity.chain import entry_hash
 from trucewatch.integrity.keys import KeyRecord, KeyRegistry, new_keypair
-from trucewatch.demo import ScenarioFiles
 from trucewatch.storage import SqliteStore, binding, open_store
 from trucewatch.storage.postgis import postgres_url
 

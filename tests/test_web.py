@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from lab.server import Server, free_port
 from trucewatch.demo import ScenarioFiles
 from trucewatch.storage import SqliteStore
-from lab.server import Server, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from trucewatch.storage import open_store
 from lab.server import Server, free_port
+from trucewatch.storage import open_store
 
 HEADER = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,confidence,"
           "version,bright_ti5,frp,daynight")

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 def builtin_cycle(scenario: ScenarioFiles, out: Path, store: Path | str | None = None
                   ) -> None:
     """Run the cycle over ``scenario`` into ``out`` (the store there, or ``store``)."""
-    from trucewatch.pipeline import FieldInputs, SensorInputs, run_cycle
     from trucewatch.demo.multisource import apply_review
+    from trucewatch.pipeline import FieldInputs, SensorInputs, run_cycle
 
     assert scenario.stations and scenario.detections
     run_cycle(agreement_path=scenario.agreement,
@@ -31,8 +31,8 @@ def builtin_config(scenario: ScenarioFiles, out: Path, store: Path | str | None 
                    stages: dict[str, str] | None = None) -> CycleConfig:
     """The same cycle as :func:`builtin_cycle`, as a configuration (``stages``: built-in
     stage name -> registered plugin replacing it)."""
-    from trucewatch.pipeline import CycleConfig, FieldInputs, SensorInputs
     from trucewatch.demo.multisource import apply_review
+    from trucewatch.pipeline import CycleConfig, FieldInputs, SensorInputs
 
     assert scenario.stations and scenario.detections
     return CycleConfig(

@@ -42,6 +42,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
+from trucewatch.geo.crs import _transformer, local_laea
 from trucewatch.sensors.propagation import (
     ACOUSTIC,
     PHASE_NAMES,
@@ -50,7 +51,6 @@ from trucewatch.sensors.propagation import (
     Propagation,
     SeismicModel,
 )
-from trucewatch.geo.crs import _transformer, local_laea
 
 LAYOUTS = ("grid", "random", "roads", "arrays")
 FALSE_PROCESSES = ("uniform", "bursty", "correlated")

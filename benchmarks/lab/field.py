@@ -38,10 +38,10 @@ from numpy.typing import NDArray
 from trucewatch.adjudication.allegations import Coverage
 from trucewatch.adjudication.rules import RuleBook
 from trucewatch.agreement import load_agreement
+from trucewatch.demo.builtin import T0, _World, _write_agreement
 from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, IncidentFuser, with_seen
 from trucewatch.geo.crs import to_wgs84
 from trucewatch.model.agreement import Agreement
-from trucewatch.demo.builtin import T0, _World, _write_agreement
 
 F = NDArray[np.float64]
 
@@ -202,10 +202,10 @@ def network_profile(preset: str = "moderate", hours: float = 24.0) -> NetworkPro
     """Run the issue-3 associator on its generated scenario and measure what it returns."""
     from dataclasses import replace
 
-    from trucewatch.sensors.association import LOCATED, ExplosionAssociator, Network, Picks
     from lab.scoring import score
     from trucewatch.demo.sensors import PRESETS
     from trucewatch.demo.sensors import generate as generate_sensors
+    from trucewatch.sensors.association import LOCATED, ExplosionAssociator, Network, Picks
 
     data = generate_sensors(replace(PRESETS[preset], duration_h=hours))
     net = Network.from_table(data.stations)

@@ -14,13 +14,12 @@ import atheris
 
 # coverage from trucewatch's own code only (instrumenting polars' Python layer breaks it)
 with atheris.instrument_imports(include=["trucewatch"]):
+    # the same parsers, fixtures and dates as the hypothesis suite (testing.hostile)
+    from lab.hostile import targets as _targets
     from trucewatch.agreement import loader  # noqa: F401 (instrumented before use)
     from trucewatch.errors import TrucewatchError
     from trucewatch.ingest import allegations, drones, firms, sensors  # noqa: F401
     from trucewatch.integrity import envelope, keys  # noqa: F401
-
-    # the same parsers, fixtures and dates as the hypothesis suite (testing.hostile)
-    from lab.hostile import targets as _targets
 
 
 def main() -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 
-from trucewatch.storage import open_store
-from trucewatch.storage.postgis import postgres_url
 from lab.crash import batch_csv
 from lab.server import Server, free_port
+from trucewatch.storage import open_store
+from trucewatch.storage.postgis import postgres_url
 
 CATEGORIES = ("explosion.impact", "fire", "heavy_weapon_in_restricted_zone",
               "strike_on_protected_site")

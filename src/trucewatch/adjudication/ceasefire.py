@@ -15,11 +15,11 @@ import numpy as np
 import polars as pl
 
 from trucewatch.agreement.zones import ZoneIndex
-from trucewatch.satellite.baseline import Baseline
 from trucewatch.geo.grid import cell_centre
 from trucewatch.model.agreement import Agreement
 from trucewatch.model.enums import Category, RuleName, ZoneGroup
 from trucewatch.model.incident import Incident, Violation
+from trucewatch.satellite.baseline import Baseline
 
 # zone_group values, most specific first: a point in several zones takes the first
 # (plain values: a list of enum members would make polars build an Enum column)

@@ -275,10 +275,10 @@ def _sign_sensors(root: Path, stations: Path, detections: Path, seed: int
     registered to speak for its stations; the signed files are what the cycle receives."""
     from datetime import UTC, datetime
 
+    from trucewatch.demo.multisource import _public, platform_key
     from trucewatch.ingest.sensors import read_stations
     from trucewatch.integrity.envelope import sign_submission
     from trucewatch.integrity.keys import KeyRecord, KeyRegistry
-    from trucewatch.demo.multisource import _public, platform_key
 
     key = platform_key("net-builtin", seed)
     ids = tuple(sorted(read_stations(stations)["id"].to_list()))

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from trucewatch.geo.crs import _transformer, local_laea
+from trucewatch.ingest.sensors import NEAR_DUPLICATE_S
 from trucewatch.sensors.propagation import (
     ACOUSTIC,
     PHASE_NAMES,
@@ -34,8 +36,6 @@ from trucewatch.sensors.propagation import (
     Propagation,
     SeismicModel,
 )
-from trucewatch.ingest.sensors import NEAR_DUPLICATE_S
-from trucewatch.geo.crs import _transformer, local_laea
 
 # 50 % detection range per kg^(1/3) of charge, km, and the logistic width (fraction)
 _R50 = {("acoustic", ACOUSTIC): 10.0, ("infrasound", ACOUSTIC): 18.0,

@@ -24,14 +24,14 @@ from pathlib import Path
 import polars as pl
 
 from trucewatch.errors import InputFileError
+from trucewatch.ingest.base import Batch, QuarantineEntry, header_of, read_raw, sha256
+from trucewatch.model.enums import SourceKind, SourceName
 from trucewatch.model.physics import (
     MAX_SEISMIC_SPEED,
     MAX_SOUND_SPEED,
     MIN_SEISMIC_SPEED,
     MIN_SOUND_SPEED,
 )
-from trucewatch.ingest.base import Batch, QuarantineEntry, header_of, read_raw, sha256
-from trucewatch.model.enums import SourceKind, SourceName
 from trucewatch.model.times import EARLIEST, FUTURE_SLACK
 
 _AC, _IS, _SE = SourceKind.ACOUSTIC, SourceKind.INFRASOUND, SourceKind.SEISMIC

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from trucewatch.errors import InputFileError
-from trucewatch.sensors.association import ExplosionAssociator
-from trucewatch.sensors.events import SensorResult, events_batch, locate_files
 from trucewatch.ingest.base import Batch, SourceAdapter, header_of, sha256
 from trucewatch.ingest.registry import adapter_for, sources
 from trucewatch.ingest.sensors import parse_detections, parse_stations
 from trucewatch.model.enums import SourceKind, SourceName
+from trucewatch.sensors.association import ExplosionAssociator
+from trucewatch.sensors.events import SensorResult, events_batch, locate_files
 from trucewatch.storage.sqlite import SqliteStore
 
 

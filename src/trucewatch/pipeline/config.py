@@ -13,11 +13,11 @@ import polars as pl
 
 from trucewatch.adjudication.allegations import AllegationJudge
 from trucewatch.errors import ConfigError
-from trucewatch.sensors.association import ExplosionAssociator
-from trucewatch.satellite.baseline import BaselineParams
 from trucewatch.fusion.incidents import IncidentFuser
 from trucewatch.ingest.firms import FirmsFilter
 from trucewatch.integrity.envelope import SourcePolicy
+from trucewatch.satellite.baseline import BaselineParams
+from trucewatch.sensors.association import ExplosionAssociator
 
 if TYPE_CHECKING:
     from trucewatch.storage import SqliteStore

@@ -24,11 +24,9 @@ from typing import Any
 from trucewatch.adjudication.ceasefire import CeasefireView
 from trucewatch.agreement import load_agreement
 from trucewatch.errors import ConfigError, InputFileError
-from trucewatch.satellite.baseline import BaselineParams
 from trucewatch.ingest.firms import FirmsFilter
 from trucewatch.intake import Outcome
 from trucewatch.integrity.keys import KeyRegistry
-from trucewatch.reports.i18n import check_language
 from trucewatch.pipeline.config import (
     CycleConfig,
     FieldInputs,
@@ -51,6 +49,8 @@ from trucewatch.pipeline.stages import (
 )
 from trucewatch.reports.bulletin import BulletinFiles
 from trucewatch.reports.coverage import read_cloud
+from trucewatch.reports.i18n import check_language
+from trucewatch.satellite.baseline import BaselineParams
 from trucewatch.storage import IngestReport, open_store
 from trucewatch.storage.postgis import is_postgres_url
 

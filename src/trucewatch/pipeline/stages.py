@@ -32,12 +32,8 @@ from trucewatch.adjudication.allegations import AllegationJudge, Coverage
 from trucewatch.adjudication.ceasefire import CeasefireView, build_view
 from trucewatch.adjudication.rules import RuleBook, since_entry_into_force
 from trucewatch.errors import ConfigError
-from trucewatch.sensors.association import LOCATED, ExplosionAssociator
-from trucewatch.satellite.baseline import Baseline, BaselineParams, fit_baseline
 from trucewatch.fusion.evidence import drone_evidence, explosion_evidence, fire_evidence
 from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, IncidentFuser
-from trucewatch.sensors.propagation import weather_for
-from trucewatch.satellite.war_fires import WarFireRules, classify
 from trucewatch.ingest.allegations import AllegationSource
 from trucewatch.ingest.base import read_received, unpack
 from trucewatch.ingest.drones import DroneSource, Patrol, read_patrols
@@ -54,6 +50,10 @@ from trucewatch.reports.archive import archive_product
 from trucewatch.reports.bulletin import BulletinFiles, render
 from trucewatch.reports.coverage import coverage
 from trucewatch.review.workflow import ReviewService
+from trucewatch.satellite.baseline import Baseline, BaselineParams, fit_baseline
+from trucewatch.satellite.war_fires import WarFireRules, classify
+from trucewatch.sensors.association import LOCATED, ExplosionAssociator
+from trucewatch.sensors.propagation import weather_for
 from trucewatch.storage import IngestReport, SqliteStore
 
 Patrols = dict[str, list[Patrol]]  # raw sha256 of an accepted drone input -> its patrols

@@ -51,9 +51,9 @@ from numpy.typing import NDArray
 from scipy.special import betainc
 
 from trucewatch.errors import BaselineError, InputFileError
+from trucewatch.geo.grid import box_sum, cell_indices, circular_window_sum
 from trucewatch.satellite.covariates import CellCovariates, load_covariates
 from trucewatch.satellite.landscape import Landscape, build_landscape, learned_expectation
-from trucewatch.geo.grid import box_sum, cell_indices, circular_window_sum
 
 FORMAT = "trucewatch-fire-baseline"
 FORMAT_VERSION = 2

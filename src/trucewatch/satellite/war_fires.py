@@ -42,9 +42,9 @@ import polars as pl
 from numpy.typing import NDArray
 
 from trucewatch.errors import BaselineError
+from trucewatch.geo.grid import cell_indices, cell_labels
 from trucewatch.satellite.baseline import Baseline, day_of_year, instrument
 from trucewatch.satellite.landscape import Landscape
-from trucewatch.geo.grid import cell_indices, cell_labels
 
 _T_BITS = 1 << 20  # days since 1970 fit in 20 bits until the year 4840
 MAX_OUTSIDE_GRID = 0.1

@@ -51,10 +51,10 @@ import polars as pl
 from numpy.typing import NDArray
 
 from trucewatch.errors import ConfigError
+from trucewatch.geo.crs import _transformer, local_laea, project_points
 from trucewatch.sensors.joint import JointRefiner, NetworkModel, wrap_deg
 from trucewatch.sensors.location import ellipse_95, locate
 from trucewatch.sensors.propagation import Propagation
-from trucewatch.geo.crs import _transformer, local_laea, project_points
 
 __all__ = ["Association", "ExplosionAssociator", "JointRefiner", "Network", "Picks"]
 

@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from trucewatch.ingest.base import Batch, QuarantineEntry
+from trucewatch.model.enums import SourceKind, SourceName
 from trucewatch.sensors.association import (
     Association,
     ExplosionAssociator,
     Network,
     Picks,
 )
-from trucewatch.ingest.base import Batch, QuarantineEntry
-from trucewatch.model.enums import SourceKind, SourceName
 from trucewatch.sensors.health import (
     HealthCheck,
     NetworkHealth,

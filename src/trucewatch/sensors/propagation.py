@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trucewatch.errors import ConfigError
+
 # physically possible apparent speeds (km/s), re-exported: the parsers refuse what lies outside
 from trucewatch.model.physics import MAX_SEISMIC_SPEED as MAX_SEISMIC_SPEED
 from trucewatch.model.physics import MAX_SOUND_SPEED as MAX_SOUND_SPEED

@@ -16,8 +16,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from trucewatch.alerts import cap
-from trucewatch.api.deps import StoreDep, allowed
 from trucewatch.api.auth import SEES_UNREVIEWED, Principal
+from trucewatch.api.deps import StoreDep, allowed
 from trucewatch.errors import NotFoundError
 
 router = APIRouter(tags=["alerts"])
