@@ -89,6 +89,7 @@ ENDPOINTS: list[tuple[str, str, Any, str]] = [
                                      "category": "explosion"}, "allegations_file"),
     ("get", "/api/v1/allegations", None, "allegations_read"),
     ("get", "/api/v1/bulletins", None, "bulletins_public"),
+    ("get", "/api/v1/products", None, "bulletins_public"),
     ("get", "/api/v1/bulletins/bulletin-2026-05-31-public.json", None, "bulletins_public"),
     ("get", "/api/v1/bulletins/bulletin-2026-05-31-restricted.json", None,
      "bulletins_restricted"),
@@ -311,3 +312,44 @@ def test_the_service_on_postgis(pg_url: str, scenario: ScenarioFiles) -> None:
     assert ("anna", "added") in {(e.actor, e.action) for e in store.audit_log()}
     assert store.verify() == []
     store.close()
+
+
+def test_products_listing_by_role(api: tuple[TestClient, dict[str, str], Path]) -> None:
+    """GET /products: every published product for roles that may read restricted
+    bulletins, the public variants only for the others, none for a sensor, 401 without
+    a token; each entry's URL serves the file with the SHA-256 it lists."""
+    c, tok, db = api
+    _is_error(c.get("/api/v1/products"), 401)
+    store = SqliteStore(db)
+    published = store.products()
+    store.close()
+    assert {p["audience"] for p in published} == {"public", "restricted"}
+    for role in Role:
+        r = c.get("/api/v1/products", headers=_h(tok[role.value]))
+        if role not in MATRIX["bulletins_public"]:
+            _is_error(r, 403)
+            continue
+        assert r.status_code == 200, (role, r.text)
+        items = r.json()["products"]
+        want = [p for p in published if p["audience"] == "public"
+                or role in MATRIX["bulletins_restricted"]]
+        assert [i["name"] for i in items] == [p["name"] for p in want], role
+        for i, p in zip(items, want, strict=True):
+            assert (i["date"], i["kind"], i["variant"], i["sha256"]) == (
+                p["report_date"], p["kind"], p["audience"], p["sha256"])
+            assert i["revision"] == (int(p["name"].split(".rev")[1].split(".")[0])
+                                     if ".rev" in p["name"] else 1)
+            assert i["published_at"] and i["url"] == f"/api/v1/bulletins/{p['name']}"
+    # the listed URL serves the listed bytes (one of each variant)
+    import hashlib
+    items = c.get("/api/v1/products", headers=_h(tok["analyst"])).json()["products"]
+    for variant in ("public", "restricted"):
+        one = next(i for i in items if i["variant"] == variant)
+        body = c.get(one["url"], headers=_h(tok["analyst"])).content
+        assert hashlib.sha256(body).hexdigest() == one["sha256"]
+    # and the OpenAPI document gives the typed model with its example
+    spec = c.get("/openapi.json").json()
+    schema = spec["paths"]["/api/v1/products"]["get"]["responses"]["200"]["content"][
+        "application/json"]["schema"]
+    assert schema["$ref"].endswith("/Products")
+    assert spec["components"]["schemas"]["Products"]["examples"]

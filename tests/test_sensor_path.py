@@ -88,3 +88,63 @@ def test_this_cycles_drone_patrols_are_not_read_back(scenario: ScenarioFiles,
         ctx.store.close()
     assert from_intake.patrols and from_intake.patrols == from_store.patrols
     assert cut.patrols == []
+
+
+def test_a_silent_station_reaches_the_bulletin(scenario: ScenarioFiles, built_cycle: Path,
+                                              tmp_path: Path) -> None:
+    """A detections file in which the two busiest stations say nothing: the locate stage
+    collects the health check's sentences into the sensor figures, the bulletin's
+    ``sensors`` section carries them, and the HTML prints them under their heading in
+    every language. The built-in file has no health problem: an empty list."""
+    import html as htmllib
+    import json
+
+    import polars as pl
+
+    from trucewatch.integrity.envelope import SourcePolicy
+    from trucewatch.reports.bulletin import render_html
+
+    sensors_dir = Path(scenario.detections).parent
+    det = pl.read_csv(sensors_dir / "detections.csv")
+    busiest = det["station"].value_counts(sort=True)["station"].head(2).to_list()
+    silent = tmp_path / "detections-silent.csv"
+    det.filter(~pl.col("station").is_in(busiest)).write_csv(silent)
+    inputs = SensorInputs(scenario.stations, [silent], policy=SourcePolicy.OPTIONAL)
+    ctx = _ctx(scenario, tmp_path, sensors=inputs)
+    try:
+        fig = stages.locate(ctx, inputs, None).figures
+    finally:
+        ctx.store.close()
+    assert fig is not None and fig.located > 0
+    lines = fig.summary()["health"]
+    assert isinstance(lines, list) and lines
+    assert all(isinstance(s, str) and s for s in lines)
+    said = " ".join(lines)
+    assert any(s in said for s in busiest), lines  # names at least one silent station
+    assert "silent or not hearing" in said
+
+    # the sound built-in file: the key is there, empty
+    ok = SensorInputs(scenario.stations, [scenario.detections])
+    ctx = _ctx(scenario, tmp_path / "ok", sensors=ok)
+    try:
+        sound = stages.locate(ctx, ok, None).figures
+    finally:
+        ctx.store.close()
+    assert sound is not None and sound.summary()["health"] == []
+
+    # the bulletin: the built-in cycle's JSON carries the (empty) key; its context with
+    # these sentences prints them under their heading, in English and translated
+    (js,) = built_cycle.glob("bulletin-*-restricted.json")
+    bulletin = json.loads(js.read_text(encoding="utf-8"))
+    assert bulletin["sensors"]["health"] == []
+    assert 'id="sensor-health"' not in js.with_suffix(".html").read_text(encoding="utf-8")
+    bulletin["sensors"]["health"] = lines
+    for language, heading in (("en", "What the network could not hear:"),
+                              ("fr", "Ce que le réseau n'a pas pu entendre :"),
+                              ("uk", "Що мережа не могла почути:")):
+        html = render_html(bulletin, language)
+        part = html.split('id="sensor-health"')[1].split("</div>")[0]
+        assert htmllib.escape(heading, quote=True) in part or heading in part, language
+        assert part.count("<li>") == len(lines)
+        for s in lines:
+            assert htmllib.escape(s, quote=False) in part, (language, s)

@@ -2,6 +2,7 @@
 with examples). Models of stored documents allow extra fields: a newer document's
 fields pass through rather than being dropped."""
 
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -108,6 +109,36 @@ class Bulletins(BaseModel):
 
     files: list[str]
     products: list[Product]
+
+
+class Variant(StrEnum):
+    PUBLIC = "public"
+    RESTRICTED = "restricted"
+
+
+class PublishedProduct(BaseModel):
+    """One published product: a file the cycle wrote and recorded with its SHA-256,
+    immutable once published (a later revision is a product of its own)."""
+
+    name: str
+    date: str = Field(description="the day the product reports (YYYY-MM-DD)")
+    kind: str = Field(description="the file's format: json, html, pdf or geojson")
+    variant: Variant
+    revision: int = Field(ge=1, description="1 for the first publication, N for .revN")
+    sha256: str
+    size: int
+    published_at: str | None = None
+    url: str = Field(description="where to fetch it (GET, with the same token)")
+
+
+class Products(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"products": [{
+        "name": "bulletin-2026-05-31-public.pdf", "date": "2026-05-31", "kind": "pdf",
+        "variant": "public", "revision": 1, "sha256": "9f2c...", "size": 48213,
+        "published_at": "2026-06-01T06:00:00Z",
+        "url": "/api/v1/bulletins/bulletin-2026-05-31-public.pdf"}]}]})
+
+    products: list[PublishedProduct]
 
 
 class Feature(BaseModel):

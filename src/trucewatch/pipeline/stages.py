@@ -260,6 +260,9 @@ class SensorFigures:
     start: datetime | None = None
     end: datetime | None = None
     not_used: str = ""
+    # the network's station-health sentences (sensors/health.py NetworkHealth.lines():
+    # silent, deaf, drifting, noisy stations, network loss, capability); () when sound
+    health: tuple[str, ...] = ()
 
     @property
     def period(self) -> tuple[datetime, datetime] | None:
@@ -274,7 +277,8 @@ class SensorFigures:
             "not_locatable": self.not_locatable, "quarantined": self.quarantined,
             "stations_reporting": self.stations_reporting,
             "start": f"{self.start:%Y-%m-%d %H:%M}Z" if self.start else "-",
-            "end": f"{self.end:%Y-%m-%d %H:%M}Z" if self.end else "-"}
+            "end": f"{self.end:%Y-%m-%d %H:%M}Z" if self.end else "-",
+            "health": list(self.health)}
         if self.not_used:
             out["not_used"] = self.not_used
         return out
@@ -327,6 +331,7 @@ def locate(ctx: CycleContext, inputs: SensorInputs, cutoff: datetime | None) -> 
                             "quarantined"), 0)
     reporting: set[str] = set()
     times: list[datetime] = []
+    health: list[str] = []
     for k, path in enumerate(inputs.detections):
         ctx.progress(f"locate {path.name}", k, len(inputs.detections))
         o = receive(store, read_received(path), path.name, source, registry=registry,
@@ -338,6 +343,8 @@ def locate(ctx: CycleContext, inputs: SensorInputs, cutoff: datetime | None) -> 
             refused.append(o)
             totals["quarantined"] += len(o.quarantined)
             continue
+        if result.health is not None:  # each file's check, in file order, once a sentence
+            health += [h for h in result.health.lines() if h not in health]
         ev = result.association.events
         recs = result.batch.records
         assigned = result.association.assignments
@@ -361,7 +368,8 @@ def locate(ctx: CycleContext, inputs: SensorInputs, cutoff: datetime | None) -> 
                             quarantined=totals["quarantined"],
                             stations_reporting=len(reporting),
                             start=min(times) if times else None,
-                            end=max(times) if times else None)
+                            end=max(times) if times else None,
+                            health=tuple(health))
     return Located(figures, stations, reports, refused)
 
 

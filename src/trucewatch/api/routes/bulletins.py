@@ -13,8 +13,9 @@ from fastapi.responses import Response
 from trucewatch.api import guard
 from trucewatch.api.auth import Principal
 from trucewatch.api.deps import AsBulletins, ConfigDep, StoreDep
-from trucewatch.api.models import Bulletins
+from trucewatch.api.models import Bulletins, Products
 from trucewatch.errors import NotFoundError, TrucewatchError
+from trucewatch.reports.archive import revision_of
 from trucewatch.storage import SqliteStore
 
 router = APIRouter()
@@ -41,6 +42,18 @@ def bulletins(who: AsBulletins, store: StoreDep) -> dict[str, Any]:
     the cycle recorded them with their SHA-256; public ones only for roles without
     the right to restricted ones."""
     return listing(_products(who, store))
+
+
+@router.get("/products", tags=["bulletins"], response_model=Products)
+def products(who: AsBulletins, store: StoreDep) -> dict[str, Any]:
+    """The published products, oldest first, each with its day, format, variant (public
+    or restricted), revision, SHA-256, publication time and the URL that serves it;
+    restricted ones only for roles that may read restricted bulletins."""
+    return {"products": [
+        {"name": p["name"], "date": p["report_date"], "kind": p["kind"],
+         "variant": p["audience"], "revision": revision_of(str(p["name"])),
+         "sha256": p["sha256"], "size": p["size"], "published_at": p["published_at"],
+         "url": f"/api/v1/bulletins/{p['name']}"} for p in _products(who, store)]}
 
 
 def serve_product(p: dict[str, Any], bulletins_dir: Path | None) -> Response:
