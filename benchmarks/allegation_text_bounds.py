@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 import dateparser
 import dateparser.search
 
-from trucewatch.ingest import extraction
 from trucewatch.ingest.extraction import Extractor
 
 FRAGMENTS = ("Le 30 mai à 22h15 obus tombés près de Avdiïvka, 12.05 et 13/05/2026. ",
@@ -61,7 +60,6 @@ def main() -> None:
         print(f"{label:11s} {len(text):7d} chars  {dt:7.2f} s  search_dates={calls['search_dates']}"
               f" parse={calls['parse']}  times={len(out.times)} places={len(out.places)}"
               f"  truncated={d.get('truncated', 'n/a')}")
-    _ = extraction
 
 
 if __name__ == "__main__":
