@@ -71,9 +71,8 @@ class EvidenceRepository(Repository):
             if not (batch.signed and is_unique_violation(err)):
                 raise
             first = self._first_received(batch.signed["key_id"], batch.signed["nonce"])
-            reason = (f"replayed submission: nonce {batch.signed['nonce']} of key "
-                      f"{batch.signed['key_id']} was first received at "
-                      f"{first or 'the same moment'}")
+            reason = (f"replayed submission: nonce {batch.signed['nonce']} was first "
+                      f"received at {first or 'the same moment'}")
         self.refuse(batch.raw, batch.name, batch.source, reason, actor)
         raise ReplayError(f"{batch.name}: {reason}",
                           fix="send each submission once, with a fresh nonce")
@@ -102,8 +101,7 @@ class EvidenceRepository(Repository):
                 first = self._first_received(batch.signed["key_id"], batch.signed["nonce"])
                 if first:
                     raise _ReplayedError(f"replayed submission: nonce "
-                                         f"{batch.signed['nonce']} of key "
-                                         f"{batch.signed['key_id']} was first received at "
+                                         f"{batch.signed['nonce']} was first received at "
                                          f"{first}")
             self._bind_ingest(batch, batch_id)
             self._keep_raw(batch.raw, batch.sha256, batch.name, batch.source, batch.layout)
