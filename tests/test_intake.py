@@ -466,15 +466,17 @@ def test_a_replay_race_across_processes_records_one_acceptance(tmp_path: Path,
     env = keys.sign(_drone(), "ua07")
     path = tmp_path / "race.db"
     SqliteStore(path).close()
-    ctx = mp.get_context("fork")
+    # spawn, not fork: the test process has threads (the API's gazetteer loader, database
+    # pools) and a forked child can inherit a lock one of them held, and hang
+    ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(4), ctx.Queue()
     procs = [ctx.Process(target=_race, args=(str(path), env, str(reg), barrier, results,
                                              -1 if same_bytes else k)) for k in range(4)]
     for p in procs:
         p.start()
     for p in procs:
-        p.join(60)
-    got = sorted(results.get(timeout=5) for _ in procs)
+        p.join(120)
+    got = sorted(results.get(timeout=30) for _ in procs)
     assert not [g for g in got if g.startswith("crashed")], got
     assert got.count("accepted:new") == 1, got
     if same_bytes:

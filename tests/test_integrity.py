@@ -207,3 +207,28 @@ def test_verify_cli_exit_status(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "trucewatch", "verify", "--store", str(path)],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "BROKEN at entry 5" in bad.stderr
+
+
+def test_a_nonce_is_unique_per_key_not_across_keys(keys: tuple) -> None:  # type: ignore[type-arg]
+    """Another key holder spending a victim's guessable nonce first does not make the
+    victim's real submission a replay; the same key reusing a nonce still is one."""
+    reg, priv = keys
+    store = SqliteStore()
+    src = DroneSource()
+    eu12 = json.dumps({"format": "trucewatch-drone/1", "reports": [
+        {"report_id": "e1", "platform_id": "EU-12", "time": "2026-05-30T04:20:00Z",
+         "platform": {"lat": 48.1, "lon": 37.6}, "target": {"lat": 48.11, "lon": 37.62},
+         "class": "explosion", "confidence": 0.7}]}).encode()
+    first = receive(store, sign_submission(eu12, priv["other"], "other", NOW, "0001"),
+                    "other.json", src, registry=reg, now=NOW)
+    assert first.accepted
+    victim = receive(store, sign_submission(_doc(), priv["ua07"], "ua07", NOW, "0001"),
+                     "victim.json", src, registry=reg, now=NOW)
+    assert victim.accepted and victim.report and victim.report.new == 1, victim.refused
+    # the same key, the same nonce, other content: a replay, refused and kept
+    again = receive(store, sign_submission(_doc(2), priv["ua07"], "ua07", NOW, "0001"),
+                    "again.json", src, registry=reg, now=NOW)
+    assert not again.accepted and "replayed submission: nonce 0001 was first" in again.refused
+    assert [x["name"] for x in store.refused()] == ["again.json"]
+    assert store.verify() == []
+    store.close()

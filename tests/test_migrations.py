@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tarfile
+from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
 
@@ -188,3 +189,104 @@ def test_ingest_and_read_back_on_both(where: str, scenario: ScenarioFiles) -> No
         assert fires["id"][0] not in far["id"].to_list()
     finally:
         s.close()
+
+
+BEFORE_0003 = "76bd754"  # the last commit whose submissions are keyed by nonce alone
+SIGNED_SCRIPT = r"""
+import json, sys
+from datetime import UTC, datetime
+from pathlib import Path
+import trucewatch
+assert trucewatch.__file__.startswith(sys.argv[1]), trucewatch.__file__
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives import serialization
+from trucewatch.ingest.drones import DroneSource
+from trucewatch.intake import receive
+from trucewatch.integrity.envelope import sign_submission
+from trucewatch.integrity.keys import KeyRecord, KeyRegistry
+from trucewatch.storage import open_store
+args = json.loads(sys.argv[2])
+now = datetime(2026, 5, 30, 12, tzinfo=UTC)
+priv = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(args["seed"]))
+pub = priv.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+reg = KeyRegistry([KeyRecord("ua07", "drone:UA-07", pub, datetime(2026, 5, 1, tzinfo=UTC))])
+s = open_store(args["where"])
+for k, nonce in enumerate(("n1", "n2")):
+    doc = json.dumps({"format": "trucewatch-drone/1", "reports": [
+        {"report_id": f"r{k}", "platform_id": "UA-07", "time": "2026-05-30T04:12:00Z",
+         "platform": {"lat": 48.0, "lon": 37.5}, "target": {"lat": 48.01, "lon": 37.52},
+         "class": "explosion", "confidence": 0.8}]}).encode()
+    o = receive(s, sign_submission(doc, priv, "ua07", now, nonce), f"{nonce}.json",
+                DroneSource(), registry=reg, now=now)
+    assert o.accepted, o.refused
+print(json.dumps({"problems": s.verify(), "revision": s.schema_revision()}))
+s.close()
+"""
+
+
+def test_signed_submissions_of_revision_0002_are_rekeyed_per_key(
+        where: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A store with signed submissions, written by the code before revision 0003 (nonces
+    one global namespace), migrates: its rows are kept, verify holds (the rekey entry),
+    another key may use the same nonce and the same key still may not."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from trucewatch.ingest.drones import DroneSource
+    from trucewatch.intake import receive
+    from trucewatch.integrity.envelope import sign_submission
+    from trucewatch.integrity.keys import KeyRecord, KeyRegistry
+
+    try:
+        tar = subprocess.run(["git", "-C", str(ROOT), "archive", BEFORE_0003, "src"],
+                             capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as err:
+        pytest.skip(f"git history with commit {BEFORE_0003} is not available here ({err})")
+    dest = tmp_path_factory.mktemp("before-0003")
+    with tarfile.open(fileobj=BytesIO(tar)) as t:
+        t.extractall(dest, filter="data")
+    seed = os.urandom(32)
+    done = subprocess.run([sys.executable, "-c", SIGNED_SCRIPT, str(dest / "src"),
+                           json.dumps({"where": where, "seed": seed.hex()})],
+                          capture_output=True, text=True, timeout=600,
+                          env=os.environ | {"PYTHONPATH": str(dest / "src")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    old = json.loads(done.stdout.strip().splitlines()[-1])
+    assert old == {"problems": [], "revision": "0002"}
+
+    store = open_store(where)
+    try:
+        assert store.schema_revision() == migrations.head()
+        assert store.verify() == []
+        rekey = [e for e in store.audit_log() if e.action == "rekey"]
+        assert len(rekey) == 1
+        moved = json.loads(rekey[0].details)["state"]["submissions"]
+        assert set(moved) == {"n1", "n2", "n1#ua07", "n2#ua07"}
+        assert moved["n1"][0] == moved["n1#ua07"][1] and moved["n1"][1] is None
+        now = datetime(2026, 5, 30, 12, tzinfo=UTC)
+        ua07 = Ed25519PrivateKey.from_private_bytes(seed)
+        other = Ed25519PrivateKey.generate()
+
+        def raw(k: Ed25519PrivateKey) -> bytes:
+            return k.public_key().public_bytes(serialization.Encoding.Raw,
+                                               serialization.PublicFormat.Raw)
+
+        may = datetime(2026, 5, 1, tzinfo=UTC)
+        reg = KeyRegistry([KeyRecord("ua07", "drone:UA-07", raw(ua07), may),
+                           KeyRecord("eu12", "drone:EU-12", raw(other), may)])
+
+        def doc(platform: str, rid: str) -> bytes:
+            return json.dumps({"format": "trucewatch-drone/1", "reports": [
+                {"report_id": rid, "platform_id": platform, "time": "2026-05-30T05:00:00Z",
+                 "platform": {"lat": 48.0, "lon": 37.5}, "target": {"lat": 48.02, "lon": 37.5},
+                 "class": "explosion", "confidence": 0.8}]}).encode()
+
+        theirs = receive(store, sign_submission(doc("EU-12", "x"), other, "eu12", now, "n1"),
+                         "eu12-n1.json", DroneSource(), registry=reg, now=now)
+        assert theirs.accepted, theirs.refused
+        mine = receive(store, sign_submission(doc("UA-07", "y"), ua07, "ua07", now, "n2"),
+                       "ua07-n2.json", DroneSource(), registry=reg, now=now)
+        assert not mine.accepted and "replayed submission: nonce n2 was first" in mine.refused
+        assert store.verify() == []
+    finally:
+        store.close()

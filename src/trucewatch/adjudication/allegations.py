@@ -155,6 +155,10 @@ class AllegationJudge:
             for h in hits:
                 matched_keys.add("|".join(sorted(h["observation_ids"])))
             ruling, reason, coverage_used = self._decide(res, t0, t1, hits, coverage, horizon)
+            ex = a.get("extraction") or {}
+            if ex.get("truncated"):  # a long text: its place/time came from part of it
+                reason += (f" (a long text: only {ex['chars_read']} of its {ex['chars']} "
+                           "characters were searched for dates)")
             out.append({
                 "allegation_id": a["allegation_id"], "ruling": ruling.value, "basis": "automatic",
                 "reason": reason, "claimant": a["claimant"],

@@ -13,6 +13,13 @@
 
 Every extraction keeps the span of text it came from and a confidence, so an
 analyst can see why.
+
+The work is bounded (a long or hostile text cannot hold a CPU for long): dateparser is
+given at most :data:`MAX_CHARS` characters, taken from the sentences that hold a digit or
+a relative day word (the only ones a time mention is kept from), and at most
+:data:`MAX_TIMES` of its mentions are considered; spaCy reads the first
+:data:`MAX_CHARS` characters. When a text is longer than that, the extraction says so
+(``truncated``, ``chars_read`` of ``chars``); the stored allegation keeps the whole text.
 """
 
 from __future__ import annotations
@@ -27,6 +34,10 @@ from zoneinfo import ZoneInfo
 from trucewatch.geo.gazetteer import Gazetteer
 
 LANGUAGES = ("fr", "en", "uk", "ru")
+MAX_CHARS = 5000  # characters handed to dateparser and to spaCy, at most
+MAX_TIMES = 40  # dateparser's mentions considered, at most
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_DIGIT = re.compile(r"\d")
 LOCAL_TZ = ZoneInfo("Europe/Kyiv")
 _WORD = re.compile(r"[^\W\d_][\w'’ʼ-]*")
 _TIME_OF_DAY = re.compile(r"\b\d{1,2}\s*[:h]\s*\d{2}\b|\d\s*(am|pm)\b", re.IGNORECASE)
@@ -84,6 +95,11 @@ class Extraction:
     times: list[TimeMention] = field(default_factory=list)
     category: str = ""
     category_words: list[str] = field(default_factory=list)
+    # a long text: only chars_read of its chars were searched for dates (and spaCy,
+    # French, reads the first MAX_CHARS); places from the gazetteer: the whole text
+    truncated: bool = False
+    chars: int = 0
+    chars_read: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -131,8 +147,12 @@ class Extractor:
         lang = language if language in LANGUAGES else detect_language(text)
         ex = Extraction(lang, language in LANGUAGES)
         ex.places = self._places(text, lang)
-        ex.times = _times(text, lang, received_at)
+        dated = date_sentences(text)
+        ex.times = _times(dated, lang, received_at)
         ex.category, ex.category_words = _category(text)
+        ex.chars = len(text)
+        ex.chars_read = len(dated) if len(text) > MAX_CHARS else len(text)
+        ex.truncated = len(text) > MAX_CHARS
         return ex
 
     def _places(self, text: str, lang: str) -> list[PlaceMention]:
@@ -167,12 +187,31 @@ class Extractor:
                 i += 1
         if lang == "fr" and self.use_spacy:
             covered = [(p.start, p.end) for p in out]
-            for ent in _french()(text).ents:
+            for ent in _french()(text[:MAX_CHARS]).ents:
                 if ent.label_ == "LOC" and not any(s < ent.end_char and ent.start_char < e
                                                    for s, e in covered):
                     out.append(PlaceMention(ent.text, ent.start_char, ent.end_char,
                                             how="unresolved"))
         return sorted(out, key=lambda p: p.start)
+
+
+def date_sentences(text: str, limit: int = MAX_CHARS) -> str:
+    """What dateparser reads: the text itself when short; else its sentences with a digit
+    or a relative day word, in order, up to ``limit`` characters in all."""
+    if len(text) <= limit:
+        return text
+    out: list[str] = []
+    used = 0
+    for part in _SENTENCE_END.split(text):
+        sent = part.strip()
+        if not sent or not (_DIGIT.search(sent) or _RELATIVE.search(sent)):
+            continue
+        sent = sent[:limit - used]
+        out.append(sent)
+        used += len(sent) + 1
+        if used >= limit:
+            break
+    return "\n".join(out)[:limit]
 
 
 def _times(text: str, lang: str, received_at: datetime) -> list[TimeMention]:
@@ -182,7 +221,7 @@ def _times(text: str, lang: str, received_at: datetime) -> list[TimeMention]:
     base = received_at.astimezone(LOCAL_TZ).replace(tzinfo=None)
     settings: Any = {"RELATIVE_BASE": base, "PREFER_DATES_FROM": "past",
                      "RETURN_AS_TIMEZONE_AWARE": False}
-    found = search_dates(text, languages=[lang], settings=settings) or []
+    found = (search_dates(text, languages=[lang], settings=settings) or [])[:MAX_TIMES]
     mentions: list[tuple[str, datetime, bool, bool]] = []  # text, value, time of day, date
     for raw, value in found:
         cleaned = re.sub(r"[,;]\s*\d{1,3}\s*$", "", raw).strip()  # "..., 12 rounds"

@@ -21,7 +21,9 @@ or deleted::
   nullable column added later leaves old rows' hashes as they were. Floats are written
   as Python writes them (shortest round trip), integers as integers, binary values as
   ``{"$hex": ...}``: SQLite and PostgreSQL give the same hash for the same row.
-* A key is the table's primary key (``incident_id#version`` for incident versions).
+* A key is the table's primary key (``incident_id#version`` for incident versions,
+  ``nonce#key_id`` for submissions: revision 0003 logs each old ``nonce`` key's row
+  moving to its new key, same hash).
 
 :func:`check` replays the log into the expected state (per table: key -> hash and the
 entry that wrote it; per large batch: its digest) and compares it with the tables both
@@ -68,7 +70,7 @@ TABLES: tuple[Table, ...] = (
     Table("violations", ("id",)),
     Table("incident_versions", ("incident_id", "version")),
     Table("rulings", ("allegation_id",)),
-    Table("submissions", ("nonce",)),
+    Table("submissions", ("nonce", "key_id")),  # keyed by nonce alone before 0003
     Table("refused", ("id",)),
     Table("api_tokens", ("token_sha256",)),
     Table("principals", ("id",)),

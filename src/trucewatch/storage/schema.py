@@ -126,8 +126,11 @@ def tables(dialect: str) -> sa.MetaData:
     t("audit_log", c("seq", INT, primary_key=True, autoincrement=False),
             c("at", TEXT), c("actor", TEXT), c("action", TEXT), c("subject", TEXT),
             c("details", TEXT), c("prev_hash", TEXT), c("hash", TEXT))
-    t("submissions", c("nonce", TEXT, primary_key=True), c("key_id", TEXT),
-      c("signer", TEXT), c("signed_at", TEXT), c("raw_sha256", TEXT), c("received_at", TEXT))
+    # a nonce is unique per signing key (revision 0003): another key holder cannot spend
+    # a victim's guessable nonce first and make the victim's submission a "replay"
+    t("submissions", c("nonce", TEXT), c("key_id", TEXT),
+      c("signer", TEXT), c("signed_at", TEXT), c("raw_sha256", TEXT), c("received_at", TEXT),
+      sa.PrimaryKeyConstraint("nonce", "key_id"))
     t("refused", _key(), c("raw_sha256", TEXT), c("name", TEXT), c("source", TEXT),
       c("reason", TEXT), c("at", TEXT))
     t("incident_versions", c("incident_id", TEXT, primary_key=True),

@@ -70,16 +70,19 @@ class EvidenceRepository(Repository):
             # nonce insert fails inside its transaction (rolled back), and it is a replay
             if not (batch.signed and is_unique_violation(err)):
                 raise
-            first = self._first_received(batch.signed["nonce"])
+            first = self._first_received(batch.signed["key_id"], batch.signed["nonce"])
             reason = (f"replayed submission: nonce {batch.signed['nonce']} was first "
                       f"received at {first or 'the same moment'}")
         self.refuse(batch.raw, batch.name, batch.source, reason, actor)
         raise ReplayError(f"{batch.name}: {reason}",
                           fix="send each submission once, with a fresh nonce")
 
-    def _first_received(self, nonce: str) -> str | None:
+    def _first_received(self, key_id: str, nonce: str) -> str | None:
+        """When this key's submission with this nonce was received (nonces are unique per
+        signing key: another key's nonce, however guessable, is never this key's replay)."""
         sub = self._t("submissions")
-        first = self._x(sa.select(sub.c.received_at).where(sub.c.nonce == nonce)).scalar()
+        first = self._x(sa.select(sub.c.received_at).where(sub.c.key_id == key_id,
+                                                           sub.c.nonce == nonce)).scalar()
         return None if first is None else str(first)
 
     def _ingest(self, batch: Batch, batch_id: str, rows: Sequence[tuple[object, ...]],
@@ -95,7 +98,7 @@ class EvidenceRepository(Repository):
                 return IngestReport(seen[0], batch.name, batch.sha256, seen[1], 0, seen[1] -
                                     seen[4], seen[4], already_ingested=True)
             if batch.signed:
-                first = self._first_received(batch.signed["nonce"])
+                first = self._first_received(batch.signed["key_id"], batch.signed["nonce"])
                 if first:
                     raise _ReplayedError(f"replayed submission: nonce "
                                          f"{batch.signed['nonce']} was first received at "
@@ -155,7 +158,7 @@ class EvidenceRepository(Repository):
         bulk tables (observations, quarantine, allegations: read back when it logs)."""
         self._bind("batches", [(batch_id,)], new=True)
         if batch.signed:
-            self._bind("submissions", [(batch.signed["nonce"],)])
+            self._bind("submissions", [(batch.signed["nonce"], batch.signed["key_id"])])
         self._db.pending.batches.append(batch_id)
 
     def _keep_raw(self, raw: bytes, sha: str, name: str, source: str, layout: str) -> None:
