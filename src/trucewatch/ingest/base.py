@@ -138,3 +138,10 @@ def header_of(raw: bytes) -> list[str]:
         return ["{" + (m.group(1).decode("utf-8", "replace") if m else "")]
     first = raw.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip().lstrip("\ufeff")
     return [c.strip().lower() for c in first.split(",")]
+
+
+# what every "unknown layout" refusal tells the sender to send instead
+LAYOUTS_FIX = ("give a FIRMS CSV (VIIRS/MODIS archive, NRT or area-API), a "
+               "latitude,longitude,acq_date file, a trucewatch-drone/1 or "
+               "trucewatch-allegations/1 document, or a signed envelope of one; see "
+               "docs/data-formats.md")

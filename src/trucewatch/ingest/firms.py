@@ -33,6 +33,7 @@ import polars as pl
 
 from trucewatch.errors import ConfigError, InputFileError, UnknownLayoutError
 from trucewatch.ingest.base import (
+    LAYOUTS_FIX,
     Batch,
     QuarantineEntry,
     header_of,
@@ -273,7 +274,8 @@ def parse_firms(source: bytes | Path, name: str, *, today: datetime | None = Non
         raise UnknownLayoutError(
             f"{name}: not a FIRMS CSV: {seen}", path=name,
             fix="send FIRMS CSV files to the FIRMS reader and other inputs to their own "
-            "command or route; see docs/data-formats.md")
+            "command or route; see docs/data-formats.md" if header[:1] and header[0][:1] == "{"
+            else LAYOUTS_FIX)
     ncols = len(header)
     df = (
         lines.slice(1)

@@ -11,7 +11,7 @@ from importlib.metadata import entry_points
 
 from trucewatch.errors import UnknownLayoutError
 from trucewatch.ingest.allegations import AllegationSource
-from trucewatch.ingest.base import SourceAdapter, header_of
+from trucewatch.ingest.base import LAYOUTS_FIX, SourceAdapter, header_of
 from trucewatch.ingest.drones import DroneSource
 from trucewatch.ingest.firms import FirmsSource
 
@@ -32,7 +32,5 @@ def adapter_for(raw: bytes, name: str) -> SourceAdapter:
     raise UnknownLayoutError(
         f"{name}: unknown layout (columns: {', '.join(header[:12]) or 'none'})",
         path=name,
-        fix="give a FIRMS CSV (VIIRS/MODIS archive, NRT or area-API), a "
-        "latitude,longitude,acq_date file, a trucewatch-drone/1 or trucewatch-allegations/1 "
-        "document, or a signed envelope of one; see docs/data-formats.md",
+        fix=LAYOUTS_FIX,
     )
