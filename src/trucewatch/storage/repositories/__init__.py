@@ -1,1 +1,2 @@
-"""Repositories by concern (evidence, observations, incidents, review, principals, products)\nbehind the protocols of :mod:`trucewatch.storage.protocols`."""
+"""Repositories by concern (evidence, observations, incidents, review, principals,
+products) behind the protocols of :mod:`trucewatch.storage.protocols`."""

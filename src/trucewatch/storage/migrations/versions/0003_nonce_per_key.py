@@ -20,6 +20,7 @@ Revises: 0002
 import sqlalchemy as sa
 from alembic import op
 
+from trucewatch.integrity.chain import LogEntry
 from trucewatch.storage import binding
 from trucewatch.storage.database import append_log
 from trucewatch.storage.schema import tables
@@ -48,6 +49,15 @@ def upgrade() -> None:
         conn.exec_driver_sql(f"INSERT INTO submissions ({_COLUMNS}) "
                              f"SELECT {_COLUMNS} FROM submissions_0002")
         conn.exec_driver_sql("DROP TABLE submissions_0002")
+    # only rows the log knows by their old key move: a store bound during this same
+    # upgrade (a pre-binding store, through 0001's bind_state) is bound by the new key
+    g = tables(dialect).tables["audit_log"]
+    log = [LogEntry(*r) for r in conn.execute(
+        sa.select(g.c.seq, g.c.at, g.c.actor, g.c.action, g.c.subject, g.c.details,
+                  g.c.prev_hash, g.c.hash).order_by(g.c.seq))]
+    known = binding._replay(log, []).rows.get("submissions", {})
+    rows = [r for r in rows if binding.key_text(r[0][:1]) in known
+            and binding.key_text(r[0]) not in known]
     if rows:
         moved: dict[str, list[str | None]] = {}
         for key, h, _ in rows:
