@@ -43,8 +43,10 @@ def server(tmp_path: Path) -> Iterator[tuple[Server, str]]:
     srv.stop()
 
 
-def _headers_only(url: str, request: bytes, timeout: float = 5.0) -> tuple[bytes, float]:
-    """Send a request's head (no body) and read the answer: (status line, seconds)."""
+def _headers_only(url: str, request: bytes, timeout: float = 30.0) -> tuple[bytes, float]:
+    """Send a request's head (no body) and read the answer: (status line, seconds). The body
+    never comes, so any answer at all was given before it (a server that waited for it
+    would never answer: the read times out and the test fails), whatever the load."""
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=timeout) as s:
         t0 = time.monotonic()
@@ -61,12 +63,12 @@ def test_refused_before_the_body_is_sent(server: tuple[Server, str]) -> None:
         line, took = _headers_only(srv.url, (
             f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             f"Content-Length: {huge}\r\n\r\n").encode())
-        assert line.startswith(b"HTTP/1.1 401") and took < 2.0, (path, line, took)
+        assert line.startswith(b"HTTP/1.1 401"), (path, line, took)
     # a token: 413 at once, from the declared length
     line, took = _headers_only(srv.url, (
         f"POST /api/v1/ingest/firms HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
         f"Content-Length: {huge}\r\n\r\n").encode())
-    assert line.startswith(b"HTTP/1.1 413") and took < 2.0, (line, took)
+    assert line.startswith(b"HTTP/1.1 413"), (line, took)
 
 
 @pytest.mark.slow
