@@ -125,6 +125,9 @@ class PublishedProduct(BaseModel):
     kind: str = Field(description="the file's format: json, html, pdf or geojson")
     variant: Variant
     revision: int = Field(ge=1, description="1 for the first publication, N for .revN")
+    tier: str | None = Field(None, description="automatic, 6h, 24h... (the clock's "
+                             "incident lists), daily (its daily bulletin), bulletin (a "
+                             "cycle's)")
     sha256: str
     size: int
     published_at: str | None = None

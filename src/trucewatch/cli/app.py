@@ -15,6 +15,7 @@ from trucewatch.cli import (
     drones,
     keys,
     poll,
+    products,
     replay,
     reprocess,
     review,
@@ -48,6 +49,7 @@ app.add_typer(allegations.allegations_app, name="allegations")
 app.add_typer(review.review_app, name="review")
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(products.products_app, name="products")
 satellite.satellite.command("poll")(poll.poll)
 
 

@@ -37,6 +37,12 @@ def revision_of(name: str) -> int:
     return int(m.group(1)) if m else 1
 
 
+def family(name: str) -> str:
+    """A product's name without its revision: ``bulletin-D-public.rev2.pdf`` ->
+    ``bulletin-D-public.pdf``."""
+    return _REV.sub(lambda m: m.group(0)[len(f".rev{m.group(1)}"):], name)
+
+
 def archive_product(store: SqliteStore, path: Path, actor: str = "pipeline") -> None:
     """Keep a published product's bytes in the store (idempotent: the same bytes are
     stored once)."""
@@ -62,7 +68,8 @@ def _stored_bytes(store: SqliteStore) -> dict[str, bytes]:
 
 def products_of(store: SqliteStore, day: date, revision: int | None = None,
                 audience: str | None = None) -> list[dict[str, Any]]:
-    """The published products of ``day``: its latest revision (or ``revision``)."""
+    """The published products of ``day``: each one's latest revision (or those of
+    revision ``revision``)."""
     mine = [p for p in store.products() if p["report_date"] == day.isoformat()
             and (audience is None or p["audience"] == audience)]
     if not mine:
@@ -71,11 +78,17 @@ def products_of(store: SqliteStore, day: date, revision: int | None = None,
                             fix="published days: " + (", ".join(days[-10:]) or "none yet; "
                                                       "run a cycle (`trucewatch run`)"))
     revs = sorted({revision_of(str(p["name"])) for p in mine})
-    want = revision if revision is not None else revs[-1]
-    if want not in revs:
-        raise NotFoundError(f"{day.isoformat()} has no revision {want}",
-                            fix=f"revisions published: {', '.join(map(str, revs))}")
-    return [p for p in mine if revision_of(str(p["name"])) == want]
+    if revision is not None:
+        if revision not in revs:
+            raise NotFoundError(f"{day.isoformat()} has no revision {revision}",
+                                fix=f"revisions published: {', '.join(map(str, revs))}")
+        return [p for p in mine if revision_of(str(p["name"])) == revision]
+    # each product's latest revision (the clock revises one list without the others)
+    latest: dict[str, int] = {}
+    for p in mine:
+        fam = family(str(p["name"]))
+        latest[fam] = max(latest.get(fam, 0), revision_of(str(p["name"])))
+    return [p for p in mine if revision_of(str(p["name"])) == latest[family(str(p["name"]))]]
 
 
 def restore(store: SqliteStore, day: date, out_dir: Path, revision: int | None = None,

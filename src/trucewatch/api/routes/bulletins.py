@@ -16,6 +16,7 @@ from trucewatch.api.deps import AsBulletins, ConfigDep, StoreDep
 from trucewatch.api.models import Bulletins, Products
 from trucewatch.errors import NotFoundError, TrucewatchError
 from trucewatch.reports.archive import revision_of
+from trucewatch.reports.tiers import tier_of
 from trucewatch.storage import SqliteStore
 
 router = APIRouter()
@@ -47,18 +48,25 @@ def bulletins(who: AsBulletins, store: StoreDep) -> dict[str, Any]:
 @router.get("/products", tags=["bulletins"], response_model=Products)
 def products(who: AsBulletins, store: StoreDep) -> dict[str, Any]:
     """The published products, oldest first, each with its day, format, variant (public
-    or restricted), revision, SHA-256, publication time and the URL that serves it;
+    or restricted), tier (``automatic``, ``6h``, ``24h``... for the clock's incident
+    lists, ``daily`` for its daily bulletin, ``bulletin`` for a cycle's), revision,
+    SHA-256, publication time and the URL that serves it;
     restricted ones only for roles that may read restricted bulletins."""
     return {"products": [
         {"name": p["name"], "date": p["report_date"], "kind": p["kind"],
          "variant": p["audience"], "revision": revision_of(str(p["name"])),
+         "tier": tier_of(str(p["name"])),
          "sha256": p["sha256"], "size": p["size"], "published_at": p["published_at"],
          "url": f"/api/v1/bulletins/{p['name']}"} for p in _products(who, store)]}
 
 
-def serve_product(p: dict[str, Any], bulletins_dir: Path | None) -> Response:
-    content = _published_bytes(bulletins_dir / p["name"] if bulletins_dir
-                               else Path(p["path"]), p)
+def serve_product(p: dict[str, Any], bulletins_dir: Path | None,
+                  store: SqliteStore | None = None) -> Response:
+    path = bulletins_dir / p["name"] if bulletins_dir else Path(p["path"])
+    if store is not None and not path.exists() and not path.is_symlink():
+        content = _archived_bytes(store, p)  # kept in the store (reports.archive)
+    else:
+        content = _published_bytes(path, p)
     return Response(content, media_type=MEDIA_TYPES.get(p["kind"],
                                                         "application/octet-stream"),
                     headers={"Content-Security-Policy": guard.PRODUCT_CSP,
@@ -84,12 +92,28 @@ def bulletin(name: str, who: AsBulletins, store: StoreDep, cfg: ConfigDep) -> Re
     if p["audience"] != "public" and not who.may("bulletins_restricted"):
         raise HTTPException(403, f"role {who.role.value} may not read restricted "
                             "bulletins")
-    return serve_product(p, cfg.bulletins_dir)
+    return serve_product(p, cfg.bulletins_dir, store)
 
 
 class ProductChangedError(TrucewatchError):
     status = 409
     code = "product_changed"
+
+
+def _archived_bytes(store: SqliteStore, product: dict[str, Any]) -> bytes:
+    """A published product's bytes as kept in the store, if they are those published."""
+    from trucewatch.ingest.base import unpack
+
+    try:
+        content = unpack(store.raw_input(str(product["sha256"])), str(product["name"]))
+    except NotFoundError:
+        raise NotFoundError(f"published file {product['name']} is missing from the "
+                            "bulletins folder and not kept in the store",
+                            fix="restore the file from a backup") from None
+    if hashlib.sha256(content).hexdigest() != product["sha256"]:
+        raise ProductChangedError(f"{product['name']}: the bytes kept in the store are "
+                                  "not the ones published", fix="run `trucewatch verify`")
+    return content
 
 
 def _published_bytes(path: Path, product: dict[str, Any]) -> bytes:

@@ -1,0 +1,101 @@
+"""``trucewatch products``: the products clock (tiered incident lists, the daily
+bulletin), run once at a given time (cron, tests) or listed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from trucewatch.cli._common import out
+
+products_app = typer.Typer(help="Tiered products on a clock: automatic lists, revisions, "
+                           "the daily bulletin.", no_args_is_help=True)
+
+TiersOpt = Annotated[str | None, typer.Option(
+    help="tiers NAME=DELAY, the first the automatic list (from the day's start), the "
+         "others after the day's end (default automatic=0m,6h=6h,24h=24h)")]
+BulletinAtOpt = Annotated[str | None, typer.Option(
+    help="local time of the daily bulletin's cut (default 19:30)")]
+TimezoneOpt = Annotated[str | None, typer.Option(
+    help="the bulletin's time zone (default Europe/Kyiv)")]
+
+
+def products_dir(store: str, given: Path | None) -> Path:
+    """Where the clock writes its products: ``given``, else ``<store>.products/``."""
+    from trucewatch.errors import ConfigError
+
+    if given is not None:
+        return given
+    if "://" in store:
+        raise ConfigError("a database URL has no folder to write products beside",
+                          fix="give --out DIR (e.g. the service's bulletins folder)")
+    return Path(store).with_name(Path(store).name + ".products")
+
+
+def _now(text: str | None) -> datetime:
+    from trucewatch.errors import ConfigError
+
+    if not text:
+        return datetime.now(UTC)
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--now {text!r} is not an ISO 8601 time",
+                          fix="e.g. 2026-05-31T19:35:00Z") from None
+    if t.tzinfo is None:
+        raise ConfigError(f"--now {text!r} has no UTC offset", fix="end it with Z or +00:00")
+    return t
+
+
+@products_app.command("tick")
+def tick(store: Annotated[str, typer.Option(help="store (file or postgresql:// URL)")],
+         now: Annotated[str | None, typer.Option(help="the clock's time (ISO 8601 with an "
+                                                 "offset; default: now)")] = None,
+         out_dir: Annotated[Path | None, typer.Option("--out", help="folder for the "
+                                                      "products (default STORE.products)")
+                            ] = None,
+         tiers: TiersOpt = None, bulletin_at: BulletinAtOpt = None,
+         timezone: TimezoneOpt = None) -> None:
+    """Publish every product due at NOW whose content is not published yet (a changed
+    one as a new revision; a published product is never edited)."""
+    from trucewatch.reports.tiers import Schedule
+    from trucewatch.reports.tiers import tick as run_tick
+    from trucewatch.storage import open_store
+
+    if "://" not in store and not Path(store).is_file():
+        raise typer.BadParameter(f"--store {store}: no such file")
+    schedule = Schedule.parse(tiers, bulletin_at, timezone)
+    when = _now(now)
+    db = open_store(store)
+    try:
+        r = run_tick(db, when, products_dir(store, out_dir), schedule)
+    finally:
+        db.close()
+    for p in r.published:
+        out.print(f"published {p.name} ({p.reason})")
+    out.print(f"{len(r.published)} product(s) published at {when.isoformat()}, "
+              f"{r.unchanged} unchanged")
+
+
+@products_app.command("list")
+def list_products(store: Annotated[str, typer.Option(help="store")]) -> None:
+    """The published products, oldest first, with their tier and revision."""
+    from trucewatch.reports.archive import revision_of
+    from trucewatch.reports.tiers import tier_of
+    from trucewatch.storage import open_store
+
+    db = open_store(store)
+    try:
+        rows = db.products()
+    finally:
+        db.close()
+    t = Table("product", "day", "tier", "rev", "audience", "published")
+    for p in rows:
+        t.add_row(str(p["name"]), str(p["report_date"]), tier_of(str(p["name"])) or "-",
+                  str(revision_of(str(p["name"]))), str(p["audience"]),
+                  str(p["published_at"])[:19])
+    out.print(t)

@@ -1,0 +1,395 @@
+"""Tiered products on a clock: the automatic incident lists and the daily bulletin, each
+versioned and immutable once published, computed from the store's state alone.
+
+The CTBTO's International Data Centre issues automatic event lists some hours after the
+event, then revised ones as late data arrive, then a reviewed bulletin; the OSCE SMM
+published every day with data to 19:30 local. :func:`tick` is that clock, run at a
+given ``now`` (``trucewatch products tick --store S --now T`` from cron or a test, and
+every ``--products-interval`` seconds inside ``trucewatch serve``):
+
+* **Incident lists**, one per UTC day D (``list-D-TIER.json``, restricted: they hold
+  unreviewed incidents). A :class:`Schedule` has tiers, by default ``automatic`` (due
+  from the day's start, updated whenever the day's incidents change, so within one
+  clock interval of data arrival), ``6h`` (due 6 h after the day's end) and ``24h`` (24
+  h after). At each tick only the latest tier due for a day is live: it is published
+  when it first falls due, and revised (``list-D-TIER.revN.json``) when the store's
+  incidents of D no longer match its latest revision (late data, a review). A tier
+  that fell due while a later one was also due (the clock was down) is not published
+  on its own: the later one says the same and more.
+* **The daily bulletin** of local day L (``daily-L-public.json`` and
+  ``daily-L-restricted.json``), cut at ``bulletin_at`` in ``timezone`` (default 19:30
+  Europe/Kyiv): the incidents of the period since the previous day's cut, from the
+  reviewed state (verified incidents with the rule each breaks; the others counted by
+  review state). The public variant holds verified incidents only, to 0.1 degree.
+  Late data or later decisions about the period revise it (``.revN``).
+
+A published product is never edited: a change becomes a new revision that names the
+one it revises and why. Each product is recorded by
+:meth:`~trucewatch.storage.sqlite.SqliteStore.publish_product` (SHA-256) and its bytes
+kept in the store (:func:`trucewatch.reports.archive.archive_product`), so that it is
+listed at ``GET /api/v1/products`` and written back by ``trucewatch report --store S
+--date D`` from the store alone. Whether a product changed is decided on its
+``content`` (what it says), never on its bookkeeping (when it was cut).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from trucewatch.errors import ConfigError, TrucewatchError
+from trucewatch.ingest.base import unpack
+from trucewatch.model.enums import Status
+from trucewatch.model.incident import Incident, Violation
+from trucewatch.reports.archive import archive_product
+from trucewatch.storage.sqlite import SqliteStore
+
+SCHEMA = "trucewatch/product"
+LIST, DAILY = "list", "daily"
+_NAME = re.compile(r"^(list|daily)-(\d{4}-\d\d-\d\d)-([A-Za-z0-9_]+?)(?:\.rev(\d+))?\.json$")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|min|h|d)$")
+_UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+REVIEWED = frozenset(Status) - {Status.AUTOMATIC, Status.PENDING_VERIFICATION}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``5m``, ``6h``, ``1d``, ``90s`` as a timedelta."""
+    m = _DURATION.match(text.strip().lower())
+    if not m:
+        raise ConfigError(f"duration {text!r} not understood",
+                          fix="write a number and a unit: 90s, 5m, 6h, 1d")
+    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One tier of the incident lists: ``delay`` after its anchor (the day's start for
+    the first, rolling tier; the day's end for the others)."""
+
+    name: str
+    delay: timedelta
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_]+", self.name):
+            raise ConfigError(f"tier name {self.name!r} is not a plain word",
+                              fix="name tiers with letters, digits and _ (e.g. 6h)")
+        if self.delay < timedelta(0):
+            raise ConfigError(f"tier {self.name}: negative delay", fix="give 0 or more")
+
+
+DEFAULT_TIERS = (Tier("automatic", timedelta(0)), Tier("6h", timedelta(hours=6)),
+                 Tier("24h", timedelta(hours=24)))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When products are due. The first tier is the automatic list (rolling); the
+    others are revisions at their delay after the day's end, in increasing order."""
+
+    tiers: tuple[Tier, ...] = DEFAULT_TIERS
+    bulletin_at: time = time(19, 30)
+    timezone: str = "Europe/Kyiv"
+
+    def __post_init__(self) -> None:
+        if not self.tiers:
+            raise ConfigError("no tier given", fix="give at least the automatic tier")
+        names = [t.name for t in self.tiers]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"tier named twice in {', '.join(names)}",
+                              fix="give each tier its own name")
+        later = [t.delay for t in self.tiers[1:]]
+        if later != sorted(later) or len(set(later)) != len(later):
+            raise ConfigError("tiers after the first must have increasing delays",
+                              fix="e.g. automatic=0m,6h=6h,24h=24h")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"unknown time zone {self.timezone!r}",
+                              fix="give an IANA zone such as Europe/Kyiv or UTC") from None
+
+    @classmethod
+    def parse(cls, tiers: str | None = None, bulletin_at: str | None = None,
+              timezone: str | None = None) -> Schedule:
+        """From ``automatic=0m,6h=6h,24h=24h``, ``19:30`` and ``Europe/Kyiv``."""
+        got: list[Tier] = []
+        for part in (tiers or "").split(","):
+            if not part.strip():
+                continue
+            name, sep, delay = part.partition("=")
+            if not sep:
+                raise ConfigError(f"tier {part!r} has no delay",
+                                  fix="write NAME=DELAY, e.g. 6h=6h")
+            got.append(Tier(name.strip(), parse_duration(delay)))
+        at = cls.bulletin_at
+        if bulletin_at:
+            try:
+                at = time.fromisoformat(bulletin_at)
+            except ValueError:
+                raise ConfigError(f"bulletin time {bulletin_at!r} is not HH:MM",
+                                  fix="e.g. 19:30 (local time)") from None
+        return cls(tuple(got) or DEFAULT_TIERS, at, timezone or cls.timezone)
+
+    def tier_due(self, tier: Tier, day: date) -> datetime:
+        start = datetime.combine(day, time(0), UTC)
+        anchor = start if tier == self.tiers[0] else start + timedelta(days=1)
+        return anchor + tier.delay
+
+    def live_tier(self, day: date, now: datetime) -> Tier | None:
+        """The latest tier due for ``day`` at ``now`` (None: none due yet)."""
+        due = [t for t in self.tiers if self.tier_due(t, day) <= now]
+        return max(due, key=lambda t: self.tier_due(t, day)) if due else None
+
+    def cut(self, day: date) -> datetime:
+        """The daily bulletin's cut of local day ``day``, in UTC."""
+        return datetime.combine(day, self.bulletin_at, ZoneInfo(self.timezone)
+                                ).astimezone(UTC)
+
+    def bulletin_day(self, t: datetime) -> date:
+        """The local day whose bulletin period (after the previous cut, up to its own)
+        holds ``t``."""
+        local = t.astimezone(ZoneInfo(self.timezone)).date()
+        return local if t <= self.cut(local) else local + timedelta(days=1)
+
+    def latest_cut_day(self, now: datetime) -> date:
+        day = self.bulletin_day(now)
+        return day if self.cut(day) <= now else day - timedelta(days=1)
+
+    def describe(self) -> dict[str, Any]:
+        return {"tiers": {t.name: f"{t.delay.total_seconds():g}s" for t in self.tiers},
+                "bulletin_at": self.bulletin_at.strftime("%H:%M"), "timezone": self.timezone}
+
+
+@dataclass(frozen=True)
+class Published:
+    name: str
+    family: str
+    day: date
+    revision: int
+    reason: str
+
+
+@dataclass
+class TickResult:
+    now: datetime
+    published: list[Published] = field(default_factory=list)
+    unchanged: int = 0  # live products whose content still holds
+
+
+def family_of(name: str) -> tuple[str, date, str, int] | None:
+    """(kind, day, tier or variant, revision) of a clock product's name, else None."""
+    m = _NAME.match(name)
+    if not m:
+        return None
+    return m.group(1), date.fromisoformat(m.group(2)), m.group(3), int(m.group(4) or 1)
+
+
+def _canon(doc: Any) -> str:
+    return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                      default=str)
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _incident(inc: Incident, v: Violation | None, public: bool) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": inc.id, "time_start": _iso(inc.time_start), "time_end": _iso(inc.time_end),
+        "category": inc.category.value, "status": inc.status.value,
+        "sector": inc.sector_id, "zones": sorted(inc.zone_ids), "n_sources": inc.n_sources,
+        "source": inc.attributes.get("source", ""),
+        "rule": v.rule if v else "", "violation": v.category.value if v else ""}
+    if public:
+        row |= {"lat": round(inc.location.lat, 1), "lon": round(inc.location.lon, 1)}
+    else:
+        row |= {"lat": round(inc.location.lat, 5), "lon": round(inc.location.lon, 5),
+                "uncertainty_m": round(inc.location.uncertainty_m, 1),
+                "observation_ids": sorted(inc.observation_ids),
+                "explanation": v.explanation if v else ""}
+    return row
+
+
+@dataclass
+class _State:
+    """What the store holds, read once per tick."""
+
+    incidents: list[Incident]
+    violations: dict[str, Violation]
+    products: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, store: SqliteStore) -> _State:
+        vio: dict[str, Violation] = {}
+        for v in store.violations():
+            vio.setdefault(v.incident_id, v)
+        return cls(store.incidents(), vio, store.products())
+
+    def between(self, start: datetime, end: datetime, right_closed: bool = False
+                ) -> list[Incident]:
+        if right_closed:
+            return sorted((i for i in self.incidents if start < i.time_start <= end),
+                          key=lambda i: (i.time_start, i.id))
+        return sorted((i for i in self.incidents if start <= i.time_start < end),
+                      key=lambda i: (i.time_start, i.id))
+
+
+def list_content(state: _State, day: date) -> dict[str, Any]:
+    start = datetime.combine(day, time(0), UTC)
+    shown = state.between(start, start + timedelta(days=1))
+    return {"period": {"from": _iso(start), "to": _iso(start + timedelta(days=1))},
+            "incidents": [_incident(i, state.violations.get(i.id), False) for i in shown],
+            "by_status": dict(sorted(Counter(i.status.value for i in shown).items())),
+            "candidate_violations": sum(i.id in state.violations for i in shown)}
+
+
+def daily_content(state: _State, schedule: Schedule, day: date, public: bool
+                  ) -> dict[str, Any]:
+    start, end = schedule.cut(day - timedelta(days=1)), schedule.cut(day)
+    shown = state.between(start, end, right_closed=True)
+    verified = [i for i in shown if i.status is Status.VERIFIED]
+    listed = verified if public else [i for i in shown if i.status in REVIEWED]
+    return {
+        "period": {"from": _iso(start), "to": _iso(end),
+                   "cut": f"{schedule.bulletin_at:%H:%M} {schedule.timezone}"},
+        "verified_violations": sum(i.id in state.violations for i in verified),
+        "incidents": [_incident(i, state.violations.get(i.id), public) for i in listed],
+        "by_status": dict(sorted(Counter(i.status.value for i in shown).items())),
+        "awaiting_review": sum(i.status not in REVIEWED for i in shown)}
+
+
+def _latest(state: _State, family: str) -> tuple[int, dict[str, Any]] | None:
+    """The latest published revision of ``family`` (``list-D-6h``) and its product row."""
+    mine = [(f[3], p) for p in state.products
+            if (f := family_of(str(p["name"]))) is not None
+            and f"{f[0]}-{f[1].isoformat()}-{f[2]}" == family]
+    return max(mine, key=lambda x: x[0]) if mine else None
+
+
+def _published_doc(store: SqliteStore, product: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        raw = unpack(store.raw_input(str(product["sha256"])), str(product["name"]))
+        doc = json.loads(raw)
+    except (ValueError, TrucewatchError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _write(store: SqliteStore, out_dir: Path, family: str, kind: str, day: date,
+           audience: str, header: dict[str, Any], content: dict[str, Any], now: datetime,
+           actor: str) -> Published | None:
+    """Publish ``content`` as the next revision of ``family`` unless its latest
+    revision already says it (None then)."""
+    digest = hashlib.sha256(_canon(content).encode()).hexdigest()
+    latest = _latest(_State([], {}, store.products()), family)
+    revision, revises, reason = 1, None, "first publication"
+    if latest is not None:
+        number, row = latest
+        old = _published_doc(store, row)
+        if old is not None and old.get("content_sha256") == digest:
+            return None
+        revision, revises = number + 1, str(row["name"])
+        reason = _why(old, content)
+    name = f"{family}.json" if revision == 1 else f"{family}.rev{revision}.json"
+    doc = {"schema": SCHEMA, "product": kind, **header, "day": day.isoformat(),
+           "audience": audience, "revision": revision, "revises": revises,
+           "reason": reason, "cut_at": _iso(now), "content_sha256": digest,
+           "content": content}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / name
+    if store.product(name) is not None:  # another clock published it meanwhile
+        return None
+    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True) + "\n",
+                    encoding="utf-8")
+    store.publish_product(path, "json", day, audience, actor=actor)
+    archive_product(store, path, actor=actor)
+    return Published(name, family, day, revision, reason)
+
+
+def _why(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
+    if old is None:
+        return "the previous revision could not be read back; published again"
+    before = {r["id"]: r for r in (old.get("content") or {}).get("incidents", [])}
+    after = {r["id"]: r for r in new.get("incidents", [])}
+    added = sorted(set(after) - set(before))
+    gone = sorted(set(before) - set(after))
+    changed = sorted(k for k in set(after) & set(before) if after[k] != before[k])
+    parts = []
+    if added:
+        parts.append(f"{len(added)} incident(s) added (late data or a later review)")
+    if gone:
+        parts.append(f"{len(gone)} incident(s) no longer in it")
+    if changed:
+        parts.append(f"{len(changed)} incident(s) changed (review state, fusion)")
+    return "; ".join(parts) or "figures changed since the previous revision"
+
+
+def _days(state: _State, schedule: Schedule, now: datetime) -> tuple[set[date], set[date]]:
+    """The UTC days with a list to consider, and the local days with a bulletin."""
+    lists = {i.time_start.astimezone(UTC).date() for i in state.incidents
+             if i.time_start <= now}
+    lists.add(now.astimezone(UTC).date())
+    latest_cut = schedule.latest_cut_day(now)
+    daily = {schedule.bulletin_day(i.time_start) for i in state.incidents
+             if i.time_start <= now}
+    daily.add(latest_cut)
+    for p in state.products:
+        f = family_of(str(p["name"]))
+        if f is not None:
+            (lists if f[0] == LIST else daily).add(f[1])
+    return lists, {d for d in daily if d <= latest_cut}
+
+
+def tick(store: SqliteStore, now: datetime, out_dir: Path,
+         schedule: Schedule | None = None, actor: str = "products-clock") -> TickResult:
+    """Publish every product due at ``now`` whose content is not published yet (see the
+    module's docstring); safe to run as often as wanted, and again after a crash."""
+    if now.tzinfo is None:
+        raise ConfigError(f"clock time {now.isoformat()} has no UTC offset",
+                          fix="give the time as ...Z or +00:00")
+    schedule = schedule or Schedule()
+    state = _State.of(store)
+    result = TickResult(now)
+    list_days, daily_days = _days(state, schedule, now)
+    for day in sorted(list_days):
+        tier = schedule.live_tier(day, now)
+        if tier is None:
+            continue
+        family = f"{LIST}-{day.isoformat()}-{tier.name}"
+        header = {"tier": tier.name, "due_at": _iso(schedule.tier_due(tier, day)),
+                  "schedule": schedule.describe()}
+        done = _write(store, out_dir, family, LIST, day, "restricted", header,
+                      list_content(state, day), now, actor)
+        _count(result, done)
+    for day in sorted(daily_days):
+        for variant in ("public", "restricted"):
+            family = f"{DAILY}-{day.isoformat()}-{variant}"
+            header = {"tier": DAILY, "due_at": _iso(schedule.cut(day)),
+                      "schedule": schedule.describe()}
+            done = _write(store, out_dir, family, DAILY, day, variant, header,
+                          daily_content(state, schedule, day, variant == "public"), now,
+                          actor)
+            _count(result, done)
+    return result
+
+
+def _count(result: TickResult, done: Published | None) -> None:
+    if done is None:
+        result.unchanged += 1
+    else:
+        result.published.append(done)
+
+
+def tier_of(name: str) -> str | None:
+    """The tier a product belongs to: a list's tier, ``daily``, or ``bulletin`` for the
+    cycle's bulletins (None for anything else)."""
+    f = family_of(name)
+    if f is not None:
+        return f[2] if f[0] == LIST else DAILY
+    return "bulletin" if name.startswith(("bulletin-", "incidents-")) else None
