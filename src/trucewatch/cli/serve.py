@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -26,6 +26,31 @@ def serve(
     insecure_cookies: Annotated[bool, typer.Option(
         "--insecure-cookies", help="never mark the session cookie Secure (plain-http "
         "development on a network; loopback needs no flag)")] = False,
+    products: Annotated[bool, typer.Option(
+        help="run the products clock (tiered incident lists, the daily bulletin)")] = True,
+    products_interval: Annotated[float, typer.Option(help="seconds between two ticks of "
+                                                     "the products clock")] = 60.0,
+    products_out: Annotated[Path | None, typer.Option(
+        help="folder for the clock's products (default: --bulletins, else "
+             "STORE.products)")] = None,
+    tiers: Annotated[str | None, typer.Option(
+        help="tiers NAME=DELAY (default automatic=0m,6h=6h,24h=24h)")] = None,
+    bulletin_at: Annotated[str | None, typer.Option(
+        help="local time of the daily bulletin's cut (default 19:30)")] = None,
+    timezone: Annotated[str | None, typer.Option(
+        help="the daily bulletin's time zone (default Europe/Kyiv)")] = None,
+    webhook_url: Annotated[str | None, typer.Option(
+        help="push each new alert to this URL, signed (no URL: no webhooks)")] = None,
+    webhook_secret_env: Annotated[str, typer.Option(
+        help="environment variable holding the webhook's shared secret")
+    ] = "TRUCEWATCH_WEBHOOK_SECRET",
+    webhook_interval: Annotated[float, typer.Option(help="seconds between two webhook "
+                                                    "dispatches")] = 30.0,
+    webhook_timeout: Annotated[float, typer.Option(help="seconds to wait for the "
+                                                   "subscriber's answer")] = 10.0,
+    webhook_records: Annotated[Path | None, typer.Option(
+        help="folder of the delivery record and dead letters (default: beside the "
+             "store)")] = None,
 ) -> None:
     """Run the REST API (docs at /docs). With no admin yet, prints a first admin token."""
     import uvicorn
@@ -47,6 +72,44 @@ def serve(
         out.print(f"first start: admin token (shown once): {token}")
     db.close()
     out.print(f"serving {store} on http://{host}:{port} (docs: /docs)")
-    uvicorn.run(create_app(store, agreement, bulletins, keys, public=public,
-                           insecure_cookies=insecure_cookies), host=host, port=port,
-                log_level="warning")
+    app = create_app(store, agreement, bulletins, keys, public=public,
+                     insecure_cookies=insecure_cookies)
+    loops = []  # background loops (pipeline.background), one call each
+    if products:
+        loops.append(_products_clock(store, products_out or bulletins, products_interval,
+                                     tiers, bulletin_at, timezone))
+    if webhook_url:
+        loops.append(_webhooks(store, webhook_url, webhook_secret_env, webhook_interval,
+                               webhook_timeout, webhook_records))
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        for loop in loops:
+            loop.stop(timeout_s=5.0)
+
+
+def _products_clock(store: Path, out_dir: Path | None, interval: float, tiers: str | None,
+                    bulletin_at: str | None, timezone: str | None) -> Any:
+    from trucewatch.cli.products import products_dir
+    from trucewatch.pipeline.background import products_clock
+    from trucewatch.reports.tiers import Schedule
+
+    folder = products_dir(str(store), out_dir)
+    out.print(f"products clock: every {interval:g} s into {folder}")
+    return products_clock(store, folder, interval, Schedule.parse(tiers, bulletin_at,
+                                                                  timezone))
+
+
+def _webhooks(store: Path, url: str, secret_env: str, interval: float, timeout: float,
+              records: Path | None) -> Any:
+    from trucewatch.alerts import webhooks
+    from trucewatch.cli.alerts import _hook
+    from trucewatch.pipeline.background import webhook_dispatcher
+
+    hook = _hook(url, secret_env, 5, timeout)
+    if records is not None:
+        sent, dead = records / "webhooks-sent.jsonl", records / "webhooks-dead.jsonl"
+    else:
+        sent, dead = webhooks.beside(store, "sent"), webhooks.beside(store, "dead")
+    out.print(f"webhooks: every {interval:g} s to {url} (dead letters: {dead})")
+    return webhook_dispatcher(store, hook, sent, dead, interval)  # type: ignore[arg-type]
