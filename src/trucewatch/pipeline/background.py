@@ -94,10 +94,12 @@ def webhook_dispatcher(store: Path | str, hook: webhooks.Webhook, sent_path: Pat
     dead = webhooks.DeadLetters(dead_path)
 
     def step(stop: threading.Event) -> None:
+        def backoff(seconds: float) -> None:
+            stop.wait(seconds)  # a stop ends the wait at once
+
         db = open_store(store, pooled=True)
         try:
-            r = webhooks.push_alerts(db, hook, sent_path, dead, audience,
-                                     sleep=lambda s: None if stop.wait(s) else None)
+            r = webhooks.push_alerts(db, hook, sent_path, dead, audience, sleep=backoff)
         finally:
             db.close()
         if r.sent or r.failed:
