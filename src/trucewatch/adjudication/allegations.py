@@ -52,6 +52,9 @@ class Coverage:
 
     stations: list[tuple[float, float]] = field(default_factory=list)
     sensor_periods: list[tuple[datetime, datetime]] = field(default_factory=list)
+    # per station (in the order of ``stations``), its up intervals from its heartbeats;
+    # None: the network sends none, every station counts over ``sensor_periods``
+    station_up: list[list[tuple[datetime, datetime]]] | None = None
     satellite_days: dict[date, float | None] = field(default_factory=dict)
     satellite_gaps: set[date] = field(default_factory=set)
     patrols: list[tuple[datetime, datetime, list[tuple[float, float]], float]] = field(
@@ -66,6 +69,11 @@ class Coverage:
         if not self.stations or not any(a <= t0 and t1 <= b for a, b in self.sensor_periods):
             return False
         st = np.asarray(self.stations)
+        if self.station_up is not None:  # heartbeats: only the stations up all along
+            up = [any(a <= t0 and t1 <= b for a, b in iv) for iv in self.station_up]
+            st = st[np.asarray(up, dtype=bool)]
+            if not len(st):
+                return False
         d = haversine_m(st[:, 0], st[:, 1], lat, lon) / 1000
         return int((d <= self.station_reach_km).sum()) >= self.min_stations
 

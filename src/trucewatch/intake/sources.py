@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
 from trucewatch.errors import InputFileError
 from trucewatch.ingest.base import Batch, SourceAdapter, header_of, sha256
+from trucewatch.ingest.heartbeats import MAX_AGE, parse_heartbeats
 from trucewatch.ingest.registry import adapter_for, sources
 from trucewatch.ingest.sensors import parse_detections, parse_stations
 from trucewatch.model.enums import SourceKind, SourceName
 from trucewatch.sensors.association import ExplosionAssociator
 from trucewatch.sensors.events import SensorResult, events_batch, locate_files
+from trucewatch.sensors.uptime import SILENCE, Uptime, uptime
 from trucewatch.storage.sqlite import SqliteStore
 
 
@@ -74,6 +77,65 @@ class DetectionSource:
         return {str(s) for s in result.batch.records["station"].unique().to_list()}
 
 
+@dataclass
+class HeartbeatSource:
+    """Station heartbeats (:mod:`trucewatch.ingest.heartbeats`), checked against an
+    accepted station inventory; signed by the network's key, which must speak for every
+    station in the file. Nothing in them is an observation: the file is kept verbatim
+    and :func:`network_uptime` reads it back."""
+
+    stations: set[str]
+    max_age: timedelta = MAX_AGE
+    name: str = SourceName.HEARTBEATS
+    kind: SourceKind = SourceKind.STATION_INVENTORY
+
+    def sniff(self, header: list[str]) -> bool:
+        return set(header) >= {"station", "time"} and "phase" not in header
+
+    def parse(self, raw: bytes, name: str, now: datetime | None = None) -> Batch:
+        if not self.stations:
+            raise InputFileError(f"{name}: no accepted station inventory to check "
+                                 "heartbeats against", path=name,
+                                 fix="send the network's signed station inventory first")
+        return parse_heartbeats(raw, name, self.stations, now, self.max_age)
+
+    def speakers(self, batch: Batch, payload: bytes) -> set[str]:
+        return {str(s) for s in batch.records["station"].unique().to_list()}
+
+
+def stored_heartbeats(store: SqliteStore) -> list[tuple[str, datetime]]:
+    """The heartbeats the store accepted: each heartbeats input read back from its
+    evidentiary copy, less the rows quarantined when it was received (an input
+    quarantined whole by the signature policy gives none)."""
+    from trucewatch.ingest.base import unpack
+    from trucewatch.integrity.envelope import is_envelope, open_envelope
+
+    out: list[tuple[str, datetime]] = []
+    for b in store.inputs(SourceName.HEARTBEATS):
+        if int(b["quarantined"]) >= int(b["rows"]):
+            continue
+        raw = unpack(store.raw_input(str(b["raw_sha256"])), str(b["name"]))
+        payload = unpack(open_envelope(raw).payload, str(b["name"])) if is_envelope(raw) \
+            else raw
+        bad = {q.row for q in store.quarantine(str(b["id"]))}
+        # read back unchecked: what was decided at receipt is in ``bad``
+        batch = parse_heartbeats(payload, str(b["name"]), None, None, None)
+        out += [(str(st), t) for row, st, t in batch.records.iter_rows() if row not in bad]
+    return out
+
+
+def network_uptime(store: SqliteStore, until: datetime | None = None,
+                   silence: timedelta = SILENCE) -> Uptime | None:
+    """The accepted inventory's stations up and down from the accepted heartbeats, up to
+    ``until`` (default now); None when the store holds no heartbeat."""
+    beats = stored_heartbeats(store)
+    if not beats:
+        return None
+    ids = stored_stations(store)["id"].to_list()
+    return uptime(ids or sorted({s for s, _ in beats}), beats, until or datetime.now(UTC),
+                  silence)
+
+
 class ConfigSource:
     """A configuration file kept as evidence (the agreement a verdict applied, the key
     registry that admitted a signature); its content is checked by its own loader."""
@@ -114,7 +176,9 @@ def adapters(store: SqliteStore) -> dict[str, SourceAdapter]:
     detections (located against the store's accepted inventory)."""
     found: dict[str, SourceAdapter] = {s.name: s for s in sources()}
     found[SourceName.STATIONS] = StationSource()
-    found[SourceName.DETECTIONS] = DetectionSource(stored_stations(store))
+    inventory = stored_stations(store)
+    found[SourceName.DETECTIONS] = DetectionSource(inventory)
+    found[SourceName.HEARTBEATS] = HeartbeatSource(set(inventory["id"].to_list()))
     return found
 
 

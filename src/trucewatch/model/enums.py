@@ -31,6 +31,7 @@ class SourceName(StrEnum):
     ALLEGATIONS = "allegations"
     STATIONS = "stations"  # a station inventory, as received
     DETECTIONS = "detections"  # a detections file, as received
+    HEARTBEATS = "heartbeats"  # station heartbeats (a station saying it is up)
     SENSOR_EVENTS = "sensor_events"  # the explosions located from a detections file
     SENSOR_DETECTIONS = "sensor_detections"  # a detections file, parsed
     AGREEMENT = "agreement"

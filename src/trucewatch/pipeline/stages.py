@@ -39,7 +39,12 @@ from trucewatch.ingest.base import read_received, unpack
 from trucewatch.ingest.drones import DroneSource, Patrol, read_patrols
 from trucewatch.ingest.firms import FirmsSource
 from trucewatch.intake import Outcome, keep, open_input, receive
-from trucewatch.intake.sources import ConfigSource, DetectionSource, StationSource
+from trucewatch.intake.sources import (
+    ConfigSource,
+    DetectionSource,
+    StationSource,
+    network_uptime,
+)
 from trucewatch.integrity.envelope import is_envelope, open_envelope
 from trucewatch.integrity.keys import KeyRegistry
 from trucewatch.model.agreement import Agreement
@@ -517,6 +522,10 @@ def coverage_of(store: SqliteStore, stations: pl.DataFrame | None,
         cov.stations = list(zip(stations["latitude"].to_list(),
                                 stations["longitude"].to_list(), strict=True))
         cov.sensor_periods = [sensor_period]
+        # the network's heartbeats say which stations were up when (intake.sources)
+        up = network_uptime(store, cutoff or sensor_period[1])
+        if up is not None:
+            cov.station_up = [up.up.get(str(s), []) for s in stations["id"].to_list()]
     known = patrols or {}
     for b in store.inputs(SourceName.DRONE):
         if not _accepted_something(int(b["rows"]), int(b["quarantined"])):

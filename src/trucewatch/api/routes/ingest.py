@@ -61,15 +61,16 @@ async def ingest(source: str, request: Request, who: AsIngest, store: StoreDep,
     """One submission (a batch): a FIRMS CSV, a station inventory, a detections file,
     a drone report document or an allegations document, plain, gzipped or in a signed
     envelope, at most 50 MiB as sent. A token's role binds the sources it may post
-    (a sensor network's: its station inventories and detections). Refused
+    (a sensor network's: its station inventories, detections and station heartbeats,
+    each signed by a key that speaks for its stations). Refused
     submissions are kept with their reason and answered 422 (replays 409, a body or
     a decompression past the limits 413)."""
     sources = cfg.sources
     # per request: detections are located against the store's accepted inventory
     known = (await run_in_threadpool(adapters, store)
-             if source in ("stations", "detections") else sources)
+             if source in ("stations", "detections", "heartbeats") else sources)
     if source not in known:
-        names = sorted([*sources, "stations", "detections"])
+        names = sorted([*sources, "stations", "detections", "heartbeats"])
         raise NotFoundError(f"unknown source {source!r}",
                             fix=f"use one of {', '.join(names)}")
     adapter = known[source]
