@@ -38,8 +38,10 @@ import hashlib
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -217,42 +219,64 @@ def _incident(inc: Incident, v: Violation | None, public: bool) -> dict[str, Any
 
 
 @dataclass
-class _State:
-    """What the store holds, read once per tick."""
+class _Row:
+    id: str
+    time_start: datetime
+    status: str
+    sha256: str
 
-    incidents: list[Incident]
-    violations: dict[str, Violation]
+
+@dataclass
+class _State:
+    """What the store holds, read once per tick: each incident's digest (cheap); an
+    incident is decoded only for a product whose inputs changed."""
+
+    store: SqliteStore
+    rows: list[_Row]
     products: list[dict[str, Any]]
+    decoded: dict[str, Incident] = field(default_factory=dict)
+    violations: dict[str, Violation] = field(default_factory=dict)
 
     @classmethod
     def of(cls, store: SqliteStore) -> _State:
-        vio: dict[str, Violation] = {}
-        for v in store.violations():
-            vio.setdefault(v.incident_id, v)
-        return cls(store.incidents(), vio, store.products())
+        rows = [_Row(i, datetime.fromisoformat(t).astimezone(UTC), st, sha)
+                for i, t, st, sha in store.incident_digests()]
+        return cls(store, sorted(rows, key=lambda r: (r.time_start, r.id)),
+                   store.products())
 
     def between(self, start: datetime, end: datetime, right_closed: bool = False
-                ) -> list[Incident]:
+                ) -> list[_Row]:
         if right_closed:
-            return sorted((i for i in self.incidents if start < i.time_start <= end),
-                          key=lambda i: (i.time_start, i.id))
-        return sorted((i for i in self.incidents if start <= i.time_start < end),
-                      key=lambda i: (i.time_start, i.id))
+            return [r for r in self.rows if start < r.time_start <= end]
+        return [r for r in self.rows if start <= r.time_start < end]
+
+    @staticmethod
+    def fingerprint(rows: list[_Row]) -> str:
+        return hashlib.sha256("\n".join(f"{r.id}|{r.status}|{r.sha256}" for r in rows)
+                              .encode()).hexdigest()
+
+    def incidents(self, rows: list[_Row]) -> list[Incident]:
+        missing = [r.id for r in rows if r.id not in self.decoded]
+        for k in missing:
+            self.decoded[k] = self.store.incident(k)
+        for v in self.store.violations_of(missing) if missing else []:
+            self.violations.setdefault(v.incident_id, v)
+        return [self.decoded[r.id] for r in rows]
 
 
-def list_content(state: _State, day: date) -> dict[str, Any]:
+def list_content(state: _State, rows: list[_Row], day: date) -> dict[str, Any]:
     start = datetime.combine(day, time(0), UTC)
-    shown = state.between(start, start + timedelta(days=1))
+    shown = state.incidents(rows)
     return {"period": {"from": _iso(start), "to": _iso(start + timedelta(days=1))},
             "incidents": [_incident(i, state.violations.get(i.id), False) for i in shown],
             "by_status": dict(sorted(Counter(i.status.value for i in shown).items())),
             "candidate_violations": sum(i.id in state.violations for i in shown)}
 
 
-def daily_content(state: _State, schedule: Schedule, day: date, public: bool
-                  ) -> dict[str, Any]:
+def daily_content(state: _State, rows: list[_Row], schedule: Schedule, day: date,
+                  public: bool) -> dict[str, Any]:
     start, end = schedule.cut(day - timedelta(days=1)), schedule.cut(day)
-    shown = state.between(start, end, right_closed=True)
+    shown = state.incidents(rows)
     verified = [i for i in shown if i.status is Status.VERIFIED]
     listed = verified if public else [i for i in shown if i.status in REVIEWED]
     return {
@@ -281,26 +305,34 @@ def _published_doc(store: SqliteStore, product: dict[str, Any]) -> dict[str, Any
     return doc if isinstance(doc, dict) else None
 
 
-def _write(store: SqliteStore, out_dir: Path, family: str, kind: str, day: date,
-           audience: str, header: dict[str, Any], content: dict[str, Any], now: datetime,
+def _write(state: _State, out_dir: Path, family: str, kind: str, day: date,
+           audience: str, header: dict[str, Any], rows: list[_Row],
+           content_of: Callable[[], dict[str, Any]], now: datetime,
            actor: str) -> Published | None:
-    """Publish ``content`` as the next revision of ``family`` unless its latest
-    revision already says it (None then)."""
-    digest = hashlib.sha256(_canon(content).encode()).hexdigest()
-    latest = _latest(_State([], {}, store.products()), family)
+    """Publish the content as the next revision of ``family`` unless its latest
+    revision already says it (None then). The content is built only when the
+    incidents it rests on changed since (``source_sha256``)."""
+    store = state.store
+    source = state.fingerprint(rows)
+    latest = _latest(state, family)
     revision, revises, reason = 1, None, "first publication"
+    old = None
     if latest is not None:
-        number, row = latest
-        old = _published_doc(store, row)
+        old = _published_doc(store, latest[1])
+        if old is not None and old.get("source_sha256") == source:
+            return None  # nothing it rests on changed
+    content = content_of()
+    digest = hashlib.sha256(_canon(content).encode()).hexdigest()
+    if latest is not None:
         if old is not None and old.get("content_sha256") == digest:
-            return None
-        revision, revises = number + 1, str(row["name"])
+            return None  # changed, but not in what the product says
+        revision, revises = latest[0] + 1, str(latest[1]["name"])
         reason = _why(old, content)
     name = f"{family}.json" if revision == 1 else f"{family}.rev{revision}.json"
     doc = {"schema": SCHEMA, "product": kind, **header, "day": day.isoformat(),
            "audience": audience, "revision": revision, "revises": revises,
            "reason": reason, "cut_at": _iso(now), "content_sha256": digest,
-           "content": content}
+           "source_sha256": source, "content": content}
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / name
     if store.product(name) is not None:  # another clock published it meanwhile
@@ -309,6 +341,7 @@ def _write(store: SqliteStore, out_dir: Path, family: str, kind: str, day: date,
                     encoding="utf-8")
     store.publish_product(path, "json", day, audience, actor=actor)
     archive_product(store, path, actor=actor)
+    state.products = store.products()
     return Published(name, family, day, revision, reason)
 
 
@@ -332,12 +365,10 @@ def _why(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
 
 def _days(state: _State, schedule: Schedule, now: datetime) -> tuple[set[date], set[date]]:
     """The UTC days with a list to consider, and the local days with a bulletin."""
-    lists = {i.time_start.astimezone(UTC).date() for i in state.incidents
-             if i.time_start <= now}
+    lists = {r.time_start.date() for r in state.rows if r.time_start <= now}
     lists.add(now.astimezone(UTC).date())
     latest_cut = schedule.latest_cut_day(now)
-    daily = {schedule.bulletin_day(i.time_start) for i in state.incidents
-             if i.time_start <= now}
+    daily = {schedule.bulletin_day(r.time_start) for r in state.rows if r.time_start <= now}
     daily.add(latest_cut)
     for p in state.products:
         f = family_of(str(p["name"]))
@@ -364,18 +395,21 @@ def tick(store: SqliteStore, now: datetime, out_dir: Path,
         family = f"{LIST}-{day.isoformat()}-{tier.name}"
         header = {"tier": tier.name, "due_at": _iso(schedule.tier_due(tier, day)),
                   "schedule": schedule.describe()}
-        done = _write(store, out_dir, family, LIST, day, "restricted", header,
-                      list_content(state, day), now, actor)
-        _count(result, done)
+        start = datetime.combine(day, time(0), UTC)
+        rows = state.between(start, start + timedelta(days=1))
+        _count(result, _write(state, out_dir, family, LIST, day, "restricted", header,
+                              rows, partial(list_content, state, rows, day), now, actor))
     for day in sorted(daily_days):
+        rows = state.between(schedule.cut(day - timedelta(days=1)), schedule.cut(day),
+                             right_closed=True)
         for variant in ("public", "restricted"):
             family = f"{DAILY}-{day.isoformat()}-{variant}"
             header = {"tier": DAILY, "due_at": _iso(schedule.cut(day)),
                       "schedule": schedule.describe()}
-            done = _write(store, out_dir, family, DAILY, day, variant, header,
-                          daily_content(state, schedule, day, variant == "public"), now,
-                          actor)
-            _count(result, done)
+            _count(result, _write(
+                state, out_dir, family, DAILY, day, variant, header, rows,
+                partial(daily_content, state, rows, schedule, day, variant == "public"),
+                now, actor))
     return result
 
 

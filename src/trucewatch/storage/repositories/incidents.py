@@ -101,6 +101,33 @@ class IncidentRepository(Repository):
                                 fix="list incidents with `trucewatch review queue`")
         return _incident(row[0], row[1])
 
+    def incident_digests(self) -> list[tuple[str, str, str, str]]:
+        """(id, time_start, status, SHA-256 of the stored document with its violations'
+        documents) of every incident: what changed, told without decoding a document
+        (the products clock compares these before it reads the incidents of a day)."""
+        i, v = self._t("incidents"), self._t("violations")
+        vio: dict[str, list[str]] = {}
+        for inc_id, doc in self._x(sa.select(v.c.incident_id, v.c.doc).order_by(v.c.id)):
+            vio.setdefault(str(inc_id), []).append(str(doc))
+        out = []
+        for inc_id, t, st, doc in self._x(sa.select(i.c.id, i.c.time_start, i.c.status,
+                                                    i.c.doc).order_by(i.c.id)):
+            h = hashlib.sha256(str(doc).encode())
+            for d in vio.get(str(inc_id), []):
+                h.update(b"\0" + d.encode())
+            out.append((str(inc_id), str(t), str(st), h.hexdigest()))
+        return out
+
+    def violations_of(self, incident_ids: list[str]) -> list[Violation]:
+        """The violations of these incidents only (decoding every one costs)."""
+        v = self._t("violations")
+        out: list[Violation] = []
+        for k in range(0, len(incident_ids), 500):
+            part = incident_ids[k:k + 500]
+            out += [from_json(r[0], Violation) for r in self._x(
+                sa.select(v.c.doc).where(v.c.incident_id.in_(part)).order_by(v.c.id))]
+        return out
+
     def violations(self) -> list[Violation]:
         v = self._t("violations")
         return [from_json(r[0], Violation)
