@@ -135,6 +135,7 @@ def test_daily_bulletin_from_the_reviewed_state(store: SqliteStore, tmp_path: Pa
     assert pub["content"]["verified_violations"] == 2
     assert pub["content"]["by_status"] == {"automatic": 1, "verified": 2}
     assert "observation_ids" not in pub["content"]["incidents"][0]
+    assert "zones" not in pub["content"]["incidents"][0]
     assert pub["content"]["incidents"][0]["lat"] == round(48.04, 1)
     assert res["content"]["incidents"][0]["observation_ids"] == ["o-4"]
     assert pub["audience"] == "public" and res["audience"] == "restricted"

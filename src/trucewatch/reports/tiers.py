@@ -205,13 +205,14 @@ def _incident(inc: Incident, v: Violation | None, public: bool) -> dict[str, Any
     row: dict[str, Any] = {
         "id": inc.id, "time_start": _iso(inc.time_start), "time_end": _iso(inc.time_end),
         "category": inc.category.value, "status": inc.status.value,
-        "sector": inc.sector_id, "zones": sorted(inc.zone_ids), "n_sources": inc.n_sources,
+        "sector": inc.sector_id, "n_sources": inc.n_sources,
         "source": inc.attributes.get("source", ""),
         "rule": v.rule if v else "", "violation": v.category.value if v else ""}
-    if public:
+    if public:  # to the 0.1 degree cell, no zone (a hub zone is not for the public)
         row |= {"lat": round(inc.location.lat, 1), "lon": round(inc.location.lon, 1)}
     else:
-        row |= {"lat": round(inc.location.lat, 5), "lon": round(inc.location.lon, 5),
+        row |= {"zones": sorted(inc.zone_ids),
+                "lat": round(inc.location.lat, 5), "lon": round(inc.location.lon, 5),
                 "uncertainty_m": round(inc.location.uncertainty_m, 1),
                 "observation_ids": sorted(inc.observation_ids),
                 "explanation": v.explanation if v else ""}
