@@ -65,7 +65,9 @@ def run(
     a re-run that would change a published bulletin writes a revision (.rev2) instead."""
     from trucewatch.ingest.firms import FirmsFilter
     from trucewatch.pipeline import FieldInputs, SensorInputs, run_cycle
+    from trucewatch.storage import check_store
 
+    check_store(store or out_dir / "trucewatch.db")  # before the cycle's work, not after
     field_inputs = FieldInputs(drones=list(drones or []), allegations=list(allegations or []),
                                keys=keys)
     review = None

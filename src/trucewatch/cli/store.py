@@ -57,7 +57,7 @@ def verify(
     from trucewatch.storage import open_store
     from trucewatch.storage.postgis import is_postgres_url
 
-    if not is_postgres_url(store) and not Path(store).is_file():
+    if not is_postgres_url(store) and not Path(store).exists():
         err.print(f"[red]problem:[/] no store at {escape(str(store))}", soft_wrap=True)
         raise typer.Exit(1)
     db = open_store(store)
