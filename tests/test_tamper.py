@@ -9,6 +9,7 @@ published bulletins), then API tokens made and one revoked, and a checkpoint sig
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -173,7 +174,8 @@ def test_clean_cycle_verifies_with_its_checkpoint(built: Built) -> None:
     digests = [e for e in log if "batches" in json.loads(e.details)]
     assert digests, "the large FIRMS batches are bound by digest"
     s.close()
-    registry, _ = cp.trusted_registry(built.checkpoint)
+    registry, where = cp.trusted_registry(log)  # the key the store pinned in its log
+    assert where.startswith("the key pinned at log entry ")
     assert cp.check(cp.Checkpoint.load(built.checkpoint), log, registry) == []
     bulletin = json.loads(sorted(built.out.glob("bulletin-*-restricted.json"))[-1]
                           .read_text())
@@ -185,12 +187,18 @@ def test_clean_cycle_verifies_with_its_checkpoint(built: Built) -> None:
 
 
 def test_mission_key_is_private_and_its_public_half_published(sqlite_built: Path) -> None:
-    key = sqlite_built / cp.KEY_FILE
+    key = Path(os.environ[cp.KEY_ENV])  # where the operator said (tests/conftest.py)
     assert key.exists() and key.stat().st_mode & 0o777 == 0o600
+    # the private key is nowhere in the store's folder, which holds the checkpoints
+    assert not list(sqlite_built.rglob("*.pem"))
     doc = json.loads((sqlite_built / cp.REGISTRY_FILE).read_text())
     c = json.loads(sorted(sqlite_built.glob("checkpoint-*.json"))[-1].read_text())
     assert [k["key_id"] for k in doc["keys"]] == [c["key_id"]]
     assert c["format"] == cp.FORMAT and c["seq"] > 40 and len(c["head"]) == 64
+    # and pinned in the store's log once, before the first head it signed
+    log = SqliteStore(sqlite_built / "trucewatch.db").audit_log()
+    pins = [e for e in log if e.action == cp.PIN_ACTION]
+    assert len(pins) == 1 and pins[0].subject == c["key_id"] and pins[0].seq < c["seq"]
 
 
 # ------------------------------------------------------------------ the six findings
@@ -279,7 +287,7 @@ def test_deleted_last_entry_is_found(built: Built) -> None:
     assert problems and problems[0].startswith("api_tokens row ")
     # and the signed checkpoint names the truncation, in one line
     s = built.open()
-    registry, _ = cp.trusted_registry(built.checkpoint)
+    registry, _ = cp.trusted_registry(s.audit_log())
     assert cp.check(cp.Checkpoint.load(built.checkpoint), s.audit_log(), registry) == [
         f"log truncated behind the checkpoint: it signed {last} entries (head "
         f"{cp.Checkpoint.load(built.checkpoint).head[:16]}), the store has {last - 1}"]
@@ -312,13 +320,11 @@ def test_replayed_entry_is_found(built: Built) -> None:
     assert built.problems()[0].startswith(f"audit chain BROKEN at entry {head.seq + 2}")
 
 
-def test_rollback_behind_a_checkpoint_fails(built: Built, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(cp.KEY_ENV, str(built.out / cp.KEY_FILE))  # the mission's own key
-    registry, _ = cp.trusted_registry(built.checkpoint)
+def test_rollback_behind_a_checkpoint_fails(built: Built, tmp_path: Path) -> None:
     older = built.open()
     before = older.audit_log()
     older.close()
+    registry, _ = cp.trusted_registry(before)
     # the store moves on and a later checkpoint is signed
     s = built.open()
     s.add_token("analyst-late", "analyst")
@@ -358,7 +364,7 @@ def test_rewritten_log_behind_a_checkpoint_fails(built: Built) -> None:
     assert built.problems() == []
     if built.pg:
         s = built.open()
-        registry, _ = cp.trusted_registry(built.checkpoint)
+        registry, _ = cp.trusted_registry(s.audit_log())
         c = cp.Checkpoint.load(built.checkpoint)
         [line] = cp.check(c, s.audit_log(), registry)
         s.close()
@@ -392,14 +398,22 @@ def test_checkpoint_signature_and_key_are_checked(sqlite_built: Path, tmp_path: 
                  str(registry))
         assert r.returncode == 1, name
         assert message in r.stderr.splitlines()[0], (name, r.stderr)
-    # the forger's registry beside it is accepted only if trusted: pin the mission's
-    KeyRegistry([KeyRecord(cp.key_id_of(pub), cp.SOURCE, pub,
-                           datetime(2020, 1, 1, tzinfo=UTC))]).save(tmp_path / cp.REGISTRY_FILE)
-    assert _cli("--store", str(tmp_path / "s.db"), "--checkpoint",
-                str(tmp_path / "forged.json")).returncode == 0
+    # hostile finding: the forger's registry written beside the forged checkpoint (whoever
+    # can write the store's folder can) is not trusted: the store's pinned key fails it
+    forger = KeyRegistry([KeyRecord(cp.key_id_of(pub), cp.SOURCE, pub,
+                                    datetime(2020, 1, 1, tzinfo=UTC))])
+    forger.save(tmp_path / cp.REGISTRY_FILE)
+    beside = _cli("--store", str(tmp_path / "s.db"), "--checkpoint",
+                  str(tmp_path / "forged.json"))
+    assert beside.returncode == 1
+    assert "not signed by a mission key in the registry" in beside.stderr.splitlines()[0]
     assert "not signed by a mission key" in _cli(
         "--store", str(tmp_path / "s.db"), "--checkpoint", str(tmp_path / "forged.json"),
         "--keys", str(registry)).stderr
+    # trusting the forger's key takes saying so, explicitly
+    assert _cli("--store", str(tmp_path / "s.db"), "--checkpoint",
+                str(tmp_path / "forged.json"), "--keys",
+                str(tmp_path / cp.REGISTRY_FILE)).returncode == 0
 
 
 def test_cli_names_the_first_difference_and_exits_1(sqlite_built: Path,
@@ -519,3 +533,4 @@ def test_bulk_batches_bound_by_digest_or_by_row(tmp_path: Path,
     [p] = s.verify()
     assert p.startswith("observations of batch ") and "(big.csv) differ from the 30 rows " in p
     assert p.endswith("29 rows found")
+

@@ -43,8 +43,9 @@ def verify(
         help="a signed checkpoint (out/checkpoint-DATE.json): fail if the log was "
              "truncated or rewritten behind it")] = None,
     keys: Annotated[Path | None, typer.Option(
-        help="mission key registry to check the checkpoint with (default: "
-             "mission-keys.json beside the checkpoint)")] = None,
+        help="the mission key registry to trust (mission-keys.json, held apart from the "
+             "store); default: the key the store pinned in its log. A registry beside "
+             "the checkpoint is never trusted by itself")] = None,
 ) -> None:
     """Check the hash-chained log, every evidentiary copy and every state row against the
     log (replayed); with --checkpoint, the log against a signed head. Names the first
@@ -65,7 +66,7 @@ def verify(
     problems: list[str] = []
     if checkpoint is not None:
         try:
-            registry, _ = cp.trusted_registry(checkpoint, keys)
+            registry, _ = cp.trusted_registry(log, keys)
             problems += cp.check(cp.Checkpoint.load(checkpoint), log, registry,
                                  f"checkpoint {checkpoint.name}")
         except ConfigError as e:
