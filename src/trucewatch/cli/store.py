@@ -64,9 +64,10 @@ def verify(
     db = open_store(store)
     log = db.audit_log()
     problems: list[str] = []
+    trusted = ""
     if checkpoint is not None:
         try:
-            registry, _ = cp.trusted_registry(log, keys)
+            registry, trusted = cp.trusted_registry(log, keys)
             problems += cp.check(cp.Checkpoint.load(checkpoint), log, registry,
                                  f"checkpoint {checkpoint.name}")
         except ConfigError as e:
@@ -77,6 +78,8 @@ def verify(
         for p in problems:
             err.print(f"[red]problem:[/] {escape(p)}", soft_wrap=True)
         raise typer.Exit(1)
-    held = f"; checkpoint {checkpoint.name} holds" if checkpoint is not None else ""
+    held = f"; checkpoint {checkpoint.name} holds (against {trusted})" \
+        if checkpoint is not None else ""
     out.print(escape(verify_chain(log).one_line()) + "; every state row matches the log; "
-              f"all evidentiary copies match their SHA-256{held}", soft_wrap=True)
+              "all evidentiary copies match their SHA-256; spatial indexes, review locks, "
+              f"schema and product files hold{escape(held)}", soft_wrap=True)
