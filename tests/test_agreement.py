@@ -324,9 +324,10 @@ def test_real_oblast_grid_sectors_and_the_replay_example() -> None:
     # left (what made checking this agreement slow; its speed is in benchmarks/)
     for sid in ("donetsk", "luhansk"):
         g = s[sid].geometry
-        cells = len(s[sid].extra["admin_ids"])
+        cells = g.area / 0.1 ** 2  # 0.1 degree cells (the geometry is in degrees)
         assert sum(len(p.interiors) for p in getattr(g, "geoms", [g])) == 0, sid
-        assert shapely.get_num_coordinates(g) < 4 * cells, sid
+        # a mesh of boxes holds 5 coordinates per cell; the outline far fewer
+        assert shapely.get_num_coordinates(g) < cells, (sid, cells)
     for sid in ("donetsk", "luhansk"):  # each oblast is about 26,500 km2
         assert 24_000 < to_metric(s[sid].geometry, a.crs).area / 1e6 < 29_000, sid
     assert s["rear"].geometry.geom_type == "MultiPolygon"
