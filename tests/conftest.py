@@ -19,6 +19,22 @@ def shared(rel: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def mission_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The tests' mission key, where an operator would say (never the user's
+    ~/.config/trucewatch): $TRUCEWATCH_MISSION_KEY, inherited by the commands tests run."""
+    import os
+
+    key = tmp_path_factory.mktemp("mission-key") / "mission-key.pem"
+    before = os.environ.get("TRUCEWATCH_MISSION_KEY")
+    os.environ["TRUCEWATCH_MISSION_KEY"] = str(key)
+    yield key
+    if before is None:
+        os.environ.pop("TRUCEWATCH_MISSION_KEY", None)
+    else:
+        os.environ["TRUCEWATCH_MISSION_KEY"] = before
+
+
 @pytest.fixture(scope="session")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> ScenarioFiles:
     return generate(tmp_path_factory.mktemp("scenario"))

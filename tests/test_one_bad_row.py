@@ -94,7 +94,8 @@ def test_non_finite_detection_numbers_are_quarantined() -> None:
     assert [q.row for q in b.quarantine] == [2, 3]
 
 
-def test_associator_skips_the_empty_years_between_detections() -> None:
+def test_associator_skips_the_empty_years_between_detections(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """A detection decades before the others made the associator walk every 10-minute
     window in between (over 60 s and 2.2 GB for year 0001)."""
     from dataclasses import replace
@@ -102,11 +103,21 @@ def test_associator_skips_the_empty_years_between_detections() -> None:
     from trucewatch.demo.sensors import PRESETS, generate
     from trucewatch.sensors.association import ExplosionAssociator, Network, Picks
 
+    closed: list[float] = []  # the start of every window the associator closes
+    close = ExplosionAssociator._close_window
+
+    def counted(self: ExplosionAssociator, ctx: Any, buf: Any, ws: float,
+                counter: Any) -> Any:
+        closed.append(ws)
+        return close(self, ctx, buf, ws, counter)
+
+    monkeypatch.setattr(ExplosionAssociator, "_close_window", counted)
     sc = replace(PRESETS["moderate"], duration_h=0.5, seed=4)
     data = generate(sc)
     net = Network.from_table(data.stations)
     assoc = ExplosionAssociator(propagation=sc.propagation())
     plain = assoc.associate(net, Picks.from_table(data.detections, net))
+    plain_windows, closed[:] = len(closed), []
     # 36 years earlier, a whole number of windows before the first detection: the windows
     # (laid from the earliest detection) are the same with and without it
     first = data.detections["time"].min()
@@ -114,9 +125,12 @@ def test_associator_skips_the_empty_years_between_detections() -> None:
     lone = data.detections.head(1).with_columns(
         pl.lit("lone").alias("detection_id"),
         pl.lit(first - gap).dt.cast_time_unit("us").alias("time"))  # type: ignore[operator]
-    t0 = time.perf_counter()
     both = assoc.associate(net, Picks.from_table(pl.concat([lone, data.detections]), net))
-    assert time.perf_counter() - t0 < 10
+    # structural, not timed: the lone detection costs a few windows, not the ~1.9 million
+    # of the 36 years between (the walk that took over 60 s; speed is in benchmarks/)
+    assert plain_windows > 0 and len(closed) <= plain_windows + 4, (len(closed),
+                                                                    plain_windows)
+    closed[:] = []
     a, b = plain.events, both.events
     assert a.height == b.height > 0
     assert a["n_defining"].equals(b["n_defining"]) and a["status"].equals(b["status"])
@@ -144,14 +158,14 @@ def test_sensors_locate_with_a_year_0001_row_is_quick(tmp_path: Path) -> None:
     first = lines[1].split(",")
     first[0], first[2] = "ancient", "0001-01-01T00:00:00Z"
     det.write_text("\n".join([lines[0], ",".join(first), *lines[1:]]) + "\n")
-    t0 = time.perf_counter()
+    # no time limit here (the windows the associator walks are counted in the test
+    # above; speed is in benchmarks/): the command must finish and answer every row
     proc = subprocess.run(
         [sys.executable, "-m", "trucewatch", "sensors", "locate",
          str(tmp_path / "sc" / "stations.csv"), str(det), "--out", str(tmp_path / "ev.csv"),
          "--assignments", str(tmp_path / "as.csv")],
-        capture_output=True, text=True, timeout=60)
+        capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert time.perf_counter() - t0 < 30
     asg = pl.read_csv(tmp_path / "as.csv", schema_overrides={"event_id": pl.String})
     assert asg.filter(pl.col("detection_id") == "ancient")["event_id"].is_null().all()
     assert asg.height == len(lines)  # every detection once, the quarantined one included

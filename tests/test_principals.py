@@ -90,6 +90,42 @@ def test_lookalike_names_are_one_principal() -> None:
     assert store.principal_named("ANNA") == store.principal_named("anna")
 
 
+def test_whole_script_lookalikes_of_a_name_are_refused(tmp_path: Path) -> None:
+    """Hostile finding: a name wholly in Cyrillic (or Greek) letters that look Latin
+    (``расо``: р, а, с, о) is one script, so the mixed-script check let it through, and
+    it impersonated the Latin ``paco``. A name whose skeleton is another principal's is
+    refused, both ways round, through the store, the CLI and the API alike."""
+    from trucewatch.model.principal import skeleton
+
+    store = SqliteStore(tmp_path / "s.db")
+    store.add_token("paco", "reviewer")
+    store.add_token("topaz", "reviewer")
+    store.add_token("сова", "analyst")  # сова, Cyrillic: its own name
+    assert skeleton("расо") == "paco"
+    for twin in ("расо",      # расо, all Cyrillic
+                 "\u03c4\u03bf\u03c1\u03b1\u03b6",  # all Greek (tau omicron rho alpha zeta)
+                 "РАСО",      # РАСО, upper case
+                 "coba"):                          # Latin, like сова
+        with pytest.raises(TrucewatchError, match="looks like the name of principal") as e:
+            store.add_token(twin, "admin")
+        assert e.value.code == "principal_conflict", twin
+        assert e.value.fix
+    # a Cyrillic name that looks like no other is a name like any other
+    store.add_token("олена", "analyst")  # олена
+    assert [p.name for p in store.principals()] == [
+        "paco", "topaz", "сова", "олена"]
+    # the CLI says it in one line, exit 2
+    r = subprocess.run([sys.executable, "-c", "from trucewatch.cli.app import main; main()",
+                        "tokens", "new", "расо", "--role", "analyst",
+                        "--store", str(tmp_path / "s.db"),
+                        "--token", store.add_token("root", "admin")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    [line] = r.stderr.splitlines()
+    assert line.startswith("error: the name") and "looks like" in line and "(fix: " in line
+    store.close()
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.text(max_size=20))
 def test_canonical_names_are_stable(name: str) -> None:

@@ -38,6 +38,15 @@ def baseline_params(**given: Any) -> Any:
 StoreOpt = Annotated[Path, typer.Option(help="SQLite store")]
 
 
+# the satellite options that classify, fit-baseline and reprocess share
+LookaheadOpt = Annotated[int, typer.Option(
+    help="revision tier: also confirm by what was seen this many days after (0: causal)")]
+
+
+SensorOpt = Annotated[list[str] | None, typer.Option(
+    help="use only this sensor id (repeatable), e.g. VIIRS_SNPP_SP")]
+
+
 AsOpt = Annotated[str | None, typer.Option(
     "--as", help="optional check: the name of the token's principal (refused if it is not)")]
 

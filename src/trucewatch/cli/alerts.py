@@ -91,6 +91,9 @@ def redeliver(url: Annotated[str, typer.Option(help="the subscriber's webhook UR
                                     ] = "TRUCEWATCH_WEBHOOK_SECRET") -> None:
     """Try the dead letters for URL again; what still fails stays in the file."""
     from trucewatch.alerts import webhooks
+    from trucewatch.storage import check_store
+
+    check_store(store)
 
     dead = webhooks.DeadLetters(webhooks.beside(store, "dead"))
     done = webhooks.redeliver(_hook(url, secret_env, 5, 10.0), dead)  # type: ignore[arg-type]
@@ -104,7 +107,9 @@ def dead_letters(store: StoreOpt = Path("trucewatch.db")) -> None:
     from rich.table import Table
 
     from trucewatch.alerts import webhooks
+    from trucewatch.storage import check_store
 
+    check_store(store)
     t = Table("at", "url", "event", "attempts", "last error")
     for r in webhooks.DeadLetters(webhooks.beside(store, "dead")).records():
         t.add_row(str(r["at"])[:19], str(r["url"]), str(r["event_id"]), str(r["attempts"]),

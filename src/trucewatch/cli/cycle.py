@@ -59,13 +59,23 @@ def run(
     no_covariates: Annotated[bool, typer.Option(
         "--no-covariates", help="classify fires without land-use covariates")] = False,
     language: Annotated[str, typer.Option(help="bulletin language: en, uk, ru or fr")] = "en",
+    mission_key: Annotated[Path | None, typer.Option(
+        envvar="TRUCEWATCH_MISSION_KEY", show_envvar=True,
+        help="the mission's private key that signs checkpoints (default: "
+             "~/.config/trucewatch/mission-key.pem, made on first use); keep it off the "
+             "store's folder")] = None,
 ) -> None:
     """Run a full verification cycle and write the bulletin (built-in scenario by default).
     Everything is stored, but the bulletin for --report-date uses only data up to its end;
     a re-run that would change a published bulletin writes a revision (.rev2) instead."""
     from trucewatch.ingest.firms import FirmsFilter
     from trucewatch.pipeline import FieldInputs, SensorInputs, run_cycle
+    from trucewatch.storage import check_store
 
+    check_store(store or out_dir / "trucewatch.db")  # before the cycle's work, not after
+    from trucewatch.integrity.checkpoint import mission_key_path
+
+    mission_key_path(str(store or out_dir / "trucewatch.db"), out_dir, mission_key)
     field_inputs = FieldInputs(drones=list(drones or []), allegations=list(allegations or []),
                                keys=keys)
     review = None
@@ -107,7 +117,7 @@ def run(
                            sensors=sensors, field_inputs=field_inputs, review=review,
                            store_path=store, firms_filter=flt, baseline_params=params,
                            covariates=cov, covariates_required=covariates is not None,
-                           language=language)
+                           language=language, mission_key=mission_key)
     v = result.view
     out.print(f"{len(v.incidents)} incident(s) since entry into force, "
               f"{len(v.violations)} candidate violation(s)")

@@ -24,7 +24,7 @@ def from_store(store: Path, day: str | None, out_dir: Path, revision: int | None
         when = date.fromisoformat(day)
     except ValueError:
         raise typer.BadParameter(f"--date {day!r}: give a date as YYYY-MM-DD") from None
-    if not Path(store).is_file():
+    if not Path(store).exists():
         raise typer.BadParameter(f"--store {store}: no such file")
     db = open_store(store)
     try:

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from trucewatch.cli._common import err, out, parse_years, progress_bar
+from trucewatch.cli._common import (
+    LookaheadOpt,
+    SensorOpt,
+    err,
+    out,
+    parse_years,
+    progress_bar,
+)
 
 
 def reprocess(
@@ -26,11 +33,8 @@ def reprocess(
     workers: Annotated[int, typer.Option(help="LocalCluster worker processes")] = 2,
     tile_cells: Annotated[int, typer.Option(help="tile side in 0.1 degree cells")] = 20,
     block_days: Annotated[int, typer.Option(help="days per block")] = 366,
-    lookahead_days: Annotated[int, typer.Option(
-        help="revision tier: also confirm by what was seen this many days after (0: causal)")
-                              ] = 0,
-    sensor: Annotated[list[str] | None, typer.Option(
-        help="use only this sensor id (repeatable)")] = None,
+    lookahead_days: LookaheadOpt = 0,
+    sensor: SensorOpt = None,
     no_covariates: Annotated[bool, typer.Option(
         "--no-covariates", help="fit without land-use covariates")] = False,
 ) -> None:

@@ -9,6 +9,8 @@ import typer
 from rich.table import Table
 
 from trucewatch.cli._common import (
+    LookaheadOpt,
+    SensorOpt,
     baseline_params,
     err,
     out,
@@ -47,8 +49,7 @@ def fit_baseline(
              "../shared/data/covariates-ukraine-0p1deg-gianman89 when present)")] = None,
     no_covariates: Annotated[bool, typer.Option(
         "--no-covariates", help="fit from the fires alone (no learned expectation)")] = False,
-    sensor: Annotated[list[str] | None, typer.Option(
-        help="use only this sensor id (repeatable), e.g. VIIRS_SNPP_SP")] = None,
+    sensor: SensorOpt = None,
     min_rows_per_year: Annotated[int | None, typer.Option(
         help="a sensor's reference year needs this many detections (default 2000)")] = None,
     window_days: Annotated[int | None, typer.Option(help="day-of-year smoothing (+-days)")
@@ -92,11 +93,8 @@ def classify_cmd(
     confirm_radius_km: Annotated[float, typer.Option(help="confirmation radius")] = 12.0,
     confirm_days: Annotated[int, typer.Option(help="confirmation window (days before)")] = 30,
     carry_days: Annotated[int, typer.Option(help="carry-over window after an excess")] = 10,
-    lookahead_days: Annotated[int, typer.Option(
-        help="revision tier: also confirm by what was seen this many days after (0: causal)")
-                              ] = 0,
-    sensor: Annotated[list[str] | None, typer.Option(
-        help="use only this sensor id (repeatable)")] = None,
+    lookahead_days: LookaheadOpt = 0,
+    sensor: SensorOpt = None,
 ) -> None:
     """Classify every detection: war_related, agricultural, wildfire, industrial or normal,
     with its reason (one output row per valid input detection)."""

@@ -43,8 +43,9 @@ def verify(
         help="a signed checkpoint (out/checkpoint-DATE.json): fail if the log was "
              "truncated or rewritten behind it")] = None,
     keys: Annotated[Path | None, typer.Option(
-        help="mission key registry to check the checkpoint with (default: "
-             "mission-keys.json beside the checkpoint)")] = None,
+        help="the mission key registry to trust (mission-keys.json, held apart from the "
+             "store); default: the key the store pinned in its log. A registry beside "
+             "the checkpoint is never trusted by itself")] = None,
 ) -> None:
     """Check the hash-chained log, every evidentiary copy and every state row against the
     log (replayed); with --checkpoint, the log against a signed head. Names the first
@@ -57,15 +58,16 @@ def verify(
     from trucewatch.storage import open_store
     from trucewatch.storage.postgis import is_postgres_url
 
-    if not is_postgres_url(store) and not Path(store).is_file():
+    if not is_postgres_url(store) and not Path(store).exists():
         err.print(f"[red]problem:[/] no store at {escape(str(store))}", soft_wrap=True)
         raise typer.Exit(1)
     db = open_store(store)
     log = db.audit_log()
     problems: list[str] = []
+    trusted = ""
     if checkpoint is not None:
         try:
-            registry, _ = cp.trusted_registry(checkpoint, keys)
+            registry, trusted = cp.trusted_registry(log, keys)
             problems += cp.check(cp.Checkpoint.load(checkpoint), log, registry,
                                  f"checkpoint {checkpoint.name}")
         except ConfigError as e:
@@ -76,6 +78,8 @@ def verify(
         for p in problems:
             err.print(f"[red]problem:[/] {escape(p)}", soft_wrap=True)
         raise typer.Exit(1)
-    held = f"; checkpoint {checkpoint.name} holds" if checkpoint is not None else ""
+    held = f"; checkpoint {checkpoint.name} holds (against {trusted})" \
+        if checkpoint is not None else ""
     out.print(escape(verify_chain(log).one_line()) + "; every state row matches the log; "
-              f"all evidentiary copies match their SHA-256{held}", soft_wrap=True)
+              "all evidentiary copies match their SHA-256; spatial indexes, review locks, "
+              f"schema and product files hold{escape(held)}", soft_wrap=True)

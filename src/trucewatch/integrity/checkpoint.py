@@ -15,13 +15,22 @@ Whoever holds a checkpoint can later show that the log was truncated behind it (
 than ``seq`` entries) or rewritten (entry ``seq`` has another hash, or the chain to it
 no longer verifies): ``trucewatch verify --store S --checkpoint C.json``.
 
-The mission key: ``$TRUCEWATCH_MISSION_KEY`` if set, else ``mission-key.pem`` beside a
-SQLite store (beside the bulletins for a PostgreSQL one); created on first use with
-permissions 0600, its public half beside it in ``mission-key.pub.json``. Each run also
-writes the public half into ``mission-keys.json`` beside the checkpoint (the key
-registry format of :mod:`trucewatch.integrity.keys`, source ``mission:trucewatch``), so
-that a checkpoint and the key that checks it travel together; pin that registry
-elsewhere (``verify --keys``) to trust it independently of the store's machine.
+The mission key (private) lives where the operator says: ``--mission-key`` (``run``),
+else ``$TRUCEWATCH_MISSION_KEY``, else ``$XDG_CONFIG_HOME/trucewatch/mission-key.pem``
+(``~/.config/...``): never by default beside the store or the bulletins, where whoever
+can write the store's folder could read it and re-sign. It is created on first use with
+permissions 0600, its public half beside it in ``mission-key.pub.json``. A key found at
+the old default place (``mission-key.pem`` beside a SQLite store or in the out folder)
+is refused with the command that moves it.
+
+**Pinning.** The first checkpoint of a store appends a ``pin_mission_key`` entry to its
+log (key id, public key, valid from), before the head it signs; a later checkpoint by
+another key is refused. ``verify --checkpoint`` trusts only an explicit source: the
+registry given with ``--keys`` (held apart from the store: the parties, headquarters),
+else the key pinned in the store's log (trust on first use: as good as the log's first
+entries, which every checkpoint held elsewhere binds). The ``mission-keys.json`` each
+run writes beside the checkpoint is for others to fetch and pin; it is never trusted
+because of where it lies.
 """
 
 from __future__ import annotations
@@ -60,12 +69,15 @@ KEY_ENV = "TRUCEWATCH_MISSION_KEY"
 KEY_FILE = "mission-key.pem"
 REGISTRY_FILE = "mission-keys.json"
 SOURCE = "mission:trucewatch"
+PIN_ACTION = "pin_mission_key"
 
 
 class LogHolder(Protocol):
     path: str
 
     def audit_log(self) -> list[LogEntry]: ...
+
+    def log(self, actor: str, action: str, subject: str, details: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -115,14 +127,33 @@ def _raw_public(private: Ed25519PrivateKey) -> bytes:
     return private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def mission_key_path(store_path: str, out_dir: Path) -> Path:
-    """Where the mission key is: $TRUCEWATCH_MISSION_KEY, else beside a SQLite store file,
-    else (PostgreSQL, in-memory) in the out folder."""
+def default_key_path() -> Path:
+    """``$XDG_CONFIG_HOME/trucewatch/mission-key.pem`` (``~/.config`` without it)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "trucewatch" / KEY_FILE
+
+
+def mission_key_path(store_path: str, out_dir: Path, given: Path | None = None) -> Path:
+    """Where the mission key is: ``given`` (``--mission-key``), else $TRUCEWATCH_MISSION_KEY,
+    else :func:`default_key_path`. ConfigError when none was said and a key lies at the
+    old default place (beside a SQLite store, in the out folder): it must be moved."""
+    if given is not None:
+        return Path(given)
     if os.environ.get(KEY_ENV):
         return Path(os.environ[KEY_ENV])
+    default = default_key_path()
+    old = [Path(out_dir) / KEY_FILE]
     if store_path and store_path != ":memory:" and "://" not in store_path:
-        return Path(store_path).parent / KEY_FILE
-    return Path(out_dir) / KEY_FILE
+        old.insert(0, Path(store_path).parent / KEY_FILE)
+    for legacy in old:
+        if legacy.exists() and legacy.resolve() != default.resolve():
+            raise ConfigError(
+                f"the mission key lies beside the store at {legacy}: whoever can write "
+                "that folder could re-sign the log",
+                fix=f"move it out (mkdir -p {default.parent} && mv {legacy} "
+                    f"{_public_file(legacy)} {default.parent}/), or point ${KEY_ENV} at "
+                    "its new place")
+    return default
 
 
 def _public_file(key_path: Path) -> Path:
@@ -157,9 +188,16 @@ def mission_key(path: Path) -> tuple[Ed25519PrivateKey, KeyRecord]:
     private, public = new_keypair()
     path.parent.mkdir(parents=True, exist_ok=True)
     pem = private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
+    try:  # whole or not at all: two first runs at once both end with the same key
+        os.link(tmp, path)
+    except FileExistsError:
+        return mission_key(path)
+    finally:
+        tmp.unlink()
     record = KeyRecord(key_id_of(public), SOURCE, public,
                        datetime.now(UTC).replace(microsecond=0))
     KeyRegistry([record]).save(pub_file)
@@ -176,14 +214,48 @@ def sign(log: Sequence[LogEntry], private: Ed25519PrivateKey,
     return replace(unsigned, signature=private.sign(unsigned.message()))
 
 
+def pinned(log: Sequence[LogEntry]) -> tuple[KeyRecord, int] | None:
+    """The mission key pinned in the log (its first ``pin_mission_key`` entry) and that
+    entry's seq; None when the log pins none. ConfigError when the pin is unreadable."""
+    entry = next((e for e in log if e.action == PIN_ACTION), None)
+    if entry is None:
+        return None
+    try:
+        d = json.loads(entry.details)
+        public = base64.b64decode(str(d["public_key"]), validate=True)
+        record = KeyRecord(str(d["key_id"]), SOURCE, public, parse_time(str(d["valid_from"])))
+    except (ValueError, KeyError, TypeError, binascii.Error) as err:
+        raise ConfigError(f"the mission key pinned at log entry {entry.seq} is unreadable "
+                          f"({err})", fix="give --keys with the mission key registry "
+                          "held apart from the store") from err
+    if record.key_id != key_id_of(public):
+        raise ConfigError(f"the mission key pinned at log entry {entry.seq} names "
+                          f"{record.key_id}, not its public key's id {key_id_of(public)}",
+                          fix="give --keys with the mission key registry held apart from "
+                          "the store")
+    return record, entry.seq
+
+
 def publish(store: LogHolder, out_dir: Path, day: date,
             key_path: Path | None = None) -> Path:
     """Write ``out_dir/checkpoint-DAY.json`` (``.revN.json`` when that exists) for the
     store's log as it is now, and the mission key's public record into
-    ``out_dir/mission-keys.json``."""
+    ``out_dir/mission-keys.json``. The store's first checkpoint pins its key in the log;
+    ConfigError when the key is not the one the store pinned."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    private, record = mission_key(key_path or mission_key_path(store.path, out_dir))
+    private, record = mission_key(mission_key_path(store.path, out_dir, key_path))
+    pin = pinned(store.audit_log())
+    if pin is None:
+        store.log("mission", PIN_ACTION, record.key_id, {
+            "key_id": record.key_id, "source": SOURCE,
+            "public_key": base64.b64encode(record.public_key).decode(),
+            "valid_from": format_time(record.valid_from)})
+    elif pin[0].public_key != record.public_key:
+        raise ConfigError(f"this store pinned mission key {pin[0].key_id} (log entry "
+                          f"{pin[1]}); the key at hand is {record.key_id}",
+                          fix=f"point --mission-key or ${KEY_ENV} at the mission key the "
+                              "store pinned")
     cp = sign(store.audit_log(), private)
     registry_path = out_dir / REGISTRY_FILE
     registry = KeyRegistry.load(registry_path) if registry_path.exists() else KeyRegistry()
@@ -203,15 +275,25 @@ def publish(store: LogHolder, out_dir: Path, day: date,
     return path
 
 
-def trusted_registry(checkpoint_path: Path, keys: Path | None = None) -> tuple[KeyRegistry, Path]:
-    """The registry a checkpoint is checked against: ``keys`` if given, else
-    mission-keys.json beside the checkpoint."""
-    where = keys or Path(checkpoint_path).with_name(REGISTRY_FILE)
-    if not where.exists():
-        raise ConfigError(f"no mission key registry to check {checkpoint_path} with "
-                          f"({where} does not exist)",
-                          fix="give --keys with the mission key registry (mission-keys.json)")
-    return KeyRegistry.load(where), where
+def trusted_registry(log: Sequence[LogEntry],
+                     keys: Path | None = None) -> tuple[KeyRegistry, str]:
+    """The registry a checkpoint of ``log`` is checked against, and where it came from:
+    ``keys`` (``verify --keys``) if given, else the key pinned in the log. Never a file
+    because it lies beside the checkpoint. ConfigError when there is neither."""
+    if keys is not None:
+        if not Path(keys).is_file():
+            raise ConfigError(f"no mission key registry at {keys}",
+                              fix="give --keys the mission-keys.json held apart from the store")
+        return KeyRegistry.load(keys), f"the registry {keys}"
+    pin = pinned(log)
+    if pin is None:
+        raise ConfigError("no trusted mission key to check the checkpoint with: the store "
+                          "pins none (its log was written before pinning) and --keys was "
+                          "not given; a mission-keys.json beside the checkpoint is not "
+                          "trusted",
+                          fix="give --keys with the mission key registry held apart from "
+                              "the store (the parties', headquarters' copy)")
+    return KeyRegistry([pin[0]]), f"the key pinned at log entry {pin[1]}"
 
 
 def check(cp: Checkpoint, log: Sequence[LogEntry], registry: KeyRegistry,

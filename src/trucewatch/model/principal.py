@@ -13,7 +13,9 @@ Canonical names (:func:`canonical_name`)
     (Unicode category Cf: U+200B zero-width space, U+200D, U+2060, U+FEFF, bidi
     marks and overrides...), a control character (Cc, newlines included), or anything
     but letters, marks, digits, spaces and ``. - _ @ '``; when its letters mix scripts
-    (``аnna`` with a Cyrillic ``а``); when it is empty or longer than 64 characters; or
+    (``аnna`` with a Cyrillic ``а``); when it is written wholly in another script's
+    look-alike letters of a name the store already holds (``расо``, all Cyrillic,
+    beside a Latin ``paco``: :func:`skeleton`); when it is empty or longer than 64 characters; or
     when it is a system actor of the audit log (``pipeline``, ``ingest``...). A refused
     name is a clear error, so nobody holds a name that differs from another by a
     character nobody sees.
@@ -134,6 +136,29 @@ def canonical_name(name: str) -> str:
         raise InvalidInputError(f"{folded!r} is a system actor of the audit log, not a "
                                 "person's name", fix="choose another name")
     return folded
+
+
+# letters of other scripts that look like a Latin letter (after casefolding: the lower
+# case of an upper-case look-alike too, Cyrillic В -> в -> b), from Unicode's
+# confusables (UTS #39) for the scripts a mission meets
+_LOOKS_LATIN = str.maketrans({
+    # Cyrillic
+    "а": "a", "в": "b", "ь": "b", "с": "c", "ԁ": "d", "е": "e", "һ": "h", "н": "h",
+    "і": "i", "ј": "j", "к": "k", "ӏ": "l", "м": "m", "п": "n", "о": "o", "р": "p",
+    "ԛ": "q", "ѕ": "s", "т": "t", "у": "y", "ԝ": "w", "х": "x", "ү": "y", "ѵ": "v",
+    "ё": "ë", "ї": "ï",
+    # Greek
+    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "μ": "m", "ν": "v",
+    "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "γ": "y", "ζ": "z", "ϲ": "c",
+    "ϳ": "j",
+})
+
+
+def skeleton(canonical: str) -> str:
+    """What a canonical name looks like: each letter of another script that looks like
+    a Latin one replaced by it (``расо``, all Cyrillic, is ``paco``). Two different
+    names with one skeleton are look-alikes, whatever script each is written in."""
+    return canonical.translate(_LOOKS_LATIN)
 
 
 def legacy_key(name: str) -> str:

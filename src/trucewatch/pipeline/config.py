@@ -82,6 +82,7 @@ class CycleConfig:
     progress: Progress = _noop
     stages: Mapping[str, str] = field(default_factory=dict)
     language: str = "en"  # the bulletin's (reports.i18n: en, uk, ru, fr)
+    mission_key: Path | None = None  # signs checkpoints (None: integrity.checkpoint's default)
 
     @property
     def store_where(self) -> Path | str:

@@ -631,7 +631,8 @@ class PublishStage:
                            pdf=self.pdf, sensors=figures.summary() if figures else None,
                            extra=extra, language=cfg.language)
         _publish(store, bulletins, day)
-        store.publish_checkpoint(cfg.out_dir, day)  # the log's head, signed (mission key)
+        # the log's head, signed (the mission key, pinned in the log by the first one)
+        store.publish_checkpoint(cfg.out_dir, day, cfg.mission_key)
         return Published(view, bulletins, review_log)
 
 

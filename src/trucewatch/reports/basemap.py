@@ -21,7 +21,6 @@ layers with :meth:`Basemap.geojson`.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -34,6 +33,7 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from trucewatch.geo.gazetteer import Gazetteer, Place
+from trucewatch.geo.share import find_folder
 from trucewatch.reports.i18n import N_
 
 ENV_VAR = "TRUCEWATCH_DATA"
@@ -99,15 +99,7 @@ class Basemap:
 
 def find_data_dir(explicit: Path | None = None) -> Path | None:
     """The data share: ``explicit``, else $TRUCEWATCH_DATA, else ``../shared/data``."""
-    if explicit is not None:
-        return explicit
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env)
-    for d in DEFAULT_DIRS:
-        if (Path(d) / OUTLINE).is_file() or (Path(d) / OBLAST_GRID).is_file():
-            return Path(d).resolve()
-    return None
+    return find_folder(explicit, ENV_VAR, DEFAULT_DIRS, (OUTLINE, OBLAST_GRID))
 
 
 def load_basemap(bounds: Bounds, data_dir: Path | None = None) -> Basemap:

@@ -16,7 +16,6 @@ Covariates that do not cover the area are refused: a classifier that silently to
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import polars as pl
 from numpy.typing import NDArray
 
 from trucewatch.errors import BaselineError, InputFileError
+from trucewatch.geo.share import find_folder
 
 LAND_USE_FILE = "land_use_2022_0p1deg.csv"
 POPULATION_FILE = "pop_density_2020_0p1deg.csv"
@@ -52,15 +52,7 @@ class CellCovariates:
 
 def find_covariates(explicit: Path | None = None) -> Path | None:
     """The covariate folder: ``explicit``, else $TRUCEWATCH_COVARIATES, else the data share."""
-    if explicit is not None:
-        return explicit
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env)
-    for d in DEFAULT_DIRS:
-        if (Path(d) / LAND_USE_FILE).is_file():
-            return Path(d).resolve()
-    return None
+    return find_folder(explicit, ENV_VAR, DEFAULT_DIRS, (LAND_USE_FILE,))
 
 
 def _corner_mean(points: pl.DataFrame, value_cols: list[str], i0: int, j0: int,

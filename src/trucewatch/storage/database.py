@@ -83,6 +83,34 @@ def _sqlite_engine(path: str) -> sa.Engine:
     return sa.create_engine("sqlite://", creator=connect, poolclass=StaticPool)
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_sqlite_path(path: Path) -> None:
+    """StorageError (one line, with its fix) when ``path`` cannot be a SQLite store: a
+    folder, or a file that is neither empty nor a SQLite database (a text file, a CSV
+    given as --store by mistake). A path that does not exist is a new store."""
+    fix = (f"give the path of a trucewatch store file (e.g. {path / 'trucewatch.db'})"
+           if path.is_dir() else
+           "give the path of a trucewatch store (a SQLite .db file), or a new path to "
+           "create one; a PostgreSQL store is a postgresql:// URL")
+    if path.is_dir():
+        raise StorageError(f"store {path} is a folder, not a SQLite store file", fix=fix)
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise StorageError(f"store {path} is not a regular file", fix=fix)
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except OSError as err:
+        raise StorageError(f"cannot read store {path}: {err.strerror or err}",
+                           fix="check the path and its permissions") from err
+    if head and head != SQLITE_MAGIC:
+        raise StorageError(f"{path} is not a SQLite store (its first bytes are "
+                           f"{head[:8]!r})", fix=fix)
+
+
 class Database:
     """An open store's connection. ``where``: a SQLite path (or ``:memory:``) or a
     ``postgresql://`` URL."""
@@ -96,13 +124,16 @@ class Database:
             else:
                 path = str(where)
                 if path != ":memory:":
+                    check_sqlite_path(Path(path))
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
                 self.engine = _sqlite_engine(path)
             self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         except (sa.exc.SQLAlchemyError, sqlite3.Error, OSError) as err:
             fix = ("check the URL, that PostgreSQL runs and that the database exists"
                    if url else "check the path and its permissions")
-            raise StorageError(f"cannot open store {self.label}: {err}".strip(),
+            # the driver's own message, without SQLAlchemy's "Background on this error" line
+            why = str(getattr(err, "orig", None) or err).splitlines()[0]
+            raise StorageError(f"cannot open store {self.label}: {why}".strip(),
                                fix=fix) from err
         self.dialect: str = self.conn.dialect.name
         self.md = tables(self.dialect)

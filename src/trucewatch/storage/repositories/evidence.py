@@ -199,9 +199,17 @@ class EvidenceRepository(Repository):
 
     def verify(self) -> list[str]:
         """Check the whole chain, every evidentiary copy against the log both ways, and
-        the state: the log replayed against every bound table (storage.binding). The
-        problems found, empty when everything verifies; the first names the first broken
-        link or the first difference (table, key and the entry that wrote it)."""
+        the state: the log replayed against every bound table (storage.binding), and
+        what the log does not bind row by row (storage.checks: spatial indexes, review
+        locks, schema, published product files). The problems found, empty when
+        everything verifies; the first names the first broken link or the first
+        difference (table, key and the entry that wrote it)."""
+        from trucewatch.storage import checks
+
+        shape = checks.schema(self._db.conn)
+        if checks.incomplete(shape):  # the other checks would fail on what is missing
+            return [*shape, "the log and the rows were not checked: the schema is "
+                    "incomplete (restore the store from a copy)"]
         log = self.audit_log()
         report = verify_chain(log)
         problems = [] if report.ok else [report.one_line()]
@@ -231,7 +239,9 @@ class EvidenceRepository(Repository):
         problems += [f"evidentiary copy {sha[:16]} ({name}) logged at entry {seq} is missing "
                      "from raw_inputs" for sha, (seq, name) in logged.items()
                      if sha not in stored]
-        return problems + binding.check(self._db.conn, log)
+        return [*problems, *binding.check(self._db.conn, log), *shape,
+                *checks.spatial(self._db.conn), *checks.locks(self._db.conn, log),
+                *checks.products(self._db.conn)]
 
     # ------------------------------------------------------------- reads
     def quarantine(self, batch_id: str | None = None) -> list[QuarantineEntry]:

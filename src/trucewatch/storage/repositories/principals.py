@@ -17,6 +17,7 @@ from trucewatch.model.principal import (
     canonical_name,
     display_name,
     legacy_key,
+    skeleton,
 )
 from trucewatch.storage.database import now
 from trucewatch.storage.repositories.base import Repository, dicts
@@ -83,6 +84,16 @@ class PrincipalRepository(Repository):
                 "a second person, not even after a revocation",
                 fix="give --reissue to issue another token to that same person, or "
                     "choose another name")
+        looks = skeleton(canonical)
+        twin = next((q for q in self.principals() if q.name != canonical
+                     and skeleton(q.name) == looks), None)
+        if twin is not None:
+            raise PrincipalError(
+                f"the name {display_name(name)!r} looks like the name of principal "
+                f"{twin.id} ({twin.display_name}, {twin.role}): written in other "
+                "letters that look the same, it could impersonate them",
+                fix="choose a name that does not look like another's (or give --reissue "
+                    "to issue that same person another token)")
         rec = PrincipalRecord("p-" + secrets.token_hex(8), canonical, display_name(name),
                               role, party, now())
         self._bind("principals", [(rec.id,)], new=True)

@@ -36,12 +36,14 @@ class ProductRepository(Repository):
                 "kind": kind, "report_date": report_date.isoformat(), "audience": audience,
                 "sha256": sha, "size": len(content)})
 
-    def publish_checkpoint(self, out_dir: Path, day: date) -> Path:
-        """Sign the log's head with the mission key into ``out_dir/checkpoint-DAY.json``
+    def publish_checkpoint(self, out_dir: Path, day: date,
+                           key_path: Path | None = None) -> Path:
+        """Sign the log's head with the mission key (``key_path``, else the default place)
+        into ``out_dir/checkpoint-DAY.json``, pinning the key in the log the first time
         (integrity.checkpoint: where the key lives, what is signed)."""
         from trucewatch.integrity import checkpoint
 
-        return checkpoint.publish(self, Path(out_dir), day)  # type: ignore[arg-type]
+        return checkpoint.publish(self, Path(out_dir), day, key_path)  # type: ignore[arg-type]
 
     def products(self) -> list[dict[str, Any]]:
         """Published products, oldest first: name, kind, report_date, audience (public or
