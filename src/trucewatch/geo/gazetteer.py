@@ -74,14 +74,24 @@ def morph_available() -> bool:
 
 def lemma_keys(name: str, language: str | None = None, limit: int = 6) -> list[str]:
     """The normalized dictionary forms of a (Cyrillic) name, word by word: each noun
-    in the nominative singular, each adjective also agreed in each gender ("Новой
-    Каховке" -> "новая каховка"). Empty without pymorphy3 or for Latin names."""
+    in the nominative singular, each adjective before the last word also agreed in each
+    gender ("Новой Каховке" -> "новая каховка"). Empty without pymorphy3, for Latin
+    names, and for a name of several words not all capitalized (a place's name is:
+    "Нова Каховка"; "Вибухи біля Торецька" is not one, and is not worth parsing)."""
     if not _CYRILLIC.search(name):
         return []
+    words = re.sub(r"[’ʼ`]", "'", name).split()
+    if len(words) > 1 and not all(w[:1].isupper() for w in words):
+        return []
+    return list(_lemma_keys(" ".join(words).casefold(), language, limit))
+
+
+@lru_cache(maxsize=8192)
+def _lemma_keys(name: str, language: str | None, limit: int) -> tuple[str, ...]:
     langs = (language,) if language in MORPH_LANGUAGES else MORPH_LANGUAGES
-    words = re.sub(r"[’ʼ`]", "'", name.casefold()).split()
+    words = name.split()
     forms: list[list[str]] = []
-    for w in words:
+    for n, w in enumerate(words):
         found: dict[str, None] = {}
         for lang in langs:
             m = _analyzer(lang)
@@ -91,7 +101,7 @@ def lemma_keys(name: str, language: str | None = None, limit: int = 6) -> list[s
                 if p.tag.POS not in _POS:
                     continue
                 found.setdefault(normalize(p.normal_form))
-                if p.tag.POS == "ADJF":
+                if p.tag.POS == "ADJF" and n < len(words) - 1:
                     for g in ("masc", "femn", "neut"):
                         f = p.inflect({"nomn", "sing", g})
                         if f is not None:
@@ -101,7 +111,7 @@ def lemma_keys(name: str, language: str | None = None, limit: int = 6) -> list[s
     for options in forms:
         keys = [f"{k} {o}".strip() for k in keys for o in options][:limit ** 2]
     own = normalize(name)
-    return [k for k in keys if k != own]
+    return tuple(k for k in keys if k != own)
 
 
 @dataclass(frozen=True)
