@@ -177,7 +177,7 @@ def test_french_press_reports_keep_text_and_find_places() -> None:
         assert e.language == "fr", p.name
         for m in e.places:
             assert text[m.start:m.end] == m.text
-        found |= {m.name for m in e.places if m.how in ("exact", "stem")}
+        found |= {m.name for m in e.places if m.how in ("exact", "morph", "stem")}
         outside = {m.name for m in e.places if m.how == "outside"}
         assert "Paris" not in found and (("Paris" in text) <= ("Paris" in outside)), p.name
     assert {"Kyiv", "Luhansk"} <= found

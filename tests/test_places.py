@@ -3,9 +3,12 @@ mission's area (issue 15: "Оріхова" was Orikhove in Crimea, at 0.85)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from trucewatch.geo.gazetteer import Gazetteer, PlaceRef
+from trucewatch.geo.gazetteer import Gazetteer, PlaceRef, lemma_keys, morph_available
+from trucewatch.ingest.extraction import Extractor
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +49,55 @@ def test_a_far_match_has_low_confidence(gaz: Gazetteer) -> None:
     assert far.confidence < 0.5
     near = gaz.resolve("Zolote", near=(48.3, 37.5))
     assert near is not None and near.confidence >= 0.9
+
+
+needs_morph = pytest.mark.skipif(not morph_available(), reason="needs pymorphy3 with "
+                                 "pymorphy3-dicts-uk and -ru (pip install 'trucewatch[nlp]')")
+
+# inflected forms (locative, genitive, instrumental, dative) and the place they name;
+# without morphology the stem fallback resolves none of the first six
+INFLECTED = [("Мар'їнці", "uk", "Mar'yinka"), ("Мар’їнці", None, "Mar'yinka"),
+             ("Авдіївці", "uk", "Avdiyivka"), ("Горлівці", "uk", "Horlivka"),
+             ("Ясиноватой", "ru", "Yasynuvata"), ("Новій Каховці", "uk", "Nova Kakhovka"),
+             ("Новой Каховке", "ru", "Nova Kakhovka"), ("Горловкой", "ru", "Horlivka"),
+             ("Марьинке", "ru", "Mar'yinka"), ("Донецке", "ru", "Donetsk"),
+             ("Торецьку", "uk", "Toretsk"), ("Оріхова", "uk", "Orikhiv"),
+             ("Оріхова", None, "Orikhiv")]
+
+
+@needs_morph
+@pytest.mark.parametrize(("form", "language", "place"), INFLECTED)
+def test_inflected_forms_resolve_by_morphology(gaz: Gazetteer, form: str,
+                                               language: str | None, place: str) -> None:
+    r = gaz.resolve(form, near=(48.3, 37.5), language=language)
+    assert r is not None, form
+    assert (r.place.name, r.how) == (place, "morph")
+
+
+@needs_morph
+def test_morphology_gives_dictionary_forms() -> None:
+    assert "марінка" in lemma_keys("Мар'їнці", "uk")  # normalized: ї is stored as і
+    assert "нова каховка" in lemma_keys("Новій Каховці", "uk")
+    assert "новая каховка" in lemma_keys("Новой Каховке", "ru")
+    assert lemma_keys("Zolote") == []
+    # a word that names no place stays unresolved, in any case
+    assert gaz_none("Вибухами")
+
+
+def gaz_none(word: str) -> bool:
+    return Gazetteer.load().resolve(word, near=(48.3, 37.5)) is None
+
+
+@needs_morph
+def test_places_in_free_text_by_morphology() -> None:
+    ex = Extractor(use_spacy=False)
+    cases = [("Вночі обстріл у Мар'їнці, 30 травня о 03:00", "Mar'yinka", "Мар'їнці"),
+             ("Вчера под Горловкой был сильный взрыв", "Horlivka", "Горловкой"),
+             ("Обстріл біля Оріхова 29 травня", "Orikhiv", "Оріхова"),
+             ("Стрельба в Новой Каховке 28 мая", "Nova Kakhovka", "Новой Каховке")]
+    for text, place, span in cases:
+        e = ex.extract(text, datetime(2026, 5, 31, tzinfo=UTC))
+        best = e.best_place()
+        assert best is not None, text
+        assert (best.name, best.text, best.how) == (place, span, "morph"), text
+        assert text[best.start:best.end] == span

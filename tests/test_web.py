@@ -325,6 +325,12 @@ def test_review_two_person_rule_by_clicking(served: tuple[Server, dict[str, str]
                            "Math.abs(c[0] - lon) < 0.01 && Math.abs(c[1] - lat) < 0.01; }",
                            arg=[got["location"]["lon"], got["location"]["lat"]],
                            timeout=10_000)
+    # the actions offered are exactly those the server allows this principal now: an
+    # analyst is not offered Verify on an automatic incident
+    offered = item.evaluate("(li) => [...li.querySelectorAll('.actions [data-action]')]"
+                            ".map((b) => b.dataset.action)")
+    assert offered == got["actions"] == ["pending_verification", "unverifiable",
+                                         "inaccurate", "duplicate", "rejected", "modify"]
     # the reason is asked in the page, and is required
     item.get_by_role("button", name="Propose verified").click()
     form = item.locator("form.reason")
@@ -405,6 +411,69 @@ def test_allegation_with_a_map_pin_and_a_date_picker(
     assert (filed["lat"], filed["lon"]) == pinned  # what the pin put in the form
     assert abs(filed["lat"] - where["lat"]) < 0.02 and abs(filed["lon"] - where["lng"]) < 0.02
     assert filed["time_start"].startswith("2026-05-30T07:30:00")
+    # the filer follows it: received, in their own list; another filer does not see it
+    mine = page.locator(f"#mine li[data-id='{name}']")
+    mine.wait_for()
+    assert mine.get_attribute("data-status") == "received"
+    assert "received" in (mine.text_content() or "")
+    others = httpx.get(f"{server.url}/api/v1/allegations/mine",
+                       headers={"Authorization": f"Bearer {tok['anna']}"}).json()["items"]
+    assert name not in [o["allegation_id"] for o in others]
+
+
+def test_modify_and_duplicate_by_clicking(served: tuple[Server, dict[str, str]],
+                                          browser: Any) -> None:
+    import httpx
+
+    server, tok = served
+    auth = {"Authorization": f"Bearer {tok['anna']}"}
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    _sign_in(page, server.url, tok["anna"])
+    items = page.locator("#queue li").filter(has=page.get_by_role("button", name="Modify…"))
+    first, second = items.nth(0).get_attribute("data-id"), items.nth(1).get_attribute("data-id")
+    before = httpx.get(f"{server.url}/api/v1/incidents/{first}", headers=auth).json()
+    # modify: the form is filled with the incident's values; only what changed is sent
+    item = page.locator(f"#queue li[data-id='{first}']")
+    item.get_by_role("button", name="Modify…").click()
+    form = item.locator("form.reason")
+    assert float(form.locator("input[name=lat]").input_value()) == before["location"]["lat"]
+    lon = round(before["location"]["lon"] + 0.01, 5)
+    form.locator("input[name=lon]").fill(str(lon))
+    form.locator("select[name=category]").select_option("explosion.airburst")
+    form.locator("textarea").fill("the airburst is 700 m east, per the drone frame")
+    form.get_by_role("button", name="Confirm: Modify…").click()
+    _toast(page, f"{first}: modified")
+    after = httpx.get(f"{server.url}/api/v1/incidents/{first}", headers=auth).json()
+    assert after["category"] == "explosion.airburst"
+    assert after["location"]["lon"] == lon
+    assert after["location"]["lat"] == before["location"]["lat"]
+    assert after["history"][-1]["action"] == "modify"
+    assert after["history"][-1]["why"] == "the airburst is 700 m east, per the drone frame"
+    # duplicate: the original is named in the form, with a reason
+    item = page.locator(f"#queue li[data-id='{second}']")
+    item.get_by_role("button", name="Duplicate…").click()
+    form = item.locator("form.reason")
+    form.locator("input[name=of]").fill(first)
+    form.locator("textarea").fill("the same impact, reported twice")
+    form.get_by_role("button", name="Confirm: Duplicate…").click()
+    _toast(page, f"{second}: now duplicate")
+    dup = httpx.get(f"{server.url}/api/v1/incidents/{second}", headers=auth).json()
+    assert dup["status"] == "duplicate" and dup["attributes"]["duplicate_of"] == first
+    assert dup["actions"] == []
+    page.wait_for_function("(id) => !document.querySelector(`#queue li[data-id='${id}']`)",
+                           arg=second)
+    # a duplicate of nothing is refused in one sentence, and the claim is given back
+    third = page.locator("#queue li").filter(has=page.get_by_role("button", name="Duplicate…")
+                                             ).nth(1)
+    third_id = third.get_attribute("data-id")
+    third.get_by_role("button", name="Duplicate…").click()
+    third.locator("input[name=of]").fill("inc-nowhere")
+    third.locator("textarea").fill("wrong id")
+    third.get_by_role("button", name="Confirm: Duplicate…").click()
+    error = _toast(page, "Not found", error=True)
+    assert "inc-nowhere" in error
+    still = httpx.get(f"{server.url}/api/v1/incidents/{third_id}", headers=auth).json()
+    assert still["status"] == "automatic" and "duplicate" in still["actions"]
 
 
 def test_coverage_gaps_are_drawn(served: tuple[Server, dict[str, str]],

@@ -17,7 +17,8 @@ from trucewatch.errors import MissingExtraError
 # extra -> (what it enables, the top-level modules it installs)
 EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "pdf": ("bulletins (HTML, PDF and their maps)", ("weasyprint", "matplotlib")),
-    "nlp": ("reading free-text allegations", ("spacy", "fr_core_news_sm", "dateparser")),
+    "nlp": ("reading free-text allegations", ("spacy", "fr_core_news_sm", "dateparser",
+                                              "pymorphy3")),
     "sensors": ("StationXML inventories and QuakeML export", ("obspy",)),
     "service": ("the REST API and the dashboard", ("fastapi", "uvicorn", "fastapi_offline",
                                                     "starlette")),

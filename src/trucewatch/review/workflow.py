@@ -10,6 +10,10 @@
   modified the incident cannot be the one who confirms it;
 * ``modify()``: correct location, time or category (with a reason): counted as modified;
 * ``add()``: an incident the automation missed, by an analyst: counted as added;
+* ``actions()``: what a principal may do to an incident now (the decisions its status
+  allows, ``verified`` only for one who may confirm and is not barred by the two-person
+  rule, ``modify`` while undecided; nothing while someone else holds the claim), with
+  the reason an offered-looking action is refused (``refusals()``);
 * every change is a new version with who, when and why, and an audit-chain entry;
 * ``add()`` and ``modify()`` refuse what cannot be: a latitude outside [-90, 90], a
   longitude outside [-180, 180], NaN or infinity, an uncertainty not above 0 (or above
@@ -138,6 +142,44 @@ class ReviewService:
             return self.store.principal(principal_id).display_name
         except NotFoundError:
             return principal_id
+
+    # ------------------------------------------------------------- what may be done
+    def refusals(self, inc: Incident, who: Actor, *, may_confirm: bool
+                 ) -> dict[str, str]:
+        """Each action this principal may not take on ``inc`` now, with the sentence
+        saying why (the one the workflow would refuse it with); :meth:`actions` are the
+        others. ``may_confirm``: whether the principal's role may confirm ``verified``
+        (the API's roles decide it)."""
+        p = self._who(who)
+        holder = self.store.lock_holder(inc.id)
+        refused: dict[str, str] = {}
+        if holder and holder != p.id:
+            why = f"{inc.id} is claimed by {self._name(holder)}"
+            return dict.fromkeys(ACTIONS, why)
+        history: list[dict[str, Any]] | None = None
+        for s in DECISIONS:
+            if s == Status.VERIFIED:  # refused as the API and decide() refuse it
+                if not may_confirm:
+                    refused[s.value] = "only a reviewer confirms 'verified'"
+                    continue
+                history = history or self.store.incident_history(inc.id)
+                try:
+                    self._check_two_person(inc, p, history)
+                except TwoPersonRuleError as err:
+                    refused[s.value] = err.message
+            elif not inc.status.can_become(s):
+                refused[s.value] = (f"status cannot change from {inc.status.value} to "
+                                    f"{s.value}")
+        if inc.status not in (Status.AUTOMATIC, Status.PENDING_VERIFICATION):
+            refused["modify"] = f"{inc.id} is {inc.status.value}: decided incidents are " \
+                                "not modified"
+        return refused
+
+    def actions(self, inc: Incident, who: Actor, *, may_confirm: bool) -> list[str]:
+        """What this principal may do to ``inc`` now, in :data:`ACTIONS` order: status
+        values (decisions) and ``modify``."""
+        refused = self.refusals(inc, who, may_confirm=may_confirm)
+        return [a for a in ACTIONS if a not in refused]
 
     # ------------------------------------------------------------- decisions
     def decide(self, incident_id: str, who: Actor, status: Status, why: str,
@@ -290,6 +332,13 @@ class ReviewService:
                                      for s in status.values()),
             unverifiable=sum(s == Status.UNVERIFIABLE for s in status.values()),
             awaiting_review=sum(s == Status.AUTOMATIC for s in status.values()))
+
+
+# the decisions offered to a reviewer (``automatic`` again is the workflow's own, after
+# a modification), then ``modify``
+DECISIONS = (Status.PENDING_VERIFICATION, Status.VERIFIED, Status.UNVERIFIABLE,
+             Status.INACCURATE, Status.DUPLICATE, Status.REJECTED)
+ACTIONS = (*(s.value for s in DECISIONS), "modify")
 
 
 # ------------------------------------------------------------- validation

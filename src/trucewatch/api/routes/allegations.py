@@ -75,6 +75,8 @@ async def file_allegation(request: Request, who: AsFiler, store: StoreDep,
                             "claimant_kind": kind.value,
                             "received_at": format_time(datetime.now(UTC))}
     item |= {k: v for k, v in body.model_dump(mode="json").items() if v is not None}
+    # who filed it, by principal id: what /allegations/mine follows (never from the body)
+    item["filed_by"] = who.id
     doc = json.dumps({"format": "trucewatch-allegations/1", "allegations": [item]},
                      ensure_ascii=False).encode()
     o = await run_in_threadpool(receive, store, doc, name, cfg.sources["allegations"],
@@ -105,6 +107,36 @@ def allegations(who: AsAllegations, store: StoreDep, limit: Limit = 100,
         if ruling is not None and status is not None:
             ruling = _ruling_seen(ruling, status)
         items.append({"allegation": a, "ruling": ruling})
+    return page(items[offset:offset + limit], len(items), limit, offset)
+
+
+@router.get("/allegations/mine", tags=["allegations"], response_model=Page)
+def my_allegations(who: AsFiler, store: StoreDep, limit: Limit = 100,
+                   offset: Offset = 0) -> Page:
+    """The allegations this principal filed through the form, newest first, each with
+    its ``status``: ``received`` (not ruled on yet), ``under_review`` (the ruling waits
+    on what was observed there being reviewed) or ``ruled`` (with the ``ruling``: its
+    outcome, basis and reason). Another principal's allegations are never listed, even
+    for the same party or name: they are matched by the filer's principal id."""
+    rulings = {r["allegation_id"]: r for r in store.rulings()}
+    status = None if who.role in SEES_UNREVIEWED else {
+        _key(i.observation_ids): i.status.value for i in store.incidents()}
+    items = []
+    for a in reversed(store.allegations()):
+        if not who.id or a.get("filed_by") != who.id:
+            continue
+        ruling = rulings.get(a["allegation_id"])
+        if ruling is not None and status is not None:
+            ruling = _ruling_seen(ruling, status)
+        state = ("received" if ruling is None
+                 else "under_review" if ruling.get("ruling") == "pending" else "ruled")
+        resolved = a.get("resolved") or {}
+        items.append({
+            "allegation_id": a["allegation_id"], "received_at": a.get("received_at"),
+            "text": a.get("text", ""), "place": a.get("place") or resolved.get("where"),
+            "category": resolved.get("category", a.get("category")), "status": state,
+            "ruling": None if ruling is None else {
+                k: ruling.get(k) for k in ("ruling", "basis", "reason")}})
     return page(items[offset:offset + limit], len(items), limit, offset)
 
 

@@ -26,6 +26,7 @@ from trucewatch.api.deps import (
 )
 from trucewatch.api.geo import located
 from trucewatch.api.models import Aggregates, Incident, IncidentPage
+from trucewatch.api.routes.review import with_actions
 from trucewatch.errors import NotFoundError
 from trucewatch.model.enums import Category, Status
 from trucewatch.model.serialization import to_dict
@@ -99,7 +100,7 @@ def incident(incident_id: str, who: AsIncidents, store: StoreDep) -> dict[str, A
         out["history"] = [{k: h[k] for k in ("version", "status", "action", "who", "at",
                                               "why")}
                           for h in store.incident_history(incident_id)]
-    return out
+    return with_actions(out, inc, who, store)
 
 
 @router.get("/violations", tags=["queries"], response_model=Page)

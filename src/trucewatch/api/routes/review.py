@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import Field
 
-from trucewatch.api.auth import CONFIRMS
+from trucewatch.api.auth import CONFIRMS, Principal
 from trucewatch.api.deps import (
     AsReview,
     ConfigDep,
@@ -23,8 +23,9 @@ from trucewatch.api.deps import (
 from trucewatch.api.geo import located
 from trucewatch.api.models import IncidentPage
 from trucewatch.model.enums import Category, Status
+from trucewatch.model.incident import Incident
 from trucewatch.model.serialization import to_dict
-from trucewatch.review.workflow import ReviewService
+from trucewatch.review.workflow import ACTIONS, ReviewService
 from trucewatch.storage import SqliteStore
 
 router = APIRouter()
@@ -42,6 +43,7 @@ class Modification(Strict):
     lon: float | None = Field(default=None, ge=-180, le=180)
     uncertainty_m: float | None = Field(default=None, gt=0, le=100000)
     time_start: IsoTime | None = None
+    category: Category | None = Field(default=None, strict=False)
 
 
 class NewIncident(Period):
@@ -59,12 +61,26 @@ def _svc(store: SqliteStore) -> ReviewService:
     return ReviewService(store)
 
 
+def with_actions(out: dict[str, Any], inc: Incident, who: Principal, store: SqliteStore
+                 ) -> dict[str, Any]:
+    """An incident as the API gives it, with what ``who`` may do to it now:
+    ``actions`` (status values to decide, and ``modify``) and ``actions_refused`` (each
+    other action, with the sentence the server would refuse it with). A principal
+    without the review right may do nothing."""
+    if not who.may("review"):
+        return out
+    refused = _svc(store).refusals(inc, who, may_confirm=who.role in CONFIRMS)
+    return out | {"actions": [a for a in ACTIONS if a not in refused],
+                  "actions_refused": refused}
+
+
 @router.get("/review/queue", tags=["review"], response_model=IncidentPage)
 def queue(who: AsReview, store: StoreDep, limit: Limit = 100,
           offset: Offset = 0) -> Page:
+    """What needs action, each with the ``actions`` this principal may take now."""
     q = _svc(store).queue()
-    return page([located(to_dict(i)) for i in q[offset:offset + limit]], len(q), limit,
-                offset)
+    return page([with_actions(located(to_dict(i)), i, who, store)
+                 for i in q[offset:offset + limit]], len(q), limit, offset)
 
 
 @router.post("/review/{incident_id}/claim", tags=["review"])
@@ -92,7 +108,8 @@ def modify(incident_id: str, body: Modification, who: AsReview, store: StoreDep
            ) -> dict[str, Any]:
     return located(to_dict(_svc(store).modify(
         incident_id, who, body.why, lat=body.lat, lon=body.lon,
-        uncertainty_m=body.uncertainty_m, time_start=body.time_start)))
+        uncertainty_m=body.uncertainty_m, time_start=body.time_start,
+        category=body.category)))
 
 
 @router.post("/review/incidents", tags=["review"], status_code=201)

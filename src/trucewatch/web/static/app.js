@@ -590,17 +590,21 @@ function flyTo(i) {
 }
 
 async function reviewQueue() {
+  // each item carries the actions the server allows this principal now (two-person
+  // rule, role, claims): the dashboard offers exactly those
   const q = await api("/review/queue?limit=50");
   $("review").hidden = false;
-  // who proposed or touched a pending incident: that person may not verify it
-  const pending = q.items.filter((i) => i.status === "pending_verification");
-  const history = Object.fromEntries(await Promise.all(pending.map(async (i) =>
-    [i.id, (await api(`/incidents/${encodeURIComponent(i.id)}`).catch(() => ({}))).history || []])));
-  const items = q.items.map((i) => queueItem(i, history[i.id] || []));
+  state.queue = q.items;
+  const items = q.items.map((i) => queueItem(i));
   $("queue").replaceChildren(...(items.length ? items : [el("li", {}, t("queue_empty"))]));
 }
 
-function queueItem(i, history) {
+// the decisions, in the order offered; "verified" is labelled by the state it confirms
+const DECISIONS = [["pending_verification", "propose"], ["verified", "verify"],
+  ["unverifiable", "unverifiable"], ["inaccurate", "inaccurate"],
+  ["duplicate", "duplicate"], ["rejected", "reject"]];
+
+function queueItem(i) {
   const a = i.attributes || {};
   const sources = Array.isArray(a.sources) ? a.sources.join(", ")
     : (a.source || `${i.n_sources}`);
@@ -613,28 +617,37 @@ function queueItem(i, history) {
   li.onclick = (ev) => { if (!ev.target.closest("button, form")) flyTo(i); };
   const actions = el("div", {class: "actions"});
   li.append(actions);
-  const mine = history.some((h) => h.who === state.me.name &&
-    (h.status === "pending_verification" || ["added", "modify"].includes(h.action)));
-  const confirms = ["admin", "reviewer"].includes(state.me.role);
-  const button = (label, status, blocked) => {
-    const b = el("button", {type: "button", "data-action": status, disabled: !!blocked,
+  const allowed = new Set(i.actions || []);
+  const refused = i.actions_refused || {};
+  const button = (label, action, open, blocked) => {
+    const b = el("button", {type: "button", "data-action": action, disabled: !!blocked,
                             title: blocked || null, "aria-disabled": blocked ? "true" : null}, label);
-    b.onclick = () => askReason(li, i, label, status);
+    b.onclick = () => open(li, i, label, action);
     actions.append(b);
   };
-  if (i.status === "automatic") button(t("propose"), "pending_verification");
-  else button(t("verify"), "verified", mine ? t("two_person_own")
-    : (confirms ? "" : t("two_person_role")));
-  button(t("reject"), "rejected");
+  for (const [status, key] of DECISIONS) {
+    const open = status === "duplicate" ? askDuplicate : askReason;
+    if (allowed.has(status)) button(t(key), status, open);
+    // a pending incident says why this principal may not confirm it, rather than
+    // hiding the step
+    else if (status === "verified" && i.status === "pending_verification" && refused.verified) {
+      button(t(key), status, open, `${refused.verified} (${t("two_person")})`);
+    }
+  }
+  if (allowed.has("modify")) button(t("modify"), "modify", askModify);
+  if (!allowed.size && Object.keys(refused).length) {
+    actions.append(el("span", {class: "muted held"}, Object.values(refused)[0]));
+  }
   const show = el("button", {type: "button", class: "show"}, t("show_on_map"));
   show.onclick = () => flyTo(i);
   actions.append(show);
   return li;
 }
 
-function askReason(li, i, label, status) {
+// a form under the item: its own fields, then the reason (required, kept in the record)
+function reasonForm(li, label, fields, submit) {
   li.querySelector("form.reason")?.remove();
-  const form = el("form", {class: "reason"},
+  const form = el("form", {class: "reason"}, ...fields,
     el("label", {}, t("reason"), el("textarea", {name: "why", rows: "2", required: true})),
     el("button", {type: "submit"}, t("confirm", {action: label})),
     el("button", {type: "button", class: "cancel"}, t("cancel")));
@@ -644,18 +657,69 @@ function askReason(li, i, label, status) {
     const why = form.elements.why.value.trim();
     if (!why) { say(t("reason_needed"), true); return; }
     form.querySelector("[type=submit]").disabled = true;
-    await decide(i, status, why);
+    await submit(form, why);
   };
   li.append(form);
-  form.elements.why.focus();
+  (form.querySelector("input, select, textarea")).focus();
+  return form;
 }
 
-async function decide(i, status, why) {
+function askReason(li, i, label, status) {
+  reasonForm(li, label, [], (form, why) => act(i, "decide", {status, why}));
+}
+
+function askDuplicate(li, i, label) {
+  // the original: another incident of the queue, or any id typed in
+  const listId = `dups-${i.id}`;
+  const others = (state.queue || []).filter((o) => o.id !== i.id);
+  reasonForm(li, label, [
+    el("label", {}, t("duplicate_of"), el("input", {name: "of", required: true, list: listId,
+                                                     autocomplete: "off"})),
+    el("datalist", {id: listId}, ...others.map((o) => el("option", {value: o.id},
+      `${o.category} · ${placeOf(o)} · ${o.time_start}`)))],
+  (form, why) => act(i, "decide", {status: "duplicate", why,
+                                   duplicate_of: form.elements.of.value.trim()}));
+}
+
+// a datetime-local value (UTC) from an ISO time
+function localValue(iso) { return String(iso || "").slice(0, 16); }
+
+function askModify(li, i, label) {
+  const loc = i.location || {};
+  const num = (name, value, attrs) => el("label", {}, t(`m_${name}`),
+    el("input", {name, type: "number", step: "any", value, ...attrs}));
+  const cats = Object.keys(COLORS).filter((c) => c !== "explosion");
+  reasonForm(li, label, [
+    el("div", {class: "row"}, num("lat", loc.lat, {min: "-90", max: "90"}),
+       num("lon", loc.lon, {min: "-180", max: "180"})),
+    num("uncertainty_m", loc.uncertainty_m, {min: "1", max: "100000"}),
+    el("label", {}, t("m_time"), el("input", {name: "time_start", type: "datetime-local",
+                                             step: "60", value: localValue(i.time_start)})),
+    el("label", {}, t("category"), el("select", {name: "category"},
+      ...[...new Set([i.category, ...cats, "explosion.airburst", "explosion.undetermined"])]
+        .map((c) => el("option", {value: c, selected: c === i.category}, c))))],
+  (form, why) => {
+    // only what changed is sent: the server refuses a modification that changes nothing
+    const f = form.elements, body = {why};
+    if (+f.lat.value !== loc.lat) body.lat = +f.lat.value;
+    if (+f.lon.value !== loc.lon) body.lon = +f.lon.value;
+    if (+f.uncertainty_m.value !== loc.uncertainty_m) body.uncertainty_m = +f.uncertainty_m.value;
+    if (f.time_start.value && f.time_start.value !== localValue(i.time_start)) {
+      body.time_start = utcIso(f.time_start.value);
+    }
+    if (f.category.value !== i.category) body.category = f.category.value;
+    return act(i, "modify", body);
+  });
+}
+
+// claim, act, and give the claim back (a decision releases it; a modification keeps it)
+async function act(i, what, body) {
   const path = `/review/${encodeURIComponent(i.id)}`;
   try {
     await api(`${path}/claim`, {method: "POST"});
-    const r = await api(`${path}/decide`, {method: "POST", body: JSON.stringify({status, why})});
-    say(t("decided", {id: i.id, status: r.status}));
+    const r = await api(`${path}/${what}`, {method: "POST", body: JSON.stringify(body)});
+    say(what === "modify" ? t("modified", {id: i.id}) : t("decided", {id: i.id, status: r.status}));
+    if (what === "modify") await api(`${path}/release`, {method: "POST"}).catch(() => null);
   } catch (e) {
     failed(e);
     // give the claim back so that someone else can act on it
@@ -713,8 +777,23 @@ $("allegation").onsubmit = async (ev) => {
     say(t("a_received", {name: r.name}));
     $("allegation").reset();
     state.pin?.remove();
+    await myAllegations();
   } catch (e) { failed(e); }
 };
+
+// what the filer may follow of their own allegations: received, under review, ruled
+async function myAllegations() {
+  const r = await api("/allegations/mine?limit=50");
+  const items = r.items.map((a) => el("li", {"data-id": a.allegation_id, "data-status": a.status},
+    el("div", {}, el("b", {}, a.allegation_id), " ", a.received_at || "", " ",
+       el("em", {class: "status"}, t(`a_status_${a.status}`))),
+    el("div", {class: "text"}, a.text || a.place || ""),
+    a.ruling && a.status === "ruled" ? el("div", {class: "ruling"},
+      el("b", {}, t(`ruling_${a.ruling.ruling}`)), ": ", a.ruling.reason || "") : null));
+  $("mine").replaceChildren(...(items.length ? items : [el("li", {}, t("mine_empty"))]));
+}
+
+$("mine-refresh").onclick = () => myAllegations().catch(failed);
 
 async function bulletins() {
   const b = await api("/bulletins");
@@ -755,6 +834,7 @@ async function view() {
   if (can("incidents")) tasks.push(loadIncidents());
   if (can("review")) tasks.push(reviewQueue());
   if (can("bulletins")) tasks.push(bulletins());
+  if (can("allege")) tasks.push(myAllegations());
   for (const r of await Promise.allSettled(tasks)) if (r.status === "rejected") failed(r.reason);
   $("allege").hidden = !can("allege");
   labelLayers();
@@ -801,6 +881,7 @@ $("lang").onchange = async () => {
   }
   labelLayers();
   if (can("review")) await reviewQueue().catch(failed);
+  if (can("allege")) await myAllegations().catch(failed);
   await publicView();
   slider();
 };
