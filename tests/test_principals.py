@@ -487,6 +487,8 @@ def test_a_v6_store_migrates_its_tokens_to_principals(tmp_path: Path) -> None:
     db.execute("INSERT INTO incidents VALUES (?,?,?,?,?,?,?)",
                (inc.id, inc.status.value, inc.category.value, T.isoformat(), 48.0, 37.5,
                 doc))
+    # the old code kept each incident's box in the R*Tree (verify now checks it)
+    db.execute("INSERT INTO incidents_rtree SELECT rowid, lon, lon, lat, lat FROM incidents")
     db.executemany("INSERT INTO incident_versions VALUES (?,?,?,?,?,?,?,?)", [
         (inc.id, 1, "automatic", "created", "pipeline", "", "2026-05-30T05:00:00Z", doc),
         (inc.id, 2, "pending_verification", "decide:pending_verification",
