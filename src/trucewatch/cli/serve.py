@@ -26,6 +26,9 @@ def serve(
     insecure_cookies: Annotated[bool, typer.Option(
         "--insecure-cookies", help="never mark the session cookie Secure (plain-http "
         "development on a network; loopback needs no flag)")] = False,
+    no_worker: Annotated[bool, typer.Option(
+        "--no-worker", help="do not run the processing worker in the service (run "
+        "`trucewatch worker` beside it, or nothing)")] = False,
 ) -> None:
     """Run the REST API (docs at /docs). With no admin yet, prints a first admin token."""
     import uvicorn
@@ -47,6 +50,23 @@ def serve(
         out.print(f"first start: admin token (shown once): {token}")
     db.close()
     out.print(f"serving {store} on http://{host}:{port} (docs: /docs)")
-    uvicorn.run(create_app(store, agreement, bulletins, keys, public=public,
-                           insecure_cookies=insecure_cookies), host=host, port=port,
-                log_level="warning")
+    app = create_app(store, agreement, bulletins, keys, public=public,
+                     insecure_cookies=insecure_cookies)
+    worker = None if no_worker else _start_worker(store, agreement)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
+def _start_worker(store: Path | str, agreement: Path | None):  # type: ignore[no-untyped-def]
+    """The processing worker in a background thread (trucewatch.pipeline.worker); it
+    needs the agreement: without one the service only stores what it receives."""
+    if agreement is None:
+        out.print("no --agreement: the processing worker is off (the service stores what "
+                  "it receives)")
+        return None
+    from trucewatch.pipeline.worker import WorkerConfig, start
+
+    return start(WorkerConfig(store, agreement), report=out.print)
