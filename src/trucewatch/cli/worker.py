@@ -18,6 +18,8 @@ def worker(
     years: Annotated[str | None, typer.Option(
         help="reference years, e.g. 2023,2024 (default: the stored years before the "
              "entry-into-force year)")] = None,
+    cloud: Annotated[Path | None, typer.Option(
+        help="cloud record CSV (as `run --cloud`): what the satellites could see")] = None,
     once: Annotated[bool, typer.Option("--once", help="one pass, then stop")] = False,
     refit: Annotated[bool, typer.Option(
         "--refit", help="refit the baseline from the stored reference years (a new "
@@ -32,7 +34,7 @@ def worker(
     from trucewatch.pipeline.worker import PassResult, Worker, WorkerConfig
 
     w = Worker(WorkerConfig(store, agreement, baseline,
-                            tuple(parse_years(years)) if years else None))
+                            tuple(parse_years(years)) if years else None, cloud=cloud))
     if once or refit:
         r = w.run_pass(refit=refit)
         out.print(f"{'pass' if r.ran else 'no pass'}: {r.why}; watermark {r.watermark}"

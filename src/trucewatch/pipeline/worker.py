@@ -66,6 +66,7 @@ from trucewatch.pipeline.stages import (
     coverage_of,
     run_stage,
 )
+from trucewatch.reports.coverage import read_cloud
 from trucewatch.satellite.baseline import Baseline, BaselineParams, fit_baseline
 from trucewatch.satellite.war_fires import WarFireRules, classify
 from trucewatch.storage import SqliteStore, open_store
@@ -73,7 +74,6 @@ from trucewatch.storage.postgis import is_postgres_url
 
 ACTOR = "worker"
 ACTION = "worker_pass"
-_SENSOR_KINDS = (SourceKind.ACOUSTIC, SourceKind.INFRASOUND, SourceKind.SEISMIC)
 
 
 class WorkerError(TrucewatchError):
@@ -93,6 +93,7 @@ class WorkerConfig:
     reference_years: tuple[int, ...] | None = None
     baseline_params: BaselineParams | None = None
     covariates: Path | None = None
+    cloud: Path | None = None  # a cloud record (as `run --cloud`), when the mission has one
     fuser: IncidentFuser = field(default_factory=IncidentFuser)
     judge: AllegationJudge = field(default_factory=AllegationJudge)
 
@@ -180,7 +181,14 @@ class Worker:
             got = _day(a.get("received_at"))
             if got is not None:
                 latest.append(got)
+        latest += list(self._cloud()[0])
         return Plan(plan.reference_years, max(latest), plan.first, plan.last)
+
+    def _cloud(self) -> tuple[dict[date, float | None], set[date]]:
+        if self.config.cloud is None:
+            return {}, set()
+        days, gaps = read_cloud(self.config.cloud)
+        return dict(days), gaps
 
     def _baseline(self, store: SqliteStore, years: list[int], refit: bool) -> _Artifact:
         path = self.config.baseline_path
@@ -230,8 +238,9 @@ class Worker:
                                 AdjudicateInput(classified, fused))
         stations = stored_stations(store)
         period = _sensor_period(store)
-        cov = coverage_of(store, stations if stations.height else None, period, None,
-                          set(), plan.cutoff)
+        cloud, gaps = self._cloud()
+        cov = coverage_of(store, stations if stations.height else None, period, cloud,
+                          gaps, plan.cutoff)
         evaluated = adjudicated.evaluated
         rulings, matched = cfg.judge.rule(fused.allegations, evaluated, cov, plan.cutoff)
         kept = evaluated["observation_ids"].list.join("|").is_in(list(matched))
@@ -377,15 +386,34 @@ def _last_day(df: pl.DataFrame) -> date | None:
 
 
 def _sensor_period(store: SqliteStore) -> tuple[datetime, datetime] | None:
-    """When the stored ground-sensor detections were recorded (else the located
-    explosions' span)."""
-    frames = [store.observations(k) for k in _SENSOR_KINDS]
-    frames = [f for f in frames if not f.is_empty()] or [store.explosions()]
-    times = [f["time_start"].str.to_datetime(time_zone="UTC") for f in frames
-             if not f.is_empty()]
-    if not times:
+    """When the accepted ground-sensor detections were recorded (read from the stored
+    detections inputs, as the batch cycle's figures; else the located explosions'
+    span)."""
+    from trucewatch.ingest.base import unpack
+    from trucewatch.ingest.sensors import parse_detections
+    from trucewatch.integrity.envelope import is_envelope, open_envelope
+    from trucewatch.model.enums import SourceName
+
+    times: list[datetime] = []
+    stations = stored_stations(store)
+    for b in store.inputs(SourceName.DETECTIONS):
+        if int(b["quarantined"]) >= int(b["rows"]):
+            continue
+        name = str(b["name"])
+        try:
+            raw = unpack(store.raw_input(str(b["raw_sha256"])), name)
+            payload = unpack(open_envelope(raw).payload, name) if is_envelope(raw) else raw
+            recs = parse_detections(payload, name, stations).records
+        except TrucewatchError:
+            continue
+        if recs.height:
+            times += [recs["time"].min(), recs["time"].max()]  # type: ignore[list-item]
+    if times:
+        return min(times), max(times)
+    ex = store.explosions()
+    if ex.is_empty():
         return None
-    t = pl.concat(times)
+    t = ex["time_start"].str.to_datetime(time_zone="UTC")
     start, end = t.min(), t.max()
     if isinstance(start, datetime) and isinstance(end, datetime):
         return start, end
