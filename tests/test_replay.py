@@ -33,7 +33,7 @@ def replayed(scenario: ScenarioFiles, tmp_path_factory: pytest.TempPathFactory
     store.close()
     srv = Server(db, free_port(), ("--agreement", str(scenario.agreement),
                                    "--keys", str(scenario.keys), "--bulletins",
-                                   str(home))).start()
+                                   str(home))).start(timeout_s=300)
     try:
         result = replay(scenario.root, srv.url, token)
         yield db, srv.url, result
@@ -178,7 +178,7 @@ def test_replay_into_the_wrong_mission_is_refused(scenario: ScenarioFiles,
     store = SqliteStore(db)
     token = store.add_token("replayer", "admin")
     store.close()
-    srv = Server(db, free_port(), ("--agreement", str(other))).start()
+    srv = Server(db, free_port(), ("--agreement", str(other))).start(timeout_s=300)
     try:
         with pytest.raises(ReplayError, match="another-mission"):
             replay(scenario.root, srv.url, token)
