@@ -47,7 +47,8 @@ def main() -> None:
         admin, reader = store.add_token("replayer", "admin"), store.add_token("r", "analyst")
         store.close()
         srv = Server(db, free_port(), ("--agreement", str(files.agreement), "--keys",
-                                       str(files.keys), "--bulletins", str(root))).start()
+                                       str(files.keys), "--bulletins", str(root))
+                     ).start(timeout_s=300)
         seen: dict[str, float] = {}  # "id|observation ids" -> first seen
         stop = threading.Event()
 

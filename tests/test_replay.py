@@ -60,6 +60,7 @@ def test_plan_is_in_time_order(scenario: ScenarioFiles) -> None:
 def test_replay_stores_what_the_batch_run_stores(replayed: tuple[Path, str, object],
                                                  built_cycle: Path) -> None:
     db, _, result = replayed
+    _caught_up(db)  # the service's worker writes meanwhile: verify a settled store
     live, batch = SqliteStore(db), SqliteStore(built_cycle / "trucewatch.db")
     try:
         assert result.sent and all(s.status in (200, 409, 422)  # type: ignore[attr-defined]
@@ -148,12 +149,12 @@ def test_replay_ends_with_the_batch_incidents(replayed: tuple[Path, str, object]
     assert r.status_code == 200
     batch = SqliteStore(built_cycle / "trucewatch.db")
     by_hand = {h["incident_id"] for h in batch.all_history() if h["action"] == "added"}
-    want = [(i.category.value, i.time_start.isoformat(),
+    want = [(i.category.value, i.time_start.isoformat().replace("+00:00", "Z"),
              int(i.attributes.get("explosions", 0) or 0))
             for i in batch.incidents() if i.id not in by_hand]
     batch.close()
     assert by_hand  # the scripted review's addition is the only incident left out
-    got = [(i["category"], i["time_start"],
+    got = [(i["category"], str(i["time_start"]).replace("+00:00", "Z"),
             int((i.get("attributes") or {}).get("explosions", 0) or 0))
            for i in r.json()["items"]]
     assert got
