@@ -5,20 +5,20 @@ from the arrival of the deciding observation to the automatic incident appearing
     PYTHONPATH=src:benchmarks python benchmarks/live_latency.py [--wait 120] [--poll 0.5]
 
 It starts ``trucewatch serve`` on loopback over a fresh store (admin token, the
-scenario's agreement and key registry), replays ``trucewatch.demo.generate``'s
-inputs with :func:`trucewatch.replay.replay`, and polls the incidents route meanwhile
-and for ``--wait`` seconds after. An incident's deciding observation is the last to
-arrive of the submissions that brought its observations (looked up in the store by
-batch).
-
-Only meaningful once the processing worker exists (issue 13 item 1): until then the
-service makes no incidents, and the script says so instead of printing figures.
+scenario's agreement and key registry; its processing worker runs inside), replays
+``trucewatch.demo.generate``'s inputs with :func:`trucewatch.replay.replay`, and polls
+the incidents route meanwhile and for ``--wait`` seconds after. An incident's deciding
+observation is the last to arrive of the submissions that brought its final
+observations (looked up in the store by batch); it counts as appeared when the route
+first shows it with those observations (an incident keeps its id while re-fused, so
+the id alone would time its first, smaller version).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import threading
 import time
@@ -47,8 +47,9 @@ def main() -> None:
         admin, reader = store.add_token("replayer", "admin"), store.add_token("r", "analyst")
         store.close()
         srv = Server(db, free_port(), ("--agreement", str(files.agreement), "--keys",
-                                       str(files.keys), "--bulletins", str(root))).start()
-        seen: dict[str, float] = {}
+                                       str(files.keys), "--bulletins", str(root))
+                     ).start(timeout_s=300)
+        seen: dict[str, float] = {}  # "id|observation ids" -> first seen
         stop = threading.Event()
 
         def watch() -> None:
@@ -62,7 +63,8 @@ def main() -> None:
                     now = time.monotonic()
                     if r.status_code == 200:
                         for item in r.json()["items"]:
-                            seen.setdefault(str(item["id"]), now)
+                            key = f"{item['id']}|{'|'.join(sorted(item['observation_ids']))}"
+                            seen.setdefault(key, now)
                     stop.wait(args.poll)
 
         arrivals: dict[str, float] = {}  # batch id -> when the service accepted it
@@ -87,7 +89,8 @@ def main() -> None:
         store = SqliteStore(db)
         latencies = []
         for inc in store.incidents():
-            if inc.id not in seen:
+            key = f"{inc.id}|{'|'.join(sorted(inc.observation_ids))}"
+            if key not in seen:
                 continue
             marks = ",".join("?" * len(inc.observation_ids))
             batches = [r[0] for r in store.db.execute(
@@ -95,11 +98,12 @@ def main() -> None:
                 inc.observation_ids)]
             deciding = max((arrivals[b] for b in batches if b in arrivals), default=None)
             if deciding is not None:
-                latencies.append(seen[inc.id] - deciding)
+                latencies.append(seen[key] - deciding)
         store.close()
         report: dict[str, object] = {"submissions": len(result.sent), "accepted": result.accepted,
-                  "replay_s": round(took, 1), "incidents_seen": len(seen),
-                  "incidents_timed": len(latencies)}
+                  "replay_s": round(took, 1), "incident_versions_seen": len(seen),
+                  "incidents_timed": len(latencies),
+                  "cpus": os.cpu_count()}
         if latencies:
             lat = np.array(latencies)
             report |= {"p50_s": round(float(np.percentile(lat, 50)), 2),
@@ -107,8 +111,8 @@ def main() -> None:
                        "max_s": round(float(lat.max()), 2)}
         else:
             report["note"] = ("no incident appeared at GET /api/v1/incidents: the service "
-                              "stores what it receives but has no processing worker yet "
-                              "(issue 13 item 1); no latency to measure")
+                              "stores what it receives; was the worker off (--no-worker) or "
+                              "the agreement missing?")
         print(json.dumps(report, indent=1))
 
 

@@ -1,15 +1,16 @@
 """`trucewatch replay` of the built-in scenario into a real service on loopback, at full
 speed, compared with the batch run of the same inputs (the ``built_cycle`` fixture).
 
-What the service does today with what it receives is to store it: the comparison is of
-the stored inputs. The incidents (issue 13: live equals batch) need the processing
-worker, which does not exist yet: that test is a strict xfail, so it fails loudly the day
-the worker makes it pass and the mark must go."""
+The service stores what it receives and its processing worker (trucewatch.pipeline.worker,
+started by ``serve``) makes incidents of it: the stored inputs and the incidents at
+GET /api/v1/incidents are compared with the batch run's (issue 13: live equals batch)."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -32,7 +33,7 @@ def replayed(scenario: ScenarioFiles, tmp_path_factory: pytest.TempPathFactory
     store.close()
     srv = Server(db, free_port(), ("--agreement", str(scenario.agreement),
                                    "--keys", str(scenario.keys), "--bulletins",
-                                   str(home))).start()
+                                   str(home))).start(timeout_s=300)
     try:
         result = replay(scenario.root, srv.url, token)
         yield db, srv.url, result
@@ -59,6 +60,7 @@ def test_plan_is_in_time_order(scenario: ScenarioFiles) -> None:
 def test_replay_stores_what_the_batch_run_stores(replayed: tuple[Path, str, object],
                                                  built_cycle: Path) -> None:
     db, _, result = replayed
+    _caught_up(db)  # the service's worker writes meanwhile: verify a settled store
     live, batch = SqliteStore(db), SqliteStore(built_cycle / "trucewatch.db")
     try:
         assert result.sent and all(s.status in (200, 409, 422)  # type: ignore[attr-defined]
@@ -103,21 +105,67 @@ def test_located_explosions_match(replayed: tuple[Path, str, object], built_cycl
     assert n_live > 0 and abs(n_live - n_batch) <= max(2, n_batch // 10)
 
 
-@pytest.mark.xfail(strict=True, reason="no processing worker yet (issue 13 item 1): the "
-                   "service stores what it receives and makes no incidents")
+def _caught_up(db: Path, limit_s: float = 600.0) -> None:
+    """Wait until the service's worker has processed every stored batch (its watermark
+    is the store's batch count); a generous limit, not a timing assertion."""
+    from trucewatch.pipeline.worker import Worker
+
+    deadline = time.monotonic() + limit_s
+    while True:
+        store = SqliteStore(db)
+        try:
+            if Worker.watermark(store) == store.batch_count():
+                return
+        finally:
+            store.close()
+        if time.monotonic() > deadline:
+            pytest.fail(f"the worker had not caught up after {limit_s:.0f} s")
+        time.sleep(0.5)
+
+
 def test_replay_ends_with_the_batch_incidents(replayed: tuple[Path, str, object],
                                               built_cycle: Path) -> None:
+    """The replayed service's worker ends with the batch run's incidents at
+    GET /api/v1/incidents, but for two differences with a physical cause:
+
+    * the batch run's scripted review adds an incident by hand (a restriction of
+      monitors); a replay carries inputs, not analysts' work;
+    * the batch run locates explosions with the scenario's weather file (the acoustic
+      model's sound speed and wind), the ingest route without it: the same explosions
+      are located a second or so apart in origin time (and a few in a barrage may merge
+      or split). Incidents made of ground-network events are therefore compared by
+      category within 5 s, in number to within ``max(2, n // 10)``;
+      tests/test_worker.py shows them identical on identical located inputs.
+
+    Every other incident (satellite fires, drone reports) is the same (category,
+    time_start)."""
     db, url, _ = replayed
+    _caught_up(db)
     live = SqliteStore(db)
     token = live.add_token("reader", "analyst")
     live.close()
     r = httpx.get(f"{url}/api/v1/incidents?limit=1000",
                   headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert r.status_code == 200
     batch = SqliteStore(built_cycle / "trucewatch.db")
-    want = sorted((i.category.value, i.time_start.isoformat()) for i in batch.incidents())
+    by_hand = {h["incident_id"] for h in batch.all_history() if h["action"] == "added"}
+    want = [(i.category.value, i.time_start.isoformat().replace("+00:00", "Z"),
+             int(i.attributes.get("explosions", 0) or 0))
+            for i in batch.incidents() if i.id not in by_hand]
     batch.close()
-    got = sorted((i["category"], i["time_start"]) for i in r.json()["items"])
-    assert got == want
+    assert by_hand  # the scripted review's addition is the only incident left out
+    got = [(i["category"], str(i["time_start"]).replace("+00:00", "Z"),
+            int((i.get("attributes") or {}).get("explosions", 0) or 0))
+           for i in r.json()["items"]]
+    assert got
+    assert sorted(g[:2] for g in got if not g[2]) == sorted(w[:2] for w in want if not w[2])
+    live_net = [g for g in got if g[2]]
+    batch_net = [w for w in want if w[2]]
+    assert abs(len(live_net) - len(batch_net)) <= max(2, len(batch_net) // 10)
+    for category, t, _ in live_net:
+        at = datetime.fromisoformat(t)
+        assert any(c == category and abs((datetime.fromisoformat(b) - at).total_seconds())
+                   <= 5.0 for c, b, _ in batch_net), (category, t)
 
 
 def test_replay_into_the_wrong_mission_is_refused(scenario: ScenarioFiles,
@@ -131,7 +179,7 @@ def test_replay_into_the_wrong_mission_is_refused(scenario: ScenarioFiles,
     store = SqliteStore(db)
     token = store.add_token("replayer", "admin")
     store.close()
-    srv = Server(db, free_port(), ("--agreement", str(other))).start()
+    srv = Server(db, free_port(), ("--agreement", str(other))).start(timeout_s=300)
     try:
         with pytest.raises(ReplayError, match="another-mission"):
             replay(scenario.root, srv.url, token)

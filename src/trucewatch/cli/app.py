@@ -24,6 +24,7 @@ from trucewatch.cli import (
     serve,
     store,
     tokens,
+    worker,
 )
 from trucewatch.cli._common import err
 from trucewatch.errors import TrucewatchError
@@ -40,6 +41,7 @@ app.command("verify")(store.verify)
 app.command("serve")(serve.serve)
 app.command("reprocess")(reprocess.reprocess)
 app.command("replay")(replay.replay)
+app.command("worker")(worker.worker)
 app.add_typer(satellite.satellite, name="satellite")
 app.add_typer(agreement.agreement_app, name="agreement")
 app.add_typer(sensors.sensors_app, name="sensors")

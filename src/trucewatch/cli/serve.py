@@ -51,6 +51,9 @@ def serve(
     webhook_records: Annotated[Path | None, typer.Option(
         help="folder of the delivery record and dead letters (default: beside the "
              "store)")] = None,
+    no_worker: Annotated[bool, typer.Option(
+        "--no-worker", help="do not run the processing worker in the service (run "
+        "`trucewatch worker` beside it, or nothing)")] = False,
 ) -> None:
     """Run the REST API (docs at /docs). With no admin yet, prints a first admin token."""
     import uvicorn
@@ -81,9 +84,12 @@ def serve(
     if webhook_url:
         loops.append(_webhooks(store, webhook_url, webhook_secret_env, webhook_interval,
                                webhook_timeout, webhook_records))
+    worker = None if no_worker else _start_worker(store, agreement)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
+        if worker is not None:
+            worker.stop()
         for loop in loops:
             loop.stop(timeout_s=5.0)
 
@@ -113,3 +119,15 @@ def _webhooks(store: Path, url: str, secret_env: str, interval: float, timeout: 
         sent, dead = webhooks.beside(store, "sent"), webhooks.beside(store, "dead")
     out.print(f"webhooks: every {interval:g} s to {url} (dead letters: {dead})")
     return webhook_dispatcher(store, hook, sent, dead, interval)  # type: ignore[arg-type]
+
+
+def _start_worker(store: Path | str, agreement: Path | None):  # type: ignore[no-untyped-def]
+    """The processing worker in a background thread (trucewatch.pipeline.worker); it
+    needs the agreement: without one the service only stores what it receives."""
+    if agreement is None:
+        out.print("no --agreement: the processing worker is off (the service stores what "
+                  "it receives)")
+        return None
+    from trucewatch.pipeline.worker import WorkerConfig, start
+
+    return start(WorkerConfig(store, agreement), report=out.print)

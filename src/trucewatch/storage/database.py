@@ -154,14 +154,27 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One writing transaction: BEGIN (IMMEDIATE on SQLite) ... COMMIT, or ROLLBACK
-        on any exception. The rows bound in it are bound into its log entry."""
+        on any exception. The rows bound in it are bound into its log entry.
+
+        Nested inside another, it is part of the outer one (which commits or rolls back
+        everything); each still binds its own rows into its own log entry."""
         self.pending = binding.Pending()
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
         self.conn.exec_driver_sql(BEGIN[self.dialect])
+        self._depth = 1
         try:
             yield
         except BaseException:
             self.conn.exec_driver_sql("ROLLBACK")
             raise
+        finally:
+            self._depth = 0
         self.conn.exec_driver_sql("COMMIT")
 
     # the rows a transaction writes are bound into its log entry (storage.binding): bind

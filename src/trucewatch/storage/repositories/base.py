@@ -36,6 +36,11 @@ class Repository:
     def _transaction(self) -> AbstractContextManager[None]:
         return self._db.transaction()
 
+    def atomic(self) -> AbstractContextManager[None]:
+        """One transaction around several of the store's writes: all are kept, or none
+        (each still logs its own entry, in order)."""
+        return self._db.transaction()
+
     def _bind(self, table: str, keys: Iterable[tuple[Any, ...]], new: bool = False) -> None:
         self._db.bind(table, keys, new)
 

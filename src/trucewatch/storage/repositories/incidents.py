@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +33,24 @@ def _incident(doc: str, status: str) -> Incident:
     return inc
 
 
+_AUTOMATIC_ACTIONS = ("created", "fusion_revised")  # what the pipeline writes itself
+
+
+def _doc_of(doc: str) -> dict[str, Any]:
+    """A stored document without what changes on every run (nothing today: the whole)."""
+    return dict(json.loads(doc))
+
+
+def _fusion_summary(x: Incident) -> dict[str, Any]:
+    """What a revision records of a new fusion beside a reviewed incident."""
+    return {"observation_ids": list(x.observation_ids), "category": x.category.value,
+            "time_start": x.time_start.isoformat(), "time_end": x.time_end.isoformat(),
+            "latitude": x.location.lat, "longitude": x.location.lon,
+            "uncertainty_m": x.location.uncertainty_m, "n_sources": x.n_sources,
+            "rule": x.attributes.get("rule", ""),
+            "confidence": x.attributes.get("confidence")}
+
+
 def _row(inc: Incident, doc: str) -> dict[str, Any]:
     return {"id": inc.id, "status": inc.status.value, "category": inc.category.value,
             "time_start": inc.time_start.isoformat(), "lat": inc.location.lat,
@@ -42,16 +61,70 @@ class IncidentRepository(Repository):
     """Incidents (with their R*Tree / PostGIS point), violations, versions, coverage."""
 
     def save_incidents(self, incidents: list[Incident], violations: list[Violation],
-                       replace_automatic: bool = True, actor: str = "pipeline") -> None:
-        """Replace the automatic incidents with a new run's; reviewed ones are kept.
-        Each new incident gets version 1 in its history; the run is logged."""
+                       replace_automatic: bool = True, actor: str = "pipeline",
+                       details: dict[str, Any] | None = None) -> dict[str, int]:
+        """Store a run's incidents, keeping each stored incident's identity.
+
+        A new incident is matched to the stored ones it shares observations with (the
+        most shared first, then the smaller id):
+
+        * one a person touched (reviewed, modified, added) keeps its id, document,
+          status and history: the new fusion is recorded in it as a revision
+          (``attributes["latest_fusion"]``, version ``fusion_revised``), never stored
+          as a near-duplicate beside it;
+        * an untouched automatic one is updated in place under its id (version
+          ``fusion_revised``), its candidate violation replaced;
+        * none: the incident is new (version 1, ``created``).
+
+        With ``replace_automatic``, untouched automatic incidents no new one matched are
+        removed (their evidence no longer makes an incident). The run is logged
+        (``details`` added to its entry). Returns the counts."""
         i, v, iv = self._t("incidents"), self._t("violations"), self._t("incident_versions")
         with self._transaction():
-            if replace_automatic:
-                # untouched automatic incidents only: analysts' additions and edits stay
-                touched = sa.select(iv.c.incident_id).where(iv.c.action != "created")
-                stale = sa.select(i.c.id).where(i.c.status == Status.AUTOMATIC.value,
-                                                i.c.id.not_in(touched))
+            stored = {r[0]: (r[1], r[2]) for r in self._x(sa.select(i.c.id, i.c.doc,
+                                                                    i.c.status))}
+            touched = {r[0] for r in self._x(sa.select(iv.c.incident_id).where(
+                iv.c.action.not_in(_AUTOMATIC_ACTIONS)).distinct())}
+            touched |= {k for k, (_, st) in stored.items() if st != Status.AUTOMATIC.value}
+            owner: dict[str, str] = {}  # observation id -> stored incident
+            for k in sorted(stored):
+                for oid in json.loads(stored[k][0]).get("observation_ids", []):
+                    owner.setdefault(oid, k)
+            by_incident = {x.incident_id: x for x in violations}
+            fresh: list[Incident] = []
+            updated: list[tuple[Incident, Violation | None]] = []
+            folded: dict[str, list[Incident]] = {}
+            claimed: set[str] = set()
+            for x in incidents:
+                if x.id in stored:
+                    claimed.add(x.id)
+                    if x.id not in touched and _doc_of(stored[x.id][0]) != _doc_of(to_json(x)):
+                        updated.append((x, by_incident.get(x.id)))
+                    continue
+                shared: dict[str, int] = {}
+                for oid in x.observation_ids:
+                    if oid in owner:
+                        shared[owner[oid]] = shared.get(owner[oid], 0) + 1
+                ranked = sorted(shared, key=lambda k: (k not in touched, -shared[k], k))
+                people = [k for k in ranked if k in touched]
+                if people:
+                    folded.setdefault(people[0], []).append(x)
+                    claimed.add(people[0])
+                    continue
+                target = next((k for k in ranked if k not in claimed), None)
+                if target is None:
+                    fresh.append(x)
+                    continue
+                claimed.add(target)
+                vio = by_incident.get(x.id)
+                old_id, x.id = x.id, target
+                if vio is not None:
+                    vio = replace(vio, id="vio-" + target[4:], incident_id=target)
+                del old_id
+                updated.append((x, vio))
+            stale = [k for k in stored if k not in touched and k not in claimed] \
+                if replace_automatic else []
+            if stale:
                 for table, col in ((v, v.c.incident_id), (iv, iv.c.incident_id),
                                    (i, i.c.id)):
                     self._bind_where(table.name, col.in_(stale))
@@ -59,31 +132,93 @@ class IncidentRepository(Repository):
                 unindex_points(self._dialect, self._db.conn, i, i.c.id.in_(stale))
                 self._x(iv.delete().where(iv.c.incident_id.in_(stale)))
                 self._x(i.delete().where(i.c.id.in_(stale)))
-            kept = {r[0] for r in self._x(sa.select(i.c.id))}
-            fresh = [x for x in incidents if x.id not in kept]
+            stamp = now()
             self._bind("incidents", [(x.id,) for x in fresh])
             self._bind("incident_versions", [(x.id, 1) for x in fresh])
             docs = [to_json(x) for x in fresh]
             if fresh:
                 self._x(i.insert(), [_row(x, d) for x, d in zip(fresh, docs, strict=True)])
-                stamp = now()
                 self._x(iv.insert(), [
                     {"incident_id": x.id, "version": 1, "status": x.status.value,
                      "action": "created", "who": actor, "why": x.reason[:200], "at": stamp,
                      "doc": d} for x, d in zip(fresh, docs, strict=True)])
                 index_points(self._dialect, self._db.conn, i,
                              i.c.id.in_([x.id for x in fresh]))
+            revisions = [(x, vio, "automatic fusion revised with new evidence")
+                         for x, vio in updated]
+            for k, news in sorted(folded.items()):
+                inc = _incident(*stored[k])
+                summary = sorted((_fusion_summary(x) for x in news),
+                                 key=lambda f: str(f["time_start"]))
+                if inc.attributes.get("latest_fusion") != summary:
+                    inc.attributes["latest_fusion"] = summary
+                    revisions.append((inc, None, "new evidence re-fused with this reviewed "
+                                                 "incident: kept as reviewed, the new "
+                                                 "fusion recorded in latest_fusion"))
+            for x, vio, why in revisions:
+                self._revise(x, vio, actor, why, stamp, replace_violation=x.id not in touched)
             fresh_ids = {x.id for x in fresh}
             new_v = [x for x in violations if x.incident_id in fresh_ids]
             self._bind("violations", [(x.id,) for x in new_v])
             if new_v:
                 self._x(v.insert(), [{"id": x.id, "incident_id": x.incident_id,
                                       "doc": to_json(x)} for x in new_v])
-            self._log(actor, "adjudicate", "incidents", {
-                "new_incidents": len(fresh), "kept_reviewed": len(kept),
-                "candidate_violations": len(new_v),
+            counts = {"new_incidents": len(fresh), "kept_reviewed": len(touched & set(stored)),
+                      "candidate_violations": len(new_v)}
+            entry: dict[str, Any] = dict(counts)
+            if revisions or stale:
+                counts |= {"revised": len(revisions), "removed": len(stale)}
+                entry |= {"revised": sorted(x.id for x, _, _ in revisions),
+                          "removed": len(stale)}
+            self._log(actor, "adjudicate", "incidents", entry | {
                 "incidents_sha256": hashlib.sha256("\n".join(sorted(docs)).encode())
-                .hexdigest()})
+                .hexdigest()} | (details or {}))
+        return counts
+
+    def _revise(self, inc: Incident, violation: Violation | None, actor: str, why: str,
+                stamp: str, replace_violation: bool) -> None:
+        """The next version of a stored incident, written by the pipeline (inside the
+        caller's transaction); an automatic one's candidate violation is replaced."""
+        i, iv, v = self._t("incidents"), self._t("incident_versions"), self._t("violations")
+        doc = to_json(inc)
+        last = self._x(sa.select(sa.func.max(iv.c.version))
+                       .where(iv.c.incident_id == inc.id)).scalar()
+        version = (last or 0) + 1
+        self._bind("incidents", [(inc.id,)])
+        self._bind("incident_versions", [(inc.id, version)])
+        if replace_violation:
+            self._bind_where("violations", v.c.incident_id == inc.id)
+            self._x(v.delete().where(v.c.incident_id == inc.id))
+            if violation is not None:
+                self._bind("violations", [(violation.id,)])
+                self._x(v.insert().values(id=violation.id, incident_id=inc.id,
+                                          doc=to_json(violation)))
+        values = _row(inc, doc)
+        values.pop("id")
+        self._x(i.update().where(i.c.id == inc.id).values(**values))
+        move_point(self._dialect, self._db.conn, i, i.c.id == inc.id,
+                   inc.location.lon, inc.location.lat)
+        self._x(iv.insert().values(incident_id=inc.id, version=version,
+                                   status=inc.status.value, action="fusion_revised",
+                                   who=actor, why=why[:200], at=stamp, doc=doc))
+
+    def batch_count(self) -> int:
+        """How many input batches the store holds (they are never removed: a watermark)."""
+        b = self._t("batches")
+        return int(self._x(sa.select(sa.func.count()).select_from(b)).scalar_one())
+
+    def record(self, actor: str, action: str, subject: str, details: dict[str, Any]) -> None:
+        """One logged event with no rows of its own (inside a caller's transaction, it is
+        kept or lost with the caller's writes)."""
+        with self._transaction():
+            self._log(actor, action, subject, details)
+
+    def last_record(self, actor: str, action: str) -> dict[str, Any] | None:
+        """The details of the latest logged event of ``actor`` doing ``action``."""
+        g = self._t("audit_log")
+        doc = self._x(sa.select(g.c.details).where(g.c.actor == actor, g.c.action == action)
+                      .order_by(g.c.seq.desc()).limit(1)).scalar()
+        return json.loads(doc) if doc else None
 
     def incidents(self, status: Status | None = None) -> list[Incident]:
         i = self._t("incidents")
