@@ -230,4 +230,5 @@ def _parse(adapter: SourceAdapter, raw: bytes, name: str, now: datetime | None) 
 def _quarantine_all(batch: Batch, reason: str) -> Batch:
     text = unpack(batch.raw, batch.name)[:1_000_000].decode("utf-8", errors="replace")
     return replace(batch, n_rows=1, records=batch.records.clear(),
+                   observations=batch.observations.clear(),
                    quarantine=[QuarantineEntry(0, reason, text)])
