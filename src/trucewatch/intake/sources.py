@@ -18,7 +18,7 @@ from trucewatch.ingest.sensors import parse_detections, parse_stations
 from trucewatch.model.enums import SourceKind, SourceName
 from trucewatch.sensors.association import ExplosionAssociator
 from trucewatch.sensors.events import SensorResult, events_batch, locate_files
-from trucewatch.storage.sqlite import SqliteStore
+from trucewatch.storage.protocols import FullStore
 
 
 class StationSource:
@@ -91,7 +91,7 @@ class ConfigSource:
                      sha256=sha256(raw), n_rows=0, records=pl.DataFrame())
 
 
-def stored_stations(store: SqliteStore) -> pl.DataFrame:
+def stored_stations(store: FullStore) -> pl.DataFrame:
     """The station inventory most recently accepted into the store (empty when none):
     detections sent later are located against it."""
     from trucewatch.ingest.base import unpack
@@ -108,7 +108,7 @@ def stored_stations(store: SqliteStore) -> pl.DataFrame:
     return parse_stations(unpack(payload, str(last["name"])), str(last["name"]))
 
 
-def adapters(store: SqliteStore) -> dict[str, SourceAdapter]:
+def adapters(store: FullStore) -> dict[str, SourceAdapter]:
     """Every source the intake knows by name, for commands and routes that receive inputs
     for a store: the built-in and registered sources, the station inventory, and
     detections (located against the store's accepted inventory)."""
@@ -118,7 +118,7 @@ def adapters(store: SqliteStore) -> dict[str, SourceAdapter]:
     return found
 
 
-def adapter_for_input(store: SqliteStore, payload: bytes, name: str) -> SourceAdapter:
+def adapter_for_input(store: FullStore, payload: bytes, name: str) -> SourceAdapter:
     """The adapter that understands an (unwrapped) input, sensor inputs included."""
     header = header_of(payload)
     for adapter in adapters(store).values():

@@ -16,7 +16,7 @@ from trucewatch.api.deps import AsBulletins, ConfigDep, StoreDep
 from trucewatch.api.models import Bulletins, Products
 from trucewatch.errors import NotFoundError, TrucewatchError
 from trucewatch.reports.archive import revision_of
-from trucewatch.storage import SqliteStore
+from trucewatch.storage.protocols import FullStore
 
 router = APIRouter()
 
@@ -24,7 +24,7 @@ MEDIA_TYPES = {"json": "application/json", "html": "text/html; charset=utf-8",
                "pdf": "application/pdf", "geojson": "application/geo+json"}
 
 
-def _products(who: Principal, store: SqliteStore) -> list[dict[str, Any]]:
+def _products(who: Principal, store: FullStore) -> list[dict[str, Any]]:
     return [p for p in store.products()
             if p["audience"] == "public" or who.may("bulletins_restricted")]
 
@@ -66,7 +66,7 @@ def serve_product(p: dict[str, Any], bulletins_dir: Path | None) -> Response:
                              "ETag": f'"{p["sha256"]}"'})
 
 
-def find_product(store: SqliteStore, name: str) -> dict[str, Any]:
+def find_product(store: FullStore, name: str) -> dict[str, Any]:
     p = store.product(name)
     if p is None:
         raise NotFoundError(f"no published bulletin file {name!r}",

@@ -25,7 +25,7 @@ from trucewatch.api.models import IncidentPage
 from trucewatch.model.enums import Category, Status
 from trucewatch.model.serialization import to_dict
 from trucewatch.review.workflow import ReviewService
-from trucewatch.storage import SqliteStore
+from trucewatch.storage.protocols import FullStore
 
 router = APIRouter()
 
@@ -55,7 +55,7 @@ class NewIncident(Period):
     rule: str = Field(default="", max_length=100)
 
 
-def _svc(store: SqliteStore) -> ReviewService:
+def _svc(store: FullStore) -> ReviewService:
     return ReviewService(store)
 
 
