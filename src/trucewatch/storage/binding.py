@@ -42,6 +42,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -126,13 +127,16 @@ def _hasher(cols: Sequence[str], table: Table
     prefix = "[" + _ENC(names) + ","
     sha, enc = hashlib.sha256, _C_ENC
 
+    pick = (lambda row: row) if direct else itemgetter(*idx)
+    key = itemgetter(*kidx) if len(kidx) > 1 else (lambda row: (row[kidx[0]],))
+
     def one(row: Sequence[Any]) -> tuple[Key, bytes, Any]:
-        vals = row if direct else tuple(row[i] for i in idx)
+        vals = pick(row)
         if None in vals or enc is None:
             h = row_hash(names, vals)
         else:  # the same text as row_hash, without building the lists
             h = sha((prefix + "".join(enc(vals, 0)) + "]").encode()).digest()
-        return (tuple(row[i] for i in kidx), h, row[bidx] if bidx is not None else None)
+        return (key(row), h, row[bidx] if bidx is not None else None)
 
     return one
 
