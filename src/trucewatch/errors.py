@@ -66,6 +66,17 @@ class SchemaVersionError(TrucewatchError, ValueError):
     code = "schema_version"
 
 
+class ContractError(TrucewatchError, ValueError):
+    """A source adapter's table does not conform to the observation contract
+    (model.contract); ``column`` names the column at fault."""
+
+    code = "contract_error"
+
+    def __init__(self, message: str, *, column: str = "", fix: str = "") -> None:
+        super().__init__(message, fix=fix)
+        self.column = column
+
+
 class StorageError(TrucewatchError, RuntimeError):
     status = 500
     code = "storage_error"

@@ -33,7 +33,8 @@ from trucewatch.integrity.keys import KeyRegistry
 from trucewatch.model.agreement import Agreement
 from trucewatch.model.enums import Status
 from trucewatch.model.times import time_problem
-from trucewatch.storage import SqliteStore, open_store
+from trucewatch.storage import open_store
+from trucewatch.storage.protocols import FullStore
 from trucewatch.storage.sqlite import COUNT_CAP
 
 MAX_BODY = guard.INGEST_LIMIT
@@ -174,7 +175,7 @@ def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
     return a, b, c, d
 
 
-def get_store(request: Request) -> Iterator[SqliteStore]:
+def get_store(request: Request) -> Iterator[FullStore]:
     """One connection per request (SQLite connections stay in their thread)."""
     store = open_store(request.app.state.store_path, pooled=True)
     try:
@@ -183,10 +184,10 @@ def get_store(request: Request) -> Iterator[SqliteStore]:
         store.close()
 
 
-StoreDep = Annotated[SqliteStore, Depends(get_store)]
+StoreDep = Annotated[FullStore, Depends(get_store)]
 
 
-def authenticate(store: SqliteStore, token: str) -> Principal | None:
+def authenticate(store: FullStore, token: str) -> Principal | None:
     """The principal a token stands for (None: unknown or revoked)."""
     owner = store.token_owner(token)
     if owner is None:

@@ -21,6 +21,7 @@ from typing import Protocol, runtime_checkable
 import polars as pl
 
 from trucewatch.errors import InputFileError, OversizeError
+from trucewatch.model import contract
 from trucewatch.model.enums import SourceKind
 
 
@@ -47,6 +48,10 @@ class Batch:
     # set when the raw input came in a verified signed envelope: key_id, nonce, signed_at,
     # signer (the key's source); the raw bytes kept are then the whole envelope
     signed: dict[str, str] = field(default_factory=dict)
+    # what the batch observed, in the observation contract (model.contract): the only
+    # table storage reads its observation rows from; empty for inputs that observe
+    # nothing (station inventories, configuration, allegations, raw detections)
+    observations: pl.DataFrame = field(default_factory=contract.empty)
 
     def check_accounting(self) -> None:
         if self.records.height + len(self.quarantine) != self.n_rows:

@@ -29,6 +29,7 @@ from pyproj import Geod
 
 from trucewatch.errors import InputFileError
 from trucewatch.ingest.base import Batch, QuarantineEntry, sha256
+from trucewatch.model import contract
 from trucewatch.model.enums import ObservedClass, SourceKind, SourceName
 from trucewatch.model.times import time_problem
 
@@ -201,6 +202,25 @@ def _document(raw: bytes, name: str) -> dict[str, Any]:
     return doc
 
 
+def observations(records: pl.DataFrame) -> pl.DataFrame:
+    """Drone reports (records of RECORD_SCHEMA) in the observation contract: an instant,
+    what the report shows (``klass``) and the report's confidence (``reliability``)."""
+    attrs = pl.col("attributes")
+    return contract.conform(records.select(
+        pl.col("obs_id").alias("id"),
+        pl.lit(SourceKind.DRONE.value).alias("source_kind"),
+        pl.col("source_id"),
+        pl.lit(SourceName.DRONE.value).alias("sensor"),
+        pl.col("t0").str.to_datetime(time_zone="UTC", time_unit="us").alias("time_start"),
+        pl.col("t1").str.to_datetime(time_zone="UTC", time_unit="us").alias("time_end"),
+        pl.col("latitude").alias("lat"), pl.col("longitude").alias("lon"),
+        pl.col("uncertainty_m"),
+        attrs.str.json_path_match("$.class").alias("klass"),
+        attrs.str.json_path_match("$.confidence").cast(pl.Float64).alias("reliability"),
+        attrs, pl.col("raw_sha256"), pl.col("raw_row"),
+    ), "drone reports")
+
+
 class DroneSource:
     """Source adapter for drone report documents."""
 
@@ -255,9 +275,10 @@ class DroneSource:
                 "latitude": lat, "longitude": lon, "uncertainty_m": err_m,
                 "attributes": json.dumps(attrs, sort_keys=True), "raw_row": k,
                 "raw_sha256": sha256(text.encode())})
+        table = pl.DataFrame(records, schema=RECORD_SCHEMA)
         return Batch(source=self.name, kind=self.kind, layout=FORMAT, name=name, raw=raw,
-                     sha256=sha256(raw), n_rows=len(items),
-                     records=pl.DataFrame(records, schema=RECORD_SCHEMA), quarantine=quarantine)
+                     sha256=sha256(raw), n_rows=len(items), records=table,
+                     quarantine=quarantine, observations=observations(table))
 
 
 def read_patrols(raw: bytes, name: str, now: datetime | None = None

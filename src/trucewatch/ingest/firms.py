@@ -24,6 +24,7 @@ overpass windows of its satellite over its longitude (:func:`overpass_windows`).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -40,7 +41,8 @@ from trucewatch.ingest.base import (
     read_raw,
     sha256,
 )
-from trucewatch.model.enums import SourceKind, SourceName
+from trucewatch.model import contract
+from trucewatch.model.enums import ObservedClass, SourceKind, SourceName
 from trucewatch.model.times import EARLIEST, FUTURE_SLACK_DAYS
 
 SENSORS = (
@@ -399,9 +401,57 @@ def parse_firms(source: bytes | Path, name: str, *, today: datetime | None = Non
     ]
     batch = Batch(source=SourceName.FIRMS, kind=SourceKind.SATELLITE_FIRE, layout=layout, name=name,
                   raw=raw, sha256=sha256(raw) if raw else "", n_rows=n_rows, records=good,
-                  quarantine=quarantine)
+                  quarantine=quarantine, observations=observations(good, layout))
     batch.check_accounting()
     return batch
+
+
+# FIRMS pixel: 375 m (VIIRS I-band) or 1 km (MODIS); 1-sigma ~ half the pixel
+UNCERTAINTY_M = {"MODIS": 500.0}
+DEFAULT_UNCERTAINTY_M = 190.0
+
+
+def _sha256_hex(texts: pl.Series) -> list[str]:
+    return [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+
+
+def observations(records: pl.DataFrame, layout: str) -> pl.DataFrame:
+    """FIRMS records (parse_firms's ``records``) in the observation contract
+    (model.contract). The id is the hash of the detection's identity (source, sensor,
+    coordinates as printed, date, minute), so an overlapping download stores each
+    detection once; the window is the one the satellite saw it in (seen_start, seen_end);
+    confidence, frp, daynight, layout and time_basis go in ``attributes``."""
+    if "seen_start" not in records.columns:  # records built without the reader
+        records = seen_window(records)
+    sensor_text = pl.col("sensor").cast(pl.String).fill_null("None")
+    identity = pl.concat_str(
+        pl.lit(f"{SourceName.FIRMS}|"), sensor_text, pl.lit("|"), pl.col("lat_text"),
+        pl.lit("|"), pl.col("lon_text"), pl.lit("|"), pl.col("acq_date").dt.to_string("%Y-%m-%d"),
+        pl.lit("|"), pl.col("acq_minute").cast(pl.String).fill_null("None"))
+    keyed = records.select(identity.alias("identity"), pl.col("raw"))
+    ids = pl.Series("id", _sha256_hex(keyed["identity"]), pl.String)
+    raw_sha = pl.Series("raw_sha256", _sha256_hex(keyed["raw"]), pl.String)
+    out = records.select(
+        (pl.lit("o-") + ids.str.slice(0, 24)).alias("id"),
+        pl.lit(SourceKind.SATELLITE_FIRE.value).alias("source_kind"),
+        (pl.lit(f"{SourceName.FIRMS}:") + sensor_text).alias("source_id"),
+        pl.col("sensor").cast(pl.String),
+        # kept to the second, as the store has always written them
+        pl.col("seen_start").dt.truncate("1s").alias("time_start"),
+        pl.col("seen_end").dt.truncate("1s").alias("time_end"),
+        pl.col("latitude").alias("lat"),
+        pl.col("longitude").alias("lon"),
+        pl.col("sensor").cast(pl.String).replace_strict(
+            UNCERTAINTY_M, default=DEFAULT_UNCERTAINTY_M, return_dtype=pl.Float64
+        ).alias("uncertainty_m"),
+        pl.lit(ObservedClass.FIRE.value).alias("klass"),
+        pl.struct(pl.col("sensor"), pl.col("confidence"), pl.col("frp"), pl.col("daynight"),
+                  pl.lit(layout).alias("layout"), pl.col("time_basis")
+                  ).struct.json_encode().alias("attributes"),
+        raw_sha,
+        pl.col("row").cast(pl.Int64).alias("raw_row"),
+    )
+    return contract.conform(out, "FIRMS records")
 
 
 def _minimal_sensor(header: list[str]) -> pl.Expr:

@@ -40,7 +40,7 @@ from trucewatch.ingest.firms import FirmsSource
 from trucewatch.ingest.firms_api import SOURCES, FirmsClient
 from trucewatch.intake import receive
 from trucewatch.integrity.keys import KeyRegistry
-from trucewatch.storage.sqlite import SqliteStore
+from trucewatch.storage.protocols import FullStore
 
 log = logging.getLogger(__name__)
 ACTION = "firms_poll"
@@ -88,7 +88,7 @@ class PollResult:
 
 @dataclass
 class FirmsPoller:
-    store: SqliteStore
+    store: FullStore
     client: FirmsClient
     bbox: Bbox
     sources: tuple[str, ...] = ("VIIRS_NOAA20_NRT",)

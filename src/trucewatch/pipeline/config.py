@@ -20,10 +20,10 @@ from trucewatch.satellite.baseline import BaselineParams
 from trucewatch.sensors.association import ExplosionAssociator
 
 if TYPE_CHECKING:
-    from trucewatch.storage import SqliteStore
+    from trucewatch.storage.protocols import FullStore
 
 Progress = Callable[[str, int, int], None]
-Review = Callable[["SqliteStore"], list[str]]
+Review = Callable[["FullStore"], list[str]]
 
 
 def _noop(_: str, __: int, ___: int) -> None:

@@ -59,7 +59,8 @@ from trucewatch.satellite.baseline import Baseline, BaselineParams, fit_baseline
 from trucewatch.satellite.war_fires import WarFireRules, classify
 from trucewatch.sensors.association import LOCATED, ExplosionAssociator
 from trucewatch.sensors.propagation import weather_for
-from trucewatch.storage import IngestReport, SqliteStore
+from trucewatch.storage import IngestReport
+from trucewatch.storage.protocols import FullStore
 
 Patrols = dict[str, list[Patrol]]  # raw sha256 of an accepted drone input -> its patrols
 
@@ -71,7 +72,7 @@ class CycleContext:
     stage runs, by :func:`trucewatch.pipeline.cycle.open_cycle`)."""
 
     config: CycleConfig
-    store: SqliteStore
+    store: FullStore
     registry: KeyRegistry
     agreement: Agreement
     cloud: dict[date, float | None] | None = None
@@ -508,7 +509,7 @@ class RuleStage:
         return Ruled(cov, rulings, incidents, violations)
 
 
-def coverage_of(store: SqliteStore, stations: pl.DataFrame | None,
+def coverage_of(store: FullStore, stations: pl.DataFrame | None,
                 sensor_period: tuple[datetime, datetime] | None,
                 cloud: dict[date, float | None] | None, gaps: set[date],
                 cutoff: datetime | None = None, patrols: Patrols | None = None) -> Coverage:
@@ -642,7 +643,7 @@ def submissions_of(ingest: Ingested, located: Located) -> list[Outcome]:
     return [*ingest.refused, *located.refused, *ingest.drones, *ingest.allegations]
 
 
-def _publish(store: SqliteStore, bulletins: dict[str, Any], day: date) -> None:
+def _publish(store: FullStore, bulletins: dict[str, Any], day: date) -> None:
     """The written bulletins become the store's published products (the service serves
     only these); a product already published under its name is left as it was."""
     for variant, files in bulletins.items():
@@ -662,7 +663,7 @@ def _classes_by_day(full: pl.DataFrame, since: date) -> dict[str, dict[str, int]
     return out
 
 
-def _integrity(store: SqliteStore) -> dict[str, Any]:
+def _integrity(store: FullStore) -> dict[str, Any]:
     problems = store.verify()
     log = store.audit_log()
     return {"ok": not problems, "entries": len(log), "head": log[-1].hash if log else "",

@@ -69,8 +69,9 @@ from trucewatch.pipeline.stages import (
 from trucewatch.reports.coverage import read_cloud
 from trucewatch.satellite.baseline import Baseline, BaselineParams, fit_baseline
 from trucewatch.satellite.war_fires import WarFireRules, classify
-from trucewatch.storage import SqliteStore, open_store
+from trucewatch.storage import open_store
 from trucewatch.storage.postgis import is_postgres_url
+from trucewatch.storage.protocols import FullStore
 
 ACTOR = "worker"
 ACTION = "worker_pass"
@@ -134,11 +135,11 @@ class Worker:
 
     # ------------------------------------------------------------------ watermark
     @staticmethod
-    def watermark(store: SqliteStore) -> int:
+    def watermark(store: FullStore) -> int:
         last = store.last_record(ACTOR, ACTION)
         return int(last["watermark"]) if last else 0
 
-    def pending(self, store: SqliteStore) -> bool:
+    def pending(self, store: FullStore) -> bool:
         return store.batch_count() > self.watermark(store)
 
     # ------------------------------------------------------------------ one pass
@@ -163,7 +164,7 @@ class Worker:
         finally:
             store.close()
 
-    def _plan(self, store: SqliteStore) -> Plan | None:
+    def _plan(self, store: FullStore) -> Plan | None:
         summary = store.fire_summary()
         years = list(self.config.reference_years) if self.config.reference_years else None
         try:
@@ -190,7 +191,7 @@ class Worker:
         days, gaps = read_cloud(self.config.cloud)
         return dict(days), gaps
 
-    def _baseline(self, store: SqliteStore, years: list[int], refit: bool) -> _Artifact:
+    def _baseline(self, store: FullStore, years: list[int], refit: bool) -> _Artifact:
         path = self.config.baseline_path
         meta_path = path.with_suffix(".json")
         fingerprint = _reference_fingerprint(store, years)
@@ -224,7 +225,7 @@ class Worker:
         self._artifact = _Artifact(baseline, version, str(meta["sha256"]))
         return self._artifact
 
-    def _process(self, store: SqliteStore, plan: Plan, art: _Artifact, seen: int) -> int:
+    def _process(self, store: FullStore, plan: Plan, art: _Artifact, seen: int) -> int:
         """Classify, fuse, adjudicate, rule and store, in one transaction."""
         cfg = self.config
         detections = FirmsFilter().apply(store.fire_detections(end=plan.report_date))
@@ -296,7 +297,7 @@ class Worker:
 class _Context:
     """What the fuse and adjudicate stages read of a cycle's context."""
 
-    store: SqliteStore
+    store: FullStore
     agreement: Agreement
 
     def progress(self, what: str, k: int, n: int) -> None:
@@ -362,7 +363,7 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _reference_fingerprint(store: SqliteStore, years: list[int]) -> dict[str, int]:
+def _reference_fingerprint(store: FullStore, years: list[int]) -> dict[str, int]:
     """Rows per reference year stored (what a baseline was fitted on)."""
     s = store.fire_summary()
     if s.is_empty():
@@ -385,7 +386,7 @@ def _last_day(df: pl.DataFrame) -> date | None:
     return _day(df["time_start"].max())
 
 
-def _sensor_period(store: SqliteStore) -> tuple[datetime, datetime] | None:
+def _sensor_period(store: FullStore) -> tuple[datetime, datetime] | None:
     """When the accepted ground-sensor detections were recorded (read from the stored
     detections inputs, as the batch cycle's figures; else the located explosions'
     span)."""

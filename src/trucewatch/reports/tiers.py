@@ -51,7 +51,7 @@ from trucewatch.ingest.base import unpack
 from trucewatch.model.enums import Status
 from trucewatch.model.incident import Incident, Violation
 from trucewatch.reports.archive import archive_product
-from trucewatch.storage.sqlite import SqliteStore
+from trucewatch.storage.protocols import FullStore
 
 SCHEMA = "trucewatch/product"
 LIST, DAILY = "list", "daily"
@@ -232,14 +232,14 @@ class _State:
     """What the store holds, read once per tick: each incident's digest (cheap); an
     incident is decoded only for a product whose inputs changed."""
 
-    store: SqliteStore
+    store: FullStore
     rows: list[_Row]
     products: list[dict[str, Any]]
     decoded: dict[str, Incident] = field(default_factory=dict)
     violations: dict[str, Violation] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, store: SqliteStore) -> _State:
+    def of(cls, store: FullStore) -> _State:
         rows = [_Row(i, datetime.fromisoformat(t).astimezone(UTC), st, sha)
                 for i, t, st, sha in store.incident_digests()]
         return cls(store, sorted(rows, key=lambda r: (r.time_start, r.id)),
@@ -297,7 +297,7 @@ def _latest(state: _State, family: str) -> tuple[int, dict[str, Any]] | None:
     return max(mine, key=lambda x: x[0]) if mine else None
 
 
-def _published_doc(store: SqliteStore, product: dict[str, Any]) -> dict[str, Any] | None:
+def _published_doc(store: FullStore, product: dict[str, Any]) -> dict[str, Any] | None:
     try:
         raw = unpack(store.raw_input(str(product["sha256"])), str(product["name"]))
         doc = json.loads(raw)
@@ -378,7 +378,7 @@ def _days(state: _State, schedule: Schedule, now: datetime) -> tuple[set[date], 
     return lists, {d for d in daily if d <= latest_cut}
 
 
-def tick(store: SqliteStore, now: datetime, out_dir: Path,
+def tick(store: FullStore, now: datetime, out_dir: Path,
          schedule: Schedule | None = None, actor: str = "products-clock") -> TickResult:
     """Publish every product due at ``now`` whose content is not published yet (see the
     module's docstring); safe to run as often as wanted, and again after a crash."""

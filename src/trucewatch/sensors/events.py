@@ -18,7 +18,8 @@ import numpy as np
 import polars as pl
 
 from trucewatch.ingest.base import Batch, QuarantineEntry
-from trucewatch.model.enums import SourceKind, SourceName
+from trucewatch.model import contract
+from trucewatch.model.enums import ObservedClass, SourceKind, SourceName
 from trucewatch.sensors.association import (
     Association,
     ExplosionAssociator,
@@ -249,6 +250,32 @@ def observation_records(events: pl.DataFrame) -> pl.DataFrame:
         (pl.col("major_m") / 2.448).fill_nan(None).fill_null(5000.0).alias("uncertainty_m"))
 
 
+EVENT_ATTRIBUTES = ("event_id", "status", "n_defining", "n_stations", "rms_s", "major_m",
+                    "minor_m", "azimuth_deg")
+
+
+def observations(recs: pl.DataFrame, raw_sha256: str) -> pl.DataFrame:
+    """Located explosions (observation_records) in the observation contract: an instant
+    to the millisecond, the ellipse and the solution's figures in ``attributes``; the raw
+    record is the detections file (its SHA-256, row 0)."""
+    t = pl.col("time").dt.truncate("1ms").cast(contract.TIME)  # the millisecond of the id
+    attrs = [c for c in EVENT_ATTRIBUTES if c in recs.columns]
+    out = recs.select(
+        pl.col("obs_id").alias("id"),
+        pl.lit(SourceKind.SENSOR_NETWORK.value).alias("source_kind"),
+        pl.lit("sensors:network").alias("source_id"),
+        pl.lit(SourceKind.SENSOR_NETWORK.value).alias("sensor"),
+        t.alias("time_start"), t.alias("time_end"),
+        pl.col("latitude").alias("lat"), pl.col("longitude").alias("lon"),
+        pl.col("uncertainty_m"),
+        pl.lit(ObservedClass.EXPLOSION.value).alias("klass"),
+        (pl.struct(*attrs).struct.json_encode() if attrs else pl.lit("{}")).alias("attributes"),
+        pl.lit(raw_sha256).alias("raw_sha256"),
+        pl.lit(0, dtype=pl.Int64).alias("raw_row"),
+    )
+    return contract.conform(out, "located explosions")
+
+
 def events_batch(result: SensorResult) -> Batch:
     """The located explosions as a store batch; the raw input kept is the detections file,
     its quarantine the detections' quarantine."""
@@ -256,4 +283,5 @@ def events_batch(result: SensorResult) -> Batch:
     recs = observation_records(result.association.events)
     return Batch(source=SourceName.SENSOR_EVENTS, kind=SourceKind.SENSOR_NETWORK,
                  layout="explosions", name=b.name, raw=b.raw, sha256=b.sha256,
-                 n_rows=recs.height + len(b.quarantine), records=recs, quarantine=b.quarantine)
+                 n_rows=recs.height + len(b.quarantine), records=recs, quarantine=b.quarantine,
+                 observations=observations(recs, b.sha256))

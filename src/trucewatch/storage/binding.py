@@ -12,7 +12,9 @@ or deleted::
 * The rows an ingest adds to a bulk table (observations, quarantine, allegations) are
   listed the same way when the batch has at most :data:`LIST_MAX` of them in that table;
   a larger batch is bound by one digest: SHA-256 over the concatenated, sorted 32-byte
-  hashes of its rows.
+  hashes of its rows. An ingest whose observation rows were all new hashes them as it
+  writes them (:func:`hash_rows`, the same code as for a stored row); one that skipped
+  rows already stored reads its rows back to hash them.
 * Row hash (:func:`row_hash`): SHA-256 over the canonical JSON (no spaces, UTF-8, as
   the chain's :func:`~trucewatch.integrity.chain.canonical`) of ``[names, values]``: the
   row's non-NULL columns sorted by name, and their values; the derived columns (``rowid``,
@@ -38,8 +40,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -109,10 +112,11 @@ def row_hash(columns: Sequence[str], values: Sequence[Any]) -> bytes:
     return hashlib.sha256(_ENC([[c for c, _ in pairs], [v for _, v in pairs]]).encode()).digest()
 
 
-def _hashed(cur: Any, table: Table) -> Iterator[tuple[Key, bytes, Any]]:
-    """(key, row hash, batch_id or None) for each row of a result over the table (any
+def _hasher(cols: Sequence[str], table: Table
+            ) -> Callable[[Sequence[Any]], tuple[Key, bytes, Any]]:
+    """(key, row hash, batch_id or None) of a row given as a tuple in ``cols`` order (any
     columns; the derived ones and the table's skipped ones are not hashed)."""
-    cols = list(cur.keys())
+    cols = list(cols)
     order = sorted((c, i) for i, c in enumerate(cols)
                    if c not in DERIVED_COLUMNS and c not in table.skip)
     names = [c for c, _ in order]
@@ -122,6 +126,24 @@ def _hashed(cur: Any, table: Table) -> Iterator[tuple[Key, bytes, Any]]:
     bidx = cols.index("batch_id") if table.bulk else None
     prefix = "[" + _ENC(names) + ","
     sha, enc = hashlib.sha256, _C_ENC
+
+    pick = (lambda row: row) if direct else itemgetter(*idx)
+    key = itemgetter(*kidx) if len(kidx) > 1 else (lambda row: (row[kidx[0]],))
+
+    def one(row: Sequence[Any]) -> tuple[Key, bytes, Any]:
+        vals = pick(row)
+        if None in vals or enc is None:
+            h = row_hash(names, vals)
+        else:  # the same text as row_hash, without building the lists
+            h = sha((prefix + "".join(enc(vals, 0)) + "]").encode()).digest()
+        return (key(row), h, row[bidx] if bidx is not None else None)
+
+    return one
+
+
+def _hashed(cur: Any, table: Table) -> Iterator[tuple[Key, bytes, Any]]:
+    """(key, row hash, batch_id or None) for each row of a result over the table."""
+    one = _hasher(list(cur.keys()), table)
     # the DB-API cursor's plain tuples (these columns have no result processing)
     fetch = cur.cursor.fetchmany if getattr(cur, "cursor", None) is not None else cur.fetchmany
     while True:
@@ -129,14 +151,15 @@ def _hashed(cur: Any, table: Table) -> Iterator[tuple[Key, bytes, Any]]:
         if not chunk:
             cur.close()
             return
-        for row in chunk:
-            vals = row if direct else tuple(row[i] for i in idx)
-            if None in vals or enc is None:
-                h = row_hash(names, vals)
-            else:  # the same text as row_hash, without building the lists
-                h = sha((prefix + "".join(enc(vals, 0)) + "]").encode()).digest()
-            yield (tuple(row[i] for i in kidx), h,
-                   row[bidx] if bidx is not None else None)
+        yield from map(one, chunk)
+
+
+def hash_rows(table: str, cols: Sequence[str], rows: Iterable[Sequence[Any]]
+              ) -> list[tuple[Key, bytes]]:
+    """(key, row hash) of rows about to be written (tuples in ``cols`` order), computed
+    exactly as from the stored rows: what an ingest binds without reading its rows back."""
+    one = _hasher(cols, BY_NAME[table])
+    return [(k, h) for k, h, _ in map(one, rows)]
 
 
 def _table(conn: sa.Connection, name: str) -> sa.Table:
@@ -179,6 +202,9 @@ class Pending:
 
     rows: dict[str, dict[Key, bytes | None]] = field(default_factory=dict)
     batches: list[str] = field(default_factory=list)
+    # (table, batch_id) -> (key, hash) of every row the batch added to that bulk table,
+    # computed as they were written (hash_rows): details() then reads none of them back
+    written: dict[tuple[str, str], list[tuple[Key, bytes]]] = field(default_factory=dict)
 
     def bind(self, db: sa.Connection, table: str, keys: Iterable[Key], new: bool = False,
              lock: bool = False) -> None:
@@ -213,11 +239,17 @@ class Pending:
             for t in TABLES:
                 if not t.bulk:
                     continue
-                bcol = _table(db, t.name).c.batch_id
-                n = db.execute(sa.select(sa.func.count()).where(bcol == bid)).scalar_one()
+                known = self.written.get((t.name, bid))
+                added: Iterable[tuple[Key, bytes, Any]]
+                if known is not None:
+                    n = len(known)
+                    added = ((k, h, None) for k, h in known)
+                else:
+                    bcol = _table(db, t.name).c.batch_id
+                    n = db.execute(sa.select(sa.func.count()).where(bcol == bid)).scalar_one()
+                    added = _hashed(db.execute(select(db, t).where(bcol == bid)), t)
                 if not n:
                     continue
-                added = _hashed(db.execute(select(db, t).where(bcol == bid)), t)
                 if n <= LIST_MAX:
                     state.setdefault(t.name, {}).update(
                         {key_text(k): [None, h.hex()] for k, h, _ in sorted(added)})
@@ -225,7 +257,7 @@ class Pending:
                     hashes = [h for _, h, _ in added]
                     digests.setdefault(t.name, {})[bid] = {"rows": len(hashes),
                                                            "sha256": digest(hashes)}
-        self.rows, self.batches = {}, []
+        self.rows, self.batches, self.written = {}, [], {}
         out: dict[str, Any] = {}
         if state:
             out["state"] = state

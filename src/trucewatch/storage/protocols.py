@@ -12,6 +12,7 @@ mypy checks that the facade satisfies :class:`FullStore` (storage.sqlite).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -141,6 +142,9 @@ class ProductStore(Protocol):
 class FullStore(EvidenceStore, ObservationStore, IncidentStore, ReviewStore, PrincipalStore,
                 ProductStore, Protocol):
     """Every concern (what the facade is); ``close`` ends it."""
+
+    def atomic(self) -> AbstractContextManager[None]:
+        """One transaction around several writes: all are kept, or none."""
 
     def close(self) -> None: ...
 

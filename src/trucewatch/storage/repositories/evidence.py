@@ -14,14 +14,16 @@ import hashlib
 import json
 import uuid
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
+import polars as pl
 import sqlalchemy as sa
 
 from trucewatch.errors import NotFoundError, ReplayError, StorageError
 from trucewatch.ingest.base import Batch, QuarantineEntry
 from trucewatch.integrity.chain import LogEntry, verify_chain
+from trucewatch.model.enums import SourceKind
 from trucewatch.storage import binding
 from trucewatch.storage.base import IngestReport
 from trucewatch.storage.database import now
@@ -32,7 +34,7 @@ from trucewatch.storage.dialect import (
     is_unique_violation,
 )
 from trucewatch.storage.repositories.base import Repository, dicts
-from trucewatch.storage.repositories.rows import COLUMNS, observation_rows
+from trucewatch.storage.repositories.rows import COLUMNS, observation_frame
 
 CHUNK = 20_000  # observation rows per insert (and per progress call)
 COUNTED = ("raw_inputs", "batches", "observations", "quarantine", "incidents", "violations",
@@ -60,9 +62,9 @@ class EvidenceRepository(Repository):
             raise StorageError(f"{batch.name}: batch has no raw bytes to keep",
                                fix="read the file with keep_raw=True")
         batch_id = f"b-{uuid.uuid4().hex[:12]}"
-        rows = observation_rows(batch, batch_id)
+        frame = observation_frame(batch.observations, batch_id, batch.name)
         try:
-            return self._ingest(batch, batch_id, rows, on_progress, actor)
+            return self._ingest(batch, batch_id, frame, on_progress, actor)
         except _ReplayedError as replay:
             reason = replay.reason
         except Exception as err:
@@ -85,7 +87,7 @@ class EvidenceRepository(Repository):
                                                            sub.c.nonce == nonce)).scalar()
         return None if first is None else str(first)
 
-    def _ingest(self, batch: Batch, batch_id: str, rows: Sequence[tuple[object, ...]],
+    def _ingest(self, batch: Batch, batch_id: str, frame: pl.DataFrame,
                 on_progress: Callable[[int], None] | None, actor: str) -> IngestReport:
         # the checks run inside the writing transaction, so that two processes receiving
         # the same input at once see each other (SQLite: BEGIN IMMEDIATE serialises them)
@@ -109,22 +111,16 @@ class EvidenceRepository(Repository):
                                       source=batch.source, name=batch.name,
                                       rows=batch.n_rows, new=0, duplicates=0,
                                       quarantined=len(batch.quarantine), ingested_at=now()))
-            new = 0
-            for k in range(0, len(rows), CHUNK):
-                part = rows[k:k + CHUNK]
-                if self._fail_after_rows is not None and k + len(part) > self._fail_after_rows:
-                    raise StorageError("simulated crash during ingest (test hook)")
-                new += bulk_insert_ignore(self._dialect, self._db.conn, obs, COLUMNS, part)
-                if on_progress:
-                    on_progress(len(part))
+            new = self._insert_observations(frame, batch_id, on_progress)
+            n_obs = batch.observations.height
             index_points(self._dialect, self._db.conn, obs, obs.c.batch_id == batch_id)
             if batch.quarantine:
                 self._x(q.insert(), [{"batch_id": batch_id, "raw_sha256": batch.sha256,
                                       "row": e.row, "reason": e.reason, "raw": e.raw}
                                      for e in batch.quarantine])
             self._x(b.update().where(b.c.id == batch_id).values(new=new,
-                                                                 duplicates=len(rows) - new))
-            if batch.source == "allegations":
+                                                                 duplicates=n_obs - new))
+            if batch.kind == SourceKind.ALLEGATION:
                 self._store_allegations(batch, batch_id)
             if batch.signed:
                 self._x(self._t("submissions").insert().values(
@@ -136,7 +132,29 @@ class EvidenceRepository(Repository):
                 "rows": batch.n_rows, "new": new, "quarantined": len(batch.quarantine),
                 "signed_by": batch.signed.get("key_id", "")})
         return IngestReport(batch_id, batch.name, batch.sha256, batch.n_rows, new,
-                            len(rows) - new, len(batch.quarantine), already_ingested=False)
+                            n_obs - new, len(batch.quarantine), already_ingested=False)
+
+    def _insert_observations(self, frame: pl.DataFrame, batch_id: str,
+                             on_progress: Callable[[int], None] | None) -> int:
+        """Insert the batch's rows (each id once), skipping ids already stored; how many
+        were new. When every row was new, the rows' hashes are bound from the values
+        written (storage.binding.hash_rows) instead of reading the batch back."""
+        obs = self._t("observations")
+        new = 0
+        rows = frame.rows()
+        for k in range(0, len(rows), CHUNK):
+            part = rows[k:k + CHUNK]
+            if self._fail_after_rows is not None and k + len(part) > self._fail_after_rows:
+                raise StorageError("simulated crash during ingest (test hook)")
+            new += bulk_insert_ignore(self._dialect, self._db.conn, obs, COLUMNS, part)
+            if on_progress:
+                on_progress(len(part))
+        if rows and new == len(rows):
+            # every row written is the batch's: bind them as written (a row skipped because
+            # its id was stored before is another batch's, so the batch is read back then)
+            self._db.pending.written[("observations", batch_id)] = binding.hash_rows(
+                "observations", COLUMNS, rows)
+        return new
 
     def _store_allegations(self, batch: Batch, batch_id: str) -> None:
         """An id already received is not overwritten: the new entry is quarantined."""
