@@ -52,6 +52,7 @@ from numpy.typing import NDArray
 
 from trucewatch.errors import ConfigError
 from trucewatch.geo.crs import _transformer, local_laea, project_points
+from trucewatch.sensors import kernels
 from trucewatch.sensors.joint import JointRefiner, NetworkModel, wrap_deg
 from trucewatch.sensors.location import ellipse_95, locate
 from trucewatch.sensors.propagation import Propagation
@@ -209,6 +210,9 @@ class ExplosionAssociator:
     max_ellipse_km: float = 5.0  # a larger 95 % semi-major axis is reported not_locatable
     min_aperture_ratio: float = 0.05  # defining stations flatter than this: not_locatable
     joint: JointRefiner | None = None  # joint re-assignment after the cascade; None: off
+    # the bisection's loops: "auto" compiled (numba, the sensors extra) when installed,
+    # else numpy; "compiled" requires numba; "numpy" is the reference (same results)
+    kernel: str = "auto"
 
     def __post_init__(self) -> None:
         if self.min_stations < 3:
@@ -217,6 +221,12 @@ class ExplosionAssociator:
         for name in ("tolerance_s", "pick_sigma_s", "leaf_s", "window_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive", fix=f"set {name} > 0")
+        if self.kernel not in ("auto", "compiled", "numpy"):
+            raise ConfigError(f"kernel = {self.kernel!r}",
+                              fix="use 'auto', 'compiled' (numba) or 'numpy'")
+        if self.kernel == "compiled" and not kernels.AVAILABLE:
+            raise ConfigError("kernel = 'compiled' but numba is not installed",
+                              fix="pip install 'trucewatch[sensors]', or use kernel='auto'")
         if self.max_distance_km is not None and self.max_distance_km <= 0:
             raise ConfigError("max_distance_km must be positive",
                               fix="give a distance in km, or None for no limit")
@@ -432,6 +442,7 @@ class _Context:
     tmax: float  # longest possible travel time plus tolerance
     search: ExplosionAssociator  # the configuration of the cascade's passes
     model: NetworkModel | None  # learned from the stream (joint stage on), else None
+    kernel_table: tuple[F, I64, F] | None = None  # compiled kernels' travel times, or None
 
     @classmethod
     def build(cls, cfg: ExplosionAssociator, network: Network) -> _Context:
@@ -452,7 +463,15 @@ class _Context:
                 else cfg.weak_max_silent))
             model = NetworkModel.start(j, len(network.ids),
                                        (box[1] - box[0]) * (box[3] - box[2]))
-        return cls(cfg, network, box, speed, tmax, search, model)
+        table = None
+        if cfg.kernel != "numpy" and kernels.AVAILABLE:
+            if kernels.fits_table(cfg.propagation):
+                table = kernels.propagation_table(cfg.propagation)
+            elif cfg.kernel == "compiled":
+                raise ConfigError(f"the layered model has more than {kernels.MAX_HEAD} "
+                                  "head waves, more than the compiled kernel takes",
+                                  fix="use kernel='numpy' or fewer layers")
+        return cls(cfg, network, box, speed, tmax, search, model, table)
 
 
 def _empty_picks() -> Picks:
@@ -543,12 +562,22 @@ def _bisect(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ws: float, we: f
     leaf_pp: list[I64] = []
     n_leaves = 0
     level = 0
+    compiled = ctx.kernel_table is not None
     while len(corner):
-        ok = _consistent(cfg, corner[pv, 0], corner[pv, 1], corner[pv, 2],
-                         (float(size[0]), float(size[1]), float(size[2])),
-                         sx[pp], sy[pp], sz[pp], pk.phase[pp], pk.t[pp])
-        pv, pp = pv[ok], pp[ok]
-        counts = _station_counts(pv, pk.station[pp], len(corner))
+        if ctx.kernel_table is not None:
+            tab, n_head, slow = ctx.kernel_table
+            pv, pp, counts = kernels.level_filter(
+                np.ascontiguousarray(corner[:, 0]), np.ascontiguousarray(corner[:, 1]),
+                np.ascontiguousarray(corner[:, 2]), float(size[0]), float(size[1]),
+                float(size[2]), pv, pp, sx, sy, sz, pk.phase, pk.t, pk.station, tab, n_head,
+                slow, float(cfg.max_distance_km or 0.0), cfg.max_distance_km is not None,
+                float(cfg.relative_tolerance), float(cfg.tolerance_s), len(corner))
+        else:
+            ok = _consistent(cfg, corner[pv, 0], corner[pv, 1], corner[pv, 2],
+                             (float(size[0]), float(size[1]), float(size[2])),
+                             sx[pp], sy[pp], sz[pp], pk.phase[pp], pk.t[pp])
+            pv, pp = pv[ok], pp[ok]
+            counts = _station_counts(pv, pk.station[pp], len(corner))
         alive = counts >= threshold
         seconds = size / np.array([ctx.speed, ctx.speed, 1.0])
         half = 0.5 * math.hypot(size[0], size[1])
@@ -574,10 +603,13 @@ def _bisect(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ws: float, we: f
             # memory bound: refine only the best-supported volumes (like a best-first queue)
             cut = np.sort(counts[alive])[::-1][cfg.max_volumes // 2 - 1]
             alive &= counts > cut if (counts[alive] > cut).any() else counts >= cut
-        parent_id = np.cumsum(alive) - 1
-        sel = alive[pv]
-        pv, pp = parent_id[pv[sel]], pp[sel]
         parents = corner[alive]
+        if compiled:
+            pv, pp = kernels.split_children(pv, pp, alive)
+        else:
+            parent_id = np.cumsum(alive) - 1
+            sel = alive[pv]
+            pv, pp = parent_id[pv[sel]], pp[sel]
         dim = int(np.argmax(seconds))
         size = size.copy()
         size[dim] *= 0.5
@@ -586,11 +618,12 @@ def _bisect(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ws: float, we: f
         corner = np.empty((2 * len(parents), 3))
         corner[0::2] = parents
         corner[1::2] = second
-        # children 2k and 2k+1; a stable sort on the child id keeps detections in order
-        child = np.concatenate([2 * pv, 2 * pv + 1])
-        pp = np.concatenate([pp, pp])
-        order = np.argsort(child, kind="stable")
-        pv, pp = child[order], pp[order]
+        if not compiled:
+            # children 2k and 2k+1; a stable sort on the child id keeps detections in order
+            child = np.concatenate([2 * pv, 2 * pv + 1])
+            pp = np.concatenate([pp, pp])
+            order = np.argsort(child, kind="stable")
+            pv, pp = child[order], pp[order]
     if not leaves:
         e = np.array([], dtype=np.int64)
         return np.zeros((0, 6)), e, e
