@@ -96,13 +96,14 @@ def test_families_give_the_same_events_with_either_kernel(name: str, joint: bool
     net = Network.from_table(data.stations)
     picks = Picks.from_table(data.detections, net)
     out = []
-    for kernel in ("numpy", "compiled"):
+    for kernel in ("numpy", "compiled", "auto"):
         a = ExplosionAssociator(propagation=data.scenario.propagation(), kernel=kernel,
                                 joint=JointRefiner() if joint else None)
         out.append(a.associate(net, picks))
     assert out[0].events.height > 0
     assert out[0].events.equals(out[1].events)
     assert out[0].assignments.equals(out[1].assignments)
+    assert out[0].events.equals(out[2].events) and out[0].assignments.equals(out[2].assignments)
 
 
 def test_kernel_setting_is_checked() -> None:

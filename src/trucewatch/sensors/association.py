@@ -63,6 +63,7 @@ F = NDArray[np.float64]
 I64 = NDArray[np.int64]
 
 LOCATED = "located"
+KERNEL_MIN_PAIRS = 400_000  # (box, detection) pairs of a level from which "auto" compiles
 NOT_LOCATABLE = "not_locatable"
 
 
@@ -562,9 +563,12 @@ def _bisect(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ws: float, we: f
     leaf_pp: list[I64] = []
     n_leaves = 0
     level = 0
-    compiled = ctx.kernel_table is not None
+    # small levels stay in numpy: loading the compiled kernels costs seconds once per
+    # process, more than a small input's whole run (both give the same arrays)
+    forced = cfg.kernel == "compiled"
     while len(corner):
-        if ctx.kernel_table is not None:
+        compiled = ctx.kernel_table is not None and (forced or len(pv) >= KERNEL_MIN_PAIRS)
+        if ctx.kernel_table is not None and compiled:
             tab, n_head, slow = ctx.kernel_table
             pv, pp, counts = kernels.level_filter(
                 np.ascontiguousarray(corner[:, 0]), np.ascontiguousarray(corner[:, 1]),
