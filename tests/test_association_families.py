@@ -14,6 +14,7 @@ from lab.families import (
     oracle_assignments,
 )
 from lab.scoring import Score, score
+from trucewatch.errors import ConfigError
 from trucewatch.sensors.association import (
     Association,
     ExplosionAssociator,
@@ -128,3 +129,16 @@ def test_back_azimuths_are_read_and_kept() -> None:
         "back_azimuth_deg"].drop_nulls().len()
     sub = picks.take(np.arange(5))
     assert np.array_equal(sub.back_azimuths(), picks.back_azimuths()[:5], equal_nan=True)
+
+
+def test_split_merge_moves_keep_or_raise_the_score_and_are_checked() -> None:
+    data = generate(family("grid-uniform", "dense", seed=1, hours=0.3))
+    _, _, _, plain = _run(data, JointRefiner())
+    _, _, _, moved = _run(data, JointRefiner(move_rounds=2, merge_s=10.0, merge_km=5.0))
+    s_p, s_m = _score(data, plain.assignments), _score(data, moved.assignments)
+    assert s_m.f1 >= s_p.f1, (s_p.row(), s_m.row())
+    assert moved.assignments.height == plain.assignments.height  # nothing lost
+    with pytest.raises(ConfigError, match="move_rounds"):
+        JointRefiner(move_rounds=-1)
+    with pytest.raises(ConfigError, match="merge_s"):
+        JointRefiner(merge_s=0.0)

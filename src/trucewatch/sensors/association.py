@@ -52,6 +52,7 @@ from numpy.typing import NDArray
 
 from trucewatch.errors import ConfigError
 from trucewatch.geo.crs import _transformer, local_laea, project_points
+from trucewatch.sensors import kernels
 from trucewatch.sensors.joint import JointRefiner, NetworkModel, wrap_deg
 from trucewatch.sensors.location import ellipse_95, locate
 from trucewatch.sensors.propagation import Propagation
@@ -62,6 +63,7 @@ F = NDArray[np.float64]
 I64 = NDArray[np.int64]
 
 LOCATED = "located"
+KERNEL_MIN_PAIRS = 400_000  # (box, detection) pairs of a level from which "auto" compiles
 NOT_LOCATABLE = "not_locatable"
 
 
@@ -209,6 +211,9 @@ class ExplosionAssociator:
     max_ellipse_km: float = 5.0  # a larger 95 % semi-major axis is reported not_locatable
     min_aperture_ratio: float = 0.05  # defining stations flatter than this: not_locatable
     joint: JointRefiner | None = None  # joint re-assignment after the cascade; None: off
+    # the bisection's loops: "auto" compiled (numba, the sensors extra) when installed,
+    # else numpy; "compiled" requires numba; "numpy" is the reference (same results)
+    kernel: str = "auto"
 
     def __post_init__(self) -> None:
         if self.min_stations < 3:
@@ -217,6 +222,12 @@ class ExplosionAssociator:
         for name in ("tolerance_s", "pick_sigma_s", "leaf_s", "window_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive", fix=f"set {name} > 0")
+        if self.kernel not in ("auto", "compiled", "numpy"):
+            raise ConfigError(f"kernel = {self.kernel!r}",
+                              fix="use 'auto', 'compiled' (numba) or 'numpy'")
+        if self.kernel == "compiled" and not kernels.AVAILABLE:
+            raise ConfigError("kernel = 'compiled' but numba is not installed",
+                              fix="pip install 'trucewatch[sensors]', or use kernel='auto'")
         if self.max_distance_km is not None and self.max_distance_km <= 0:
             raise ConfigError("max_distance_km must be positive",
                               fix="give a distance in km, or None for no limit")
@@ -432,6 +443,7 @@ class _Context:
     tmax: float  # longest possible travel time plus tolerance
     search: ExplosionAssociator  # the configuration of the cascade's passes
     model: NetworkModel | None  # learned from the stream (joint stage on), else None
+    kernel_table: tuple[F, I64, F] | None = None  # compiled kernels' travel times, or None
 
     @classmethod
     def build(cls, cfg: ExplosionAssociator, network: Network) -> _Context:
@@ -452,7 +464,15 @@ class _Context:
                 else cfg.weak_max_silent))
             model = NetworkModel.start(j, len(network.ids),
                                        (box[1] - box[0]) * (box[3] - box[2]))
-        return cls(cfg, network, box, speed, tmax, search, model)
+        table = None
+        if cfg.kernel != "numpy" and kernels.AVAILABLE:
+            if kernels.fits_table(cfg.propagation):
+                table = kernels.propagation_table(cfg.propagation)
+            elif cfg.kernel == "compiled":
+                raise ConfigError(f"the layered model has more than {kernels.MAX_HEAD} "
+                                  "head waves, more than the compiled kernel takes",
+                                  fix="use kernel='numpy' or fewer layers")
+        return cls(cfg, network, box, speed, tmax, search, model, table)
 
 
 def _empty_picks() -> Picks:
@@ -543,12 +563,25 @@ def _bisect(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ws: float, we: f
     leaf_pp: list[I64] = []
     n_leaves = 0
     level = 0
+    # small levels stay in numpy: loading the compiled kernels costs seconds once per
+    # process, more than a small input's whole run (both give the same arrays)
+    forced = cfg.kernel == "compiled"
     while len(corner):
-        ok = _consistent(cfg, corner[pv, 0], corner[pv, 1], corner[pv, 2],
-                         (float(size[0]), float(size[1]), float(size[2])),
-                         sx[pp], sy[pp], sz[pp], pk.phase[pp], pk.t[pp])
-        pv, pp = pv[ok], pp[ok]
-        counts = _station_counts(pv, pk.station[pp], len(corner))
+        compiled = ctx.kernel_table is not None and (forced or len(pv) >= KERNEL_MIN_PAIRS)
+        if ctx.kernel_table is not None and compiled:
+            tab, n_head, slow = ctx.kernel_table
+            pv, pp, counts = kernels.level_filter(
+                np.ascontiguousarray(corner[:, 0]), np.ascontiguousarray(corner[:, 1]),
+                np.ascontiguousarray(corner[:, 2]), float(size[0]), float(size[1]),
+                float(size[2]), pv, pp, sx, sy, sz, pk.phase, pk.t, pk.station, tab, n_head,
+                slow, float(cfg.max_distance_km or 0.0), cfg.max_distance_km is not None,
+                float(cfg.relative_tolerance), float(cfg.tolerance_s), len(corner))
+        else:
+            ok = _consistent(cfg, corner[pv, 0], corner[pv, 1], corner[pv, 2],
+                             (float(size[0]), float(size[1]), float(size[2])),
+                             sx[pp], sy[pp], sz[pp], pk.phase[pp], pk.t[pp])
+            pv, pp = pv[ok], pp[ok]
+            counts = _station_counts(pv, pk.station[pp], len(corner))
         alive = counts >= threshold
         seconds = size / np.array([ctx.speed, ctx.speed, 1.0])
         half = 0.5 * math.hypot(size[0], size[1])
@@ -574,10 +607,13 @@ def _bisect(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ws: float, we: f
             # memory bound: refine only the best-supported volumes (like a best-first queue)
             cut = np.sort(counts[alive])[::-1][cfg.max_volumes // 2 - 1]
             alive &= counts > cut if (counts[alive] > cut).any() else counts >= cut
-        parent_id = np.cumsum(alive) - 1
-        sel = alive[pv]
-        pv, pp = parent_id[pv[sel]], pp[sel]
         parents = corner[alive]
+        if compiled:
+            pv, pp = kernels.split_children(pv, pp, alive)
+        else:
+            parent_id = np.cumsum(alive) - 1
+            sel = alive[pv]
+            pv, pp = parent_id[pv[sel]], pp[sel]
         dim = int(np.argmax(seconds))
         size = size.copy()
         size[dim] *= 0.5
@@ -586,11 +622,12 @@ def _bisect(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ws: float, we: f
         corner = np.empty((2 * len(parents), 3))
         corner[0::2] = parents
         corner[1::2] = second
-        # children 2k and 2k+1; a stable sort on the child id keeps detections in order
-        child = np.concatenate([2 * pv, 2 * pv + 1])
-        pp = np.concatenate([pp, pp])
-        order = np.argsort(child, kind="stable")
-        pv, pp = child[order], pp[order]
+        if not compiled:
+            # children 2k and 2k+1; a stable sort on the child id keeps detections in order
+            child = np.concatenate([2 * pv, 2 * pv + 1])
+            pp = np.concatenate([pp, pp])
+            order = np.argsort(child, kind="stable")
+            pv, pp = child[order], pp[order]
     if not leaves:
         e = np.array([], dtype=np.int64)
         return np.zeros((0, 6)), e, e
@@ -1020,8 +1057,201 @@ def _joint(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F],
                                        for k, f in enumerate(found)]])
         a_pick = np.concatenate([a_pick, *[f[2] for f in found]])
         ev = {k: np.concatenate([ev[k], new[k]]) for k in ev}
+    if jc.move_rounds > 0 and len(ev["x"]):
+        ev, a_ev, a_pick, resid, odds = _moves(cfg, ctx, pk, ev, a_ev, a_pick, resid, odds,
+                                               ws, we, up)
     _learn(cfg, ctx, pk, ev, a_ev, a_pick, resid, odds, ws, we, up)
     return ev, a_ev, a_pick, resid
+
+
+def _gather(a_ev: I64, a_pick: I64, n: int, events: I64) -> tuple[I64, I64]:
+    """The detections of ``events`` (segment k: those of ``events[k]``)."""
+    o = np.argsort(a_ev, kind="stable")
+    picks = a_pick[o]
+    cnt = np.bincount(a_ev, minlength=n)
+    start = np.r_[0, np.cumsum(cnt)[:-1]]
+    c = cnt[events]
+    seg = np.repeat(np.arange(len(events)), c)
+    offs = np.repeat(start[events] - np.r_[0, np.cumsum(c)[:-1]], c)
+    return seg.astype(np.int64), picks[np.arange(len(seg)) + offs]
+
+
+def _proposals(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, seg: I64, pick: I64,
+               m: int, x0: F, y0: F, lam: F, up: NDArray[np.bool_], rate: float
+               ) -> tuple[dict[str, F], I64, I64, F, F, NDArray[np.bool_]]:
+    """Locate ``m`` proposed events (one detection per station and phase) and give
+    their log posterior odds; ``valid`` where an event stands on its own."""
+    new, fits, resid = _score(cfg, ctx, pk, seg, pick, m, x0, y0)
+    seg, pick, resid = seg[fits], pick[fits], resid[fits]
+    odds = _odds_of(cfg, ctx, pk, new, seg, pick, resid, lam, up, rate)
+    valid = (new["n_sta"] >= cfg.min_stations) & np.isfinite(odds)
+    if cfg.amplitude_decay is not None:
+        valid &= ~(new["amp_spread"] > cfg.max_amplitude_spread)
+    return new, seg, pick, resid, odds, valid
+
+
+def _cut(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F], a_ev: I64,
+         a_pick: I64, cur: F, own1: I64, own2: I64, lam: F, up: NDArray[np.bool_],
+         rate: float) -> tuple[F, dict[str, F], I64, I64, F]:
+    """Proposal k: the detections of events ``own1[k]`` and ``own2[k]`` (one event when
+    equal), cut in two at the largest gap of their implied origin times seen from the
+    more probable event (each side with ``min_stations`` detections); each half is
+    located, takes again the best-fitting detection per station among the free ones
+    and the owners', and is relocated. Returns the gain in log posterior (-inf where
+    a half does not stand) and the halves (segments 2k, 2k+1)."""
+    net = ctx.network
+    n = len(ev["x"])
+    m = len(own1)
+    s1, q1 = _gather(a_ev, a_pick, n, own1)
+    two = own2 != own1
+    s2_, q2_ = _gather(a_ev, a_pick, n, own2[two])
+    seg = np.concatenate([s1, np.flatnonzero(two)[s2_]])
+    pick = np.concatenate([q1, q2_])
+    lead = np.where(cur[own1] >= cur[own2], own1, own2)
+    st = pk.station[pick]
+    tt = cfg.propagation.travel_time(pk.phase[pick], net.x_km[st] - ev["x"][lead][seg],
+                                     net.y_km[st] - ev["y"][lead][seg], net.z_km[st])
+    r = pk.t[pick] - tt - ev["t0"][lead][seg]
+    order = np.lexsort((r, seg))
+    seg, pick, r = seg[order], pick[order], r[order]
+    size = np.bincount(seg, minlength=m)
+    first = np.r_[0, np.cumsum(size)[:-1]]
+    rank = np.arange(len(seg)) - first[seg]
+    gap = np.r_[np.diff(r), 0.0]
+    # a cut after position k leaves k + 1 and size - k - 1 detections
+    allowed = (rank + 1 >= cfg.min_stations) & (size[seg] - rank - 1 >= cfg.min_stations)
+    gap = np.where(allowed, gap, -1.0)
+    best = np.full(m, -1.0)
+    np.maximum.at(best, seg, gap)
+    none = np.iinfo(np.int64).max
+    at = np.full(m, none)
+    hit = (gap == best[seg]) & (gap > 0)
+    np.minimum.at(at, seg[hit], rank[hit])
+    h_seg = 2 * seg + (rank > at[seg]).astype(np.int64)
+    x0 = np.repeat(ev["x"][lead], 2)
+    y0 = np.repeat(ev["y"][lead], 2)
+    h_seg, h_pick = _one_per_station(pk, h_seg, pick, np.abs(r))
+    new, _, _, _, _, _ = _proposals(cfg, ctx, pk, h_seg, h_pick, 2 * m, x0, y0, lam, up,
+                                    rate)
+    owner = np.full(len(pk), -1, dtype=np.int64)
+    owner[a_pick] = a_ev
+    e2, q2, rr, _, _ = _pairs(cfg, ctx, pk, new)
+    o_ = owner[q2]
+    mine = (o_ < 0) | (o_ == own1[e2 // 2]) | (o_ == own2[e2 // 2])
+    e2, q2, rr = e2[mine], q2[mine], np.abs(rr[mine])
+    o = np.lexsort((rr, q2))
+    lead_q = np.r_[True, q2[o][1:] != q2[o][:-1]] if len(o) else np.zeros(0, bool)
+    e2, q2, rr = e2[o][lead_q], q2[o][lead_q], rr[o][lead_q]
+    e2, q2 = _one_per_station(pk, e2, q2, rr)
+    new, s2, p2, r2, od, ok = _proposals(cfg, ctx, pk, e2, q2, 2 * m, new["x"], new["y"],
+                                         lam, up, rate)
+    both = ok[0::2] & ok[1::2] & (at < none)
+    old = cur[own1] + np.where(two, cur[own2], 0.0)
+    return np.where(both, od[0::2] + od[1::2] - old, -np.inf), new, s2, p2, r2
+
+
+def _moves(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F], a_ev: I64,
+           a_pick: I64, resid: F, odds: F, ws: float, we: float, up: NDArray[np.bool_]
+           ) -> tuple[dict[str, F], I64, I64, F, F]:
+    """Split and merge moves, accepted when they raise the joint log posterior of the
+    window (the sum of the events' log posterior odds: a detection left to no event
+    counts as false, each event pays its prior). **Merge**: two events within
+    ``merge_km`` and ``merge_s`` become one (their detections, one per station and
+    phase, relocated from the more probable one). **Split**: an event with at least
+    ``2 min_stations`` detections is cut at the largest gap of its residuals (two
+    rounds of a barrage that one event took). All proposals of a round are scored at
+    once; the best non-overlapping ones that raise the posterior by more than
+    ``move_margin`` are applied, then hard EM runs once more, for ``move_rounds``."""
+    jc = cfg.joint
+    model = ctx.model
+    assert jc is not None and model is not None
+    net = ctx.network
+    for _ in range(jc.move_rounds):
+        n = len(ev["x"])
+        if n == 0:
+            break
+        lam = _false_rates(ctx, pk, a_pick, we, up)
+        rate = model.rate_per_s(n, cfg.window_s)
+        cur = _odds_of(cfg, ctx, pk, ev, a_ev, a_pick, resid, lam, up, rate)
+        gains: list[F] = []
+        members: list[list[tuple[int, ...]]] = []
+        made: list[tuple[dict[str, F], I64, I64, F, I64]] = []  # new events per proposal
+        # merges
+        close = ((np.abs(ev["t0"][:, None] - ev["t0"][None, :]) <= jc.merge_s)
+                 & (np.hypot(ev["x"][:, None] - ev["x"][None, :],
+                             ev["y"][:, None] - ev["y"][None, :]) <= jc.merge_km))
+        ii, jj = np.nonzero(np.triu(close, 1))
+        if len(ii):
+            seg_i, pick_i = _gather(a_ev, a_pick, n, ii)
+            seg_j, pick_j = _gather(a_ev, a_pick, n, jj)
+            seg = np.concatenate([seg_i, seg_j])
+            pick = np.concatenate([pick_i, pick_j])
+            lead = np.where(cur[ii] >= cur[jj], ii, jj)
+            x0, y0, t0 = ev["x"][lead], ev["y"][lead], ev["t0"][lead]
+            st = pk.station[pick]
+            tt = cfg.propagation.travel_time(pk.phase[pick], net.x_km[st] - x0[seg],
+                                             net.y_km[st] - y0[seg], net.z_km[st])
+            seg, pick = _one_per_station(pk, seg, pick, np.abs(pk.t[pick] - tt - t0[seg]))
+            new, s2, p2, r2, om, ok = _proposals(cfg, ctx, pk, seg, pick, len(ii), x0, y0,
+                                                 lam, up, rate)
+            g = np.where(ok, om - cur[ii] - cur[jj], -np.inf)
+            gains.append(g)
+            members.extend([(int(a), int(b))] for a, b in zip(ii, jj, strict=True))
+            made.extend((new, s2, p2, r2, np.array([k])) for k in range(len(ii)))
+        # splits of one event, and re-partitions of two close ones (their detections
+        # cut into two by implied origin time: two rounds that both events mixed)
+        cnt = np.bincount(a_ev, minlength=n)
+        big = np.flatnonzero(cnt >= 2 * cfg.min_stations)
+        pair = (cnt[ii] >= cfg.min_stations) & (cnt[jj] >= cfg.min_stations) if len(ii) \
+            else np.zeros(0, dtype=bool)
+        own1 = np.concatenate([big, ii[pair]]).astype(np.int64)
+        own2 = np.concatenate([big, jj[pair]]).astype(np.int64)
+        if len(own1):
+            g, new, s2, p2, r2 = _cut(cfg, ctx, pk, ev, a_ev, a_pick, cur, own1, own2, lam,
+                                      up, rate)
+            gains.append(g)
+            members.extend([(int(a),) if a == b else (int(a), int(b))]
+                           for a, b in zip(own1, own2, strict=True))
+            made.extend((new, s2, p2, r2, np.array([2 * k, 2 * k + 1]))
+                        for k in range(len(own1)))
+        if not gains:
+            break
+        gain = np.concatenate(gains)
+        taken = np.zeros(n, dtype=bool)
+        accepted: list[int] = []
+        for k in np.argsort(-gain, kind="stable"):
+            if not gain[k] > jc.move_margin:
+                break
+            evs = members[k][0]
+            if taken[list(evs)].any():
+                continue
+            taken[list(evs)] = True
+            accepted.append(int(k))
+        if not accepted:
+            break
+        # the untouched events, then the accepted proposals' events
+        keep = ~taken
+        remap = np.cumsum(keep) - 1
+        sel = keep[a_ev]
+        parts_ev = [{k: v[keep] for k, v in ev.items()}]
+        parts_a = [remap[a_ev[sel]]]
+        parts_p = [a_pick[sel]]
+        parts_r = [resid[sel]]
+        base = int(keep.sum())
+        for k in accepted:
+            new, s2, p2, r2, which = made[k]
+            for w in which.tolist():
+                m = s2 == w
+                parts_ev.append({key: v[w:w + 1] for key, v in new.items()})
+                parts_a.append(np.full(int(m.sum()), base, dtype=np.int64))
+                parts_p.append(p2[m])
+                parts_r.append(r2[m])
+                base += 1
+        ev = {k: np.concatenate([p[k] for p in parts_ev]) for k in ev}
+        a_ev, a_pick = np.concatenate(parts_a), np.concatenate(parts_p)
+        resid = np.concatenate(parts_r)
+        ev, a_ev, a_pick, resid, odds = _em_step(cfg, ctx, pk, ev, a_ev, a_pick, ws, we, up)
+    return ev, a_ev, a_pick, resid, odds
 
 
 def _em_step(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F],
@@ -1047,6 +1277,26 @@ def _em_step(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F
     new, fits, resid = _score(cfg, ctx, pk, e_idx, p_idx, n, ev["x"], ev["y"])
     e_idx, p_idx, resid = e_idx[fits], p_idx[fits], resid[fits]
     # log posterior odds of every event at its new place
+    rate = model.rate_per_s(n, cfg.window_s)
+    odds = _odds_of(cfg, ctx, pk, new, e_idx, p_idx, resid, lam, up, rate)
+    keep = (new["n_sta"] >= cfg.min_stations) & (odds >= jc.min_log_odds)
+    if cfg.amplitude_decay is not None:
+        keep &= ~(new["amp_spread"] > cfg.max_amplitude_spread)
+    sel = keep[e_idx]
+    remap = np.cumsum(keep) - 1
+    return ({k: v[keep] for k, v in new.items()}, remap[e_idx[sel]], p_idx[sel], resid[sel],
+            odds[keep])
+
+
+def _odds_of(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, new: dict[str, F],
+             e_idx: I64, p_idx: I64, resid: F, lam: F, up: NDArray[np.bool_],
+             rate: float) -> F:
+    """Log posterior odds of each event of ``new`` (against all its detections being
+    false and no event): its detections' log likelihood ratios, the silent working
+    stations, the prior and the Laplace volume of its location."""
+    model = ctx.model
+    assert model is not None
+    n = len(new["x"])
     st = pk.station[p_idx]
     d = np.hypot(ctx.network.x_km[st] - new["x"][e_idx], ctx.network.y_km[st] - new["y"][e_idx])
     db = _baz_misfit(ctx, pk, p_idx, new["x"][e_idx], new["y"][e_idx])
@@ -1058,16 +1308,9 @@ def _em_step(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F
     with np.errstate(invalid="ignore", divide="ignore"):
         logdet = np.linalg.slogdet(np.nan_to_num(cov, nan=0.0))[1]
     logdet = np.where(np.isfinite(logdet), logdet, -30.0)
-    rate = model.rate_per_s(n, cfg.window_s)
     prior = math.log(rate / model.area_km2) + 1.5 * math.log(2 * math.pi) + 0.5 * logdet
-    odds = np.bincount(e_idx, weights=ll, minlength=n) + pen + prior
-    keep = (new["n_sta"] >= cfg.min_stations) & (odds >= jc.min_log_odds)
-    if cfg.amplitude_decay is not None:
-        keep &= ~(new["amp_spread"] > cfg.max_amplitude_spread)
-    sel = keep[e_idx]
-    remap = np.cumsum(keep) - 1
-    return ({k: v[keep] for k, v in new.items()}, remap[e_idx[sel]], p_idx[sel], resid[sel],
-            odds[keep])
+    return np.asarray(np.bincount(e_idx, weights=ll, minlength=n) + pen + prior,
+                      dtype=np.float64)
 
 
 def _false_rates(ctx: _Context, pk: Picks, a_pick: I64, we: float,

@@ -54,6 +54,12 @@ class JointRefiner:
     # implied origin times within this window, up to neighbour_span_s from the event
     neighbour_window_s: float = 0.0
     neighbour_span_s: float = 60.0
+    # split/merge moves after EM, accepted when the window's joint log posterior rises
+    # by more than move_margin (0 rounds: off); merges within merge_km and merge_s
+    move_rounds: int = 0
+    move_margin: float = 1.0
+    merge_km: float = 3.0
+    merge_s: float = 3.0
     min_log_odds: float = 5.0  # an event is kept when its log posterior odds exceed this
     # cascade overrides while the joint stage is on: its count-based negative evidence
     # is loosened, the likelihood decides (None keeps the associator's own setting)
@@ -74,6 +80,12 @@ class JointRefiner:
     def __post_init__(self) -> None:
         if self.iterations < 1:
             raise ConfigError(f"iterations = {self.iterations}", fix="use 1 or more")
+        if self.move_rounds < 0:
+            raise ConfigError(f"move_rounds = {self.move_rounds}",
+                              fix="use 0 (no split/merge moves) or more")
+        for name in ("merge_km", "merge_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive", fix=f"set {name} > 0")
         for name in ("prior_sigma_s", "prior_r50_km", "prior_slope", "prior_baz_sigma_deg",
                      "baz_gate", "memory_rows"):
             if not getattr(self, name) > 0:
