@@ -93,7 +93,12 @@ class CoverageMaps:
             d += timedelta(days=1)
         return {"type": "FeatureCollection", "features": feats, "days": day_docs,
                 "grid_km": round(step / 1000, 3), "capability_model":
-                self.capability.describe(), "charge_classes_kg": list(CHARGE_CLASSES_KG),
+                self.capability.describe(), "capability": {
+                    "probability": self.capability.probability,
+                    "min_stations": self.capability.min_stations,
+                    "reference_charge_kg": self.capability.reference_charge_kg,
+                    "max_charge_kg": self.capability.max_charge_kg},
+                "charge_classes_kg": list(CHARGE_CLASSES_KG),
                 "satellite_resolution": SATELLITE_RESOLUTION}
 
     # ------------------------------------------------------------------ one day

@@ -635,6 +635,7 @@ class PublishStage:
                  "review_scripted": cfg.review is not None,
                  "refused": store.refused(), "integrity": _integrity(store),
                  "evidence_sources": sorted(set(fus.evidence["source_kind"].to_list())),
+                 "coverage_maps": data.rule.maps,
                  "fused": {"observations": fus.evidence.height,
                            "incidents": fus.incidents.height,
                            "stored": len(view.incidents)}}
