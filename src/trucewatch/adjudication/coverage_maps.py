@@ -34,6 +34,7 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from trucewatch.adjudication.allegations import Coverage
+from trucewatch.agreement.coalition import Coalition
 from trucewatch.geo.crs import local_laea, project_points, to_metric, to_wgs84
 from trucewatch.model.agreement import Agreement
 from trucewatch.sensors.capability import CapabilityModel
@@ -58,8 +59,8 @@ class CoverageMaps:
             return shapely.union_all([s.geometry for s in agreement.sectors])
         return agreement.line_of_contact.buffer(0.2)
 
-    def build(self, cov: Coverage, agreement: Agreement, report_date: date
-              ) -> dict[str, Any]:
+    def build(self, cov: Coverage, agreement: Agreement, report_date: date,
+              coalition: Coalition | None = None) -> dict[str, Any]:
         area = self.mission_area(agreement)
         c = area.centroid
         crs = local_laea(float(c.x), float(c.y))
@@ -84,14 +85,18 @@ class CoverageMaps:
         first = max(report_date - timedelta(days=self.days - 1),
                     agreement.entry_into_force.date())
         grid = _Grid(crs, step, cx, cy)
-        day_docs, feats = [], []
+        day_docs, feats, credits = [], [], []
         d = min(first, report_date)
         while d <= report_date:
-            doc, fs = self._day(cov, d, grid, dist, sectors)
+            doc, fs, cr = self._day(cov, d, grid, dist, sectors, coalition)
             day_docs.append(doc)
             feats += fs
+            credits += cr
             d += timedelta(days=1)
-        return {"type": "FeatureCollection", "features": feats, "days": day_docs,
+        extra: dict[str, Any] = {}
+        if coalition is not None:
+            extra["coalition"] = coalition_doc(coalition, agreement, day_docs, credits)
+        return {**extra,"type": "FeatureCollection", "features": feats, "days": day_docs,
                 "grid_km": round(step / 1000, 3), "capability_model":
                 self.capability.describe(), "capability": {
                     "probability": self.capability.probability,
@@ -103,7 +108,8 @@ class CoverageMaps:
 
     # ------------------------------------------------------------------ one day
     def _day(self, cov: Coverage, day: date, grid: _Grid, dist: np.ndarray,
-             sectors: list[tuple[Any, np.ndarray]]) -> tuple[dict[str, Any], list[Any]]:
+             sectors: list[tuple[Any, np.ndarray]], coalition: Coalition | None = None
+             ) -> tuple[dict[str, Any], list[Any], list[dict[str, Any]]]:
         t0 = datetime.combine(day, datetime.min.time(), UTC)
         t1 = t0 + timedelta(days=1)
         iso = day.isoformat()
@@ -117,6 +123,9 @@ class CoverageMaps:
         # sensors: the worst charge over the segments the network reported
         charge, hours, up_min = np.full(n, np.inf), 0.0, 0
         segments = self._segments(cov, t0, t1)
+        ever_up = np.zeros(dist.shape[1], dtype=bool)
+        for _a, _b, up in segments:
+            ever_up |= up
         if segments and dist.shape[1]:
             worst = np.zeros(n)
             ups = []
@@ -186,7 +195,46 @@ class CoverageMaps:
                "patrols": len(swaths),
                "observed_share": _share(observed, np.ones(n, dtype=bool)),
                "sectors": rows}
-        return doc, feats
+        credits = [] if coalition is None else self._credits(
+            coalition, cov, iso, sectors, heard, clear, swaths, grid, dist, ever_up)
+        return doc, feats, credits
+
+    def _credits(self, coalition: Coalition, cov: Coverage, iso: str,
+                 sectors: list[tuple[Any, np.ndarray]], heard: np.ndarray, clear: bool,
+                 swaths: list[tuple[datetime, datetime, BaseGeometry, str]], grid: _Grid,
+                 dist: np.ndarray, up: np.ndarray) -> list[dict[str, Any]]:
+        """Who covered which sector that day by which asset, and the share of the sector
+        each asset's observation covers (satellite: the day's clear sky, fires only).
+        A patrol by a platform no registered asset flies is credited to no one
+        (``contributor`` empty), never hidden."""
+        out: list[dict[str, Any]] = []
+        reach = 2 * self.capability.refiner.prior_r50_km  # a station's say in a cell
+        ids = cov.station_ids
+        flown: dict[tuple[str, str, str], np.ndarray] = {}
+        for _a, _b, geom, platform in swaths:
+            owner = next(((c, a) for c, a in coalition.assets()
+                          if a.channel == "drone" and a.flies(platform)), None)
+            key = (owner[0].id, owner[1].id, "drone") if owner else ("", platform, "drone")
+            cells = shapely.contains_xy(geom, grid.x, grid.y)
+            flown[key] = flown.get(key, np.zeros(len(grid.x), dtype=bool)) | cells
+        for c, a in coalition.assets():
+            if a.channel == "sensors" and dist.shape[1] and ids:
+                mine = np.array([a.runs(sid) and bool(up[k]) for k, sid in enumerate(ids)])
+                if mine.any():
+                    near = (dist[:, mine] <= reach).any(axis=1)
+                    flown[(c.id, a.id, "sensors")] = heard & near
+        for s, m in sectors:
+            for (cid, aid, channel), cells in flown.items():
+                share = _share(cells, m)
+                if share > 0:
+                    out.append({"date": iso, "sector": s.id, "contributor": cid,
+                                "asset": aid, "channel": channel, "share": share})
+            if clear:
+                for c, a in coalition.assets():
+                    if a.channel == "satellite" and s.id in a.sectors:
+                        out.append({"date": iso, "sector": s.id, "contributor": c.id,
+                                    "asset": a.id, "channel": "satellite", "share": 1.0})
+        return out
 
     def _segments(self, cov: Coverage, t0: datetime, t1: datetime
                   ) -> list[tuple[datetime, datetime, np.ndarray]]:
@@ -221,6 +269,26 @@ class _Grid:
         h = self.step / 2
         boxes = shapely.box(self.x[sel] - h, self.y[sel] - h, self.x[sel] + h, self.y[sel] + h)
         return to_wgs84(shapely.union_all(boxes).simplify(self.step / 8), self.crs)
+
+
+def coalition_doc(coalition: Coalition, agreement: Agreement, days: list[dict[str, Any]],
+                  credits: list[dict[str, Any]]) -> dict[str, Any]:
+    """The registry, the credits, and the gaps: sectors no contributor declares for a
+    channel, and each day's sectors a channel covered for no contributor (with the
+    share of the sector that nothing observed)."""
+    sector_ids = [s.id for s in agreement.sectors]
+    gaps = []
+    for d in days:
+        for r in d["sectors"]:
+            got = {c["channel"] for c in credits if c["date"] == d["date"]
+                   and c["sector"] == r["id"] and c["contributor"]}
+            missing = [ch for ch in ("sensors", "drone", "satellite") if ch not in got]
+            if missing:
+                gaps.append({"date": d["date"], "sector": r["id"], "uncovered": missing,
+                             "not_observed_share": round(1 - r["observed_share"], 3),
+                             "no_contributor": not got})
+    return {"registry": coalition.to_dict(), "credits": credits, "gaps": gaps,
+            "undeclared": coalition.undeclared(sector_ids)}
 
 
 def _feature(geom: BaseGeometry, props: dict[str, Any]) -> dict[str, Any]:

@@ -59,6 +59,9 @@ def run(
     no_covariates: Annotated[bool, typer.Option(
         "--no-covariates", help="classify fires without land-use covariates")] = False,
     language: Annotated[str, typer.Option(help="bulletin language: en, uk, ru or fr")] = "en",
+    coalition: Annotated[Path | None, typer.Option(
+        help="the signed coalition registry (docs/coalition.md): coverage credited to "
+             "each contributor")] = None,
 ) -> None:
     """Run a full verification cycle and write the bulletin (built-in scenario by default).
     Everything is stored, but the bulletin for --report-date uses only data up to its end;
@@ -107,7 +110,7 @@ def run(
                            sensors=sensors, field_inputs=field_inputs, review=review,
                            store_path=store, firms_filter=flt, baseline_params=params,
                            covariates=cov, covariates_required=covariates is not None,
-                           language=language)
+                           language=language, coalition=coalition)
     v = result.view
     out.print(f"{len(v.incidents)} incident(s) since entry into force, "
               f"{len(v.violations)} candidate violation(s)")

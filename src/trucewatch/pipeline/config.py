@@ -82,6 +82,8 @@ class CycleConfig:
     progress: Progress = _noop
     stages: Mapping[str, str] = field(default_factory=dict)
     language: str = "en"  # the bulletin's (reports.i18n: en, uk, ru, fr)
+    # the signed coalition registry (agreement/coalition.py): coverage is credited to it
+    coalition: Path | None = None
 
     @property
     def store_where(self) -> Path | str:
@@ -91,7 +93,8 @@ class CycleConfig:
         """Every input file the cycle reads (checked to exist before any work)."""
         fi, s = self.field_inputs, self.sensors
         return [p for p in [*self.firms_files, self.cloud_path, *fi.drones, *fi.allegations,
-                            fi.keys, *([s.stations, *s.detections] if s else [])]
+                            fi.keys, self.coalition,
+                            *([s.stations, *s.detections] if s else [])]
                 if p is not None]
 
 

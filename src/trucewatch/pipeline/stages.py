@@ -32,7 +32,7 @@ from trucewatch.adjudication.allegations import AllegationJudge, Coverage
 from trucewatch.adjudication.ceasefire import CeasefireView, build_view
 from trucewatch.adjudication.coverage_maps import CoverageMaps
 from trucewatch.adjudication.rules import RuleBook, since_entry_into_force
-from trucewatch.errors import ConfigError
+from trucewatch.errors import ConfigError, TrucewatchError
 from trucewatch.fusion.evidence import drone_evidence, explosion_evidence, fire_evidence
 from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, IncidentFuser
 from trucewatch.ingest.allegations import AllegationSource
@@ -40,6 +40,7 @@ from trucewatch.ingest.base import read_received, unpack
 from trucewatch.ingest.drones import DroneSource, Patrol, read_patrols
 from trucewatch.ingest.firms import FirmsSource
 from trucewatch.intake import Outcome, keep, open_input, receive
+from trucewatch.intake.coalition import load_coalition
 from trucewatch.intake.sources import ConfigSource, DetectionSource, StationSource
 from trucewatch.integrity.envelope import is_envelope, open_envelope
 from trucewatch.integrity.keys import KeyRegistry
@@ -509,7 +510,15 @@ class RuleStage:
         incidents, violations = data.adjudicate.rulebook.to_domain(evaluated, kept_matched)
         store.save_incidents(incidents, violations)
         store.save_rulings(rulings)
-        maps = self.maps.build(cov, ctx.agreement, day)
+        coalition, refused = None, ""
+        if ctx.config.coalition is not None:
+            try:
+                coalition = load_coalition(ctx.config.coalition, ctx.agreement, ctx.registry)
+            except TrucewatchError as err:  # refused: the bulletin says why, nothing credited
+                refused = f"{ctx.config.coalition.name}: {err}"
+        maps = self.maps.build(cov, ctx.agreement, day, coalition)
+        if refused:
+            maps["coalition"] = {"refused": refused}
         doc = cov.geojson()
         doc["features"] += maps["features"]
         doc["maps"] = {k: v for k, v in maps.items() if k not in ("type", "features")}
@@ -636,6 +645,7 @@ class PublishStage:
                  "refused": store.refused(), "integrity": _integrity(store),
                  "evidence_sources": sorted(set(fus.evidence["source_kind"].to_list())),
                  "coverage_maps": data.rule.maps,
+                 "coalition": data.rule.maps.get("coalition"),
                  "fused": {"observations": fus.evidence.height,
                            "incidents": fus.incidents.height,
                            "stored": len(view.incidents)}}

@@ -34,6 +34,7 @@ from trucewatch.reports.figures import coverage_svg, map_svg, trend_svg
 from trucewatch.reports.i18n import (
     CATEGORY_GROUPS,
     CATEGORY_LABELS,
+    CHANNELS,
     DAY_STATES,
     RULING_LABELS,
     SATELLITE_STATES,
@@ -348,7 +349,8 @@ def environment(language: str = "en") -> Environment:
     env.install_gettext_callables(fmt.gettext, fmt.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(fmt=fmt, CATEGORY_LABELS=CATEGORY_LABELS, STATUS_LABELS=STATUS_LABELS,
                        RULING_LABELS=RULING_LABELS, CATEGORY_GROUPS=CATEGORY_GROUPS,
-                       DAY_STATES=DAY_STATES, SATELLITE_STATES=SATELLITE_STATES)
+                       DAY_STATES=DAY_STATES, SATELLITE_STATES=SATELLITE_STATES,
+                       CHANNELS=CHANNELS)
     return env
 
 
