@@ -82,3 +82,38 @@ def test_coverage_exports_follow_the_role_rules(api: Api) -> None:
         _is_error(c.get(f"/api/v1/coverage.{kind}"), 401)
     _is_error(c.get("/api/v1/coverage/capability", headers=_h(tok["public"])), 403)
     _is_error(c.get("/api/v1/coverage.shp", headers=_h(tok["admin"])), 422)
+
+
+def test_coalition_endpoint_by_role(api: Api) -> None:
+    from trucewatch.storage import SqliteStore
+
+    c, tok, db = api
+    none = c.get("/api/v1/coalition", headers=_h(tok["admin"])).json()
+    assert none["registry"] is None and none["credits"] == []  # no registry given
+    store = SqliteStore(db)
+    doc = store.latest_coverage()
+    assert doc is not None
+    credits = [{"date": "2026-05-30", "sector": "north", "contributor": "FR",
+                "asset": "fr-uav", "channel": "drone", "share": 0.2},
+               {"date": "2026-05-30", "sector": "south", "contributor": "US",
+                "asset": "us-net", "channel": "sensors", "share": 0.5}]
+    doc["maps"]["coalition"] = {
+        "registry": {"mission": "m", "signed_by": "mission/1", "contributors": [
+            {"id": "FR", "name": "France", "kind": "nation", "roles": [], "assets": []},
+            {"id": "US", "name": "United States", "kind": "nation", "roles": [],
+             "assets": []}]},
+        "credits": credits, "gaps": [{"date": "2026-05-30", "sector": "centre",
+                                      "uncovered": ["drone"], "not_observed_share": 0.9,
+                                      "no_contributor": False}],
+        "undeclared": {"drone": ["centre"]}}
+    store.save_coverage(doc)
+    fr = store.add_token("fr-liaison", "liaison", "FR")
+    store.close()
+    full = c.get("/api/v1/coalition", headers=_h(tok["coalition"])).json()
+    assert full["credits"] == credits and full["gaps"]
+    mine = c.get("/api/v1/coalition", headers=_h(fr)).json()
+    assert [x["id"] for x in mine["registry"]["contributors"]] == ["FR"]
+    assert [x["contributor"] for x in mine["credits"]] == ["FR"] and "gaps" not in mine
+    other = c.get("/api/v1/coalition", headers=_h(tok["liaison"])).json()  # Side B
+    assert other["registry"]["contributors"] == [] and other["credits"] == []
+    _is_error(c.get("/api/v1/coalition", headers=_h(tok["public"])), 403)

@@ -160,3 +160,15 @@ def test_liaison_sees_their_party_only(keys) -> None:
     nobody = party_view(doc, Principal("x", Role.LIAISON, "Side B liaison office"))
     assert nobody["registry"]["contributors"] == [] and nobody["credits"] == []
     assert party_view(doc, Principal("c", Role.COALITION)) == doc
+
+
+def test_the_documented_example_fits_the_builtin_scenario(scenario) -> None:
+    from trucewatch.agreement.coalition import parse_coalition
+    from trucewatch.agreement.loader import load_agreement
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "examples" / "coalition.yaml"
+    ag = load_agreement(scenario.agreement)
+    keys = KeyRegistry.load(scenario.keys)
+    c = parse_coalition(path.read_text(), path.name, [s.id for s in ag.sectors],
+                        {r.source for r in keys.records()})
+    assert {x.id for x in c.contributors} >= {"US", "FR", "GB", "EU", "OSCE"}

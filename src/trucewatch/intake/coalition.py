@@ -24,7 +24,7 @@ def read_coalition(raw: bytes, name: str, agreement: Agreement, keys: KeyRegistr
     if not is_envelope(raw):
         raise SignatureError(f"{name}: the coalition registry is not signed",
                              fix="sign it with the mission key: trucewatch keys sign FILE "
-                             "--key-id MISSION_KEY ...")
+                             "--key-id MISSION_KEY --private-key KEY.pem --out SIGNED.json")
     env = open_envelope(raw)
     source = env.verify(keys, now)
     if source.split(":", 1)[0] != SIGNER_KIND:
