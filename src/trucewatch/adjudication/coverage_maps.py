@@ -264,11 +264,19 @@ class _Grid:
     x: np.ndarray
     y: np.ndarray
 
+    cache: dict[bytes, BaseGeometry] = field(default_factory=dict, compare=False)
+
     def area(self, sel: np.ndarray) -> BaseGeometry:
-        """The selected cells as one WGS84 (multi)polygon."""
-        h = self.step / 2
-        boxes = shapely.box(self.x[sel] - h, self.y[sel] - h, self.x[sel] + h, self.y[sel] + h)
-        return to_wgs84(shapely.union_all(boxes).simplify(self.step / 8), self.crs)
+        """The selected cells as one WGS84 (multi)polygon (the same cells: the same
+        polygon, computed once; cells of a grid share edges, so a coverage union)."""
+        key = np.packbits(sel).tobytes()
+        if key not in self.cache:
+            h = self.step / 2
+            boxes = shapely.box(self.x[sel] - h, self.y[sel] - h, self.x[sel] + h,
+                                self.y[sel] + h)
+            self.cache[key] = to_wgs84(shapely.coverage_union_all(boxes).simplify(
+                self.step / 8), self.crs)
+        return self.cache[key]
 
 
 def coalition_doc(coalition: Coalition, agreement: Agreement, days: list[dict[str, Any]],
