@@ -15,9 +15,10 @@ knowledge of the munitions in use), which every output states.
 
 At a place, the network *hears* a charge when at least ``min_stations`` working
 stations detect it; each station independently with its ``p`` (the ``nearest``
-working stations are counted: farther ones left out can only make the figure larger). The probability of
-that is the tail of a Poisson binomial; :meth:`CapabilityModel.min_charge` finds, by
-bisection on ``ln W``, the smallest charge for which it reaches ``probability``.
+working stations are counted: farther ones left out can only make the figure
+larger). The probability of that is the tail of a Poisson binomial;
+:meth:`CapabilityModel.min_charge` finds, by bisection on ``ln W``, the smallest
+charge for which it reaches ``probability``.
 Where even ``max_charge_kg`` is not heard so, the place is not observed (``inf``).
 """
 
