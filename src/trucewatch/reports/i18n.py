@@ -83,7 +83,7 @@ SATELLITE_STATES: dict[str, str] = {
     "cloud_unknown": N_("cloud cover unknown"),
 }
 # the channels a coalition asset observes with (agreement/coalition.py)
-CHANNELS: dict[str, str] = {"sensors": N_("ground sensors"), "drone": N_("drones"),
+CHANNELS: dict[str, str] = {"sensors": N_("sensors"), "drone": N_("drones"),
                             "satellite": N_("satellite")}
 # compass points of "X km DIR of PLACE", translated in the context "direction" (a language
 # may need a whole phrase: "au sud-est", "к юго-востоку")
