@@ -95,6 +95,7 @@ ENDPOINTS: list[tuple[str, str, Any, str]] = [
      "bulletins_restricted"),
     ("get", "/api/v1/agreement", None, "agreement"),
     ("get", "/api/v1/coverage", None, "coverage"),
+    ("get", "/api/v1/coalition", None, "coalition"),
     # exports and the public's view (not published: a token's role decides)
     ("get", "/api/v1/incidents.csv", None, "incidents"),
     ("get", "/api/v1/agreement.gpkg", None, "agreement"),

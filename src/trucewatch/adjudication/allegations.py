@@ -48,9 +48,15 @@ UNDECIDED = ("insufficient_evidence", "not_proof_in_zone", "same_day_ambiguous")
 class Coverage:
     """What the mechanism could see. Station positions (lat, lon) with the periods the
     network reported; satellite days with their cloud cover (None: unknown) and days
-    without data; drone patrols (track points with a swath and a window)."""
+    without data; drone patrols (track points with a swath and a window, and the
+    platform that flew them). ``station_ids`` name the stations in order; ``outages``
+    are (station index, start, end) spans in which the health check found a station
+    silent or not hearing (None: from the start or to the end of the data)."""
 
     stations: list[tuple[float, float]] = field(default_factory=list)
+    station_ids: list[str] = field(default_factory=list)
+    outages: list[tuple[int, datetime | None, datetime | None]] = field(default_factory=list)
+    patrol_platforms: list[str] = field(default_factory=list)
     sensor_periods: list[tuple[datetime, datetime]] = field(default_factory=list)
     # per station (in the order of ``stations``), its up intervals from its heartbeats;
     # None: the network sends none, every station counts over ``sensor_periods``

@@ -34,6 +34,7 @@ from trucewatch.api.routes import (
 from trucewatch.api.routes import (
     allegations,
     bulletins,
+    coalition,
     coverage,
     incidents,
     ingest,
@@ -109,7 +110,8 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
                                       insecure_cookies))
     for router in (ingest.router, incidents.router, observations.router, incidents.counts,
                    review.router, allegations.router, bulletins.router,
-                   agreement_routes.router, coverage.router, public_routes.router,
+                   agreement_routes.router, coverage.router, coalition.router,
+                   public_routes.router,
                    alerts_routes.router):
         api.include_router(router)
     app.include_router(api)

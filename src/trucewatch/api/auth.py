@@ -7,7 +7,8 @@ Roles (a token has one):
 * ``reviewer``: read everything, review, and confirm ``verified`` (second person);
 * ``coalition``: read everything except evidence media; exact locations;
 * ``liaison`` (a party's liaison officer, token bound to the party): reviewed incidents
-  only, their own party's allegations, file allegations; no sensor or hub locations;
+  only, their own party's allegations and coalition contributions, file allegations;
+  no sensor or hub locations;
 * ``public``: published (public) bulletins and aggregate counts; may file allegations;
 * ``sensor``: a sensor network pushing its own inputs (ingest of station inventories and
   detections only: :data:`INGESTS`).
@@ -50,6 +51,8 @@ MATRIX: dict[str, frozenset[Role]] = {
     "agreement": ALL - {Role.SENSOR},
     # where the mechanism could see: the network's area hints at where its sensors are
     "coverage": STAFF | {Role.COALITION},
+    # the coalition registry and its credits; a liaison officer: their party's only
+    "coalition": STAFF | {Role.COALITION, Role.LIAISON},
     "tokens": frozenset({Role.ADMIN}),
 }
 # who sees unreviewed (automatic, pending) incidents; others see decided ones only

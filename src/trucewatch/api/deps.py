@@ -230,6 +230,7 @@ AsAllegations = Annotated[Principal, Depends(allowed("allegations_read"))]
 AsBulletins = Annotated[Principal, Depends(allowed("bulletins_public"))]
 AsAgreement = Annotated[Principal, Depends(allowed("agreement"))]
 AsCoverage = Annotated[Principal, Depends(allowed("coverage"))]
+AsCoalition = Annotated[Principal, Depends(allowed("coalition"))]
 
 
 def stored(t: datetime | None) -> str | None:

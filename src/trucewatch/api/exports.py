@@ -137,3 +137,40 @@ def geojson_file(collection: dict[str, Any], kind: str) -> bytes:
                 for _, rs in layers.values() for r in rs]
         return _write([("agreement", geoms, rows)], "LIBKML", ".kml")
     return _write([(n, g, r) for n, (g, r) in layers.items()], "GPKG", ".gpkg")
+
+
+def coverage_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The coverage per day and sector (``maps.days[].sectors[]`` of ``/coverage``) as
+    rows: the day's satellite state and sensor hours with each sector's figures."""
+    rows = []
+    for d in (doc.get("maps") or {}).get("days", []):
+        sat = d.get("satellite") or {}
+        for s in d.get("sectors", []):
+            rows.append({"date": d["date"], "sector_id": s.get("id"),
+                         "sector": s.get("name"), "satellite_state": sat.get("state"),
+                         "cloud_cover": sat.get("cloud_cover"),
+                         "sensor_hours": (d.get("sensors") or {}).get("hours"),
+                         **{k: v for k, v in s.items() if k not in ("id", "name",
+                                                                    "satellite")}})
+    return rows
+
+
+def coverage_file(doc: dict[str, Any], kind: str) -> bytes:
+    """The coverage as ``csv`` (one row a day and sector), or its GeoJSON layers
+    (``sensor_coverage``, ``patrol``, ``satellite``, ``capability``, ``not_heard``,
+    ``patrol_swath``, ``not_observed``) as ``geojson``, ``kml`` or ``gpkg``."""
+    if kind == "csv":
+        rows = coverage_rows(doc)
+        buf = io.StringIO()
+        cols = list({k: None for r in rows for k in r}) or ["date", "sector_id"]
+        w = csv.writer(buf, lineterminator="\r\n")
+        w.writerow(cols)
+        for r in rows:
+            w.writerow([_cell(r.get(c)) for c in cols])
+        return buf.getvalue().encode("utf-8")
+    collection = {"type": "FeatureCollection", "features": doc.get("features", [])}
+    if kind == "kml":
+        for f in collection["features"]:
+            p = f.setdefault("properties", {})
+            p.setdefault("name", f"{p.get('layer', '')} {p.get('date', '')}".strip())
+    return geojson_file(collection, kind)

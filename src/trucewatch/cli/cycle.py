@@ -64,6 +64,9 @@ def run(
         help="the mission's private key that signs checkpoints (default: "
              "~/.config/trucewatch/mission-key.pem, made on first use); keep it off the "
              "store's folder")] = None,
+    coalition: Annotated[Path | None, typer.Option(
+        help="the signed coalition registry (docs/coalition.md): coverage credited to "
+             "each contributor")] = None,
 ) -> None:
     """Run a full verification cycle and write the bulletin (built-in scenario by default).
     Everything is stored, but the bulletin for --report-date uses only data up to its end;
@@ -117,7 +120,8 @@ def run(
                            sensors=sensors, field_inputs=field_inputs, review=review,
                            store_path=store, firms_filter=flt, baseline_params=params,
                            covariates=cov, covariates_required=covariates is not None,
-                           language=language, mission_key=mission_key)
+                           language=language, mission_key=mission_key,
+                           coalition=coalition)
     v = result.view
     out.print(f"{len(v.incidents)} incident(s) since entry into force, "
               f"{len(v.violations)} candidate violation(s)")

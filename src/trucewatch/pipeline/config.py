@@ -83,6 +83,8 @@ class CycleConfig:
     stages: Mapping[str, str] = field(default_factory=dict)
     language: str = "en"  # the bulletin's (reports.i18n: en, uk, ru, fr)
     mission_key: Path | None = None  # signs checkpoints (None: integrity.checkpoint's default)
+    # the signed coalition registry (agreement/coalition.py): coverage is credited to it
+    coalition: Path | None = None
 
     @property
     def store_where(self) -> Path | str:
@@ -92,7 +94,8 @@ class CycleConfig:
         """Every input file the cycle reads (checked to exist before any work)."""
         fi, s = self.field_inputs, self.sensors
         return [p for p in [*self.firms_files, self.cloud_path, *fi.drones, *fi.allegations,
-                            fi.keys, *([s.stations, *s.detections] if s else [])]
+                            fi.keys, self.coalition,
+                            *([s.stations, *s.detections] if s else [])]
                 if p is not None]
 
 

@@ -160,7 +160,8 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
               firms_filter: FirmsFilter | None = None,
               baseline_params: BaselineParams | None = None,
               covariates: Path | None = None, covariates_required: bool = True,
-              language: str = "en", mission_key: Path | None = None) -> CycleResult:
+              language: str = "en", mission_key: Path | None = None,
+              coalition: Path | None = None) -> CycleResult:
     """One cycle as of ``report_date`` (default: the last data): :func:`run` on the
     :class:`CycleConfig` these keywords make (kept for the CLI, tests and benchmarks)."""
     return run(CycleConfig(
@@ -171,4 +172,4 @@ def run_cycle(*, agreement_path: Path, firms_files: list[Path],
         field_inputs=field_inputs or FieldInputs(), review=review,
         firms_filter=firms_filter or FirmsFilter(), baseline_params=baseline_params,
         covariates=covariates, covariates_required=covariates_required,
-        language=language, mission_key=mission_key))
+        language=language, mission_key=mission_key, coalition=coalition))

@@ -30,8 +30,9 @@ import polars as pl
 
 from trucewatch.adjudication.allegations import AllegationJudge, Coverage
 from trucewatch.adjudication.ceasefire import CeasefireView, build_view
+from trucewatch.adjudication.coverage_maps import CoverageMaps
 from trucewatch.adjudication.rules import RuleBook, since_entry_into_force
-from trucewatch.errors import ConfigError
+from trucewatch.errors import ConfigError, TrucewatchError
 from trucewatch.fusion.evidence import drone_evidence, explosion_evidence, fire_evidence
 from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, IncidentFuser
 from trucewatch.ingest.allegations import AllegationSource
@@ -39,6 +40,7 @@ from trucewatch.ingest.base import read_received, unpack
 from trucewatch.ingest.drones import DroneSource, Patrol, read_patrols
 from trucewatch.ingest.firms import FirmsSource
 from trucewatch.intake import Outcome, keep, open_input, receive
+from trucewatch.intake.coalition import load_coalition
 from trucewatch.intake.sources import (
     ConfigSource,
     DetectionSource,
@@ -58,6 +60,7 @@ from trucewatch.review.workflow import ReviewService
 from trucewatch.satellite.baseline import Baseline, BaselineParams, fit_baseline
 from trucewatch.satellite.war_fires import WarFireRules, classify
 from trucewatch.sensors.association import LOCATED, ExplosionAssociator
+from trucewatch.sensors.health import StationProblem
 from trucewatch.sensors.propagation import weather_for
 from trucewatch.storage import IngestReport
 from trucewatch.storage.protocols import FullStore
@@ -296,6 +299,9 @@ class Located:
     stations: pl.DataFrame | None  # the accepted inventory (None: none accepted)
     reports: list[IngestReport]
     refused: list[Outcome]  # sensor inputs not usable
+    # (station, start, end) of the outages the health check found (None: open end)
+    outages: list[tuple[str, datetime | None, datetime | None]] = field(
+        default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -338,6 +344,7 @@ def locate(ctx: CycleContext, inputs: SensorInputs, cutoff: datetime | None) -> 
     reporting: set[str] = set()
     times: list[datetime] = []
     health: list[str] = []
+    outages: list[tuple[str, datetime | None, datetime | None]] = []
     for k, path in enumerate(inputs.detections):
         ctx.progress(f"locate {path.name}", k, len(inputs.detections))
         o = receive(store, read_received(path), path.name, source, registry=registry,
@@ -351,6 +358,8 @@ def locate(ctx: CycleContext, inputs: SensorInputs, cutoff: datetime | None) -> 
             continue
         if result.health is not None:  # each file's check, in file order, once a sentence
             health += [h for h in result.health.lines() if h not in health]
+            outages += [(f.station, f.start, f.end) for f in result.health.flags
+                        if f.problem in (StationProblem.SILENT, StationProblem.DEAF)]
         ev = result.association.events
         recs = result.batch.records
         assigned = result.association.assignments
@@ -376,7 +385,7 @@ def locate(ctx: CycleContext, inputs: SensorInputs, cutoff: datetime | None) -> 
                             start=min(times) if times else None,
                             end=max(times) if times else None,
                             health=tuple(health))
-    return Located(figures, stations, reports, refused)
+    return Located(figures, stations, reports, refused, outages)
 
 
 # -------------------------------------------------------------------------------- fuse
@@ -476,6 +485,7 @@ class RuleInput:
 @dataclass
 class Ruled:
     coverage: Coverage
+    maps: dict[str, Any]  # per day and sector (adjudication/coverage_maps.py)
     rulings: list[dict[str, Any]]
     incidents: list[Incident]
     violations: list[Violation]
@@ -488,6 +498,7 @@ class RuleStage:
     rulings and coverage."""
 
     judge: AllegationJudge = field(default_factory=AllegationJudge)
+    maps: CoverageMaps = field(default_factory=CoverageMaps)
     name: str = "rule"
     input_type: ClassVar[type[Any]] = RuleInput
 
@@ -498,21 +509,35 @@ class RuleStage:
         gaps = {g for g in ctx.gaps if g <= day}
         fig = data.locate.figures
         cov = coverage_of(store, data.locate.stations, fig.period if fig else None, cloud,
-                          gaps, cutoff, data.ingest.patrols)
+                          gaps, cutoff, data.ingest.patrols, data.locate.outages)
         evaluated = data.adjudicate.evaluated
         rulings, matched = self.judge.rule(data.fuse.allegations, evaluated, cov, cutoff)
         kept_matched = evaluated["observation_ids"].list.join("|").is_in(list(matched))
         incidents, violations = data.adjudicate.rulebook.to_domain(evaluated, kept_matched)
         store.save_incidents(incidents, violations)
         store.save_rulings(rulings)
-        store.save_coverage(cov.geojson())
-        return Ruled(cov, rulings, incidents, violations)
+        coalition, refused = None, ""
+        if ctx.config.coalition is not None:
+            try:
+                coalition = load_coalition(ctx.config.coalition, ctx.agreement, ctx.registry)
+            except TrucewatchError as err:  # refused: the bulletin says why, nothing credited
+                refused = f"{ctx.config.coalition.name}: {err}"
+        maps = self.maps.build(cov, ctx.agreement, day, coalition)
+        if refused:
+            maps["coalition"] = {"refused": refused}
+        doc = cov.geojson()
+        doc["features"] += maps["features"]
+        doc["maps"] = {k: v for k, v in maps.items() if k not in ("type", "features")}
+        store.save_coverage(doc)
+        return Ruled(cov, maps, rulings, incidents, violations)
 
 
 def coverage_of(store: FullStore, stations: pl.DataFrame | None,
                 sensor_period: tuple[datetime, datetime] | None,
                 cloud: dict[date, float | None] | None, gaps: set[date],
-                cutoff: datetime | None = None, patrols: Patrols | None = None) -> Coverage:
+                cutoff: datetime | None = None, patrols: Patrols | None = None,
+                outages: list[tuple[str, datetime | None, datetime | None]] | None = None
+                ) -> Coverage:
     """What the mechanism could see: the accepted station inventory over the period its
     accepted detections span, and the patrols of the drone inputs the store accepted
     (a refused or quarantined input's patrols are not coverage, whatever its name).
@@ -523,6 +548,10 @@ def coverage_of(store: FullStore, stations: pl.DataFrame | None,
         cov.stations = list(zip(stations["latitude"].to_list(),
                                 stations["longitude"].to_list(), strict=True))
         cov.sensor_periods = [sensor_period]
+        cov.station_ids = [str(x) for x in stations["id"].to_list()] \
+            if "id" in stations.columns else []
+        index = {sid: k for k, sid in enumerate(cov.station_ids)}
+        cov.outages = [(index[sid], a, b) for sid, a, b in outages or [] if sid in index]
         # the network's heartbeats say which stations were up when (intake.sources)
         up = network_uptime(store, cutoff or sensor_period[1])
         if up is not None:
@@ -537,8 +566,9 @@ def coverage_of(store: FullStore, stations: pl.DataFrame | None,
             raw = unpack(store.raw_input(sha), name)
             payload = unpack(open_envelope(raw).payload, name) if is_envelope(raw) else raw
             found, _ = read_patrols(payload, name)
-        cov.patrols += [(p.time_start, p.time_end, list(p.track), p.swath_m) for p in found
-                        if cutoff is None or p.time_start < cutoff]
+        kept = [p for p in found if cutoff is None or p.time_start < cutoff]
+        cov.patrols += [(p.time_start, p.time_end, list(p.track), p.swath_m) for p in kept]
+        cov.patrol_platforms += [p.platform_id for p in kept]
     return cov
 
 
@@ -624,6 +654,8 @@ class PublishStage:
                  "review_scripted": cfg.review is not None,
                  "refused": store.refused(), "integrity": _integrity(store),
                  "evidence_sources": sorted(set(fus.evidence["source_kind"].to_list())),
+                 "coverage_maps": data.rule.maps,
+                 "coalition": data.rule.maps.get("coalition"),
                  "fused": {"observations": fus.evidence.height,
                            "incidents": fus.incidents.height,
                            "stored": len(view.incidents)}}

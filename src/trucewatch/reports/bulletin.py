@@ -30,12 +30,14 @@ from trucewatch.adjudication.ceasefire import CeasefireView
 from trucewatch.geo.gazetteer import Gazetteer, PlaceRef
 from trucewatch.model.serialization import to_dict
 from trucewatch.reports.coverage import Coverage
-from trucewatch.reports.figures import map_svg, trend_svg
+from trucewatch.reports.figures import coverage_svg, map_svg, trend_svg
 from trucewatch.reports.i18n import (
     CATEGORY_GROUPS,
     CATEGORY_LABELS,
+    CHANNELS,
     DAY_STATES,
     RULING_LABELS,
+    SATELLITE_STATES,
     STATUS_LABELS,
     Formatter,
     category_group,
@@ -215,9 +217,34 @@ def build_context(view: CeasefireView, coverage: Coverage, report_date: date, va
         "quarantined_rows": quarantined,
         "ingest": ingest_summary if not public else [],
         "sensors": sensors,
+        "coverage_maps": coverage_maps_context((extra or {}).get("coverage_maps"), public),
+        # who covered which sector by which asset, and the gaps (agreement/coalition.py)
+        "coalition": None if public else (extra or {}).get("coalition"),
         "as_of": (extra or {}).get("as_of"),
         **_field_context(view, extra or {}, public, near),
     }
+
+
+# what the public bulletin keeps of each sector's coverage: no sensor figure (the
+# network's reach hints at where its stations are)
+_PUBLIC_SECTOR = ("id", "name", "satellite", "satellite_clear", "observed_share",
+                  "not_observed_km2")
+
+
+def coverage_maps_context(maps: dict[str, Any] | None, public: bool) -> dict[str, Any] | None:
+    """The per-day and per-sector coverage (adjudication/coverage_maps.py) as the
+    bulletin's JSON holds it: the days' figures, without the geometry (in the coverage
+    GeoJSON); the public variant keeps satellite and observed shares only."""
+    if not maps:
+        return None
+    out = {k: v for k, v in maps.items() if k not in ("type", "features")}
+    if public:
+        out = {k: out[k] for k in ("days", "grid_km", "satellite_resolution") if k in out}
+        out["days"] = [{"date": d["date"], "satellite": d["satellite"],
+                        "observed_share": d["observed_share"],
+                        "sectors": [{k: r[k] for k in _PUBLIC_SECTOR if k in r}
+                                    for r in d["sectors"]]} for d in out.get("days", [])]
+    return out
 
 
 # what a re-run may change without changing what the bulletin says
@@ -322,17 +349,19 @@ def environment(language: str = "en") -> Environment:
     env.install_gettext_callables(fmt.gettext, fmt.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(fmt=fmt, CATEGORY_LABELS=CATEGORY_LABELS, STATUS_LABELS=STATUS_LABELS,
                        RULING_LABELS=RULING_LABELS, CATEGORY_GROUPS=CATEGORY_GROUPS,
-                       DAY_STATES=DAY_STATES)
+                       DAY_STATES=DAY_STATES, SATELLITE_STATES=SATELLITE_STATES,
+                       CHANNELS=CHANNELS)
     return env
 
 
 def render_html(ctx: dict[str, Any], language: str | None = None, map_svg: str = "",
-                trend_svg: str = "") -> str:
+                trend_svg: str = "", coverage_svg: str = "") -> str:
     """The bulletin's HTML from its context (what ``bulletin-*.json`` holds), in
     ``language`` (default: the context's own)."""
     lang = language or str(ctx.get("language") or "en")
     return environment(lang).get_template("bulletin.html.j2").render(
-        **{**ctx, "language": lang}, map_svg=map_svg, trend_svg=trend_svg)
+        **{**ctx, "language": lang}, map_svg=map_svg, trend_svg=trend_svg,
+        coverage_svg=coverage_svg)
 
 
 def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: Path,
@@ -364,8 +393,11 @@ def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: 
                 out_dir / f"incidents-{report_date.isoformat()}-{variant}{suffix}.geojson")
             continue
         incidents = [i for i in view.incidents if i.time_start.date() <= report_date]
+        features = (extra or {}).get("coverage_maps", {}).get("features") or []
+        cover_svg = "" if public or not features else coverage_svg(
+            view.agreement, features, report_date.isoformat(), gettext)
         html = render_html(ctx, language, map_svg(view.agreement, incidents, public, gettext,
-                                                  report_date), trend)
+                                                  report_date), trend, cover_svg)
         html_path = out_dir / f"{stem}.html"
         html_path.write_text(html, encoding="utf-8")
         pdf_path = None
@@ -379,6 +411,10 @@ def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: 
         geo_path = out_dir / f"incidents-{report_date.isoformat()}-{variant}{suffix}.geojson"
         geo_path.write_text(json.dumps(incidents_geojson(view, report_date, public), indent=1,
                                        ensure_ascii=False), encoding="utf-8")
+        if features and not public:  # the coverage maps' geometry, for GIS
+            (out_dir / f"coverage-{report_date.isoformat()}-{variant}{suffix}.geojson"
+             ).write_text(json.dumps({"type": "FeatureCollection", "features": features},
+                                     ensure_ascii=False), encoding="utf-8")
         files[variant] = BulletinFiles(html_path, pdf_path, json_path, geo_path)
     return files
 

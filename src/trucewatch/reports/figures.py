@@ -22,10 +22,16 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from shapely.geometry.base import BaseGeometry
 
+from trucewatch.adjudication.coverage_maps import CHARGE_CLASSES_KG
 from trucewatch.model.agreement import Agreement, Sector, ZoneKind
 from trucewatch.model.incident import Incident
 from trucewatch.reports.basemap import Basemap, load_basemap
-from trucewatch.reports.i18n import CATEGORY_GROUPS, STATUS_LABELS, category_group
+from trucewatch.reports.i18n import (
+    CATEGORY_GROUPS,
+    SATELLITE_STATES,
+    STATUS_LABELS,
+    category_group,
+)
 
 _ZONE_STYLE = {ZoneKind.WITHDRAWAL: ("#f3e3b5", 0.5), ZoneKind.BUFFER: ("#f1a78a", 0.55),
                ZoneKind.PROTECTED_SITE: ("#7fb3d5", 0.8)}
@@ -219,4 +225,114 @@ def trend_svg(daily: pl.DataFrame, t0: date,
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7, loc="upper right")
     fig.autofmt_xdate()
+    return _svg(fig)
+
+
+# the capability classes, light (a small charge heard: a good network) to dark
+_CHARGE_COLOURS = ("#1a9850", "#66bd63", "#a6d96a", "#fee08b", "#fdae61", "#f46d43",
+                   "#d73027")
+
+
+def _hatch(ax: Axes, g: BaseGeometry, gid: str) -> None:
+    """The "not observed" hatching, on every coverage panel the same."""
+    for k, p in enumerate(_parts(g)):
+        x, y = p.exterior.xy
+        ax.fill(x, y, facecolor="none", edgecolor="#555", hatch="////", linewidth=0,
+                zorder=5, gid=f"{gid}-{k}")
+
+
+def coverage_svg(agreement: Agreement, features: list[dict[str, object]], day: str,
+                 gettext: Callable[[str], str] | None = None,
+                 basemap: Basemap | None = None) -> str:
+    """The day's coverage maps side by side: satellite clear sky, the sensor network's
+    detection capability (smallest charge heard, kg TNT-equivalent) and the drone
+    swaths, each on the basemap with the sectors; what each channel did not observe is
+    hatched (SVG ids ``not-observed-<panel>-<k>``)."""
+    from shapely.geometry import shape
+
+    _ = gettext or _identity
+    mine = [f for f in features if (f.get("properties") or {}).get("date") == day]  # type: ignore[attr-defined]
+
+    def layer(name: str) -> list[tuple[dict[str, object], BaseGeometry]]:
+        out = []
+        for f in mine:
+            props: dict[str, object] = f["properties"]  # type: ignore[assignment]
+            if props.get("layer") == name:
+                out.append((props, shape(f["geometry"])))
+        return out
+
+    sats = layer("satellite")
+    area = sats[0][1] if sats else shapely.union_all([s.geometry for s in agreement.sectors])
+    minx, miny, maxx, maxy = area.buffer(0.05).bounds
+    bounds = (minx, miny, maxx, maxy)
+    bm = basemap or load_basemap(bounds)
+    fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.9))
+    titles = (_("Satellite: clear sky"), _("Sensors: smallest charge heard"),
+              _("Drone patrols"))
+    for ax, title in zip(axes, titles, strict=True):
+        ax.set_facecolor("#eef3f7" if bm.country is not None else "white")
+        if bm.country is not None:
+            _polys(ax, bm.country, "#fbfaf5", 1.0)
+        for a in bm.admin1:
+            for p in _parts(a.geometry):
+                x, y = p.exterior.xy
+                ax.plot(x, y, color="#8c8c8c", linewidth=0.5, linestyle=(0, (4, 2)), zorder=1)
+        ax.set_title(title, fontsize=8)
+    sat_ax, cap_ax, drone_ax = axes
+    # satellite: one state for the whole area (what the cloud record resolves)
+    for props, g in sats:
+        if props.get("observed"):
+            _polys(sat_ax, g, "#9ecae1", 0.6)
+        else:
+            _hatch(sat_ax, g, "not-observed-satellite")
+        state = str(props.get("state"))
+        cloud = props.get("cloud_cover")
+        label = _(SATELLITE_STATES.get(state, state))
+        if isinstance(cloud, float | int):
+            label += f" ({float(cloud):.0%})"
+        sat_ax.text(0.5, 0.04, label, transform=sat_ax.transAxes, ha="center", fontsize=7,
+                    bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"}, zorder=11)
+    # capability classes, then the not-heard area hatched
+    classes = []
+    for props, g in layer("capability"):
+        bound = float(props["max_charge_kg"])  # type: ignore[arg-type]
+        k = CHARGE_CLASSES_KG.index(bound) if bound in CHARGE_CLASSES_KG else -1
+        _polys(cap_ax, g, _CHARGE_COLOURS[k], 0.75)
+        classes.append((bound, _CHARGE_COLOURS[k]))
+    for _props, g in layer("not_heard"):
+        _hatch(cap_ax, g, "not-observed-sensors")
+    swaths = layer("patrol_swath")
+    for _props, g in swaths:
+        _polys(drone_ax, g, "#6a51a3", 0.6)
+    patrolled = shapely.union_all([g for _p, g in swaths]) if swaths else None
+    rest = area.difference(patrolled) if patrolled is not None else area
+    _hatch(drone_ax, rest, "not-observed-drones")
+    labelled = bm.labelled(max_labels=10, min_sep=0.12)
+    for ax in axes:
+        for s in agreement.sectors:
+            _sector(ax, s, shapely.box(minx, miny, maxx, maxy))
+        for part in getattr(agreement.line_of_contact, "geoms", [agreement.line_of_contact]):
+            x, y = part.xy
+            ax.plot(x, y, color="#b00020", linewidth=1.2, zorder=6)
+        for p in labelled:
+            ax.scatter([p.lon], [p.lat], s=4, color="#333", zorder=7, linewidths=0)
+            ax.annotate(p.name, (p.lon, p.lat), xytext=(2, 2), textcoords="offset points",
+                        fontsize=5, color="#222", zorder=7,
+                        path_effects=[patheffects.withStroke(linewidth=1.5,
+                                                             foreground="white")])
+        ax.set_xlim(minx, maxx)
+        ax.set_ylim(miny, maxy)
+        ax.set_aspect(1 / math.cos(math.radians((miny + maxy) / 2)))
+        ax.tick_params(labelsize=5)
+        _scale_and_north(ax, bounds, _)
+    up_to = _("up to %(kg)s kg")
+    handles = [Patch(facecolor="white", edgecolor="#555", hatch="////",
+                     label=_("not observed"))]
+    handles += [Patch(color=c, label=up_to % {"kg": f"{b:g}"})
+                for b, c in sorted(set(classes))]
+    handles.append(Patch(color="#6a51a3", alpha=0.6, label=_("drone swath")))
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), fontsize=6.5,
+               frameon=False)
+    fig.suptitle(_("What could be seen on %(day)s") % {"day": day}, fontsize=9)
+    fig.subplots_adjust(bottom=0.12, top=0.86, wspace=0.12)
     return _svg(fig)

@@ -77,6 +77,14 @@ DAY_STATES: dict[str, str] = {
     "observed": N_("observed"),
     "cloud_unknown": N_("observed (cloud cover unknown)"),
 }
+# the satellite channel's state of a day (adjudication/coverage_maps.py)
+SATELLITE_STATES: dict[str, str] = {
+    "clear": N_("clear sky"), "cloudy": N_("cloudy"), "no_data": N_("no satellite data"),
+    "cloud_unknown": N_("cloud cover unknown"),
+}
+# the channels a coalition asset observes with (agreement/coalition.py)
+CHANNELS: dict[str, str] = {"sensors": N_("sensors"), "drone": N_("drones"),
+                            "satellite": N_("satellite")}
 # compass points of "X km DIR of PLACE", translated in the context "direction" (a language
 # may need a whole phrase: "au sud-est", "к юго-востоку")
 DIRECTIONS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")

@@ -346,7 +346,10 @@ export function unseenCells(agreement, coverage, day, across = 90) {
   const ext = sectors.length ? extentOf({features: sectors.map((p) => ({
     geometry: {type: "Polygon", coordinates: p}}))}) : extentOf(agreement);
   if (!ext) return {type: "FeatureCollection", features: []};
-  const seen = (coverage?.features || []).filter((f) => day && overlapsDay(f.properties, day))
+  // the network's area and the patrols, with their periods (the per-day coverage maps'
+  // layers of /coverage, "not_observed" among them, are for GIS and the bulletin)
+  const seen = (coverage?.features || []).filter((f) => f.properties.layer in COVER && day
+    && overlapsDay(f.properties, day))
     .flatMap((f) => polygons(f.geometry));
   const [[w, s], [e, n]] = ext;
   const step = Math.max(e - w, n - s) / across;
@@ -390,7 +393,9 @@ function drawCoverage() {
   const cells = unseenCells(state.agreement, state.coverage, state.day);
   upsert("unseen", cells);
   const d0 = `${state.day}T00:00:00`, d1 = `${state.day}T23:59:59`;
-  state.map.setFilter("coverage", ["all", ["<=", ["get", "start"], d1 + "~"],
+  state.map.setFilter("coverage", ["all", ["in", ["get", "layer"],
+                                           ["literal", Object.keys(COVER)]],
+                                   ["<=", ["get", "start"], d1 + "~"],
                                    [">=", ["get", "end"], d0]]);
   $("map").dataset.unseenCells = String(cells.features.length);
   const sat = satelliteOn(state.day);
