@@ -47,10 +47,10 @@ class Incident(BaseModel):
     sector_id: str | None = None
     zone_ids: list[str] = []
     location: Location
-    # for a principal with the review right: what it may do now (status values and
-    # "modify"), and why each other action would be refused
-    actions: list[str] | None = None
-    actions_refused: dict[str, str] | None = None
+    # extra, for a principal with the review right only (the queue, /incidents/{id}):
+    # ``actions``, what it may do now (status values and "modify"), and
+    # ``actions_refused``, why each other action would be refused; not declared here so
+    # that a listing without them does not carry them as nulls
 
 
 class IncidentPage(BaseModel):
