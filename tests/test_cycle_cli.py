@@ -124,7 +124,9 @@ def test_pdf_and_html_rendered(cycle: Path) -> None:
         assert "What could not be seen" in text and "not observed" in text
         assert ("RESTRICTED" in text) == (variant == "restricted")
         html = (cycle / f"bulletin-2026-05-31-{variant}.html").read_text()
-        assert html.count("<svg") == 2  # map and trend
+        # map and trend; the restricted one adds the coverage maps (the public one has
+        # only their per-sector table: the sensor panel would hint at the stations)
+        assert html.count("<svg") == (3 if variant == "restricted" else 2)
         assert "not observed" in html and "no violation" not in html.replace(
             'not "no violation"', "")
 
