@@ -52,10 +52,12 @@ def built_cycle(scenario: ScenarioFiles, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server() -> Iterator[str]:
     """A throwaway PostgreSQL + PostGIS cluster on 127.0.0.1 (or $TRUCEWATCH_TEST_PG_URL).
     Skips with the reason when neither is available."""
     import os
+    import shutil
+    import tempfile
 
     from lab.postgres import TemporaryPostgis, unavailable
 
@@ -65,8 +67,15 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     why = unavailable()
     if why:
         pytest.skip(why)
-    with TemporaryPostgis(tmp_path_factory.mktemp("pg")) as url:
-        yield url
+    # not under pytest's basetemp: another pytest run starting on this machine resets
+    # /tmp/pytest-of-USER to 0700, and the cluster's owner (postgres, when run as root)
+    # then loses its data folder mid-run (seen: "PANIC: could not open pg_control")
+    folder = Path(tempfile.mkdtemp(prefix="trucewatch-pg-"))
+    try:
+        with TemporaryPostgis(folder) as url:
+            yield url
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture()
