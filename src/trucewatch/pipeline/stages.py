@@ -238,14 +238,21 @@ class ClassifyStage:
                                       required=self.covariates_required)
         path = ctx.config.out_dir / "baseline.npz"
         baseline.save(path)
-        t0 = ctx.agreement.entry_into_force.date()
-        current = ing.detections.filter(~pl.col("acq_date").dt.year().is_in(years))
         ctx.progress("classify", 1, 4)
-        classified = classify(current, baseline, WarFireRules(reset_at=t0))
-        full = current.hstack(classified.select(
-            "cell", "expected", "p_normal", "war_related", "reason", "cell_count",
-            "baseline_sensor", "excess", "fire_class"))
-        return Classified(baseline, path, note, current, full)
+        return classify_with(baseline, ing.detections, years, ctx.agreement, path, note)
+
+
+def classify_with(baseline: Baseline, detections: pl.DataFrame, years: list[int],
+                  agreement: Agreement, path: Path = Path(), note: str = "") -> Classified:
+    """The classify stage's output from a fitted baseline (the cycle fits it first; the
+    worker loads its artifact): the monitored fires with the classifier's columns."""
+    t0 = agreement.entry_into_force.date()
+    current = detections.filter(~pl.col("acq_date").dt.year().is_in(years))
+    classified = classify(current, baseline, WarFireRules(reset_at=t0))
+    full = current.hstack(classified.select(
+        "cell", "expected", "p_normal", "war_related", "reason", "cell_count",
+        "baseline_sensor", "excess", "fire_class"))
+    return Classified(baseline, path, note, current, full)
 
 
 # ------------------------------------------------------------------------------ locate

@@ -59,16 +59,15 @@ from trucewatch.pipeline.config import Plan, plan_cycle
 from trucewatch.pipeline.stages import (
     AdjudicateInput,
     AdjudicateStage,
-    Classified,
     FuseInput,
     FuseStage,
     Ingested,
+    classify_with,
     coverage_of,
     run_stage,
 )
 from trucewatch.reports.coverage import read_cloud
 from trucewatch.satellite.baseline import Baseline, BaselineParams, fit_baseline
-from trucewatch.satellite.war_fires import WarFireRules, classify
 from trucewatch.storage import open_store
 from trucewatch.storage.postgis import is_postgres_url
 from trucewatch.storage.protocols import FullStore
@@ -302,19 +301,6 @@ class _Context:
 
     def progress(self, what: str, k: int, n: int) -> None:
         return None
-
-
-def classify_with(baseline: Baseline, detections: pl.DataFrame, years: list[int],
-                  agreement: Agreement) -> Classified:
-    """The classify stage's output from a fitted baseline (the batch cycle fits it first;
-    the worker loads the artifact): the monitored fires with the classifier's columns."""
-    t0 = agreement.entry_into_force.date()
-    current = detections.filter(~pl.col("acq_date").dt.year().is_in(years))
-    classified = classify(current, baseline, WarFireRules(reset_at=t0))
-    full = current.hstack(classified.select(
-        "cell", "expected", "p_normal", "war_related", "reason", "cell_count",
-        "baseline_sensor", "excess", "fire_class"))
-    return Classified(baseline, Path(), "", current, full)
 
 
 @dataclass

@@ -51,6 +51,18 @@ def _parts(g: BaseGeometry) -> list[BaseGeometry]:
             if p.geom_type == "Polygon" and not p.is_empty]
 
 
+def _draw_ground(ax: Axes, bm: Basemap, border_width: float) -> None:
+    """The basemap under a map: sea-tinted ground, the country and its oblast borders."""
+    ax.set_facecolor("#eef3f7" if bm.country is not None else "white")
+    if bm.country is not None:
+        _polys(ax, bm.country, "#fbfaf5", 1.0)
+    for a in bm.admin1:
+        for p in _parts(a.geometry):
+            x, y = p.exterior.xy
+            ax.plot(x, y, color="#8c8c8c", linewidth=border_width, linestyle=(0, (4, 2)),
+                    zorder=1)
+
+
 def _polys(ax: Axes, g: BaseGeometry, color: str, alpha: float) -> None:
     for p in _parts(g):
         x, y = p.exterior.xy
@@ -127,13 +139,7 @@ def map_svg(agreement: Agreement, incidents: list[Incident], public: bool,
     bounds = (minx, miny, maxx, maxy)
     bm = basemap or load_basemap(bounds)
     fig, ax = plt.subplots(figsize=(7.0, 6.2))
-    ax.set_facecolor("#eef3f7" if bm.country is not None else "white")
-    if bm.country is not None:
-        _polys(ax, bm.country, "#fbfaf5", 1.0)
-    for a in bm.admin1:
-        for p in _parts(a.geometry):
-            x, y = p.exterior.xy
-            ax.plot(x, y, color="#8c8c8c", linewidth=0.7, linestyle=(0, (4, 2)), zorder=1)
+    _draw_ground(ax, bm, border_width=0.7)
     for kind in (ZoneKind.WITHDRAWAL, ZoneKind.BUFFER, ZoneKind.PROTECTED_SITE):
         color, alpha = _ZONE_STYLE[kind]
         for z in agreement.zones:
@@ -270,13 +276,7 @@ def coverage_svg(agreement: Agreement, features: list[dict[str, object]], day: s
     titles = (_("Satellite: clear sky"), _("Sensors: smallest charge heard"),
               _("Drone patrols"))
     for ax, title in zip(axes, titles, strict=True):
-        ax.set_facecolor("#eef3f7" if bm.country is not None else "white")
-        if bm.country is not None:
-            _polys(ax, bm.country, "#fbfaf5", 1.0)
-        for a in bm.admin1:
-            for p in _parts(a.geometry):
-                x, y = p.exterior.xy
-                ax.plot(x, y, color="#8c8c8c", linewidth=0.5, linestyle=(0, (4, 2)), zorder=1)
+        _draw_ground(ax, bm, border_width=0.5)
         ax.set_title(title, fontsize=8)
     sat_ax, cap_ax, drone_ax = axes
     # satellite: one state for the whole area (what the cloud record resolves)
