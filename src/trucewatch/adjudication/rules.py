@@ -395,12 +395,7 @@ class RuleBook:
         monitor must see them); and those ``keep`` marks (e.g. matched to an allegation).
         Weak evidence, evidence that proves nothing in its zone and incidents outside zones
         stay in the fusion's counts only."""
-        shown = ("grace_period", "live_fire_training", "weapon_class_not_covered",
-                 "same_day_ambiguous")
-        mask = evaluated["rule"].is_not_null() | (evaluated["flag"].is_in(shown)
-                                                  & (evaluated["zone_group"] != ZoneGroup.OUTSIDE))
-        if keep is not None:
-            mask = mask | keep
+        mask = self.stored(evaluated, keep)
         incidents, violations = [], []
         for r in self.describe(evaluated.filter(mask)).iter_rows(named=True):
             inc, vio = self.incident(r)
@@ -408,6 +403,15 @@ class RuleBook:
             if vio is not None:
                 violations.append(vio)
         return incidents, violations
+
+    @staticmethod
+    def stored(evaluated: pl.DataFrame, keep: pl.Series | None = None) -> pl.Series:
+        """Which evaluated incidents :meth:`to_domain` stores (see there)."""
+        shown = ("grace_period", "live_fire_training", "weapon_class_not_covered",
+                 "same_day_ambiguous")
+        mask = evaluated["rule"].is_not_null() | (evaluated["flag"].is_in(shown)
+                                                  & (evaluated["zone_group"] != ZoneGroup.OUTSIDE))
+        return mask | keep if keep is not None else mask
 
     def incident(self, r: dict[str, object]) -> tuple[Incident, Violation | None]:
         ids = list(r["observation_ids"])  # type: ignore[call-overload]

@@ -45,16 +45,21 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from trucewatch.adjudication.allegations import AllegationJudge
+from trucewatch.adjudication.rules import RuleBook, since_entry_into_force
 from trucewatch.agreement import load_agreement
 from trucewatch.errors import ConfigError, TrucewatchError
-from trucewatch.fusion.incidents import IncidentFuser
+from trucewatch.fusion.evidence import drone_evidence, explosion_evidence, fire_evidence
+from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, IncidentFuser
+from trucewatch.geo.grid import cell_indices
 from trucewatch.ingest.firms import FirmsFilter
 from trucewatch.intake.sources import stored_stations
 from trucewatch.model.agreement import Agreement
 from trucewatch.model.enums import SourceKind
+from trucewatch.model.incident import Incident
 from trucewatch.pipeline.config import Plan, plan_cycle
 from trucewatch.pipeline.stages import (
     AdjudicateInput,
@@ -68,6 +73,8 @@ from trucewatch.pipeline.stages import (
 )
 from trucewatch.reports.coverage import read_cloud
 from trucewatch.satellite.baseline import Baseline, BaselineParams, fit_baseline
+from trucewatch.satellite.war_fires import WarFireRules, classify, reach_latitude
+from trucewatch.scale.reprocess import Halo
 from trucewatch.storage import open_store
 from trucewatch.storage.postgis import is_postgres_url
 from trucewatch.storage.protocols import FullStore
@@ -115,6 +122,11 @@ class PassResult:
     incidents: int = 0
     baseline_version: int = 0
     seconds: float = 0.0
+    # what the pass recomputed (mode "full" or "incremental"; rows_classified, the
+    # monitored fire rows whose class it computed (halo excluded); evidence_fused, the
+    # observations in the windows it fused; incidents_recomputed, the fused incidents it
+    # evaluated; days, the first and last UTC day of the windows; why_full when full)
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -124,6 +136,23 @@ class _Artifact:
     sha256: str
 
 
+@dataclass
+class _State:
+    """What the last pass of this process computed, which an incremental pass updates:
+    valid only for the watermark it was made at, the baseline it classified with and the
+    classifier's radii in cells. A restarted worker has none: its first pass is full."""
+
+    watermark: int
+    batches: frozenset[str]
+    sha256: str  # the baseline artifact's
+    radii: tuple[int, int]
+    known: frozenset[str]  # every observation id already taken into account
+    full: pl.DataFrame  # the monitored fire rows with the classifier's columns
+    evidence: pl.DataFrame  # every source's evidence (EVIDENCE_SCHEMA)
+    evaluated: pl.DataFrame  # every fused incident, evaluated by the rule book
+    kept: frozenset[str]  # evaluated incidents an allegation matched (joined ids)
+
+
 class Worker:
     """Passes over one store (see the module docstring)."""
 
@@ -131,6 +160,9 @@ class Worker:
         self.config = config
         self.agreement: Agreement = load_agreement(config.agreement)
         self._artifact: _Artifact | None = None
+        self._state: _State | None = None
+        self._spans: dict[str, tuple[datetime, datetime] | None] = {}
+        self.rules = WarFireRules(reset_at=self.agreement.entry_into_force.date())
 
     # ------------------------------------------------------------------ watermark
     @staticmethod
@@ -142,9 +174,11 @@ class Worker:
         return store.batch_count() > self.watermark(store)
 
     # ------------------------------------------------------------------ one pass
-    def run_pass(self, refit: bool = False, force: bool = False) -> PassResult:
+    def run_pass(self, refit: bool = False, force: bool = False,
+                 full: bool = False) -> PassResult:
         """One pass (nothing when no batch arrived since the watermark, unless ``force``
-        or ``refit``)."""
+        or ``refit``): incremental when this process's state of the last pass is still
+        valid, else (or with ``full``, or on a refit) the whole monitored period."""
         t0 = time.monotonic()
         store = open_store(self.config.store)
         try:
@@ -156,12 +190,38 @@ class Worker:
             if plan is None:
                 return PassResult(False, mark, "no monitored FIRMS data stored yet: "
                                   "nothing to classify (waiting)")
+            batches = frozenset(store.batch_ids())
             art = self._baseline(store, plan.reference_years, refit)
-            n = self._process(store, plan, art, seen)
-            return PassResult(True, seen, f"{n} incidents from {seen} batches",
-                              n, art.version, time.monotonic() - t0)
+            why_full = self._why_full(mark, art, refit or full)
+            if why_full:
+                n, stats = self._process(store, plan, art, seen, batches)
+                stats["why_full"] = why_full
+            else:
+                assert self._state is not None
+                n, stats = self._incremental(store, plan, art, seen, batches, self._state)
+            what = stats["mode"]
+            return PassResult(True, seen, f"{n} incidents from {seen} batches ({what})",
+                              n, art.version, time.monotonic() - t0, stats)
         finally:
             store.close()
+
+    def _sensor_period(self, store: FullStore) -> tuple[datetime, datetime] | None:
+        """:func:`_sensor_period`, each stored detections input parsed once per process
+        (inputs are never changed: their span is kept by raw sha256)."""
+        return _sensor_period(store, self._spans)
+
+    def _why_full(self, mark: int, art: _Artifact, asked: bool) -> str:
+        """Why this pass must recompute the whole period ("" when it need not)."""
+        st = self._state
+        if asked:
+            return "asked (refit or --full)"
+        if st is None:
+            return "first pass of this process (no state of an earlier pass)"
+        if st.watermark != mark:
+            return "the stored watermark is not this process's last pass"
+        if st.sha256 != art.sha256:
+            return "the baseline was refitted"
+        return ""
 
     def _plan(self, store: FullStore) -> Plan | None:
         summary = store.fire_summary()
@@ -224,9 +284,13 @@ class Worker:
         self._artifact = _Artifact(baseline, version, str(meta["sha256"]))
         return self._artifact
 
-    def _process(self, store: FullStore, plan: Plan, art: _Artifact, seen: int) -> int:
-        """Classify, fuse, adjudicate, rule and store, in one transaction."""
+    def _process(self, store: FullStore, plan: Plan, art: _Artifact, seen: int,
+                 batches: frozenset[str]) -> tuple[int, dict[str, Any]]:
+        """The whole monitored period: classify, fuse, adjudicate, rule and store, in
+        one transaction."""
         cfg = self.config
+        self._state = None  # until this pass commits
+        known = self._explosion_and_drone_ids(store)  # read before the fires: see _State
         detections = FirmsFilter().apply(store.fire_detections(end=plan.report_date))
         ingested = Ingested(plan, [], [], [], [], {}, detections)
         classified = classify_with(art.baseline, detections, plan.reference_years,
@@ -237,7 +301,7 @@ class Worker:
         adjudicated = run_stage(AdjudicateStage(), ctx,  # type: ignore[arg-type]
                                 AdjudicateInput(classified, fused))
         stations = stored_stations(store)
-        period = _sensor_period(store)
+        period = self._sensor_period(store)
         cloud, gaps = self._cloud()
         cov = coverage_of(store, stations if stations.height else None, period, cloud,
                           gaps, plan.cutoff)
@@ -245,15 +309,196 @@ class Worker:
         rulings, matched = cfg.judge.rule(fused.allegations, evaluated, cov, plan.cutoff)
         kept = evaluated["observation_ids"].list.join("|").is_in(list(matched))
         incidents, violations = adjudicated.rulebook.to_domain(evaluated, kept)
+        incidents.sort(key=_order)  # the same order on either path (ids are matched in it)
+        days = classified.full["acq_date"]
+        stats: dict[str, Any] = {
+            "mode": "full", "rows_classified": classified.full.height,
+            "evidence_fused": fused.evidence.height, "incidents_recomputed":
+            evaluated.height, "days": [str(days.min()), str(days.max())] if days.len()
+            else []}
         with store.atomic():
             store.save_rulings(rulings, actor=ACTOR)
             store.save_coverage(cov.geojson(), actor=ACTOR)
-            store.save_incidents(incidents, violations, actor=ACTOR)
-            store.record(ACTOR, ACTION, "watermark", {
-                "watermark": seen, "baseline_version": art.version,
-                "baseline_sha256": art.sha256, "report_day": plan.report_date.isoformat(),
-                "incidents": len(incidents), "recomputed": "whole monitored period"})
-        return len(incidents)
+            saved = store.save_incidents(incidents, violations, actor=ACTOR)
+            self._record(store, seen, art, plan, len(incidents), stats, saved)
+        stats["saved"] = saved
+        full = classified.full
+        self._state = _State(
+            seen, batches, art.sha256, self._radii(full, art),
+            frozenset(full["id"].to_list()) | known, full,
+            fused.evidence, evaluated, frozenset(_keys(evaluated.filter(kept))))
+        return len(incidents), stats
+
+    @staticmethod
+    def _record(store: FullStore, seen: int, art: _Artifact, plan: Plan, n: int,
+                stats: dict[str, Any], saved: dict[str, int]) -> None:
+        """The pass's log entry, last in its transaction: the new watermark."""
+        store.record(ACTOR, ACTION, "watermark", {
+            "watermark": seen, "baseline_version": art.version,
+            "baseline_sha256": art.sha256, "report_day": plan.report_date.isoformat(),
+            "incidents": n, "recomputed": stats, "saved": saved})
+
+    @staticmethod
+    def _explosion_and_drone_ids(store: FullStore) -> frozenset[str]:
+        return frozenset(store.explosions()["id"].to_list()) | frozenset(
+            store.observations(SourceKind.DRONE)["id"].to_list())
+
+    def _radii(self, records: pl.DataFrame, art: _Artifact) -> tuple[int, int]:
+        """The classifier's reach in cells (north-south, east-west) at the whole input's
+        reach latitude: a classification made with other radii is not comparable."""
+        halo = Halo.of(self.rules, reach_latitude(records, art.baseline))
+        return halo.cells_i, halo.cells_j
+
+    # ------------------------------------------------------------ incremental pass
+    def _incremental(self, store: FullStore, plan: Plan, art: _Artifact, seen: int,
+                     batches: frozenset[str], st: _State) -> tuple[int, dict[str, Any]]:
+        """Only what the batches since the last pass can change (module docstring,
+        "Incremental passes"); the same result as a full pass on the same store."""
+        cfg = self.config
+        fuser = cfg.fuser
+        self._state = None  # until this pass commits
+        arrived = store.observations_of_batches(sorted(batches - st.batches))
+        arrived = arrived.filter(~pl.col("id").is_in(list(st.known)))
+        fire_kind = SourceKind.SATELLITE_FIRE.value
+        new_fire_ids = arrived.filter(pl.col("source_kind") == fire_kind)["id"]
+        new_fires = pl.DataFrame()
+        if new_fire_ids.len():
+            days = arrived.filter(pl.col("source_kind") == fire_kind)["acq_date"] \
+                .str.to_date()
+            got = store.fire_detections(start=days.min(), end=days.max())  # type: ignore[arg-type]
+            new_fires = FirmsFilter().apply(got.filter(pl.col("id").is_in(new_fire_ids
+                                                                          .implode())))
+            new_fires = new_fires.filter(
+                ~pl.col("acq_date").dt.year().is_in(plan.reference_years))
+        old = st.full
+        records = old.select(new_fires.columns) if new_fires.height else old
+        if new_fires.height:
+            records = pl.concat([records, new_fires]).sort("acq_date", "id")
+        radii = self._radii(records, art)
+        if radii != st.radii:  # the mean latitude moved a radius across a cell: all differ
+            n, stats = self._process(store, plan, art, seen, batches)
+            stats["why_full"] = f"the classifier's radii in cells changed {st.radii} -> {radii}"
+            return n, stats
+        # 1. satellite rows: the new rows, and the old ones within the classifier's reach
+        # of them, classified again against the stored baseline; all others keep theirs
+        full, core_ids, reclassed, read_rows = self._reclassify(old, records, new_fires, art)
+        # 2. evidence: the reclassified fires' evidence again, the new explosions and drone
+        # reports added; what changed is what the fusion windows must cover
+        since = since_entry_into_force(self.agreement)
+        core_full = full.filter(pl.col("id").is_in(core_ids.implode()))
+        new_ev = [fire_evidence(core_full, since=since)]
+        ex_ids = arrived.filter(pl.col("source_kind") == SourceKind.SENSOR_NETWORK.value)["id"]
+        dr_ids = arrived.filter(pl.col("source_kind") == SourceKind.DRONE.value)["id"]
+        if ex_ids.len():
+            new_ev.append(explosion_evidence(store.explosions().filter(pl.col("id").is_in(
+                ex_ids.implode()))))
+        if dr_ids.len():
+            new_ev.append(drone_evidence(store.observations(SourceKind.DRONE).filter(
+                pl.col("id").is_in(dr_ids.implode()))))
+        fresh = pl.concat(new_ev).cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]
+        replaced = st.evidence.filter(pl.col("id").is_in(core_ids.implode()))
+        evidence = pl.concat([st.evidence.filter(~pl.col("id").is_in(core_ids.implode())),
+                              fresh])
+        # a fire whose class or reason changed changes its incident's words even when
+        # its evidence row is the same
+        changed = _changed(replaced, fresh) | (reclassed & set(fresh["id"].to_list()))
+        removed = replaced.filter(~pl.col("id").is_in(fresh["id"].implode()))
+        # 3. fusion: the time windows holding a changed observation (module docstring)
+        window = _windows(evidence, changed | set(removed["id"].to_list()), removed,
+                          _time_reach(fuser))
+        sub = evidence.filter(window)
+        fused, _ = fuser.fuse(sub)
+        rulebook = RuleBook(self.agreement, fire_reasons=full.select("id", "reason"))
+        recomputed = rulebook.evaluate(fused)
+        gone_ids = set(sub["id"].to_list()) | set(removed["id"].to_list())
+        stale = st.evaluated["observation_ids"].list.eval(
+            pl.element().is_in(list(gone_ids))).list.any()
+        evaluated = pl.concat([st.evaluated.filter(~stale), recomputed.select(
+            st.evaluated.columns)], how="vertical_relaxed")
+        # 4. rulings and coverage are global and cheap: every allegation, every pass
+        allegations = [a for a in store.allegations()
+                       if _received_before(a.get("received_at"), plan.cutoff)]
+        stations = stored_stations(store)
+        cov = coverage_of(store, stations if stations.height else None,
+                          self._sensor_period(store), *self._cloud(), plan.cutoff)
+        rulings, matched = cfg.judge.rule(allegations, evaluated, cov, plan.cutoff)
+        keys = _keys(evaluated)
+        kept = keys.is_in(list(matched))
+        # the incidents to store again: those recomputed, and those whose match to an
+        # allegation changed; stale stored ones are removed only among their owners'
+        flipped = kept != keys.is_in(list(st.kept))
+        is_new = pl.Series([False] * st.evaluated.filter(~stale).height
+                           + [True] * recomputed.height, dtype=pl.Boolean)
+        redo = is_new | flipped
+        incidents, violations = rulebook.to_domain(evaluated.filter(redo), kept.filter(redo))
+        incidents.sort(key=_order)
+        within = gone_ids | {o for ids in evaluated.filter(redo)["observation_ids"].to_list()
+                             for o in ids}
+        d = sub.select((pl.col("seen_start").min(), pl.col("seen_end").max()))
+        stats = {
+            "mode": "incremental", "rows_classified": core_ids.len(),
+            "rows_read": read_rows, "new_fire_rows": new_fires.height,
+            "new_explosions": ex_ids.len(), "new_drone_reports": dr_ids.len(),
+            "evidence_changed": len(changed) + removed.height, "evidence_fused": sub.height,
+            "incidents_recomputed": int(redo.sum()),
+            "days": [_utc_day(d.item(0, 0)), _utc_day(d.item(0, 1))] if sub.height else []}
+        with store.atomic():
+            store.save_rulings(rulings, actor=ACTOR)
+            store.save_coverage(cov.geojson(), actor=ACTOR)
+            saved = store.save_incidents(incidents, violations, actor=ACTOR,
+                                         within=within)
+            n = int(rulebook.stored(evaluated, kept).sum())  # what a full pass stores
+            self._record(store, seen, art, plan, n, stats, saved)
+        self._state = _State(
+            seen, batches, art.sha256, radii,
+            st.known | frozenset(arrived["id"].to_list()), full, evidence, evaluated,
+            frozenset(keys.filter(kept).to_list()))
+        stats["saved"] = saved
+        return n, stats
+
+    def _reclassify(self, old: pl.DataFrame, records: pl.DataFrame,
+                    new_fires: pl.DataFrame, art: _Artifact
+                    ) -> tuple[pl.DataFrame, pl.Series, set[str], int]:
+        """The monitored rows with their classes, the new rows' and those of the old
+        rows they can change computed again (the core), from the core and its halo.
+
+        The classifier is local (scale/reprocess.py): a cell-day's class depends on the
+        rows within its radii (``Halo.cells_*``) over ``days_before`` days before it and
+        ``days_after`` after. So a new row at cell c on day a can change the classes of
+        rows within the radii of c on days a - days_after .. a + days_before (the core),
+        and classifying those needs the rows within the radii of the core over the same
+        days before and after it (the halo): both widths come from the configured
+        :class:`WarFireRules`, none is a constant here."""
+        cols = ["cell", "expected", "p_normal", "war_related", "reason", "cell_count",
+                "baseline_sensor", "excess", "fire_class"]
+        if new_fires.height == 0:
+            return old, pl.Series("id", [], pl.String), set(), 0
+        reach_lat = reach_latitude(records, art.baseline)
+        halo = Halo.of(self.rules, reach_lat)
+        i, j = (a.astype(np.int64) for a in cell_indices(records["latitude"].to_numpy(),
+                                                          records["longitude"].to_numpy()))
+        day = records["acq_date"].cast(pl.Int32).to_numpy().astype(np.int64)
+        ni, nj = (a.astype(np.int64) for a in cell_indices(
+            new_fires["latitude"].to_numpy(), new_fires["longitude"].to_numpy()))
+        nday = new_fires["acq_date"].cast(pl.Int32).to_numpy().astype(np.int64)
+        lo, hi = int(nday.min()) - halo.days_after, int(nday.max()) + halo.days_before
+        core = (day >= lo) & (day <= hi) & _near(i, j, ni, nj, halo.cells_i, halo.cells_j)
+        need = ((day >= lo - halo.days_before) & (day <= hi + halo.days_after)
+                & _near(i, j, ni, nj, 2 * halo.cells_i, 2 * halo.cells_j))
+        part = records.filter(pl.Series(need))
+        out = classify(part, art.baseline, self.rules, reach_lat=reach_lat)
+        in_core = pl.Series(core[need])
+        core_full = part.hstack(out.select(cols)).filter(in_core)
+        core_ids = core_full["id"]
+        was = old.filter(pl.col("id").is_in(core_ids.implode())).select("id", *cols)
+        before = dict(zip(was["id"].to_list(), was.drop("id").hash_rows().to_list(),
+                          strict=True))
+        now = core_full.select("id", *cols)
+        reclassed = {k for k, h in zip(now["id"].to_list(), now.drop("id").hash_rows()
+                                       .to_list(), strict=True) if before.get(k) != h}
+        full = pl.concat([old.filter(~pl.col("id").is_in(core_ids.implode())),
+                          core_full.select(old.columns)]).sort("acq_date", "id")
+        return full, core_ids, reclassed, part.height
 
     # ------------------------------------------------------------------ the loop
     def run_forever(self, stop: threading.Event, interval_s: float = 1.0,
@@ -343,6 +588,89 @@ def start(config: WorkerConfig, interval_s: float = 1.0, quiet_s: float = 0.5,
 
 
 # ---------------------------------------------------------------------- helpers
+def _keys(evaluated: pl.DataFrame) -> pl.Series:
+    """An evaluated incident's key: its observation ids, joined (what the judge matches)."""
+    return evaluated["observation_ids"].list.join("|")
+
+
+def _order(x: Incident) -> tuple[datetime, str]:
+    return x.time_start, x.id
+
+
+def _received_before(iso: object, cutoff: datetime) -> bool:
+    """As the fuse stage: an allegation received before the cutoff (or undated)."""
+    if not iso:
+        return True
+    t = datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)) < cutoff
+
+
+def _utc_day(epoch_s: object) -> str:
+    return datetime.fromtimestamp(float(epoch_s), UTC).date().isoformat()  # type: ignore[arg-type]
+
+
+def _near(i: np.ndarray, j: np.ndarray, ni: np.ndarray, nj: np.ndarray, ri: int,
+          rj: int) -> np.ndarray:
+    """Which cells (i, j) lie within ri x rj cells of one of the cells (ni, nj)."""
+    cells = np.unique(np.column_stack([ni, nj]), axis=0)
+    di, dj = np.meshgrid(np.arange(-ri, ri + 1), np.arange(-rj, rj + 1), indexing="ij")
+    box_i = (cells[:, 0:1] + di.ravel()).ravel()
+    box_j = (cells[:, 1:2] + dj.ravel()).ravel()
+    span = 1 << 20  # cell indices are small (0.1 degree cells): one int key per cell
+    reach = np.unique(box_i * span + box_j)
+    return np.isin(i * span + j, reach)
+
+
+def _time_reach(fuser: IncidentFuser) -> float:
+    """The farthest apart in time (s) two linked observations' windows can be: the
+    fuser links windows within ``time_slack_s`` of each other, and ground-network
+    events whose times are within ``barrage_window_s`` (both configured on the fuser)."""
+    return max(fuser.time_slack_s, fuser.barrage_window_s)
+
+
+def _windows(evidence: pl.DataFrame, changed: set[str], removed: pl.DataFrame,
+             reach_s: float) -> pl.Series:
+    """Which observations the pass must fuse again: those of every time window that
+    holds a changed one.
+
+    A window is a maximal run of observations whose time windows, sorted, leave no gap
+    wider than ``reach_s`` (the fuser's time reach, :func:`_time_reach`). No link of the
+    fusion crosses such a gap, so an incident lies wholly inside one window, and a
+    window without a changed observation fuses as before. An observation that is no
+    longer evidence (a fire reclassified as normal) opens the windows within reach of
+    where it was."""
+    n = evidence.height
+    if n == 0:
+        return pl.Series([], dtype=pl.Boolean)
+    t0, t1 = evidence["t_start"].to_numpy(), evidence["t_end"].to_numpy()
+    order = np.argsort(t0, kind="stable")
+    run_end = np.maximum.accumulate(t1[order])
+    brk = np.zeros(n, dtype=bool)
+    brk[1:] = t0[order][1:] - run_end[:-1] > reach_s
+    seg_sorted = np.cumsum(brk)
+    seg = np.empty(n, dtype=np.int64)
+    seg[order] = seg_sorted
+    hit = set(seg[evidence["id"].is_in(list(changed)).to_numpy()].tolist())
+    if removed.height:
+        starts = np.minimum.reduceat(t0[order], np.flatnonzero(np.r_[True, brk[1:]]))
+        ends = np.maximum.reduceat(t1[order], np.flatnonzero(np.r_[True, brk[1:]]))
+        for a, b in zip(removed["t_start"].to_numpy(), removed["t_end"].to_numpy(),
+                        strict=True):
+            near = np.flatnonzero((starts - reach_s <= b) & (ends + reach_s >= a))
+            hit |= set(near.tolist())
+    return pl.Series(np.isin(seg, list(hit)))
+
+
+def _changed(before: pl.DataFrame, after: pl.DataFrame) -> set[str]:
+    """Ids of the evidence rows that are new or differ (``after`` against ``before``)."""
+    cols = list(EVIDENCE_SCHEMA)
+    b = dict(zip(before["id"].to_list(), before.select(cols).hash_rows().to_list(),
+                 strict=True))
+    a = after.select(cols)
+    return {k for k, h in zip(a["id"].to_list(), a.hash_rows().to_list(), strict=True)
+            if b.get(k) != h}
+
+
 def _sha(path: Path) -> str:
     if not path.is_file():
         return ""
@@ -372,7 +700,9 @@ def _last_day(df: pl.DataFrame) -> date | None:
     return _day(df["time_start"].max())
 
 
-def _sensor_period(store: FullStore) -> tuple[datetime, datetime] | None:
+def _sensor_period(store: FullStore,
+                   spans: dict[str, tuple[datetime, datetime] | None] | None = None
+                   ) -> tuple[datetime, datetime] | None:
     """When the accepted ground-sensor detections were recorded (read from the stored
     detections inputs, as the batch cycle's figures; else the located explosions'
     span)."""
@@ -383,18 +713,30 @@ def _sensor_period(store: FullStore) -> tuple[datetime, datetime] | None:
 
     times: list[datetime] = []
     stations = stored_stations(store)
+    inventory = hashlib.sha256(stations.write_csv().encode()).hexdigest()
     for b in store.inputs(SourceName.DETECTIONS):
         if int(b["quarantined"]) >= int(b["rows"]):
             continue
         name = str(b["name"])
-        try:
-            raw = unpack(store.raw_input(str(b["raw_sha256"])), name)
-            payload = unpack(open_envelope(raw).payload, name) if is_envelope(raw) else raw
-            recs = parse_detections(payload, name, stations).records
-        except TrucewatchError:
-            continue
-        if recs.height:
-            times += [recs["time"].min(), recs["time"].max()]  # type: ignore[list-item]
+        # the span of a stored input depends on it and on the inventory it is read against
+        sha = str(b["raw_sha256"]) + "|" + inventory
+        if spans is not None and sha in spans:
+            span = spans[sha]
+        else:
+            span = None
+            try:
+                raw = unpack(store.raw_input(str(b["raw_sha256"])), name)
+                payload = unpack(open_envelope(raw).payload, name) if is_envelope(raw) \
+                    else raw
+                recs: pl.DataFrame | None = parse_detections(payload, name, stations).records
+            except TrucewatchError:
+                recs = None
+            if recs is not None and recs.height:
+                span = (recs["time"].min(), recs["time"].max())  # type: ignore[assignment]
+            if spans is not None and recs is not None:
+                spans[sha] = span
+        if span is not None:
+            times += list(span)
     if times:
         return min(times), max(times)
     ex = store.explosions()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
@@ -62,7 +63,8 @@ class IncidentRepository(Repository):
 
     def save_incidents(self, incidents: list[Incident], violations: list[Violation],
                        replace_automatic: bool = True, actor: str = "pipeline",
-                       details: dict[str, Any] | None = None) -> dict[str, int]:
+                       details: dict[str, Any] | None = None,
+                       within: Collection[str] | None = None) -> dict[str, int]:
         """Store a run's incidents, keeping each stored incident's identity.
 
         A new incident is matched to the stored ones it shares observations with (the
@@ -77,8 +79,11 @@ class IncidentRepository(Repository):
         * none: the incident is new (version 1, ``created``).
 
         With ``replace_automatic``, untouched automatic incidents no new one matched are
-        removed (their evidence no longer makes an incident). The run is logged
-        (``details`` added to its entry). Returns the counts."""
+        removed (their evidence no longer makes an incident). ``within`` (observation
+        ids) limits this to the stored incidents holding one of them: an incremental
+        pass stores only the incidents of the windows it recomputed, and the others are
+        left as they are. The run is logged (``details`` added to its entry). Returns the
+        counts."""
         i, v, iv = self._t("incidents"), self._t("violations"), self._t("incident_versions")
         with self._transaction():
             stored = {r[0]: (r[1], r[2]) for r in self._x(sa.select(i.c.id, i.c.doc,
@@ -122,8 +127,9 @@ class IncidentRepository(Repository):
                     vio = replace(vio, id="vio-" + target[4:], incident_id=target)
                 del old_id
                 updated.append((x, vio))
-            stale = [k for k in stored if k not in touched and k not in claimed] \
-                if replace_automatic else []
+            scope = None if within is None else {owner[o] for o in within if o in owner}
+            stale = [k for k in stored if k not in touched and k not in claimed
+                     and (scope is None or k in scope)] if replace_automatic else []
             if stale:
                 for table, col in ((v, v.c.incident_id), (iv, iv.c.incident_id),
                                    (i, i.c.id)):
@@ -206,6 +212,11 @@ class IncidentRepository(Repository):
         """How many input batches the store holds (they are never removed: a watermark)."""
         b = self._t("batches")
         return int(self._x(sa.select(sa.func.count()).select_from(b)).scalar_one())
+
+    def batch_ids(self) -> list[str]:
+        """The ids of every stored input batch (never removed), sorted."""
+        b = self._t("batches")
+        return [str(r[0]) for r in self._x(sa.select(b.c.id).order_by(b.c.id))]
 
     def record(self, actor: str, action: str, subject: str, details: dict[str, Any]) -> None:
         """One logged event with no rows of its own (inside a caller's transaction, it is

@@ -43,6 +43,19 @@ class ObservationRepository(Repository):
                                time_basis(pl.col("sensor"), span < pl.duration(minutes=2))
                                .alias("time_basis"))
 
+    def observations_of_batches(self, batch_ids: list[str]) -> pl.DataFrame:
+        """The observations those input batches stored (id, source_kind, acq_date,
+        time_start), for an incremental pass: what arrived since a watermark. A row sent
+        again in a later batch keeps its first batch, so it is not listed again."""
+        o = self._t("observations")
+        schema = {"id": pl.String, "source_kind": pl.String, "acq_date": pl.String,
+                  "time_start": pl.String}
+        frames = [self._frame(sa.select(o.c.id, o.c.source_kind, o.c.acq_date,
+                                        o.c.time_start)
+                              .where(o.c.batch_id.in_(batch_ids[k:k + 500])), schema)
+                  for k in range(0, len(batch_ids), 500)]  # bounded IN lists
+        return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+
     def fire_summary(self) -> pl.DataFrame:
         """Stored FIRMS detections per sensor and UTC date (sensor, acq_date, n): cheap, for
         checking a run's options before any heavy work."""
