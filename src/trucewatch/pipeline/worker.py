@@ -406,7 +406,9 @@ class Worker:
         # 3. fusion: the time windows holding a changed observation (module docstring)
         window = _windows(evidence, changed | set(removed["id"].to_list()), removed,
                           _time_reach(fuser))
-        sub = evidence.filter(window)
+        sub = evidence.filter(window >= 0)
+        spans = (sub.with_columns(window.filter(window >= 0).alias("_w")).group_by("_w")
+                 .agg(pl.col("seen_start").min(), pl.col("seen_end").max()).sort("seen_start"))
         fused, _ = fuser.fuse(sub)
         rulebook = RuleBook(self.agreement, fire_reasons=full.select("id", "reason"))
         recomputed = rulebook.evaluate(fused)
@@ -441,7 +443,9 @@ class Worker:
             "new_explosions": ex_ids.len(), "new_drone_reports": dr_ids.len(),
             "evidence_changed": len(changed) + removed.height, "evidence_fused": sub.height,
             "incidents_recomputed": int(redo.sum()),
-            "days": [_utc_day(d.item(0, 0)), _utc_day(d.item(0, 1))] if sub.height else []}
+            "days": [_utc_day(d.item(0, 0)), _utc_day(d.item(0, 1))] if sub.height else [],
+            "windows": [[_utc_day(a), _utc_day(b)] for a, b in
+                        zip(spans["seen_start"], spans["seen_end"], strict=True)]}
         with store.atomic():
             store.save_rulings(rulings, actor=ACTOR)
             store.save_coverage(cov.geojson(), actor=ACTOR)
@@ -631,7 +635,7 @@ def _time_reach(fuser: IncidentFuser) -> float:
 def _windows(evidence: pl.DataFrame, changed: set[str], removed: pl.DataFrame,
              reach_s: float) -> pl.Series:
     """Which observations the pass must fuse again: those of every time window that
-    holds a changed one.
+    holds a changed one (the window's number; -1 for the others).
 
     A window is a maximal run of observations whose time windows, sorted, leave no gap
     wider than ``reach_s`` (the fuser's time reach, :func:`_time_reach`). No link of the
@@ -641,7 +645,7 @@ def _windows(evidence: pl.DataFrame, changed: set[str], removed: pl.DataFrame,
     where it was."""
     n = evidence.height
     if n == 0:
-        return pl.Series([], dtype=pl.Boolean)
+        return pl.Series([], dtype=pl.Int64)
     t0, t1 = evidence["t_start"].to_numpy(), evidence["t_end"].to_numpy()
     order = np.argsort(t0, kind="stable")
     run_end = np.maximum.accumulate(t1[order])
@@ -658,7 +662,7 @@ def _windows(evidence: pl.DataFrame, changed: set[str], removed: pl.DataFrame,
                         strict=True):
             near = np.flatnonzero((starts - reach_s <= b) & (ends + reach_s >= a))
             hit |= set(near.tolist())
-    return pl.Series(np.isin(seg, list(hit)))
+    return pl.Series(np.where(np.isin(seg, list(hit)), seg, -1))
 
 
 def _changed(before: pl.DataFrame, after: pl.DataFrame) -> set[str]:
