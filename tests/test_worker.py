@@ -286,12 +286,30 @@ def test_incremental_pass_after_a_late_batch_touches_only_its_window(
     whole = Worker(WorkerConfig(ref, scenario.agreement, cloud=scenario.coverage)
                    ).run_pass(force=True)
     assert whole.stats["mode"] == "full" and whole.incidents == second.incidents
+    assert _nothing_to_change(whole.stats["saved"]), whole.stats["saved"]
     inc, full = SqliteStore(db), SqliteStore(ref)
     try:
         assert _with_ids(inc) == _with_ids(full)
     finally:
         inc.close()
         full.close()
+
+
+def _nothing_to_change(saved: dict[str, int]) -> bool:
+    """A full pass over an incremental pass's result stores nothing new, revises no
+    incident's document and removes none."""
+    return (saved.get("new_incidents", 0), saved.get("revised", 0),
+            saved.get("removed", 0)) == (0, 0, 0)
+
+
+def _full_pass_changes_nothing(db: Path, agreement: Path, cloud: Path | None,
+                               tmp_path: Path) -> None:
+    ref = _copy(db, tmp_path / "ref" / db.name)
+    for ext in (".baseline.npz", ".baseline.json"):
+        shutil.copy(str(db) + ext, str(ref) + ext)
+    whole = Worker(WorkerConfig(ref, agreement, cloud=cloud)).run_pass(force=True)
+    assert whole.stats["mode"] == "full"
+    assert _nothing_to_change(whole.stats["saved"]), whole.stats["saved"]
 
 
 def _with_ids(store: SqliteStore) -> list[tuple[str, str, str, tuple[str, ...], str]]:
@@ -334,6 +352,8 @@ def test_incremental_passes_on_a_stream_that_crosses_days_equal_the_batch_cycle(
             modes.append(str(r.stats["mode"]))
     assert modes[0] == "full" and modes.count("incremental") >= len(modes) - 2, modes
     _equals_batch(db, batch_db)
+    # and every stored document is the one a full pass writes (words, figures, ids)
+    _full_pass_changes_nothing(db, scenario.agreement, scenario.coverage, tmp_path)
 
 
 def test_a_refit_forces_a_full_pass(all_but_late: tuple[Path, Item], scenario: ScenarioFiles,
