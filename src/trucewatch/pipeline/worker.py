@@ -11,20 +11,51 @@ Each pass:
    in its sidecar ``.json`` (version, years, the reference rows it was fitted on, its
    sha256). It is refitted on request (``--refit``) or when the reference archive it
    was fitted on has changed (rows added to a reference year), never otherwise;
-3. classifies the monitored fires against it, fuses every source's stored evidence,
-   adjudicates, rules on the allegations and stores the incidents, rulings and
-   coverage, exactly as the batch cycle's classify, fuse, adjudicate and rule stages
-   do (the same functions, on the same stored inputs), with no cutoff: everything
-   stored counts;
+3. classifies the monitored fires against it (all of them in a full pass; in an
+   incremental pass only what the new batches can change: see below), fuses every
+   source's stored evidence, adjudicates, rules on the allegations and stores the
+   incidents, rulings and coverage, exactly as the batch cycle's classify, fuse,
+   adjudicate and rule stages do (the same functions, on the same stored inputs),
+   with no cutoff: everything stored counts;
 4. writes all of it and the new watermark in one transaction (the watermark is the
    last log entry of that transaction, ``worker``/``worker_pass``).
 
-Incrementality, honestly: a pass runs only when new batches arrived and stored
-incidents keep their identity (:meth:`IncidentRepository.save_incidents`: a re-fused
-incident keeps its id, a reviewed one its review state), but each pass recomputes the
-classification, fusion and adjudication of the whole monitored period (vectorised; a
-few seconds for the built-in scenario). Passes coalesce: the loop waits for a quiet
-moment (``quiet_s``) before a pass, so a burst of submissions costs one pass.
+Incremental passes. A worker process keeps what its last pass computed (the
+monitored fire rows with their classes, every source's evidence, the evaluated fused
+incidents, the allegation matches). The next pass reads only the observations of the
+batches stored since (``observations_of_batches``) and recomputes only what they can
+change:
+
+* satellite rows: the new rows, and the old rows within the classifier's reach of them,
+  are classified again against the stored baseline artifact, from those rows and their
+  halo. The reach comes from the configured :class:`WarFireRules` through
+  :class:`satellite.war_fires.Halo` (the radii in cells at the whole input's reach latitude;
+  ``days_before`` = carry-over + the longest feature window + 1, ``days_after`` = the
+  revision tier's look-ahead + 1). Old rows do change: a new fire can confirm, or carry
+  over to, a neighbour's later fires. All other rows keep their classes;
+* fusion: the evidence splits into time windows at every gap wider than the fuser's
+  time reach (``max(time_slack_s, barrage_window_s)``, the farthest apart two linked
+  observations can be). No fused incident crosses such a gap, so only the windows
+  holding a changed observation (or within reach of one that is no longer evidence)
+  are fused and evaluated again;
+* incidents: those of the recomputed windows, and those whose match to an allegation
+  changed, are stored through :meth:`IncidentRepository.save_incidents` (in place, ids
+  and review state kept); its removal of stale automatic incidents is limited to the
+  owners of the recomputed observations (``within``). Incidents elsewhere are not
+  written at all;
+* rulings and coverage are global and cheap: every allegation is ruled again, every pass.
+
+A pass is full (the whole monitored period, as before) on the first pass of a process
+(a restarted worker has no state), on a refit or a changed baseline, when the stored
+watermark is not this process's last pass (another worker ran), or when the classifier's
+radii in cells changed with the input's mean latitude. Its stats (``PassResult.stats``
+and the ``worker_pass`` log entry) say which, and what it recomputed. An incremental
+pass gives the full pass's result (tests/test_worker.py holds it on the built-in
+stream, in and out of order). Passes coalesce: the loop waits for a quiet moment
+(``quiet_s``) before a pass, so a burst of submissions costs one pass.
+
+Detections are located per file by the ingest route (the intake's detections adapter),
+as the batch cycle's locate stage does; the worker fuses the stored explosions.
 
 Restart safety: a pass writes nothing until its single transaction commits; killed
 before, nothing of it is kept and the next pass redoes it from the unchanged
@@ -73,8 +104,7 @@ from trucewatch.pipeline.stages import (
 )
 from trucewatch.reports.coverage import read_cloud
 from trucewatch.satellite.baseline import Baseline, BaselineParams, fit_baseline
-from trucewatch.satellite.war_fires import WarFireRules, classify, reach_latitude
-from trucewatch.scale.reprocess import Halo
+from trucewatch.satellite.war_fires import Halo, WarFireRules, classify, reach_latitude
 from trucewatch.storage import open_store
 from trucewatch.storage.postgis import is_postgres_url
 from trucewatch.storage.protocols import FullStore
@@ -191,6 +221,7 @@ class Worker:
                 return PassResult(False, mark, "no monitored FIRMS data stored yet: "
                                   "nothing to classify (waiting)")
             batches = frozenset(store.batch_ids())
+            seen = len(batches)  # the batches whose observations this pass takes in
             art = self._baseline(store, plan.reference_years, refit)
             why_full = self._why_full(mark, art, refit or full)
             if why_full:

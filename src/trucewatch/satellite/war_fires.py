@@ -107,6 +107,28 @@ def _radius_cells(radius_km: float, lat_deg: float) -> tuple[int, int]:
     return max(round(radius_km / dy), 0), max(round(radius_km / dx), 0)
 
 
+@dataclass(frozen=True)
+class Halo:
+    """What a core of cell-days reaches beyond itself: cells north-south and east-west,
+    days before and after (the classifier is local; a partitioned run
+    (scale/reprocess.py) and the worker's incremental passes take their halos from it)."""
+
+    cells_i: int
+    cells_j: int
+    days_before: int
+    days_after: int
+
+    @classmethod
+    def of(cls, rules: WarFireRules, reach_lat: float) -> Halo:
+        ci, cj = _radius_cells(rules.confirm_radius_km, reach_lat)
+        wi, wj = _radius_cells(rules.wildfire_radius_km, reach_lat)
+        # a carried-over row looks back carry_days to a war-related cell-day, whose own
+        # class looks back over the longest feature window (history, confirmation, burst)
+        window = max(rules.history_days, rules.confirm_days, rules.wildfire_days)
+        return cls(max(ci, wi), max(cj, wj), rules.carry_days + window + 1,
+                   rules.lookahead_days + 1)
+
+
 class _Spread:
     """Cell-days spread to every cell of a (2ri+1) x (2rj+1) box: sorted (cell, day) keys
     with summed weights, so that "in reach of (cell, day), over days t-stop..t-start" is two

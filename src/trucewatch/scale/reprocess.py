@@ -28,9 +28,9 @@ from trucewatch.errors import ConfigError
 from trucewatch.extras import require
 from trucewatch.geo.grid import cell_indices
 from trucewatch.satellite.baseline import Baseline
-from trucewatch.satellite.war_fires import (
+from trucewatch.satellite.war_fires import (  # Halo: kept importable from here
+    Halo,
     WarFireRules,
-    _radius_cells,
     classify,
     reach_latitude,
 )
@@ -51,27 +51,6 @@ class Partitioning:
             raise ConfigError(f"tiles of {self.tile_cells} cells and blocks of "
                               f"{self.block_days} days: both must be at least 1",
                               fix="give --tile-cells and --block-days of 1 or more")
-
-
-@dataclass(frozen=True)
-class Halo:
-    """What a core reaches beyond itself: cells north-south and east-west, days before
-    and after."""
-
-    cells_i: int
-    cells_j: int
-    days_before: int
-    days_after: int
-
-    @classmethod
-    def of(cls, rules: WarFireRules, reach_lat: float) -> Halo:
-        ci, cj = _radius_cells(rules.confirm_radius_km, reach_lat)
-        wi, wj = _radius_cells(rules.wildfire_radius_km, reach_lat)
-        # a carried-over row looks back carry_days to a war-related cell-day, whose own
-        # class looks back over the longest feature window (history, confirmation, burst)
-        window = max(rules.history_days, rules.confirm_days, rules.wildfire_days)
-        return cls(max(ci, wi), max(cj, wj), rules.carry_days + window + 1,
-                   rules.lookahead_days + 1)
 
 
 @dataclass(frozen=True)
