@@ -122,10 +122,11 @@ class IncidentRepository(Repository):
                     continue
                 claimed.add(target)
                 vio = by_incident.get(x.id)
-                old_id, x.id = x.id, target
+                x.id = target
+                if _doc_of(stored[target][0]) == _doc_of(to_json(x)):
+                    continue  # the same incident under the id it kept: nothing to revise
                 if vio is not None:
                     vio = replace(vio, id="vio-" + target[4:], incident_id=target)
-                del old_id
                 updated.append((x, vio))
             scope = None if within is None else {owner[o] for o in within if o in owner}
             stale = [k for k in stored if k not in touched and k not in claimed
