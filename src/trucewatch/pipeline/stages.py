@@ -406,8 +406,10 @@ class FuseInput:
 class Fused:
     evidence: pl.DataFrame  # every source's observations up to D, one schema
     incidents: pl.DataFrame  # the fuser's incident table
-    explosions: pl.DataFrame  # the located explosions used (stored, before the cutoff)
-    drones: pl.DataFrame  # the drone reports used
+    # the located explosions and drone reports used (stored, before the cutoff), as the
+    # observation contract (model.contract)
+    explosions: pl.DataFrame
+    drones: pl.DataFrame
     allegations: list[dict[str, Any]]  # the allegations received before the cutoff
 
 
@@ -425,8 +427,9 @@ class FuseStage:
         ctx.progress("fuse and adjudicate", 2, 4)
         store, cutoff = ctx.store, data.ingest.plan.cutoff
         full = data.classify.full
-        explosions = _time_before(store.explosions(), cutoff)
-        drones = _time_before(store.observations(SourceKind.DRONE), cutoff)
+        # the observation contract, as stored: located explosions and drone reports
+        explosions = store.contract_observations([SourceKind.SENSOR_NETWORK], before=cutoff)
+        drones = store.contract_observations([SourceKind.DRONE], before=cutoff)
         allegations = [a for a in store.allegations()
                        if _before(a.get("received_at"), cutoff)]
         evidence = pl.concat([
@@ -436,12 +439,6 @@ class FuseStage:
         ]).cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]
         fused, _ = self.fuser.fuse(evidence)
         return Fused(evidence, fused, explosions, drones, allegations)
-
-
-def _time_before(df: pl.DataFrame, cutoff: datetime, col: str = "time_start") -> pl.DataFrame:
-    if df.is_empty():
-        return df
-    return df.filter(pl.col(col).str.to_datetime(time_zone="UTC") < cutoff)
 
 
 def _before(iso: object, cutoff: datetime) -> bool:
