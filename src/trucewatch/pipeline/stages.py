@@ -63,7 +63,7 @@ from trucewatch.sensors.association import LOCATED, ExplosionAssociator
 from trucewatch.sensors.health import StationProblem
 from trucewatch.sensors.propagation import weather_for
 from trucewatch.storage import IngestReport
-from trucewatch.storage.protocols import FullStore
+from trucewatch.storage.protocols import ArchiveStore, EvidenceStore, FullStore
 
 Patrols = dict[str, list[Patrol]]  # raw sha256 of an accepted drone input -> its patrols
 
@@ -679,7 +679,7 @@ def submissions_of(ingest: Ingested, located: Located) -> list[Outcome]:
     return [*ingest.refused, *located.refused, *ingest.drones, *ingest.allegations]
 
 
-def _publish(store: FullStore, bulletins: dict[str, Any], day: date) -> None:
+def _publish(store: ArchiveStore, bulletins: dict[str, Any], day: date) -> None:
     """The written bulletins become the store's published products (the service serves
     only these); a product already published under its name is left as it was."""
     for variant, files in bulletins.items():
@@ -699,7 +699,7 @@ def _classes_by_day(full: pl.DataFrame, since: date) -> dict[str, dict[str, int]
     return out
 
 
-def _integrity(store: FullStore) -> dict[str, Any]:
+def _integrity(store: EvidenceStore) -> dict[str, Any]:
     problems = store.verify()
     log = store.audit_log()
     return {"ok": not problems, "entries": len(log), "head": log[-1].hash if log else "",
