@@ -4,10 +4,9 @@ store. The concerns: evidence (:class:`EvidenceStore`), observations
 (:class:`ObservationStore`), incidents (:class:`IncidentStore`), review
 (:class:`ReviewStore`), tokens (:class:`PrincipalStore`, also :data:`TokenStore`) and
 products (:class:`ProductStore`); a few modules need two or more
-(:class:`ArchiveStore`, :class:`RulingStore`, :class:`PublicStore`,
-:class:`ReviewDeskStore`), and :class:`FullStore` is their union. ``SqliteStore`` /
-``PostgisStore`` (the facade) satisfy all of them; each repository in
-storage.repositories satisfies its own, over any open
+(:class:`ArchiveStore`, :class:`ReviewDeskStore`), and :class:`FullStore` is their
+union. ``SqliteStore`` / ``PostgisStore`` (the facade) satisfy all of them; each
+repository in storage.repositories satisfies its own, over any open
 :class:`~trucewatch.storage.database.Database`.
 
     def export(store: IncidentStore) -> ...          # any store, either backend
@@ -159,19 +158,9 @@ class ArchiveStore(ProductStore, EvidenceStore, Protocol):
 
 
 @runtime_checkable
-class RulingStore(IncidentStore, ReviewStore, Protocol):
-    """Incidents with the allegations and rulings on them (the allegations routes)."""
-
-
-@runtime_checkable
 class ReviewDeskStore(IncidentStore, ReviewStore, PrincipalStore, EvidenceStore, Protocol):
     """What the review service reads and writes: incidents and their versions, review
     locks, the principal deciding, and the audit log (review.workflow)."""
-
-
-@runtime_checkable
-class PublicStore(IncidentStore, ProductStore, Protocol):
-    """What the public routes show: incidents and published products."""
 
 
 class FullStore(EvidenceStore, ObservationStore, IncidentStore, ReviewStore, PrincipalStore,
@@ -187,5 +176,4 @@ class FullStore(EvidenceStore, ObservationStore, IncidentStore, ReviewStore, Pri
 
 
 __all__ = ["ArchiveStore", "EvidenceStore", "FullStore", "IncidentStore", "ObservationStore",
-           "PrincipalStore", "ProductStore", "PublicStore", "ReviewDeskStore", "ReviewStore",
-           "RulingStore", "TokenStore"]
+           "PrincipalStore", "ProductStore", "ReviewDeskStore", "ReviewStore", "TokenStore"]
