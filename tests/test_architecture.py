@@ -164,7 +164,7 @@ def test_core_install_ingests_classifies_and_fuses(scenario: ScenarioFiles,
                                                 "reason", "cell_count", "baseline_sensor",
                                                 "excess", "fire_class"))
         evidence = pl.concat([fire_evidence(full, since=t0),
-                              drone_evidence(store.observations("drone"))]
+                              drone_evidence(store.contract_observations(["drone"]))]
                              ).cast(EVIDENCE_SCHEMA)
         fused, _ = IncidentFuser().fuse(evidence)
         evaluated = RuleBook(agreement, fire_reasons=full.select("id", "reason")).evaluate(fused)

@@ -166,3 +166,52 @@ def test_bound_as_written_equals_bound_as_read(tmp_path: Path) -> None:
     assert (second.new, second.duplicates) == (n, n)
     assert store.verify() == []
     store.close()
+
+
+def test_the_store_reads_the_contract_back_as_it_was_written(tmp_path: Path) -> None:
+    """contract_observations: what an adapter emitted, klass and reliability included,
+    comes back as the contract (the stages read this); ``before`` compares times, not
+    the stored text (a batch in seconds and one in milliseconds)."""
+    obs = contract.conform(_table(3).with_columns(
+        pl.Series("klass", ["explosion", None, "heavy_weapon"]),
+        pl.Series("reliability", [0.25, None, 1.0])))
+    raw = b"acme feed"
+    store = open_store(tmp_path / "s.db")
+    store.ingest(Batch(source="acme", kind=SourceKind.ANALYST, layout="acme/1",
+                       name="acme.json", raw=raw, sha256=sha256(raw), n_rows=3,
+                       records=pl.DataFrame(), observations=obs))
+    ms = obs.head(1).with_columns(pl.lit("o-ms").alias("id"),
+                                  pl.col("time_start", "time_end") + timedelta(seconds=59,
+                                                                               milliseconds=500))
+    raw2 = b"acme feed, later"
+    store.ingest(Batch(source="acme", kind=SourceKind.ANALYST, layout="acme/1",
+                       name="acme2.json", raw=raw2, sha256=sha256(raw2), n_rows=1,
+                       records=pl.DataFrame(), observations=ms))
+    got = store.contract_observations([SourceKind.ANALYST])
+    assert got.schema == contract.SCHEMA
+    assert got["id"].to_list() == ["o-x0", "o-ms", "o-x1", "o-x2"]
+    assert got.filter(pl.col("id") != "o-ms").equals(obs)
+    # 08:15:59.500 is before 08:16:00, though its stored text sorts after "08:16:00Z"'s
+    cut = got.filter(pl.col("id") == "o-ms")["time_start"][0] + timedelta(milliseconds=1)
+    assert store.contract_observations(before=cut)["id"].to_list() == ["o-x0", "o-ms"]
+    assert store.contract_observations([SourceKind.DRONE]).is_empty()
+    assert store.verify() == []
+    store.close()
+
+
+def test_located_explosions_carry_the_networks_reliability() -> None:
+    """The sensor adapter gives a located event a reliability growing with its defining
+    stations (0.3..1) and a not-locatable one 0, which fusion takes as no evidence."""
+    from trucewatch.fusion.evidence import explosion_evidence
+    from trucewatch.sensors.events import reliability
+
+    recs = pl.DataFrame({"status": ["located", "located", "located", "not_locatable"],
+                         "n_defining": [4, 8, 1, 6]})
+    assert recs.select(reliability(recs).alias("r"))["r"].to_list() == [0.5, 1.0, 0.3, 0.0]
+    obs = contract.conform(_table(4, SourceKind.SENSOR_NETWORK).with_columns(
+        pl.lit("explosion").alias("klass"),
+        recs.select(reliability(recs).alias("reliability"))["reliability"]))
+    ev = explosion_evidence(obs)
+    assert ev["id"].to_list() == ["o-x0", "o-x1", "o-x2"]
+    assert ev["reliability"].to_list() == [0.5, 1.0, 0.3]
+    assert ev["t_start"].to_list()[0] == T0.timestamp()

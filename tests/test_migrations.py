@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
 
+import polars as pl
 import pytest
 import sqlalchemy as sa
 
 from trucewatch.demo import ScenarioFiles
 from trucewatch.ingest.firms import parse_firms, read_firms
+from trucewatch.model.enums import SourceKind
 from trucewatch.storage import migrations, open_store
 from trucewatch.storage.database import Database
 
@@ -109,7 +111,14 @@ def test_a_store_of_the_old_release_migrates(old_code: Path, where: str, tmp_pat
     try:
         assert store.schema_revision() == migrations.head()
         assert store.schema_version() == migrations.GUARD  # an older release refuses it
-        assert store.counts() == old["counts"]
+        # revision 0008 fills the FIRMS rows' klass and logs it in one entry
+        backfill = [e for e in store.audit_log() if e.action == "backfill"]
+        assert len(backfill) == 1 and backfill[0].actor == "migration"
+        want = dict(old["counts"])  # type: ignore[call-overload]
+        assert store.counts() == want | {"audit_log": want["audit_log"] + 1}
+        fires = store.contract_observations([SourceKind.SATELLITE_FIRE])
+        assert fires.height == want["observations"]
+        assert fires["klass"].cast(pl.String).unique().to_list() == ["fire"]
         assert sorted(i.id for i in store.incidents()) == old["incidents"]
         assert [h["who"] for h in store.incident_history(str(old["reviewed"]))] == [
             "pipeline", "analyst1"]
@@ -288,5 +297,194 @@ def test_signed_submissions_of_revision_0002_are_rekeyed_per_key(
                        "ua07-n2.json", DroneSource(), registry=reg, now=now)
         assert not mine.accepted and "replayed submission: nonce n2 was first" in mine.refused
         assert store.verify() == []
+    finally:
+        store.close()
+
+
+BEFORE_0008 = "97e7412"  # the last commit whose observations have no klass, reliability
+CONTRACT_SCRIPT = r"""
+import json, sys
+from datetime import UTC, datetime
+import trucewatch
+assert trucewatch.__file__.startswith(sys.argv[1]), trucewatch.__file__
+from trucewatch.storage import open_store
+sys.path.insert(0, sys.argv[3])
+from contract_inputs import batches
+args = json.loads(sys.argv[2])
+s = open_store(args["where"])
+for b in batches():
+    s.ingest(b)
+print(json.dumps({"problems": s.verify(), "revision": s.schema_revision()}))
+s.close()
+"""
+# the same inputs for the old code (in its subprocess) and the new: a FIRMS file bound by
+# one digest (more than binding.LIST_MAX rows), a small one listed row by row, drone
+# reports, and located / not-locatable explosions built as the sensor adapter does
+CONTRACT_INPUTS = r"""
+import hashlib, json
+from datetime import UTC, datetime
+import polars as pl
+from trucewatch.ingest.base import Batch
+from trucewatch.ingest.drones import DroneSource
+from trucewatch.ingest.firms import parse_firms
+from trucewatch.model import contract
+from trucewatch.model.enums import SourceKind, SourceName
+
+NOW = datetime(2026, 5, 30, 12, tzinfo=UTC)
+
+def firms(n, lat0, name):
+    rows = "".join(f"{lat0 + k * 0.0001:.4f},37.1,2026-05-29,MODIS\n" for k in range(n))
+    return parse_firms(("latitude,longitude,acq_date,sensor_guess\n" + rows).encode(), name)
+
+def drones():
+    reports = [{"report_id": f"r{k}", "platform_id": "UA-07", "time": "2026-05-30T04:12:00Z",
+                "platform": {"lat": 48.0, "lon": 37.5},
+                "target": {"lat": 48.01 + k / 1000, "lon": 37.52},
+                "class": cls, "confidence": conf, **extra}
+               for k, (cls, conf, extra) in enumerate([
+                   ("explosion", 0.8, {}),
+                   ("heavy_weapon", 0.65, {"weapon_class": "artillery", "count": 3}),
+                   ("vehicle_movement", 0.9, {"count": 2})])]
+    doc = json.dumps({"format": "trucewatch-drone/1", "reports": reports}).encode()
+    return DroneSource().parse(doc, "drones.json", now=NOW)
+
+EVENTS = [("located", 5), ("located", 12), ("located", 2), ("not_locatable", 3)]
+
+def explosions(reliability=None):
+    raw = b"detections file"
+    sha = hashlib.sha256(raw).hexdigest()
+    t = datetime(2026, 5, 30, 3, 0, 1, 250000, tzinfo=UTC)
+    rec = pl.DataFrame({
+        "id": [f"o-ex{k}" for k in range(len(EVENTS))],
+        "source_kind": [SourceKind.SENSOR_NETWORK.value] * len(EVENTS),
+        "source_id": ["sensors:network"] * len(EVENTS),
+        "sensor": [SourceKind.SENSOR_NETWORK.value] * len(EVENTS),
+        "time_start": [t] * len(EVENTS), "time_end": [t] * len(EVENTS),
+        "lat": [48.2 + k / 100 for k in range(len(EVENTS))], "lon": [37.3] * len(EVENTS),
+        "uncertainty_m": [150.0, 90.0, 400.0, 5000.0], "klass": ["explosion"] * len(EVENTS),
+        "attributes": [json.dumps({"event_id": k, "status": st, "n_defining": n})
+                       for k, (st, n) in enumerate(EVENTS)],
+        "raw_sha256": [sha] * len(EVENTS), "raw_row": [0] * len(EVENTS)})
+    if reliability is not None:
+        rec = rec.with_columns(reliability)
+    obs = contract.conform(rec, "explosions")
+    return Batch(source=SourceName.SENSOR_EVENTS, kind=SourceKind.SENSOR_NETWORK,
+                 layout="explosions", name="detections.csv", raw=raw, sha256=sha,
+                 n_rows=obs.height, records=obs, quarantine=[], observations=obs)
+
+def batches(reliability=None):
+    return [firms(2100, 48.0, "big.csv"), firms(5, 49.0, "small.csv"), drones(),
+            explosions(reliability)]
+"""
+
+
+@pytest.fixture(scope="module")
+def code_before_0008(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    try:
+        tar = subprocess.run(["git", "-C", str(ROOT), "archive", BEFORE_0008, "src"],
+                             capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as err:
+        pytest.skip(f"git history with commit {BEFORE_0008} is not available here ({err})")
+    dest = tmp_path_factory.mktemp("before-0008")
+    with tarfile.open(fileobj=BytesIO(tar)) as t:
+        t.extractall(dest, filter="data")
+    (dest / "inputs").mkdir()
+    (dest / "inputs" / "contract_inputs.py").write_text(CONTRACT_INPUTS)
+    return dest
+
+
+def _write_before_0008(code: Path, where: str) -> None:
+    done = subprocess.run([sys.executable, "-c", CONTRACT_SCRIPT, str(code / "src"),
+                           json.dumps({"where": where}), str(code / "inputs")],
+                          capture_output=True, text=True, timeout=600,
+                          env=os.environ | {"PYTHONPATH": str(code / "src")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    old = json.loads(done.stdout.strip().splitlines()[-1])
+    assert old == {"problems": [], "revision": "0003"}
+
+
+def _fresh(where: str, tmp_path: Path) -> str:
+    if "://" in where:
+        from lab.postgres import new_database
+
+        return str(new_database(where.rsplit("/", 1)[0] + "/postgres"))
+    return str(tmp_path / "fresh.db")
+
+
+def test_observations_of_revision_0003_get_the_contracts_klass_and_reliability(
+        code_before_0008: Path, where: str, tmp_path: Path) -> None:
+    """A store written before revision 0008 (no klass, reliability) migrates: its rows
+    read back as the contract exactly as a new store's given the same inputs by the new
+    adapters (the explosions' reliability from sensors.events), and verify holds: the
+    listed rows moved [old, new] and the digest-bound batch rebound, in one entry."""
+    import importlib.util
+
+    from trucewatch.sensors.events import reliability
+
+    _write_before_0008(code_before_0008, where)
+    spec = importlib.util.spec_from_file_location(
+        "contract_inputs", code_before_0008 / "inputs" / "contract_inputs.py")
+    assert spec and spec.loader
+    inputs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(inputs)
+    events = pl.DataFrame({"status": [st for st, _ in inputs.EVENTS],
+                           "n_defining": [n for _, n in inputs.EVENTS]})
+    trust = events.select(reliability(events).alias("reliability"))["reliability"]
+    assert trust.to_list() == [0.625, 1.0, 0.3, 0.0]
+
+    fresh = open_store(_fresh(where, tmp_path))
+    store = open_store(where)
+    try:
+        for b in inputs.batches(trust):
+            fresh.ingest(b)
+        assert store.schema_revision() == migrations.head() == "0008"
+        assert store.verify() == []
+        backfill = [e for e in store.audit_log() if e.action == "backfill"]
+        assert len(backfill) == 1
+        details = json.loads(backfill[0].details)
+        # 5 small FIRMS rows + 3 drone reports + 4 explosions listed; the big file rebound
+        assert len(details["state"]["observations"]) == 5 + 3 + 4
+        (rebound,) = details["rebound"]["observations"].values()
+        assert rebound["rows"] == 2100 and rebound["before"] != rebound["sha256"]
+        got = store.contract_observations().sort("id")
+        want = fresh.contract_observations().sort("id")
+        assert got.height == want.height == 2100 + 5 + 3 + 4
+        assert got.equals(want)
+        drones = got.filter(pl.col("source_kind") == "drone").sort("lat")
+        assert drones["klass"].cast(pl.String).to_list() == [
+            "explosion", "heavy_weapon", "vehicle_movement"]
+        assert drones["reliability"].to_list() == [0.8, 0.65, 0.9]
+        # the rows are proven by the log from here on, as any other
+        store.db.cursor().execute("UPDATE observations SET reliability = 0.99 "
+                                  "WHERE id = 'o-ex3'")
+        store.db.commit()
+        assert any("o-ex3" in p for p in store.verify())
+    finally:
+        store.close()
+        fresh.close()
+
+
+def test_a_row_changed_before_revision_0008_still_shows_after_it(
+        code_before_0008: Path, where: str) -> None:
+    """The backfill logs the hash it found: a row altered outside the log before the
+    migration (one listed row by row, one in a digest-bound batch) is still named."""
+    _write_before_0008(code_before_0008, where)
+    db = Database(where)
+    try:
+        db.conn.exec_driver_sql("UPDATE observations SET lat = lat + 0.5 WHERE id IN "
+                                "(SELECT id FROM observations WHERE source_kind = 'drone' "
+                                "ORDER BY id LIMIT 1)")
+        db.conn.exec_driver_sql("UPDATE observations SET lon = lon + 0.5 WHERE id IN "
+                                "(SELECT id FROM observations WHERE lat < 48.5 AND "
+                                "source_kind = 'satellite_fire' ORDER BY id LIMIT 1)")
+    finally:
+        db.close()
+    store = open_store(where)
+    try:
+        assert store.schema_revision() == "0008"
+        problems = store.verify()
+        assert any("rebinds batch" in p for p in problems), problems
+        assert any("observations row" in p and "changed since" in p for p in problems), \
+            problems
     finally:
         store.close()

@@ -463,7 +463,8 @@ def test_reruns_reviews_tokens_and_an_older_store_verify_clean(
 
     # a store written before rows were bound (schema 7, entries without state), upgraded:
     # bound from then on. Written without bindings, then given schema 7's shape and
-    # marker (no Alembic yet; not the indexes that 8 and revision 0002 add).
+    # marker (no Alembic yet; not the indexes that 8 and revision 0002 add, nor the
+    # columns of 0008).
     monkeypatch.setattr(binding.Pending, "details", lambda self, db: {})
     out = tmp_path / "out"
     _cycle(scenario, out, str(out / "trucewatch.db"))
@@ -472,6 +473,8 @@ def test_reruns_reviews_tokens_and_an_older_store_verify_clean(
     for ix in ("observations_batch", "quarantine_batch", "allegations_batch",
                "observations_kind"):
         db.execute(f"DROP INDEX {ix}")
+    for col in ("klass", "reliability"):  # revision 0008's columns
+        db.execute(f"ALTER TABLE observations DROP COLUMN {col}")
     db.execute("DROP TABLE alembic_version")
     db.execute("PRAGMA user_version = 7")
     db.commit()

@@ -34,7 +34,7 @@ from trucewatch.model.agreement import Agreement
 from trucewatch.model.enums import Status
 from trucewatch.model.times import time_problem
 from trucewatch.storage import open_store
-from trucewatch.storage.protocols import FullStore
+from trucewatch.storage.protocols import FullStore, PrincipalStore
 from trucewatch.storage.sqlite import COUNT_CAP
 
 MAX_BODY = guard.INGEST_LIMIT
@@ -187,7 +187,7 @@ def get_store(request: Request) -> Iterator[FullStore]:
 StoreDep = Annotated[FullStore, Depends(get_store)]
 
 
-def authenticate(store: FullStore, token: str) -> Principal | None:
+def authenticate(store: PrincipalStore, token: str) -> Principal | None:
     """The principal a token stands for (None: unknown or revoked)."""
     owner = store.token_owner(token)
     if owner is None:

@@ -8,15 +8,19 @@ The per-source choices live here, in one place:
   window opens ``lookback_s`` before ``seen_start`` (the fire began since the last look)
   and closes at ``seen_end``; 1-sigma = half the pixel (VIIRS 375 m -> 190 m, MODIS 1 km
   -> 500 m);
-* located explosions: the associator's 95 % ellipse, as 1-sigma, and a reliability
-  that grows with the number of defining stations; not-locatable events are not
-  evidence of a place;
-* drone reports: the geolocation error, the report's class and confidence.
+* located explosions: the associator's 95 % ellipse, as 1-sigma, and the contract's
+  reliability, which grows with the number of defining stations (sensors.events);
+  not-locatable events (reliability 0) are not evidence of a place;
+* drone reports: the geolocation error, the report's class and confidence (the
+  contract's klass and reliability).
+
+Explosions and drone reports come as the observation contract (model.contract), read
+from the store by ``contract_observations``; satellite fires come from the classifier's
+output, which adds the columns a fire's evidence needs.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import polars as pl
@@ -25,9 +29,6 @@ from trucewatch.fusion.incidents import EVIDENCE_SCHEMA
 from trucewatch.model.enums import ObservedClass, SourceKind
 
 VIIRS_LOOKBACK_S = 12 * 3600.0
-# a location defined by this many stations is taken at face value; fewer, less (a 4-station
-# coincidence inside a barrage is the associator's typical false event, docs/sensors.md)
-FULL_TRUST_DEFINING = 8.0
 
 
 def _epoch(col: str) -> pl.Expr:
@@ -68,37 +69,45 @@ def fire_evidence(classified: pl.DataFrame, since: datetime | None = None,
     ).cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]
 
 
+def _instant() -> pl.Expr:
+    """Epoch seconds of a contract table's ``time_start`` (Datetime, UTC)."""
+    return pl.col("time_start").dt.epoch("ms") / 1000.0
+
+
 def explosion_evidence(explosions: pl.DataFrame) -> pl.DataFrame:
-    """``explosions``: the store's located explosions (id, time_start, latitude, longitude,
-    uncertainty_m, attributes)."""
-    ex = explosions.filter(pl.col("attributes").str.json_path_match("$.status") == "located")
-    t = _epoch("time_start")
+    """``explosions``: located explosions as the observation contract (the store's
+    ``contract_observations([SourceKind.SENSOR_NETWORK])``). Their klass and reliability
+    are the contract's (sensors.events: the reliability grows with the defining stations);
+    an event the network could not locate has reliability 0 and is no evidence of a
+    place."""
+    ex = explosions.filter(pl.col("reliability").fill_null(1.0) > 0)
+    t = _instant()
     return ex.select(
         "id", pl.lit(SourceKind.SENSOR_NETWORK.value).alias("source_kind"),
-        pl.lit("sensors:network").alias("source_id"), t.alias("t_start"), t.alias("t_end"),
-        t.alias("seen_start"), t.alias("seen_end"), "latitude", "longitude",
-        pl.col("uncertainty_m").alias("sigma_m"),
-        pl.lit(ObservedClass.EXPLOSION.value).alias("klass"),
-        (pl.col("attributes").str.json_path_match("$.n_defining").cast(pl.Float64)
-         / FULL_TRUST_DEFINING).clip(0.3, 1.0).alias("reliability"),
+        pl.col("source_id"), t.alias("t_start"), t.alias("t_end"),
+        t.alias("seen_start"), t.alias("seen_end"), pl.col("lat").alias("latitude"),
+        pl.col("lon").alias("longitude"), pl.col("uncertainty_m").alias("sigma_m"),
+        pl.col("klass").cast(pl.String).fill_null(ObservedClass.EXPLOSION.value),
+        pl.col("reliability"),
         pl.lit(None, pl.String).alias("weapon_class"), pl.lit(1).alias("count"),
         pl.lit(False).alias("unconfirmed"),
     ).cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]
 
 
 def drone_evidence(drones: pl.DataFrame) -> pl.DataFrame:
-    """``drones``: the store's drone observations (id, source_id, time_start, latitude,
-    longitude, uncertainty_m, attributes JSON with class, confidence, weapon_class)."""
-    attrs = [json.loads(a) for a in drones["attributes"].to_list()]
-    t = _epoch("time_start")
-    return drones.with_columns(
-        pl.Series("klass", [a["class"] for a in attrs], dtype=pl.String),
-        pl.Series("reliability", [float(a["confidence"]) for a in attrs], dtype=pl.Float64),
-        pl.Series("weapon_class", [a.get("weapon_class") for a in attrs], dtype=pl.String),
-        pl.Series("count", [int(a.get("count", 1)) for a in attrs], dtype=pl.Int64),
-    ).select(
-        "id", pl.lit(SourceKind.DRONE.value).alias("source_kind"), "source_id", t.alias("t_start"),
-        t.alias("t_end"), t.alias("seen_start"), t.alias("seen_end"), "latitude", "longitude",
+    """``drones``: drone reports as the observation contract (the store's
+    ``contract_observations([SourceKind.DRONE])``): klass and reliability (the report's
+    class and confidence) are the contract's; the weapon class and the count, a drone
+    report's own fields, are read from its ``attributes``."""
+    attrs = pl.col("attributes")
+    t = _instant()
+    return drones.select(
+        "id", pl.lit(SourceKind.DRONE.value).alias("source_kind"), "source_id",
+        t.alias("t_start"), t.alias("t_end"), t.alias("seen_start"), t.alias("seen_end"),
+        pl.col("lat").alias("latitude"), pl.col("lon").alias("longitude"),
         pl.col("uncertainty_m").alias("sigma_m"),
-        "klass", "reliability", "weapon_class", "count", pl.lit(False).alias("unconfirmed"),
+        pl.col("klass").cast(pl.String), "reliability",
+        attrs.str.json_path_match("$.weapon_class").alias("weapon_class"),
+        attrs.str.json_path_match("$.count").cast(pl.Int64).fill_null(1).alias("count"),
+        pl.lit(False).alias("unconfirmed"),
     ).cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]

@@ -41,7 +41,7 @@ from trucewatch.integrity.keys import KeyRecord, KeyRegistry
 from trucewatch.model.enums import SignerKind, SourceName
 from trucewatch.model.serialization import format_time, parse_time
 from trucewatch.storage.base import IngestReport
-from trucewatch.storage.protocols import FullStore
+from trucewatch.storage.protocols import EvidenceStore
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def open_input(raw: bytes, name: str, adapter: SourceAdapter, *,
     return got
 
 
-def keep(store: FullStore, got: Received, actor: str = "ingest") -> Outcome:
+def keep(store: EvidenceStore, got: Received, actor: str = "ingest") -> Outcome:
     """Store a checked input, whatever its outcome (accepted, quarantined, refused)."""
     if got.batch is None:
         store.refuse(got.raw, got.name, got.source, got.refused, actor)
@@ -200,7 +200,7 @@ def keep(store: FullStore, got: Received, actor: str = "ingest") -> Outcome:
                    quarantined=batch.quarantine, batch=batch)
 
 
-def receive(store: FullStore, raw: bytes, name: str, adapter: SourceAdapter, *,
+def receive(store: EvidenceStore, raw: bytes, name: str, adapter: SourceAdapter, *,
             registry: KeyRegistry | None = None, policy: SourcePolicy | None = None,
             now: datetime | None = None, actor: str = "ingest") -> Outcome:
     """Open, check and keep one input (see the module's docstring)."""

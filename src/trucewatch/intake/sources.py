@@ -21,7 +21,7 @@ from trucewatch.model.enums import SourceKind, SourceName
 from trucewatch.sensors.association import ExplosionAssociator
 from trucewatch.sensors.events import SensorResult, events_batch, locate_files
 from trucewatch.sensors.uptime import SILENCE, Uptime, uptime
-from trucewatch.storage.protocols import FullStore
+from trucewatch.storage.protocols import EvidenceStore
 
 
 class StationSource:
@@ -103,7 +103,7 @@ class HeartbeatSource:
         return {str(s) for s in batch.records["station"].unique().to_list()}
 
 
-def stored_heartbeats(store: FullStore) -> list[tuple[str, datetime]]:
+def stored_heartbeats(store: EvidenceStore) -> list[tuple[str, datetime]]:
     """The heartbeats the store accepted: each heartbeats input read back from its
     evidentiary copy, less the rows quarantined when it was received (an input
     quarantined whole by the signature policy gives none)."""
@@ -124,7 +124,7 @@ def stored_heartbeats(store: FullStore) -> list[tuple[str, datetime]]:
     return out
 
 
-def network_uptime(store: FullStore, until: datetime | None = None,
+def network_uptime(store: EvidenceStore, until: datetime | None = None,
                    silence: timedelta = SILENCE) -> Uptime | None:
     """The accepted inventory's stations up and down from the accepted heartbeats, up to
     ``until`` (default now); None when the store holds no heartbeat."""
@@ -153,7 +153,7 @@ class ConfigSource:
                      sha256=sha256(raw), n_rows=0, records=pl.DataFrame())
 
 
-def stored_stations(store: FullStore) -> pl.DataFrame:
+def stored_stations(store: EvidenceStore) -> pl.DataFrame:
     """The station inventory most recently accepted into the store (empty when none):
     detections sent later are located against it."""
     from trucewatch.ingest.base import unpack
@@ -170,7 +170,7 @@ def stored_stations(store: FullStore) -> pl.DataFrame:
     return parse_stations(unpack(payload, str(last["name"])), str(last["name"]))
 
 
-def adapters(store: FullStore) -> dict[str, SourceAdapter]:
+def adapters(store: EvidenceStore) -> dict[str, SourceAdapter]:
     """Every source the intake knows by name, for commands and routes that receive inputs
     for a store: the built-in and registered sources, the station inventory, and
     detections (located against the store's accepted inventory)."""
@@ -182,7 +182,7 @@ def adapters(store: FullStore) -> dict[str, SourceAdapter]:
     return found
 
 
-def adapter_for_input(store: FullStore, payload: bytes, name: str) -> SourceAdapter:
+def adapter_for_input(store: EvidenceStore, payload: bytes, name: str) -> SourceAdapter:
     """The adapter that understands an (unwrapped) input, sensor inputs included."""
     header = header_of(payload)
     for adapter in adapters(store).values():

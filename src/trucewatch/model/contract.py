@@ -1,5 +1,7 @@
 """The observation contract: one typed columnar table that every source adapter emits
-(``Batch.observations``) and that storage builds its rows from.
+(``Batch.observations``), that storage builds its rows from, and that the store gives
+back (``contract_observations``) to the stages that read it (the fuse stage and
+fusion.evidence; docs/observation-contract.md, "Who reads it").
 
 A source's private record shape (FIRMS columns, a drone report, a located explosion)
 stays inside its adapter: what crosses into the rest of the system is a polars
@@ -32,7 +34,9 @@ column             type                            meaning
 
 Times carry the precision the source knows (FIRMS: the minute; located explosions: the
 millisecond); the store writes each batch's times as ISO-8601 UTC text, to the second,
-or to the millisecond when any time of the batch has a fraction of a second.
+or to the millisecond when any time of the batch has a fraction of a second. The store
+keeps every column but ``schema_version`` (``klass`` and ``reliability`` since revision
+0008).
 """
 
 from __future__ import annotations

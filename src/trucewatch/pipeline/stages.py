@@ -63,7 +63,7 @@ from trucewatch.sensors.association import LOCATED, ExplosionAssociator
 from trucewatch.sensors.health import StationProblem
 from trucewatch.sensors.propagation import weather_for
 from trucewatch.storage import IngestReport
-from trucewatch.storage.protocols import FullStore
+from trucewatch.storage.protocols import ArchiveStore, EvidenceStore, FullStore
 
 Patrols = dict[str, list[Patrol]]  # raw sha256 of an accepted drone input -> its patrols
 
@@ -406,8 +406,10 @@ class FuseInput:
 class Fused:
     evidence: pl.DataFrame  # every source's observations up to D, one schema
     incidents: pl.DataFrame  # the fuser's incident table
-    explosions: pl.DataFrame  # the located explosions used (stored, before the cutoff)
-    drones: pl.DataFrame  # the drone reports used
+    # the located explosions and drone reports used (stored, before the cutoff), as the
+    # observation contract (model.contract)
+    explosions: pl.DataFrame
+    drones: pl.DataFrame
     allegations: list[dict[str, Any]]  # the allegations received before the cutoff
 
 
@@ -425,8 +427,9 @@ class FuseStage:
         ctx.progress("fuse and adjudicate", 2, 4)
         store, cutoff = ctx.store, data.ingest.plan.cutoff
         full = data.classify.full
-        explosions = _time_before(store.explosions(), cutoff)
-        drones = _time_before(store.observations(SourceKind.DRONE), cutoff)
+        # the observation contract, as stored: located explosions and drone reports
+        explosions = store.contract_observations([SourceKind.SENSOR_NETWORK], before=cutoff)
+        drones = store.contract_observations([SourceKind.DRONE], before=cutoff)
         allegations = [a for a in store.allegations()
                        if _before(a.get("received_at"), cutoff)]
         evidence = pl.concat([
@@ -436,12 +439,6 @@ class FuseStage:
         ]).cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]
         fused, _ = self.fuser.fuse(evidence)
         return Fused(evidence, fused, explosions, drones, allegations)
-
-
-def _time_before(df: pl.DataFrame, cutoff: datetime, col: str = "time_start") -> pl.DataFrame:
-    if df.is_empty():
-        return df
-    return df.filter(pl.col(col).str.to_datetime(time_zone="UTC") < cutoff)
 
 
 def _before(iso: object, cutoff: datetime) -> bool:
@@ -682,7 +679,7 @@ def submissions_of(ingest: Ingested, located: Located) -> list[Outcome]:
     return [*ingest.refused, *located.refused, *ingest.drones, *ingest.allegations]
 
 
-def _publish(store: FullStore, bulletins: dict[str, Any], day: date) -> None:
+def _publish(store: ArchiveStore, bulletins: dict[str, Any], day: date) -> None:
     """The written bulletins become the store's published products (the service serves
     only these); a product already published under its name is left as it was."""
     for variant, files in bulletins.items():
@@ -702,7 +699,7 @@ def _classes_by_day(full: pl.DataFrame, since: date) -> dict[str, dict[str, int]
     return out
 
 
-def _integrity(store: FullStore) -> dict[str, Any]:
+def _integrity(store: EvidenceStore) -> dict[str, Any]:
     problems = store.verify()
     log = store.audit_log()
     return {"ok": not problems, "entries": len(log), "head": log[-1].hash if log else "",

@@ -25,7 +25,7 @@ from trucewatch.errors import IntegrityError, NotFoundError
 from trucewatch.ingest.base import unpack
 from trucewatch.intake import receive
 from trucewatch.intake.sources import ConfigSource
-from trucewatch.storage.protocols import FullStore
+from trucewatch.storage.protocols import ArchiveStore, EvidenceStore, ProductStore
 
 SOURCE = "product"
 _REV = re.compile(r"\.rev(\d+)\.[a-z]+$")
@@ -43,7 +43,7 @@ def family(name: str) -> str:
     return _REV.sub(lambda m: m.group(0)[len(f".rev{m.group(1)}"):], name)
 
 
-def archive_product(store: FullStore, path: Path, actor: str = "pipeline") -> None:
+def archive_product(store: EvidenceStore, path: Path, actor: str = "pipeline") -> None:
     """Keep a published product's bytes in the store (idempotent: the same bytes are
     stored once)."""
     receive(store, Path(path).read_bytes(), Path(path).name, ConfigSource(SOURCE),
@@ -57,7 +57,7 @@ class Restored:
     from_store: bool  # False: read from the recorded file (an older store)
 
 
-def _stored_bytes(store: FullStore) -> dict[str, bytes]:
+def _stored_bytes(store: EvidenceStore) -> dict[str, bytes]:
     """Archived product bytes by SHA-256."""
     out: dict[str, bytes] = {}
     for b in store.inputs(SOURCE):
@@ -66,7 +66,7 @@ def _stored_bytes(store: FullStore) -> dict[str, bytes]:
     return out
 
 
-def products_of(store: FullStore, day: date, revision: int | None = None,
+def products_of(store: ProductStore, day: date, revision: int | None = None,
                 audience: str | None = None) -> list[dict[str, Any]]:
     """The published products of ``day``: each one's latest revision (or those of
     revision ``revision``)."""
@@ -91,7 +91,7 @@ def products_of(store: FullStore, day: date, revision: int | None = None,
     return [p for p in mine if revision_of(str(p["name"])) == latest[family(str(p["name"]))]]
 
 
-def restore(store: FullStore, day: date, out_dir: Path, revision: int | None = None,
+def restore(store: ArchiveStore, day: date, out_dir: Path, revision: int | None = None,
             audience: str | None = None) -> list[Restored]:
     """Write ``day``'s products from the store into ``out_dir``, each checked against
     its published SHA-256; IntegrityError when a product's bytes are not the ones

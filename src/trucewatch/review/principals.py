@@ -22,12 +22,12 @@ from __future__ import annotations
 
 from trucewatch.errors import AuthenticationError, PermissionDeniedError
 from trucewatch.model.principal import PrincipalRecord
-from trucewatch.storage.protocols import FullStore
+from trucewatch.storage.protocols import PrincipalStore
 
 ENV = "TRUCEWATCH_TOKEN"
 
 
-def authenticate(store: FullStore, token: str | None) -> PrincipalRecord:
+def authenticate(store: PrincipalStore, token: str | None) -> PrincipalRecord:
     """The live principal of ``token``, or AuthenticationError."""
     if token is None or not token.strip():
         raise AuthenticationError(
@@ -42,7 +42,7 @@ def authenticate(store: FullStore, token: str | None) -> PrincipalRecord:
     return store.principal(owner.id)
 
 
-def _admin(store: FullStore, token: str | None, what: str) -> PrincipalRecord:
+def _admin(store: PrincipalStore, token: str | None, what: str) -> PrincipalRecord:
     if token is None or not token.strip():
         raise AuthenticationError(f"to {what} give an admin's token",
                                   fix=f"set {ENV} to an admin's token, or give --token")
@@ -53,7 +53,7 @@ def _admin(store: FullStore, token: str | None, what: str) -> PrincipalRecord:
     return p
 
 
-def issue_token(store: FullStore, name: str, role: str, party: str | None = None, *,
+def issue_token(store: PrincipalStore, name: str, role: str, party: str | None = None, *,
                 token: str | None = None, reissue: bool = False) -> tuple[str, str]:
     """Make a token under the rules above; returns (who made it, the token)."""
     if store.bootstrap_open():
@@ -69,7 +69,7 @@ def issue_token(store: FullStore, name: str, role: str, party: str | None = None
     return actor, store.add_token(name, role, party, actor=actor, reissue=reissue)
 
 
-def revoke(store: FullStore, name: str, *, token: str | None, token_id: str | None = None,
+def revoke(store: PrincipalStore, name: str, *, token: str | None, token_id: str | None = None,
            disable: bool = False) -> tuple[str, int]:
     """Revoke under the rules above; returns (who revoked, how many tokens)."""
     actor = ("bootstrap" if store.bootstrap_open()

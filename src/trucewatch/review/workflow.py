@@ -49,7 +49,7 @@ from trucewatch.model.incident import Incident, Violation
 from trucewatch.model.observation import Location
 from trucewatch.model.principal import Actor, PrincipalRecord, legacy_key
 from trucewatch.model.times import time_problem
-from trucewatch.storage.protocols import FullStore
+from trucewatch.storage.protocols import ReviewDeskStore
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class ReviewService:
     an unknown id or a disabled principal is refused (AuthenticationError). The
     two-person rule compares principal ids; history and the log show names."""
 
-    def __init__(self, store: FullStore, lock_minutes: float = 30.0) -> None:
+    def __init__(self, store: ReviewDeskStore, lock_minutes: float = 30.0) -> None:
         self.store = store
         self.lock = timedelta(minutes=lock_minutes)
 

@@ -21,6 +21,7 @@ from trucewatch.ingest.base import Batch, QuarantineEntry
 from trucewatch.model import contract
 from trucewatch.model.enums import ObservedClass, SourceKind, SourceName
 from trucewatch.sensors.association import (
+    LOCATED,
     Association,
     ExplosionAssociator,
     Network,
@@ -250,6 +251,23 @@ def observation_records(events: pl.DataFrame) -> pl.DataFrame:
         (pl.col("major_m") / 2.448).fill_nan(None).fill_null(5000.0).alias("uncertainty_m"))
 
 
+# a location defined by this many stations is taken at face value; fewer, less (a 4-station
+# coincidence inside a barrage is the associator's typical false event, docs/sensors.md)
+FULL_TRUST_DEFINING = 8.0
+MIN_TRUST = 0.3  # the reliability of a located event defined by the fewest stations
+
+
+def reliability(recs: pl.DataFrame) -> pl.Expr:
+    """The network's own confidence in each event's place (the contract's
+    ``reliability``): ``n_defining / FULL_TRUST_DEFINING`` clipped to MIN_TRUST..1 for a
+    located event; 0 for one that could not be located, which is no evidence of a place."""
+    if "status" not in recs.columns:
+        return pl.lit(0.0)
+    trust = (pl.col("n_defining").cast(pl.Float64) / FULL_TRUST_DEFINING).clip(MIN_TRUST, 1.0) \
+        if "n_defining" in recs.columns else pl.lit(None, pl.Float64)
+    return pl.when(pl.col("status") == LOCATED).then(trust).otherwise(0.0)
+
+
 EVENT_ATTRIBUTES = ("event_id", "status", "n_defining", "n_stations", "rms_s", "major_m",
                     "minor_m", "azimuth_deg")
 
@@ -269,6 +287,7 @@ def observations(recs: pl.DataFrame, raw_sha256: str) -> pl.DataFrame:
         pl.col("latitude").alias("lat"), pl.col("longitude").alias("lon"),
         pl.col("uncertainty_m"),
         pl.lit(ObservedClass.EXPLOSION.value).alias("klass"),
+        reliability(recs).alias("reliability"),
         (pl.struct(*attrs).struct.json_encode() if attrs else pl.lit("{}")).alias("attributes"),
         pl.lit(raw_sha256).alias("raw_sha256"),
         pl.lit(0, dtype=pl.Int64).alias("raw_row"),

@@ -23,6 +23,9 @@ or deleted::
   nullable column added later leaves old rows' hashes as they were. Floats are written
   as Python writes them (shortest round trip), integers as integers, binary values as
   ``{"$hex": ...}``: SQLite and PostgreSQL give the same hash for the same row.
+* A migration that changes stored rows logs them as any transaction does (``state``);
+  rows of a batch bound by one digest are rebound (``"rebound": {table: {batch_id:
+  {"before": old digest, "rows": n, "sha256": new digest}}}``, revision 0008).
 * A key is the table's primary key (``incident_id#version`` for incident versions,
   ``nonce#key_id`` for submissions: revision 0003 logs each old ``nonce`` key's row
   moving to its new key, same hash).
@@ -166,20 +169,25 @@ def _table(conn: sa.Connection, name: str) -> sa.Table:
     return tables(conn.dialect.name).tables[name]
 
 
-def select(conn: sa.Connection, table: Table) -> sa.Select[Any]:
+def select(conn: sa.Connection, table: Table, present: set[str] | None = None
+           ) -> sa.Select[Any]:
     """``SELECT <columns> FROM table``: the hashed columns in sorted order (the bytes of
-    an evidentiary copy are not read to be skipped)."""
+    an evidentiary copy are not read to be skipped). ``present``: only these of the
+    specification's columns (a migration reading a table before a later revision added a
+    nullable column: an absent column hashes as NULL does, so the hash is the same)."""
     t = _table(conn, table.name)
     cols = sorted(c.name for c in t.columns
-                  if c.name not in DERIVED_COLUMNS and c.name not in table.skip)
+                  if c.name not in DERIVED_COLUMNS and c.name not in table.skip
+                  and (present is None or c.name in present))
     return sa.select(*(t.c[c] for c in cols))
 
 
 def row_hashes(conn: sa.Connection, table: Table, keys: Iterable[Key] = (),
-               where: Any = None, lock: bool = False) -> dict[Key, bytes]:
+               where: Any = None, lock: bool = False, present: set[str] | None = None
+               ) -> dict[Key, bytes]:
     """Hashes of the rows with these keys (or matching the clause ``where``), by key."""
     out: dict[Key, bytes] = {}
-    stmt = select(conn, table)
+    stmt = select(conn, table, present)
     if lock:
         stmt = stmt.with_for_update()
     if where is not None:
@@ -225,11 +233,15 @@ class Pending:
             seen.setdefault(k, h)
         return list(found)
 
-    def details(self, db: sa.Connection) -> dict[str, Any]:
-        """The ``state`` and ``batches`` of the log entry that ends the transaction."""
+    def details(self, db: sa.Connection, present: dict[str, set[str]] | None = None
+                ) -> dict[str, Any]:
+        """The ``state`` and ``batches`` of the log entry that ends the transaction
+        (``present``: the columns each table has, when a migration reads a table that a
+        later revision changes; see :func:`select`)."""
+        cols = present or {}
         state: dict[str, dict[str, list[str | None]]] = {}
         for table, before in self.rows.items():
-            after = row_hashes(db, BY_NAME[table], before)
+            after = row_hashes(db, BY_NAME[table], before, present=cols.get(table))
             rows = {key_text(k): [_hex(b), _hex(after.get(k))] for k, b in before.items()
                     if b is not None or k in after}
             if rows:
@@ -247,7 +259,8 @@ class Pending:
                 else:
                     bcol = _table(db, t.name).c.batch_id
                     n = db.execute(sa.select(sa.func.count()).where(bcol == bid)).scalar_one()
-                    added = _hashed(db.execute(select(db, t).where(bcol == bid)), t)
+                    added = _hashed(db.execute(select(db, t, cols.get(t.name))
+                                               .where(bcol == bid)), t)
                 if not n:
                     continue
                 if n <= LIST_MAX:
@@ -279,13 +292,16 @@ def adopt(db: sa.Connection) -> dict[str, Any]:
     the details of one ``bind_state`` entry, empty when there is nothing to bind. Rows are
     proven from that entry on, not before it."""
     p = Pending()
+    inspector = sa.inspect(db)
+    present = {t.name: {c["name"] for c in inspector.get_columns(t.name)} for t in TABLES}
     for t in TABLES:
         if t.bulk:
             bcol = _table(db, t.name).c.batch_id
             p.batches += [r[0] for r in db.execute(sa.select(bcol).distinct())]
         else:
-            p.rows[t.name] = {k: None for k, _, _ in _hashed(db.execute(select(db, t)), t)}
-    return p.details(db)
+            p.rows[t.name] = {k: None for k, _, _ in
+                              _hashed(db.execute(select(db, t, present[t.name])), t)}
+    return p.details(db, present)
 
 
 # ---------------------------------------------------------------- verification
@@ -339,6 +355,19 @@ def _replay(log: Iterable[LogEntry], problems: list[tuple[float, str, str]]) -> 
                                      f"{have_b[bid][2]}): a replayed entry"))
                 have_b[bid] = (int(info["rows"]), str(info["sha256"]), e.seq,
                                str(d.get("name") or bid))
+        # a migration that changed rows of a batch bound by one digest (revision 0008)
+        # rebinds it: the digest it found, and the new one
+        for table, per in (d.get("rebound") or {}).items():
+            have_b = exp.batches.setdefault(table, {})
+            for bid, info in per.items():
+                cur_b = have_b.get(bid)
+                if cur_b is None or cur_b[1] != info.get("before"):
+                    problems.append((e.seq, table, f"entry {e.seq} ({e.action} {e.subject}) "
+                                     f"rebinds batch {bid} of {table} from a digest the log "
+                                     "did not have: changed outside the log, or log entries "
+                                     "replayed or removed"))
+                have_b[bid] = (int(info["rows"]), str(info["sha256"]), e.seq,
+                               cur_b[3] if cur_b else bid)
     return exp
 
 

@@ -1,7 +1,13 @@
-"""What each concern of the store offers, as protocols: the API, review and the pipeline
-type against these, not against a concrete store. ``SqliteStore`` / ``PostgisStore``
-(the facade) satisfy all of them; each repository in storage.repositories satisfies
-its own, over any open :class:`~trucewatch.storage.database.Database`.
+"""What each concern of the store offers, as protocols: the API, review, reports, intake
+and the pipeline type against the narrowest of these they use, not against a concrete
+store. The concerns: evidence (:class:`EvidenceStore`), observations
+(:class:`ObservationStore`), incidents (:class:`IncidentStore`), review
+(:class:`ReviewStore`), tokens (:class:`PrincipalStore`, also :data:`TokenStore`) and
+products (:class:`ProductStore`); a few modules need two or more
+(:class:`ArchiveStore`, :class:`ReviewDeskStore`), and :class:`FullStore` is their
+union. ``SqliteStore`` / ``PostgisStore`` (the facade) satisfy all of them; each
+repository in storage.repositories satisfies its own, over any open
+:class:`~trucewatch.storage.database.Database`.
 
     def export(store: IncidentStore) -> ...          # any store, either backend
     IncidentRepository(Database(url))                # one concern on its own
@@ -11,7 +17,7 @@ mypy checks that the facade satisfies :class:`FullStore` (storage.sqlite).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager
 from datetime import date, datetime
 from pathlib import Path
@@ -58,6 +64,9 @@ class ObservationStore(Protocol):
     def observations_of_batches(self, batch_ids: list[str]) -> pl.DataFrame: ...
     def explosions(self) -> pl.DataFrame: ...
     def observations(self, kind: str) -> pl.DataFrame: ...
+    def contract_observations(self, kinds: Iterable[SourceKind | str] | None = None,
+                              before: datetime | None = None) -> pl.DataFrame:
+        """Stored observations as the observation contract (model.contract)."""
     def observations_in_bbox(self, min_lon: float, min_lat: float, max_lon: float,
                              max_lat: float) -> list[str]: ...
     def observations_in(self, box: Box | None = None, start: str | None = None,
@@ -142,9 +151,26 @@ class ProductStore(Protocol):
     def product(self, name: str) -> dict[str, Any] | None: ...
 
 
+TokenStore = PrincipalStore  # the issue's "tokens" concern: principals and their tokens
+
+
+# what a module needs of two or more concerns (Python has no intersection type)
+@runtime_checkable
+class ArchiveStore(ProductStore, EvidenceStore, Protocol):
+    """Published products and the evidentiary copies of their bytes (reports.archive)."""
+
+
+@runtime_checkable
+class ReviewDeskStore(IncidentStore, ReviewStore, PrincipalStore, EvidenceStore, Protocol):
+    """What the review service reads and writes: incidents and their versions, review
+    locks, the principal deciding, and the audit log (review.workflow)."""
+
+
 class FullStore(EvidenceStore, ObservationStore, IncidentStore, ReviewStore, PrincipalStore,
                 ProductStore, Protocol):
-    """Every concern (what the facade is); ``close`` ends it."""
+    """Every concern (what the facade is); ``close`` ends it. Only what holds the store
+    for every concern types against it: the cycle's context, the worker, the service's
+    dependency that opens the store, the products clock."""
 
     def atomic(self) -> AbstractContextManager[None]:
         """One transaction around several writes: all are kept, or none."""
@@ -152,5 +178,5 @@ class FullStore(EvidenceStore, ObservationStore, IncidentStore, ReviewStore, Pri
     def close(self) -> None: ...
 
 
-__all__ = ["EvidenceStore", "FullStore", "IncidentStore", "ObservationStore",
-           "PrincipalStore", "ProductStore", "ReviewStore"]
+__all__ = ["ArchiveStore", "EvidenceStore", "FullStore", "IncidentStore", "ObservationStore",
+           "PrincipalStore", "ProductStore", "ReviewDeskStore", "ReviewStore", "TokenStore"]

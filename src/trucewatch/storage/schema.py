@@ -105,6 +105,8 @@ def tables(dialect: str) -> sa.MetaData:
             c("time_end", TEXT), c("acq_date", TEXT), c("lat", REAL), c("lon", REAL),
             c("uncertainty_m", REAL), c("attributes", TEXT), c("raw_sha256", TEXT),
             c("batch_id", TEXT, sa.ForeignKey("batches.id")), c("raw_row", INT),
+            # the contract's klass and reliability (revision 0008; NULL: not given)
+            c("klass", TEXT, null=True), c("reliability", REAL, null=True),
             sa.Index("observations_date", "acq_date"),
             sa.Index("observations_batch", "batch_id"),
             sa.Index("observations_kind", "source_kind", "time_start"))

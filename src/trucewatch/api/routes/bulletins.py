@@ -17,7 +17,7 @@ from trucewatch.api.models import Bulletins, Products
 from trucewatch.errors import NotFoundError, TrucewatchError
 from trucewatch.reports.archive import revision_of
 from trucewatch.reports.tiers import tier_of
-from trucewatch.storage.protocols import FullStore
+from trucewatch.storage.protocols import ArchiveStore, EvidenceStore, ProductStore
 
 router = APIRouter()
 
@@ -25,7 +25,7 @@ MEDIA_TYPES = {"json": "application/json", "html": "text/html; charset=utf-8",
                "pdf": "application/pdf", "geojson": "application/geo+json"}
 
 
-def _products(who: Principal, store: FullStore) -> list[dict[str, Any]]:
+def _products(who: Principal, store: ProductStore) -> list[dict[str, Any]]:
     return [p for p in store.products()
             if p["audience"] == "public" or who.may("bulletins_restricted")]
 
@@ -61,7 +61,7 @@ def products(who: AsBulletins, store: StoreDep) -> dict[str, Any]:
 
 
 def serve_product(p: dict[str, Any], bulletins_dir: Path | None,
-                  store: FullStore | None = None) -> Response:
+                  store: ArchiveStore | None = None) -> Response:
     path = bulletins_dir / p["name"] if bulletins_dir else Path(p["path"])
     if store is not None and not path.exists() and not path.is_symlink():
         content = _archived_bytes(store, p)  # kept in the store (reports.archive)
@@ -74,7 +74,7 @@ def serve_product(p: dict[str, Any], bulletins_dir: Path | None,
                              "ETag": f'"{p["sha256"]}"'})
 
 
-def find_product(store: FullStore, name: str) -> dict[str, Any]:
+def find_product(store: ProductStore, name: str) -> dict[str, Any]:
     p = store.product(name)
     if p is None:
         raise NotFoundError(f"no published bulletin file {name!r}",
@@ -100,7 +100,7 @@ class ProductChangedError(TrucewatchError):
     code = "product_changed"
 
 
-def _archived_bytes(store: FullStore, product: dict[str, Any]) -> bytes:
+def _archived_bytes(store: EvidenceStore, product: dict[str, Any]) -> bytes:
     """A published product's bytes as kept in the store, if they are those published."""
     from trucewatch.ingest.base import unpack
 

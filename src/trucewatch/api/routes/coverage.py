@@ -10,11 +10,12 @@ from trucewatch.api import exports
 from trucewatch.api.deps import AsCoverage, StoreDep
 from trucewatch.api.geo import rewind
 from trucewatch.errors import InputFileError, NotFoundError
+from trucewatch.storage.protocols import IncidentStore
 
 router = APIRouter()
 
 
-def _doc(store: StoreDep) -> dict[str, Any]:
+def _doc(store: IncidentStore) -> dict[str, Any]:
     doc = store.latest_coverage()
     if doc is None:
         raise NotFoundError("no coverage recorded yet", fix="run a verification cycle")

@@ -30,7 +30,7 @@ from trucewatch.api.routes.review import with_actions
 from trucewatch.errors import NotFoundError
 from trucewatch.model.enums import Category, Status
 from trucewatch.model.serialization import to_dict
-from trucewatch.storage.protocols import FullStore
+from trucewatch.storage.protocols import IncidentStore
 
 router = APIRouter()
 # the counts come after /observations in the OpenAPI document (as before the split)
@@ -42,7 +42,7 @@ Sector = Annotated[str | None, Query(max_length=100)]
 ExportKind = Literal["csv", "kml", "gpkg"]
 
 
-def _query(who: Principal, store: FullStore, bbox: str | None, start: Any, end: Any,
+def _query(who: Principal, store: IncidentStore, bbox: str | None, start: Any, end: Any,
            sector: str | None, category: Category | None, status: Status | None,
            limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     statuses = [status.value] if status else None

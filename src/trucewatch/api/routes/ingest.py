@@ -15,7 +15,7 @@ from trucewatch.api.deps import MAX_BODY, AsIngest, ConfigDep, StoreDep
 from trucewatch.errors import InputFileError, NotFoundError, TrucewatchError
 from trucewatch.intake import receive
 from trucewatch.intake.sources import adapters
-from trucewatch.storage.protocols import FullStore
+from trucewatch.storage.protocols import EvidenceStore
 
 router = APIRouter()
 
@@ -40,7 +40,7 @@ class SubmissionRefusedError(TrucewatchError):
         self.status = status
 
 
-async def read_submission(request: Request, store: FullStore, name: str, source: str,
+async def read_submission(request: Request, store: EvidenceStore, name: str, source: str,
                           who: Principal) -> bytes:
     """A submission's body under its route's limit; past it, the refusal is recorded
     (nothing past the limit is read, so nothing of it is kept) and answered 413."""

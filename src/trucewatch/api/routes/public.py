@@ -15,6 +15,7 @@ from trucewatch.api.geo import located, where_prec
 from trucewatch.api.models import Bulletins, FeatureCollection, PublicCounts
 from trucewatch.api.routes.bulletins import MEDIA_TYPES, find_product, listing, serve_product
 from trucewatch.model.serialization import format_time
+from trucewatch.storage.protocols import IncidentStore
 
 router = APIRouter(prefix="/public", tags=["public"])
 
@@ -41,7 +42,7 @@ def _hidden_zones(cfg: Config) -> set[str]:
                                     if s.kind == "mnf_hub"}
 
 
-def _reviewed(store: Any) -> list[Any]:
+def _reviewed(store: IncidentStore) -> list[Any]:
     return [i for i in store.incidents() if i.status.value in PUBLIC_STATUSES]
 
 

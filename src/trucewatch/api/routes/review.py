@@ -26,7 +26,7 @@ from trucewatch.model.enums import Category, Status
 from trucewatch.model.incident import Incident
 from trucewatch.model.serialization import to_dict
 from trucewatch.review.workflow import ACTIONS, ReviewService
-from trucewatch.storage.protocols import FullStore
+from trucewatch.storage.protocols import ReviewDeskStore
 
 router = APIRouter()
 
@@ -57,11 +57,11 @@ class NewIncident(Period):
     rule: str = Field(default="", max_length=100)
 
 
-def _svc(store: FullStore) -> ReviewService:
+def _svc(store: ReviewDeskStore) -> ReviewService:
     return ReviewService(store)
 
 
-def with_actions(out: dict[str, Any], inc: Incident, who: Principal, store: FullStore
+def with_actions(out: dict[str, Any], inc: Incident, who: Principal, store: ReviewDeskStore
                  ) -> dict[str, Any]:
     """An incident as the API gives it, with what ``who`` may do to it now:
     ``actions`` (status values to decide, and ``modify``) and ``actions_refused`` (each

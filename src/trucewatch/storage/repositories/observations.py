@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterable
+from datetime import date, datetime
 from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
 
 from trucewatch.ingest.firms import time_basis
+from trucewatch.model import contract
 from trucewatch.model.enums import SourceKind
 from trucewatch.storage.dialect import Box, within_box, within_distance
 from trucewatch.storage.repositories.base import Repository
@@ -88,6 +90,34 @@ class ObservationRepository(Repository):
             "id": pl.String, "source_id": pl.String, "time_start": pl.String,
             "time_end": pl.String, "latitude": pl.Float64, "longitude": pl.Float64,
             "uncertainty_m": pl.Float64, "attributes": pl.String})
+
+    def contract_observations(self, kinds: Iterable[SourceKind | str] | None = None,
+                              before: datetime | None = None) -> pl.DataFrame:
+        """Stored observations as the observation contract (model.contract.SCHEMA, checked
+        by ``conform``): what the stages read, whatever the source. ``kinds``: only these
+        source kinds; ``before``: only those whose window starts before it (compared as
+        times, not as stored text). Ordered by stored start time, then id. A row stored
+        before revision 0008 of a kind its adapter gave no klass or reliability for has
+        them null; the stored times are read back at the precision they were written
+        (docs/observation-contract.md)."""
+        o = self._t("observations")
+        stmt = sa.select(o.c.id, o.c.source_kind, o.c.source_id, o.c.sensor, o.c.time_start,
+                         o.c.time_end, o.c.lat, o.c.lon, o.c.uncertainty_m, o.c.klass,
+                         o.c.reliability, o.c.attributes, o.c.raw_sha256, o.c.raw_row)
+        if kinds is not None:
+            stmt = stmt.where(o.c.source_kind.in_([str(getattr(k, "value", k))
+                                                   for k in kinds]))
+        df = self._frame(stmt.order_by(o.c.time_start, o.c.id), {
+            "id": pl.String, "source_kind": pl.String, "source_id": pl.String,
+            "sensor": pl.String, "time_start": pl.String, "time_end": pl.String,
+            "lat": pl.Float64, "lon": pl.Float64, "uncertainty_m": pl.Float64,
+            "klass": pl.String, "reliability": pl.Float64, "attributes": pl.String,
+            "raw_sha256": pl.String, "raw_row": pl.Int64})
+        df = df.with_columns(pl.col("time_start", "time_end").str.to_datetime(
+            time_zone="UTC", time_unit="us"))
+        if before is not None:
+            df = df.filter(pl.col("time_start") < before)
+        return contract.conform(df, "stored observations")
 
     def observations_in_bbox(self, min_lon: float, min_lat: float, max_lon: float,
                              max_lat: float) -> list[str]:

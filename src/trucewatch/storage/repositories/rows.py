@@ -5,7 +5,8 @@ Storage knows no source's private shape: a batch's ``observations`` table is all
 reads. The times are written as ISO-8601 UTC text, to the second, or to the
 millisecond when any time of the batch has a fraction of a second (FIRMS rows are to
 the minute, located explosions to the millisecond); ``acq_date`` is the UTC date of
-``time_start``.
+``time_start``; ``klass`` is the enum's text and ``reliability`` as given (both NULL
+when the adapter gives none).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import polars as pl
 from trucewatch.model import contract
 
 COLUMNS = ("id", "source_kind", "source_id", "sensor", "time_start", "time_end", "acq_date",
-           "lat", "lon", "uncertainty_m", "attributes", "raw_sha256", "batch_id", "raw_row")
+           "lat", "lon", "uncertainty_m", "attributes", "raw_sha256", "batch_id", "raw_row",
+           "klass", "reliability")
 SECONDS = "%Y-%m-%dT%H:%M:%SZ"
 MILLISECONDS = "%Y-%m-%dT%H:%M:%S%.3fZ"
 
@@ -51,4 +53,6 @@ def observation_frame(obs: pl.DataFrame, batch_id: str, where: str = "observatio
         pl.col("raw_sha256"),
         pl.lit(batch_id, dtype=pl.String).alias("batch_id"),
         pl.col("raw_row"),
+        pl.col("klass").cast(pl.String),
+        pl.col("reliability"),
     )
