@@ -16,9 +16,9 @@ dialects part.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
+import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -119,25 +119,27 @@ def unindex_points(dialect: str, conn: sa.Connection, table: sa.Table, where: An
 
 
 def bulk_insert_ignore(dialect: str, conn: sa.Connection, table: sa.Table,
-                       columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
-    """Insert many rows (tuples in ``columns`` order), skipping those whose key is taken;
-    how many were new. SQLite: one prepared ``INSERT OR IGNORE`` run over the rows
-    (executemany). PostgreSQL: ``COPY`` into a temporary table, then one
+                       rows: pl.DataFrame) -> int:
+    """Insert a table's rows (``rows``: a polars table whose columns are the table's),
+    skipping those whose key is taken; how many were new. SQLite: one prepared
+    ``INSERT OR IGNORE`` run over the rows (executemany). PostgreSQL: ``COPY`` of the rows
+    as CSV written by polars (a NULL is an empty field, an empty text ``""``; floats in
+    their shortest exact form) into a temporary table, then one
     ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``."""
-    if not rows:
+    if not rows.height:
         return 0
+    columns = rows.columns
     if dialect != "postgresql":
         stmt = insert_ignore(dialect, table).values({c: sa.bindparam(c) for c in columns})
         sql = str(stmt.compile(dialect=conn.dialect))
-        return int(conn.exec_driver_sql(sql, list(rows)).rowcount)
+        return int(conn.exec_driver_sql(sql, rows.rows()).rowcount)
     tmp = f"tw_load_{table.name}"
     cols = ", ".join(columns)
     conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table.name}) "
                          "ON COMMIT DELETE ROWS")
     raw: Any = conn.connection.driver_connection
-    with raw.cursor() as cur, cur.copy(f"COPY {tmp} ({cols}) FROM STDIN") as copy:
-        for r in rows:
-            copy.write_row(r)
+    with raw.cursor() as cur, cur.copy(f"COPY {tmp} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+        copy.write(rows.write_csv(include_header=False, null_value=""))
     pk = ", ".join(c.name for c in table.primary_key.columns)
     n = conn.exec_driver_sql(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {tmp} "
                              f"ON CONFLICT ({pk}) DO NOTHING").rowcount
