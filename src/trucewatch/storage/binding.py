@@ -176,33 +176,40 @@ def _json_text(df: Any, cols: Sequence[str]) -> Any:
     magnitude, a type other than text, integer or float)."""
     import polars as pl
 
-    names, values = [], []
-    for c in sorted(cols):
-        dt = df.schema[c]
+    order = sorted(cols)
+    kinds = {c: ("text" if df.schema[c] == pl.String else "int" if df.schema[c].is_integer()
+                 else "float" if df.schema[c].is_float() else None) for c in order}
+    if None in kinds.values():
+        return None
+    # what each column holds, in one pass over the table: a value polars cannot write as
+    # Python does (a control character; a float not finite, or tiny), quotes, backslashes
+    checks: list[Any] = []
+    for k, c in enumerate(order):
         col = pl.col(c)
-        if dt == pl.String:
-            bad, quote, slash = df.select(
-                col.str.contains(r"[\x00-\x1f]").any().alias("c"),
-                col.str.contains('"', literal=True).any().alias("q"),
-                col.str.contains("\\", literal=True).any().alias("s")).row(0)
-            if bad:
-                return None
-            if slash:
+        if kinds[c] == "text":
+            checks += [col.str.contains(r"[\x00-\x1f]").any().alias(f"bad{k}"),
+                       col.str.contains('"', literal=True).any().alias(f"q{k}"),
+                       col.str.contains("\\", literal=True).any().alias(f"s{k}")]
+        elif kinds[c] == "float":
+            a = col.cast(pl.Float64).abs()
+            checks.append((~col.is_finite() | ((a < _TINY) & (a > 0))).any().alias(f"bad{k}"))
+        checks.append(col.null_count().alias(f"n{k}"))
+    seen = df.select(checks).row(0, named=True)
+    if any(v for name, v in seen.items() if name.startswith("bad")):
+        return None
+    names, values = [], []
+    for k, c in enumerate(order):
+        col = pl.col(c)
+        if kinds[c] == "text":
+            if seen[f"s{k}"]:
                 col = col.str.replace_all("\\", "\\\\", literal=True)
-            if quote:
+            if seen[f"q{k}"]:
                 col = col.str.replace_all('"', '\\"', literal=True)
             text = pl.concat_str(pl.lit('"'), col, pl.lit('"'))
-        elif dt.is_integer():
-            text = col.cast(pl.String)
-        elif dt.is_float():
-            a = col.cast(pl.Float64).abs()
-            if df.select((~col.is_finite() | ((a < _TINY) & (a > 0))).any()).item():
-                return None
-            text = col.cast(pl.Float64).cast(pl.String)
         else:
-            return None
+            text = col.cast(pl.Float64 if kinds[c] == "float" else pl.Int64).cast(pl.String)
         name = pl.lit(f'"{c}"')
-        if df[c].null_count():
+        if seen[f"n{k}"]:
             name, text = (pl.when(pl.col(c).is_not_null()).then(name),
                           pl.when(pl.col(c).is_not_null()).then(text))
         names.append(name)
