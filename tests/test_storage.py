@@ -236,3 +236,48 @@ def test_a_large_batch_is_bound_and_found_in_any_order(opened: Opener) -> None:
     la, lo = np.round(lat, 5), np.round(lon, 5)
     inside = (lo >= box[0]) & (lo <= box[2]) & (la >= box[1]) & (la <= box[3])
     assert len(s.observations_in_bbox(*box)) == int(inside.sum()) > 100
+
+
+def test_postgis_copy_meets_a_writer_that_took_a_key_meanwhile(pg_url: str) -> None:
+    """PostGIS COPYs a batch straight into observations when none of its ids is stored.
+    Another writer that inserts one of those ids meanwhile (after the check, before the
+    COPY commits) makes the COPY wait for it, then fail; the rows then go the long way
+    (ON CONFLICT DO NOTHING) and the batch stores the others."""
+    import threading
+    import time
+
+    import psycopg
+
+    from trucewatch.storage.repositories.rows import COLUMNS, observation_frame
+
+    s = open_store(pg_url)
+    s.ingest(parse_firms(HEADER + b"48.0,37.0,2026-05-01,MODIS\n", "seed.csv"))
+    batch = parse_firms(HEADER + b"".join(f"48.{k:03d},37.5,2026-05-02,MODIS\n".encode()
+                                          for k in range(50)), "b.csv")
+    frame = observation_frame(batch.observations, "b-other")
+    taken = frame.row(7)
+    other = psycopg.connect(pg_url)  # a second writer, holding one of the batch's ids
+    with other.cursor() as cur:
+        cur.execute("SELECT batch_id FROM observations LIMIT 1")
+        seed_batch = cur.fetchone()[0]  # type: ignore[index]
+        cur.execute(f"INSERT INTO observations ({', '.join(COLUMNS)}) VALUES "
+                    f"({', '.join(['%s'] * len(COLUMNS))})",
+                    [seed_batch if c == "batch_id" else v for c, v in zip(COLUMNS, taken,
+                                                                         strict=True)])
+    done: dict[str, object] = {}
+    t = threading.Thread(target=lambda: done.setdefault("report", s.ingest(batch)))
+    t.start()
+    watch = psycopg.connect(pg_url, autocommit=True)
+    deadline = time.monotonic() + 120
+    while not watch.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                            "'Lock' AND datname = current_database()").fetchone()[0]:  # type: ignore[index]
+        assert t.is_alive() and time.monotonic() < deadline, done
+        time.sleep(0.05)
+    other.commit()  # the ingest's COPY now fails on that id, and it takes the long way
+    t.join(120)
+    rep = done["report"]
+    assert (rep.new, rep.duplicates) == (49, 1), rep  # type: ignore[attr-defined]
+    assert len(s.observations_in_bbox(37.4, 47.9, 37.6, 48.1)) == 50
+    other.close()
+    watch.close()
+    s.close()

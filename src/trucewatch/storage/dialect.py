@@ -133,16 +133,34 @@ def bulk_insert_ignore(dialect: str, conn: sa.Connection, table: sa.Table,
         stmt = insert_ignore(dialect, table).values({c: sa.bindparam(c) for c in columns})
         sql = str(stmt.compile(dialect=conn.dialect))
         return int(conn.exec_driver_sql(sql, rows.rows()).rowcount)
-    tmp = f"tw_load_{table.name}"
+    raw: Any = conn.connection.driver_connection
     cols = ", ".join(columns)
+    pk = [c.name for c in table.primary_key.columns]
+    text = rows.write_csv(include_header=False, null_value="")
+    if len(pk) == 1 and not conn.exec_driver_sql(
+            f"SELECT 1 FROM {table.name} WHERE {pk[0]} = ANY(%(keys)s) LIMIT 1",
+            {"keys": rows[pk[0]].to_list()}).first():
+        # no key is taken: COPY straight into the table (a savepoint catches another
+        # writer that took one of these keys meanwhile, and the rows go the long way)
+        conn.exec_driver_sql("SAVEPOINT tw_copy")
+        try:
+            with raw.cursor() as cur, cur.copy(
+                    f"COPY {table.name} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+                copy.write(text)
+        except Exception as err:
+            if not is_unique_violation(err):
+                raise
+            conn.exec_driver_sql("ROLLBACK TO SAVEPOINT tw_copy")
+        else:
+            conn.exec_driver_sql("RELEASE SAVEPOINT tw_copy")
+            return rows.height
+    tmp = f"tw_load_{table.name}"
     conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table.name}) "
                          "ON COMMIT DELETE ROWS")
-    raw: Any = conn.connection.driver_connection
     with raw.cursor() as cur, cur.copy(f"COPY {tmp} ({cols}) FROM STDIN (FORMAT csv)") as copy:
-        copy.write(rows.write_csv(include_header=False, null_value=""))
-    pk = ", ".join(c.name for c in table.primary_key.columns)
+        copy.write(text)
     n = conn.exec_driver_sql(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {tmp} "
-                             f"ON CONFLICT ({pk}) DO NOTHING").rowcount
+                             f"ON CONFLICT ({', '.join(pk)}) DO NOTHING").rowcount
     conn.exec_driver_sql(f"TRUNCATE {tmp}")
     return int(n)
 
