@@ -137,9 +137,12 @@ def bulk_insert_ignore(dialect: str, conn: sa.Connection, table: sa.Table,
     cols = ", ".join(columns)
     pk = [c.name for c in table.primary_key.columns]
     text = rows.write_csv(include_header=False, null_value="")
-    if len(pk) == 1 and not conn.exec_driver_sql(
-            f"SELECT 1 FROM {table.name} WHERE {pk[0]} = ANY(%(keys)s) LIMIT 1",
-            {"keys": rows[pk[0]].to_list()}).first():
+    keys = rows[pk[0]] if len(pk) == 1 and rows.schema[pk[0]] == pl.String else None
+    # the keys as one text, split in the database (psycopg would quote each of a list)
+    if keys is not None and not keys.str.contains("\n", literal=True).any() and not (
+            conn.exec_driver_sql(
+                f"SELECT 1 FROM {table.name} WHERE {pk[0]} = ANY(string_to_array("
+                "%(keys)s, E'\\n')) LIMIT 1", {"keys": "\n".join(keys.to_list())}).first()):
         # no key is taken: COPY straight into the table (a savepoint catches another
         # writer that took one of these keys meanwhile, and the rows go the long way)
         conn.exec_driver_sql("SAVEPOINT tw_copy")
