@@ -166,6 +166,7 @@ def hash_rows(table: str, cols: Sequence[str], rows: Iterable[Sequence[Any]]
 # value except those below 1e-4 in magnitude, which repr writes as 1e-05 and polars as
 # 0.00001 (checked on random and edge values by tests/test_storage.py)
 _TINY = 1e-4
+_SLICE = 10_000  # rows turned into Python objects at once (hash_frame)
 
 
 def _json_text(df: Any, cols: Sequence[str]) -> Any:
@@ -231,10 +232,17 @@ def hash_frame(table: str, df: Any) -> list[tuple[Key, bytes]]:
     text = _json_text(df, cols)
     if text is None:
         return hash_rows(table, df.columns, df.rows())
-    keys = df.select(*t.key).rows()
     sha = hashlib.sha256
-    texts = df.select(text.cast(pl.Binary)).to_series().to_list()
-    return [(k, sha(b).digest()) for k, b in zip(keys, texts, strict=True)]
+    texts = df.select(*t.key, text.cast(pl.Binary).alias("_json"))
+    out: list[tuple[Key, bytes]] = []
+    # in slices: a service's other threads (its event loop) get the interpreter between
+    # them, as they did between the rows of hash_rows' loop
+    for k in range(0, texts.height, _SLICE):
+        part = texts.slice(k, _SLICE)
+        keys = part.select(*t.key).rows()
+        out += [(key, sha(b).digest()) for key, b in
+                zip(keys, part["_json"].to_list(), strict=True)]
+    return out
 
 
 def _table(conn: sa.Connection, name: str) -> sa.Table:
