@@ -66,11 +66,12 @@ def _bulletin(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def summarise(out: Path) -> dict[str, Any]:
-    """The outcome of a cycle run into ``out`` (its store and bulletins)."""
+def summarise(out: Path, store_at: str | None = None) -> dict[str, Any]:
+    """The outcome of a cycle run into ``out`` (its bulletins, and its store: the one
+    there, or ``store_at``, a SQLite file or a PostgreSQL URL)."""
     from trucewatch.storage import open_store
 
-    store = open_store(out / "trucewatch.db")
+    store = open_store(store_at or out / "trucewatch.db")
     try:
         incidents = sorted(({
             "id": i.id, "category": str(i.category), "status": str(i.status),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,67 @@ def pg_url(pg_server: str) -> str:
     from lab.postgres import new_database
 
     return new_database(pg_server)
+
+
+@pytest.fixture(scope="session")
+def built_cycle_pg(pg_server: str, scenario: ScenarioFiles,
+                   tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """The same built-in cycle as ``built_cycle``, run once into a PostGIS database: the
+    database's name (a template that each test clones) and the cycle's out folder."""
+    import uuid
+
+    import psycopg
+
+    from lab.cycle import builtin_cycle
+
+    name = f"tw_cycle_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    out = tmp_path_factory.mktemp("built-cycle-pg")
+    url = pg_server.rsplit("/", 1)[0] + "/" + name
+    builtin_cycle(scenario, out, url)
+    return name, out
+
+
+@dataclass(frozen=True)
+class BuiltStore:
+    """One test's own copy of the built cycle's store: ``where`` is a SQLite file or a
+    PostgreSQL URL (a database cloned from the cycle's), ``out`` the cycle's out folder
+    (its bulletins), ``backend`` "sqlite" or "postgis"."""
+
+    where: str
+    out: Path
+    backend: str
+
+    def open(self) -> object:
+        from trucewatch.storage import open_store
+
+        return open_store(self.where)
+
+
+def clone_database(server: str, template: str) -> str:
+    """A new database on ``server`` copied from ``template``; its URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"tw_t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+    return server.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=["sqlite", "postgis"])
+def built_store(request: pytest.FixtureRequest, tmp_path: Path) -> BuiltStore:
+    """The built cycle's store on each backend (PostGIS skips, with the reason, only
+    where a cluster cannot be started)."""
+    import shutil
+
+    if request.param == "sqlite":
+        src: Path = request.getfixturevalue("built_cycle")
+        db = tmp_path / "s.db"
+        shutil.copy(src / "trucewatch.db", db)
+        return BuiltStore(str(db), src, "sqlite")
+    template, out = request.getfixturevalue("built_cycle_pg")
+    return BuiltStore(clone_database(request.getfixturevalue("pg_server"), template), out,
+                      "postgis")

@@ -4,9 +4,7 @@ what each role may see, and offline docs (issue 5, first part)."""
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,29 +14,33 @@ from trucewatch.api.app import Error
 from trucewatch.api.auth import MATRIX, Role, may_ingest
 from trucewatch.demo import ScenarioFiles
 from trucewatch.model.enums import SourceKind
-from trucewatch.storage import SqliteStore
+from trucewatch.storage import open_store
+
+if TYPE_CHECKING:
+    from conftest import BuiltStore
+
+# a client, a token per role, and where its store is (a SQLite file or a PostgreSQL URL)
+Api = tuple[TestClient, dict[str, str], str]
 
 
 @pytest.fixture()
-def api(built_cycle: Path, scenario: ScenarioFiles, tmp_path: Path) -> tuple[TestClient,
-                                                                        dict[str, str], Path]:
-    return make_api(built_cycle, scenario, tmp_path)
+def api(built_store: BuiltStore, scenario: ScenarioFiles) -> Api:
+    return make_api(built_store, scenario)
 
 
-def make_api(built_cycle: Path, scenario: ScenarioFiles, tmp_path: Path
-             ) -> tuple[TestClient, dict[str, str], Path]:
-    """A client of the app over a copy of the built cycle's store, with a token per role
-    (and a second reviewer); other test modules build their ``api`` fixture with it."""
-    db = tmp_path / "s.db"
-    shutil.copy(built_cycle / "trucewatch.db", db)
-    store = SqliteStore(db)
+def make_api(built: BuiltStore, scenario: ScenarioFiles) -> Api:
+    """A client of the app over the test's own copy of the built cycle's store, on each
+    backend (``built_store``: SQLite and PostGIS), with a token per role (and a second
+    reviewer); other test modules build their ``api`` fixture with it."""
+    db = built.where
+    store = open_store(db)
     tokens = {r.value: store.add_token(f"{r.value}-user", r.value,
                                        "Side B liaison office" if r == Role.LIAISON else None)
               for r in Role}
     store.add_token("reviewer-2", "reviewer")
     tokens["reviewer-2"] = store.add_token("reviewer-3", "reviewer")
     store.close()
-    app = create_app(db, scenario.agreement, built_cycle, scenario.keys)
+    app = create_app(db, scenario.agreement, built.out, scenario.keys)
     return TestClient(app, raise_server_exceptions=False), tokens, db
 
 
@@ -54,7 +56,7 @@ def _is_error(r: Any, status: int) -> dict[str, Any]:
     return dict(body)
 
 
-def test_one_error_shape(api: tuple[TestClient, dict[str, str], Path]) -> None:
+def test_one_error_shape(api: Api) -> None:
     c, tok, _ = api
     _is_error(c.get("/api/v1/incidents"), 401)
     _is_error(c.get("/api/v1/incidents", headers=_h("tw_wrong")), 401)
@@ -104,7 +106,7 @@ ENDPOINTS: list[tuple[str, str, Any, str]] = [
 ]
 
 
-def test_role_by_endpoint_matrix(api: tuple[TestClient, dict[str, str], Path]) -> None:
+def test_role_by_endpoint_matrix(api: Api) -> None:
     c, tok, _ = api
     seen = set()
     for method, path, body, action in ENDPOINTS:
@@ -125,7 +127,7 @@ def test_role_by_endpoint_matrix(api: tuple[TestClient, dict[str, str], Path]) -
     assert seen == set(MATRIX) - {"tokens"}  # every guarded action is walked
 
 
-def test_what_each_role_sees(api: tuple[TestClient, dict[str, str], Path]) -> None:
+def test_what_each_role_sees(api: Api) -> None:
     c, tok, _ = api
     full = c.get("/api/v1/incidents?limit=1000", headers=_h(tok["coalition"])).json()
     liaison = c.get("/api/v1/incidents?limit=1000", headers=_h(tok["liaison"])).json()
@@ -153,7 +155,7 @@ def test_what_each_role_sees(api: tuple[TestClient, dict[str, str], Path]) -> No
     assert mine and all(a["allegation"]["claimant"] == "Side B liaison office" for a in mine)
 
 
-def test_filters_and_pagination(api: tuple[TestClient, dict[str, str], Path]) -> None:
+def test_filters_and_pagination(api: Api) -> None:
     c, tok, _ = api
     h = _h(tok["analyst"])
     every = c.get("/api/v1/incidents?limit=1000", headers=h).json()
@@ -175,7 +177,7 @@ def test_filters_and_pagination(api: tuple[TestClient, dict[str, str], Path]) ->
     assert later and all(i["time_start"] >= "2026-05-30" for i in later)
 
 
-def test_review_through_the_api(api: tuple[TestClient, dict[str, str], Path]) -> None:
+def test_review_through_the_api(api: Api) -> None:
     c, tok, db = api
     q = c.get("/api/v1/review/queue", headers=_h(tok["analyst"])).json()["items"]
     inc = next(i["id"] for i in q if i["status"] == "automatic")
@@ -200,7 +202,7 @@ def test_review_through_the_api(api: tuple[TestClient, dict[str, str], Path]) ->
         "lon": 37.6, "uncertainty_m": 100.0, "time_start": "2026-05-30T08:00:00Z"})
     assert added.status_code == 201
     # every write is attributed to the token's owner in the audit chain
-    store = SqliteStore(db)
+    store = open_store(db)
     actors = {(e.actor, e.action) for e in store.audit_log()}
     assert ("analyst-user", "decide:pending_verification") in actors
     assert ("reviewer-user", "decide:verified") in actors
@@ -208,7 +210,7 @@ def test_review_through_the_api(api: tuple[TestClient, dict[str, str], Path]) ->
     assert store.verify() == []
 
 
-def test_ingest_and_allegations(api: tuple[TestClient, dict[str, str], Path],
+def test_ingest_and_allegations(api: Api,
                                 scenario: ScenarioFiles) -> None:
     c, tok, db = api
     truth = json.loads(scenario.truth.read_text())["multisource"]
@@ -229,7 +231,7 @@ def test_ingest_and_allegations(api: tuple[TestClient, dict[str, str], Path],
         "text": "Explosions near Toretsk on 30 May 2026 at 07:30", "category": "explosion"})
     assert r.status_code == 201
     aid = r.json()["name"]
-    store = SqliteStore(db)
+    store = open_store(db)
     doc = next(a for a in store.allegations() if a["allegation_id"] == aid)
     assert doc["claimant_kind"] == "public" and doc["claimant"] == "public-user"
     assert doc["resolved"]["where"] == "text:Toretsk"
@@ -241,7 +243,7 @@ def test_ingest_and_allegations(api: tuple[TestClient, dict[str, str], Path],
                for x in store.refused())
 
 
-def test_docs_are_served_offline(api: tuple[TestClient, dict[str, str], Path]) -> None:
+def test_docs_are_served_offline(api: Api) -> None:
     c, _, _ = api
     for page in ("/docs", "/redoc"):
         html = c.get(page).text
@@ -251,7 +253,7 @@ def test_docs_are_served_offline(api: tuple[TestClient, dict[str, str], Path]) -
     assert len(spec["paths"]) >= 15
 
 
-def test_coverage_says_what_could_be_seen(api: tuple[TestClient, dict[str, str], Path],
+def test_coverage_says_what_could_be_seen(api: Api,
                                           scenario: ScenarioFiles) -> None:
     from datetime import UTC, datetime
 
@@ -315,13 +317,13 @@ def test_the_service_on_postgis(pg_url: str, scenario: ScenarioFiles) -> None:
     store.close()
 
 
-def test_products_listing_by_role(api: tuple[TestClient, dict[str, str], Path]) -> None:
+def test_products_listing_by_role(api: Api) -> None:
     """GET /products: every published product for roles that may read restricted
     bulletins, the public variants only for the others, none for a sensor, 401 without
     a token; each entry's URL serves the file with the SHA-256 it lists."""
     c, tok, db = api
     _is_error(c.get("/api/v1/products"), 401)
-    store = SqliteStore(db)
+    store = open_store(db)
     published = store.products()
     store.close()
     assert {p["audience"] for p in published} == {"public", "restricted"}

@@ -3,24 +3,24 @@ ruling) through ``/allegations/mine``; nobody else sees it there (issue 15, item
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import BuiltStore
 from test_api import _h, _is_error, make_api
 from trucewatch.demo import ScenarioFiles
-from trucewatch.storage import SqliteStore
+from trucewatch.storage import open_store
 
-API = tuple[TestClient, dict[str, str], Path]
+API = tuple[TestClient, dict[str, str], str]
 FORM = {"text": "Shelling near the school", "lat": 48.32, "lon": 37.85,
         "time_start": "2026-05-30T04:10:00Z", "category": "explosion"}
 
 
 @pytest.fixture()
-def api(built_cycle: Path, scenario: ScenarioFiles, tmp_path: Path) -> API:
-    return make_api(built_cycle, scenario, tmp_path)
+def api(built_store: BuiltStore, scenario: ScenarioFiles) -> API:
+    return make_api(built_store, scenario)
 
 
 def _mine(c: TestClient, token: str) -> list[dict[str, Any]]:
@@ -40,7 +40,7 @@ def _ruling(aid: str, ruling: str, observations: list[list[str]]) -> dict[str, A
 
 def test_the_filer_tracks_their_allegation(api: API) -> None:
     c, tok, db = api
-    store = SqliteStore(db)
+    store = open_store(db)
     # two filers of one party, and a second member of the public
     tok["liaison-2"] = store.add_token("liaison-two", "liaison", "Side B liaison office")
     tok["public-2"] = store.add_token("public-two", "public")

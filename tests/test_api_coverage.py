@@ -7,20 +7,20 @@ from __future__ import annotations
 import csv
 import io
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 import shapely
 from shapely.geometry import shape
 
+from conftest import BuiltStore
 from test_api import _h, _is_error, make_api
 from test_api_interchange import Api, _gdal, _polygons, _wound_rfc7946
 from trucewatch.demo import ScenarioFiles
 
 
 @pytest.fixture()
-def api(built_cycle: Path, scenario: ScenarioFiles, tmp_path: Path) -> Api:
-    return make_api(built_cycle, scenario, tmp_path)
+def api(built_store: BuiltStore, scenario: ScenarioFiles) -> Api:
+    return make_api(built_store, scenario)
 
 
 def test_coverage_carries_the_maps_per_day_and_sector(api: Api) -> None:
@@ -85,12 +85,12 @@ def test_coverage_exports_follow_the_role_rules(api: Api) -> None:
 
 
 def test_coalition_endpoint_by_role(api: Api) -> None:
-    from trucewatch.storage import SqliteStore
+    from trucewatch.storage import open_store
 
     c, tok, db = api
     none = c.get("/api/v1/coalition", headers=_h(tok["admin"])).json()
     assert none["registry"] is None and none["credits"] == []  # no registry given
-    store = SqliteStore(db)
+    store = open_store(db)
     doc = store.latest_coverage()
     assert doc is not None
     credits = [{"date": "2026-05-30", "sector": "north", "contributor": "FR",

@@ -21,27 +21,27 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import DATA
+from conftest import DATA, BuiltStore
 from test_api import _h, _is_error, make_api
 from trucewatch.api import create_app
 from trucewatch.api.auth import MATRIX, Role, may_ingest
 from trucewatch.demo import ScenarioFiles
 from trucewatch.model.enums import SourceKind, Status
 from trucewatch.model.serialization import format_time, parse_time
-from trucewatch.storage import SqliteStore
+from trucewatch.storage import open_store
 
-Api = tuple[TestClient, dict[str, str], Path]
+Api = tuple[TestClient, dict[str, str], str]
 
 
 @pytest.fixture()
-def api(built_cycle: Path, scenario: ScenarioFiles, tmp_path: Path) -> Api:
-    return make_api(built_cycle, scenario, tmp_path)
+def api(built_store: BuiltStore, scenario: ScenarioFiles) -> Api:
+    return make_api(built_store, scenario)
 JSON = {"Content-Type": "application/json"}
 
 
 def _kept(db: Path, raw: bytes) -> list[dict[str, Any]]:
     """The refusals whose evidentiary copy is exactly ``raw``."""
-    store = SqliteStore(db)
+    store = open_store(db)
     try:
         sha = hashlib.sha256(raw).hexdigest()
         return [r for r in store.refused()
@@ -204,7 +204,7 @@ def test_limits_apply_before_the_body_is_read(api: Api) -> None:
                                    _endless(4096))
         assert status == 413 and reads <= 260, (extra, reads)
     # an authenticated oversized submission is a refusal on the record
-    store = SqliteStore(db)
+    store = open_store(db)
     assert sum("limit" in str(r["reason"]) for r in store.refused()) >= 3
     # a malformed length is a bad request
     status, _, _, reads = call("POST", "/api/v1/ingest/firms",
@@ -240,7 +240,7 @@ def test_a_gzip_bomb_is_refused_and_kept_as_received(api: Api) -> None:
     small = gzip.compress((DATA / "modis_archive.csv").read_bytes())
     r = c.post("/api/v1/ingest/firms", content=small, headers=_h(tok["analyst"]))
     assert r.status_code == 200, r.text
-    store = SqliteStore(db)
+    store = open_store(db)
     assert store.raw_input(hashlib.sha256(small).hexdigest()) == small
 
 
@@ -267,13 +267,13 @@ def test_a_sensor_token_posts_sensor_inputs_only(api: Api, scenario: ScenarioFil
     one_modis_row = b"\n".join((DATA / "modis_archive.csv").read_bytes().splitlines()[:2])
     drone = json.dumps({"format": "trucewatch-drone/1", "reports": []}).encode()
     allegations = b'{"format": "trucewatch-allegations/1", "allegations": []}'
-    before = SqliteStore(db).counts()
+    before = open_store(db).counts()
     for source, raw in (("firms", one_modis_row), ("drone", drone),
                         ("allegations", allegations)):
         e = _is_error(c.post(f"/api/v1/ingest/{source}", content=raw,
                              headers=_h(tok["sensor"])), 403)
         assert "sensor" in e["message"] and source in e["message"]
-    assert SqliteStore(db).counts() == before  # nothing stored: the next run is unharmed
+    assert open_store(db).counts() == before  # nothing stored: the next run is unharmed
     # the sensor network's own inputs reach the intake
     assert scenario.stations
     r = c.post("/api/v1/ingest/stations", content=scenario.stations.read_bytes(),
@@ -292,7 +292,7 @@ def test_a_sensor_token_posts_sensor_inputs_only(api: Api, scenario: ScenarioFil
 # ------------------------------------------------------------------ what roles learn
 def test_liaisons_never_learn_of_unreviewed_incidents(api: Api) -> None:
     c, tok, db = api
-    store = SqliteStore(db)
+    store = open_store(db)
     unreviewed = [i for i in store.incidents()
                   if i.status in (Status.AUTOMATIC, Status.PENDING_VERIFICATION)]
     auto = next(i for i in unreviewed if i.attributes.get("rule"))
@@ -330,17 +330,17 @@ def test_liaisons_never_learn_of_unreviewed_incidents(api: Api) -> None:
 
 
 # ------------------------------------------------------------------ bulletins
-def test_bulletins_are_served_from_the_published_list(built_cycle: Path,
+def test_bulletins_are_served_from_the_published_list(built_store: BuiltStore,
                                                       scenario: ScenarioFiles,
                                                       tmp_path: Path) -> None:
     out = tmp_path / "out"
-    shutil.copytree(built_cycle, out)
-    store = SqliteStore(out / "trucewatch.db")
+    shutil.copytree(built_store.out, out)
+    store = open_store(built_store.where)
     admin, public = store.add_token("a", "admin"), store.add_token("p", "public")
     published = store.products()
     store.close()
     assert published
-    c = TestClient(create_app(out / "trucewatch.db", scenario.agreement, out),
+    c = TestClient(create_app(built_store.where, scenario.agreement, out),
                    raise_server_exceptions=False)
     listed = c.get("/api/v1/bulletins", headers=_h(admin)).json()["files"]
     assert sorted(listed) == sorted(p["name"] for p in published)

@@ -13,7 +13,6 @@ import io
 import re
 import warnings
 import xml.etree.ElementTree as ET
-from pathlib import Path
 from typing import Any
 
 import pyogrio  # type: ignore[import-untyped]
@@ -22,28 +21,28 @@ import shapely
 from fastapi.testclient import TestClient
 from shapely.geometry import LinearRing, shape
 
-from conftest import DATA
+from conftest import DATA, BuiltStore
 from test_api import _h, _is_error, make_api
 from trucewatch.api import create_app
 from trucewatch.api.geo import grid_step_deg, rewind, where_prec
 from trucewatch.demo import ScenarioFiles
 from trucewatch.geo.gazetteer import compass, describe
-from trucewatch.storage import SqliteStore
+from trucewatch.storage import open_store
 
-Api = tuple[TestClient, dict[str, str], Path]
+Api = tuple[TestClient, dict[str, str], str]
 PLACE = re.compile(r"^(\d+ km (N|NE|E|SE|S|SW|W|NW) of |at ).+")
 DECIDED = {"verified", "unverifiable", "inaccurate", "duplicate", "rejected"}
 
 
 @pytest.fixture()
-def api(built_cycle: Path, scenario: ScenarioFiles, tmp_path: Path) -> Api:
-    return make_api(built_cycle, scenario, tmp_path)
+def api(built_store: BuiltStore, scenario: ScenarioFiles) -> Api:
+    return make_api(built_store, scenario)
 
 
-def _public_app(api: Api, scenario: ScenarioFiles, built_cycle: Path, **kw: Any
+def _public_app(api: Api, scenario: ScenarioFiles, built: BuiltStore, **kw: Any
                 ) -> TestClient:
     _, _, db = api
-    return TestClient(create_app(db, scenario.agreement, built_cycle, scenario.keys, **kw),
+    return TestClient(create_app(db, scenario.agreement, built.out, scenario.keys, **kw),
                       raise_server_exceptions=False)
 
 
@@ -274,9 +273,9 @@ def test_openapi_declares_bearer_auth_and_typed_responses(api: Api) -> None:
 
 # ------------------------------------------------------------------ the public's view
 def test_the_public_view_without_a_token(api: Api, scenario: ScenarioFiles,
-                                         built_cycle: Path) -> None:
+                                         built_store: BuiltStore) -> None:
     c, tok, _ = api
-    p = _public_app(api, scenario, built_cycle, public=True)
+    p = _public_app(api, scenario, built_store, public=True)
     staff = c.get("/api/v1/incidents?limit=1000", headers=_h(tok["analyst"])).json()[
         "items"]
     by_id = {i["id"]: i for i in staff}
@@ -326,7 +325,7 @@ def test_the_public_view_without_a_token(api: Api, scenario: ScenarioFiles,
     name = products[0]["name"]
     got = p.get(f"/api/v1/public/bulletins/{name}")
     assert got.status_code == 200 and got.headers["etag"] == f'"{products[0]["sha256"]}"'
-    store = SqliteStore(api[2])
+    store = open_store(api[2])
     secret = next(x["name"] for x in store.products() if x["audience"] != "public")
     store.close()
     _is_error(p.get(f"/api/v1/public/bulletins/{secret}"), 404)
@@ -362,7 +361,7 @@ def test_an_invalid_observations_bbox_is_refused_and_a_valid_one_filters(api: Ap
     inside = c.get(f"/api/v1/observations?source_kind=satellite_fire&limit=1000&bbox={box}",
                    headers=h).json()
     assert inside["items"] and all(o["latitude"] <= lat0 for o in inside["items"])
-    store = SqliteStore(db)
+    store = open_store(db)
     lats = store.observations("satellite_fire")["latitude"].to_list()
     store.close()
     assert inside["total"] == sum(1 for x in lats if x <= lat0) < len(lats)
@@ -377,7 +376,7 @@ def test_damaged_gzip_is_invalid_input_not_too_large(api: Api) -> None:
         e = _is_error(c.post("/api/v1/ingest/firms", content=body,
                              headers=_h(tok["analyst"])), 422)
         assert "gzip" in e["message"]
-        store = SqliteStore(db)
+        store = open_store(db)
         assert any("gzip" in str(r["reason"]) for r in store.refused())
         store.close()
 
@@ -409,14 +408,14 @@ def test_the_session_cookie_is_an_opaque_id_revoked_at_sign_out(api: Api) -> Non
     # revoking the token ends its sessions
     _sign_in(c, tok["coalition"])
     assert c.get("/api/v1/me").json()["role"] == "coalition"
-    store = SqliteStore(db)
+    store = open_store(db)
     store.revoke_token("coalition-user")
     store.close()
     _is_error(c.get("/api/v1/me"), 401)
 
 
 def test_the_session_cookie_is_secure_unless_plain_http_on_loopback(
-        api: Api, scenario: ScenarioFiles, built_cycle: Path) -> None:
+        api: Api, scenario: ScenarioFiles, built_store: BuiltStore) -> None:
     c, tok, _ = api
 
     def flags(client: TestClient, **headers: str) -> str:
@@ -430,7 +429,7 @@ def test_the_session_cookie_is_secure_unless_plain_http_on_loopback(
     assert "; secure" in flags(TestClient(c.app, base_url="http://10.0.0.5:8000"))
     for loop in ("http://127.0.0.1:8000", "http://localhost", "http://[::1]:8000"):
         assert "; secure" not in flags(TestClient(c.app, base_url=loop)), loop
-    dev = _public_app(api, scenario, built_cycle, insecure_cookies=True)
+    dev = _public_app(api, scenario, built_store, insecure_cookies=True)
     assert "; secure" not in flags(TestClient(dev.app, base_url="http://10.0.0.5:8000"))
     assert "httponly" in flags(dev) and "samesite=strict" in flags(dev)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,18 +17,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
+from conftest import BuiltStore
 from test_api import _h, _is_error, make_api
 from trucewatch.api.app import AllegationForm, Decision, Modification, NewIncident
 from trucewatch.api.session import SignIn
 from trucewatch.demo import ScenarioFiles
-from trucewatch.storage import SqliteStore
+from trucewatch.storage import open_store
 
-Api = tuple[TestClient, dict[str, str], Path]
+Api = tuple[TestClient, dict[str, str], str]
 
 
 @pytest.fixture()
-def api(built_cycle: Path, scenario: ScenarioFiles, tmp_path: Path) -> Api:
-    return make_api(built_cycle, scenario, tmp_path)
+def api(built_store: BuiltStore, scenario: ScenarioFiles) -> Api:
+    return make_api(built_store, scenario)
 # the benchmark sets a larger number (benchmarks/hostile_inputs.py)
 EXAMPLES = int(os.environ.get("TRUCEWATCH_HYPOTHESIS_EXAMPLES", "60"))
 TIMES = ["2026-05-30T04:00:00Z", "2026-05-30T04:00:00+02:00", "0001-01-01T00:00:00+05:00",
@@ -73,7 +73,7 @@ def test_models_answer_a_value_or_a_validation_error(raw: bytes,
 @given(raw=documents())
 def test_every_refused_allegation_is_on_the_record(api: Api, raw: bytes) -> None:
     c, tok, db = api
-    store = SqliteStore(db)
+    store = open_store(db)
     before = store.counts()
     r = c.post("/api/v1/allegations", content=raw,
                headers=_h(tok["public"]) | {"Content-Type": "application/json"})

@@ -4,22 +4,22 @@ modify and duplicate decisions through the API (issue 15, item 4)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import BuiltStore
 from test_api import _h, _is_error, make_api
 from trucewatch.demo import ScenarioFiles
 
-API = tuple[TestClient, dict[str, str], Path]
+API = tuple[TestClient, dict[str, str], str]
 DISCARDS = ["unverifiable", "inaccurate", "duplicate", "rejected"]
 
 
 @pytest.fixture()
-def api(built_cycle: Path, scenario: ScenarioFiles, tmp_path: Path) -> API:
-    return make_api(built_cycle, scenario, tmp_path)
+def api(built_store: BuiltStore, scenario: ScenarioFiles) -> API:
+    return make_api(built_store, scenario)
 
 
 def _item(c: TestClient, token: str, inc: str) -> dict[str, Any]:

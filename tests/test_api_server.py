@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from lab.server import Server, free_port
-from trucewatch.storage import SqliteStore
+from trucewatch.storage import open_store
 
 HEADER = ("latitude,longitude,brightness,scan,track,acq_date,acq_time,satellite,instrument,"
           "confidence,version,bright_t31,frp,daynight,type\n")
@@ -32,13 +32,15 @@ def firms_csv(rows: int, seed: int = 1) -> bytes:
     return "".join(lines).encode()
 
 
-@pytest.fixture()
-def server(tmp_path: Path) -> Iterator[tuple[Server, str]]:
-    db = tmp_path / "s.db"
-    store = SqliteStore(db)
+@pytest.fixture(params=["sqlite", "postgis"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Server, str]]:
+    """``trucewatch serve`` over a new store, on each backend."""
+    db: Path | str = (tmp_path / "s.db" if request.param == "sqlite"
+                      else request.getfixturevalue("pg_url"))
+    store = open_store(db)
     token = store.add_token("anna", "analyst")
     store.close()
-    srv = Server(db, free_port()).start()
+    srv = Server(db, free_port(), folder=tmp_path).start()
     yield srv, token
     srv.stop()
 

@@ -9,6 +9,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -38,10 +40,22 @@ def _diff(want: Any, got: Any, where: str = "") -> list[str]:
     return [] if want == got else [f"{where}: {want!r} -> {got!r}"[:300]]
 
 
-def test_builtin_cycle_outcome_is_the_recorded_one(built_cycle: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgis"])
+def cycle_run(request: pytest.FixtureRequest) -> tuple[Path, str | None]:
+    """The built-in cycle's out folder and its store, on each backend (the same scenario
+    and code; PostGIS skips, with the reason, only where a cluster cannot start)."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("built_cycle"), None
+    name, out = request.getfixturevalue("built_cycle_pg")
+    server: str = request.getfixturevalue("pg_server")
+    return out, server.rsplit("/", 1)[0] + "/" + name
+
+
+def test_builtin_cycle_outcome_is_the_recorded_one(cycle_run: tuple[Path, str | None]
+                                                   ) -> None:
     rec = _recorder()
     want = json.loads(rec.GOLDEN.read_text())
-    got = json.loads(json.dumps(rec.summarise(built_cycle), sort_keys=True, default=str))
+    got = json.loads(json.dumps(rec.summarise(*cycle_run), sort_keys=True, default=str))
     assert got["incidents"], "the built-in cycle made no incident: the summary is empty"
     problems = _diff(want, got)
     assert not problems, (

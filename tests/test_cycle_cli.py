@@ -22,12 +22,27 @@ def _run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-@pytest.fixture(scope="module")
-def cycle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["sqlite", "postgis"])
+def cycle_run(request: pytest.FixtureRequest,
+              tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """``trucewatch run`` of the built-in cycle, on each backend: its out folder and its
+    store (the SQLite file there, or ``--store postgresql://...``)."""
     out = tmp_path_factory.mktemp("cycle")
-    proc = _run("run", "--out", str(out))
+    if request.param == "sqlite":
+        where, extra = str(out / "trucewatch.db"), ()
+    else:
+        from lab.postgres import new_database
+
+        where = new_database(request.getfixturevalue("pg_server"))
+        extra = ("--store", where)
+    proc = _run("run", "--out", str(out), *extra)
     assert "restricted bulletin" in proc.stdout
-    return out
+    return out, where
+
+
+@pytest.fixture(scope="module")
+def cycle(cycle_run: tuple[Path, str]) -> Path:
+    return cycle_run[0]
 
 
 def test_bulletin_matches_ground_truth(cycle: Path) -> None:
@@ -57,7 +72,8 @@ def test_bulletin_matches_ground_truth(cycle: Path) -> None:
         b["periods"]["after"]["war_related"] / b["periods"]["after"]["days"] + 0.1)
 
 
-def test_bulletin_shows_rulings_review_and_refusals(cycle: Path) -> None:
+def test_bulletin_shows_rulings_review_and_refusals(cycle: Path, cycle_run: tuple[Path, str]
+                                                   ) -> None:
     """Issue 4 end to end: every allegation gets its expected ruling, heavy weapons break
     the rules they should, bad submissions are refused with their reason, the scripted
     review shows in the figures, and the audit chain verifies."""
@@ -87,7 +103,7 @@ def test_bulletin_shows_rulings_review_and_refusals(cycle: Path) -> None:
                    'id="integrity"'):
         assert anchor in html
     assert b["review_scripted"] and "were scripted by the built-in scenario" in html
-    proc = _run("verify", "--store", str(cycle / "trucewatch.db"))
+    proc = _run("verify", "--store", cycle_run[1])
     assert "audit chain OK" in proc.stdout
     from pypdf import PdfReader
 
@@ -173,14 +189,15 @@ def test_agreement_check_command(scenario: ScenarioFiles) -> None:
     assert "buffer:left" in proc.stdout and "OK" in proc.stdout
 
 
-def test_ground_sensor_explosions_in_bulletin(cycle: Path) -> None:
+def test_ground_sensor_explosions_in_bulletin(cycle: Path, cycle_run: tuple[Path, str]
+                                             ) -> None:
     """Explosions located by the built-in sensor network reach the store and the bulletin,
     and the explosion incidents sit on true explosions inside restricted zones."""
     import numpy as np
 
     from trucewatch.agreement import load_agreement
     from trucewatch.agreement.zones import ZoneIndex
-    from trucewatch.storage import SqliteStore
+    from trucewatch.storage import open_store
 
     root = cycle / "scenario"
     truth = json.loads((root / "ground_truth.json").read_text())["sensors"]
@@ -190,7 +207,7 @@ def test_ground_sensor_explosions_in_bulletin(cycle: Path) -> None:
     assert s["detections"] == truth["detections"]
     assert s["quarantined"] == truth["malformed_detections"]
     assert 0.7 * truth["explosions"] <= s["located"] <= 1.1 * truth["explosions"]
-    store = SqliteStore(cycle / "trucewatch.db")
+    store = open_store(cycle_run[1])
     assert store.explosions().height == s["located"] + s["not_locatable"]
     store.close()
 

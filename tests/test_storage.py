@@ -175,3 +175,109 @@ def test_review_state_and_queries(opened: Opener, where: str, tmp_path: Path,
     store.revoke_token("t1")
     assert store.token_owner(token) is None
     assert store.verify() == []
+
+
+def test_row_hashes_from_polars_are_the_python_ones() -> None:
+    """binding.hash_frame (JSON written by polars) gives the hashes of binding.hash_rows
+    (Python's encoder, what a third party recomputes) on awkward values; where polars
+    cannot write a value as Python does, it falls back, with the same result."""
+    import numpy as np
+    import polars as pl
+
+    from trucewatch.storage import binding
+
+    rng = np.random.default_rng(7)
+    n = 4000
+    floats = np.concatenate([rng.uniform(-180, 180, n - 20), np.round(rng.uniform(34, 50, 10), 5),
+                             [0.0, -0.0, 1.0, 330.0, 1e15, 1e16, 1.5e16, 1e22, 1e-4,
+                              123456789012345.6]])
+    words = ['plain', 'a "quoted" word', 'back\\slash', 'é✓ Київ', '{"k":"v\\"w"}', '',
+             '\u2028 and \x7f']
+    df = pl.DataFrame({
+        "id": [f"o-{k}" for k in range(n)],
+        "sensor": [None if k % 5 == 0 else words[k % len(words)] for k in range(n)],
+        "lat": floats, "lon": -floats[::-1],
+        "uncertainty_m": [None if k % 7 == 0 else float(k) / 3 for k in range(n)],
+        "raw_row": [None if k % 11 == 0 else k - 2000 for k in range(n)],
+        "batch_id": ["b-1"] * n})
+    assert binding._json_text(df, df.columns) is not None  # the vectorised path is taken
+    want = binding.hash_rows("observations", df.columns, df.rows())
+    assert binding.hash_frame("observations", df) == want
+    assert want[1] == (("o-1",), binding.row_hash(df.columns, df.row(1)))
+    # values polars would write otherwise: the Python path, the same hashes
+    for col, value in (("sensor", "line\nbreak"), ("sensor", "tab\tand\x01"),
+                       ("lat", 1e-05), ("lat", float("nan")), ("uncertainty_m", float("inf"))):
+        odd = df.with_columns(pl.when(pl.col("id") == "o-3").then(pl.lit(value))
+                              .otherwise(pl.col(col)).alias(col))
+        assert binding._json_text(odd, odd.columns) is None, (col, value)
+        assert binding.hash_frame("observations", odd) == binding.hash_rows(
+            "observations", odd.columns, odd.rows()), (col, value)
+
+
+def test_a_large_batch_is_bound_and_found_in_any_order(opened: Opener) -> None:
+    """A batch above binding.LIST_MAX rows, written in Hilbert order and bound by the
+    digest of hashes computed before the write, verifies; a second batch overlapping it
+    (read back to bind) too; the box query finds exactly the rows inside."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    lat, lon = rng.uniform(47, 49, 3000), rng.uniform(36, 39, 3000)
+
+    def csv(k0: int, k1: int) -> bytes:
+        return HEADER + b"".join(f"{lat[k]:.5f},{lon[k]:.5f},2026-05-{1 + k % 28:02d},MODIS\n"
+                                 .encode() for k in range(k0, k1))
+
+    s = opened()
+    first = s.ingest(parse_firms(csv(0, 2500), "a.csv"))
+    second = s.ingest(parse_firms(csv(2000, 3000), "b.csv"))
+    assert (first.new, second.new, second.duplicates) == (2500, 500, 500)
+    assert s.verify() == []
+    box = (36.5, 47.5, 37.5, 48.5)
+    la, lo = np.round(lat, 5), np.round(lon, 5)
+    inside = (lo >= box[0]) & (lo <= box[2]) & (la >= box[1]) & (la <= box[3])
+    assert len(s.observations_in_bbox(*box)) == int(inside.sum()) > 100
+
+
+def test_postgis_copy_meets_a_writer_that_took_a_key_meanwhile(pg_url: str) -> None:
+    """PostGIS COPYs a batch straight into observations when none of its ids is stored.
+    Another writer that inserts one of those ids meanwhile (after the check, before the
+    COPY commits) makes the COPY wait for it, then fail; the rows then go the long way
+    (ON CONFLICT DO NOTHING) and the batch stores the others."""
+    import threading
+    import time
+
+    import psycopg
+
+    from trucewatch.storage.repositories.rows import COLUMNS, observation_frame
+
+    s = open_store(pg_url)
+    s.ingest(parse_firms(HEADER + b"48.0,37.0,2026-05-01,MODIS\n", "seed.csv"))
+    batch = parse_firms(HEADER + b"".join(f"48.{k:03d},37.5,2026-05-02,MODIS\n".encode()
+                                          for k in range(50)), "b.csv")
+    frame = observation_frame(batch.observations, "b-other")
+    taken = frame.row(7)
+    other = psycopg.connect(pg_url)  # a second writer, holding one of the batch's ids
+    with other.cursor() as cur:
+        cur.execute("SELECT batch_id FROM observations LIMIT 1")
+        seed_batch = cur.fetchone()[0]  # type: ignore[index]
+        cur.execute(f"INSERT INTO observations ({', '.join(COLUMNS)}) VALUES "
+                    f"({', '.join(['%s'] * len(COLUMNS))})",
+                    [seed_batch if c == "batch_id" else v for c, v in zip(COLUMNS, taken,
+                                                                         strict=True)])
+    done: dict[str, object] = {}
+    t = threading.Thread(target=lambda: done.setdefault("report", s.ingest(batch)))
+    t.start()
+    watch = psycopg.connect(pg_url, autocommit=True)
+    deadline = time.monotonic() + 120
+    while not watch.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                            "'Lock' AND datname = current_database()").fetchone()[0]:  # type: ignore[index]
+        assert t.is_alive() and time.monotonic() < deadline, done
+        time.sleep(0.05)
+    other.commit()  # the ingest's COPY now fails on that id, and it takes the long way
+    t.join(120)
+    rep = done["report"]
+    assert (rep.new, rep.duplicates) == (49, 1), rep  # type: ignore[attr-defined]
+    assert len(s.observations_in_bbox(37.4, 47.9, 37.6, 48.1)) == 50
+    other.close()
+    watch.close()
+    s.close()

@@ -165,6 +165,89 @@ def hash_rows(table: str, cols: Sequence[str], rows: Iterable[Sequence[Any]]
     return [(k, h) for k, h, _ in map(one, rows)]
 
 
+# floats that polars writes as Python's repr does (shortest round trip): every finite
+# value except those below 1e-4 in magnitude, which repr writes as 1e-05 and polars as
+# 0.00001 (checked on random and edge values by tests/test_storage.py)
+_TINY = 1e-4
+_SLICE = 10_000  # rows turned into Python objects at once (hash_frame)
+
+
+def _json_text(df: Any, cols: Sequence[str]) -> Any:
+    """Per row, the canonical JSON text ``[names, values]`` of :func:`row_hash` (the
+    non-NULL columns sorted by name), as a polars expression; None where a column's values
+    cannot be written exactly as Python's encoder writes them without a Python loop (a
+    string with a control character, a float that is not finite or below 1e-4 in
+    magnitude, a type other than text, integer or float)."""
+    import polars as pl
+
+    order = sorted(cols)
+    kinds = {c: ("text" if df.schema[c] == pl.String else "int" if df.schema[c].is_integer()
+                 else "float" if df.schema[c].is_float() else None) for c in order}
+    if None in kinds.values():
+        return None
+    # what each column holds, in one pass over the table: a value polars cannot write as
+    # Python does (a control character; a float not finite, or tiny), quotes, backslashes
+    checks: list[Any] = []
+    for k, c in enumerate(order):
+        col = pl.col(c)
+        if kinds[c] == "text":
+            checks += [col.str.contains(r"[\x00-\x1f]").any().alias(f"bad{k}"),
+                       col.str.contains('"', literal=True).any().alias(f"q{k}"),
+                       col.str.contains("\\", literal=True).any().alias(f"s{k}")]
+        elif kinds[c] == "float":
+            a = col.cast(pl.Float64).abs()
+            checks.append((~col.is_finite() | ((a < _TINY) & (a > 0))).any().alias(f"bad{k}"))
+        checks.append(col.null_count().alias(f"n{k}"))
+    seen = df.select(checks).row(0, named=True)
+    if any(v for name, v in seen.items() if name.startswith("bad")):
+        return None
+    names, values = [], []
+    for k, c in enumerate(order):
+        col = pl.col(c)
+        if kinds[c] == "text":
+            if seen[f"s{k}"]:
+                col = col.str.replace_all("\\", "\\\\", literal=True)
+            if seen[f"q{k}"]:
+                col = col.str.replace_all('"', '\\"', literal=True)
+            text = pl.concat_str(pl.lit('"'), col, pl.lit('"'))
+        else:
+            text = col.cast(pl.Float64 if kinds[c] == "float" else pl.Int64).cast(pl.String)
+        name = pl.lit(f'"{c}"')
+        if seen[f"n{k}"]:
+            name, text = (pl.when(pl.col(c).is_not_null()).then(name),
+                          pl.when(pl.col(c).is_not_null()).then(text))
+        names.append(name)
+        values.append(text)
+    # a NULL column is left out of both lists, its separator with it
+    return pl.concat_str(pl.lit("[["), pl.concat_str(names, separator=",", ignore_nulls=True),
+                         pl.lit("],["), pl.concat_str(values, separator=",", ignore_nulls=True),
+                         pl.lit("]]"))
+
+
+def hash_frame(table: str, df: Any) -> list[tuple[Key, bytes]]:
+    """:func:`hash_rows` of a polars table's rows (its columns: the row's columns), with the
+    JSON texts written by polars and only SHA-256 run per row in Python; the same result
+    as :func:`hash_rows`, which it falls back to when a value cannot be written so."""
+    import polars as pl
+
+    t = BY_NAME[table]
+    cols = [c for c in df.columns if c not in DERIVED_COLUMNS and c not in t.skip]
+    text = _json_text(df, cols)
+    if text is None:
+        return hash_rows(table, df.columns, df.rows())
+    sha = hashlib.sha256
+    texts = df.select(*t.key, text.cast(pl.Binary).alias("_json"))
+    out: list[tuple[Key, bytes]] = []
+    # in slices: a service's other threads (its event loop) get the interpreter between
+    # them, as they did between the rows of hash_rows' loop
+    for k in range(0, texts.height, _SLICE):
+        part = texts.slice(k, _SLICE)
+        keys = part.select(*t.key).rows()
+        out += [(key, sha(b).digest()) for key, b in
+                zip(keys, part["_json"].to_list(), strict=True)]
+    return out
+
+
 def _table(conn: sa.Connection, name: str) -> sa.Table:
     return tables(conn.dialect.name).tables[name]
 

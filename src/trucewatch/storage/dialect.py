@@ -16,9 +16,9 @@ dialects part.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
+import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -119,28 +119,51 @@ def unindex_points(dialect: str, conn: sa.Connection, table: sa.Table, where: An
 
 
 def bulk_insert_ignore(dialect: str, conn: sa.Connection, table: sa.Table,
-                       columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
-    """Insert many rows (tuples in ``columns`` order), skipping those whose key is taken;
-    how many were new. SQLite: one prepared ``INSERT OR IGNORE`` run over the rows
-    (executemany). PostgreSQL: ``COPY`` into a temporary table, then one
+                       rows: pl.DataFrame) -> int:
+    """Insert a table's rows (``rows``: a polars table whose columns are the table's),
+    skipping those whose key is taken; how many were new. SQLite: one prepared
+    ``INSERT OR IGNORE`` run over the rows (executemany). PostgreSQL: ``COPY`` of the rows
+    as CSV written by polars (a NULL is an empty field, an empty text ``""``; floats in
+    their shortest exact form) into a temporary table, then one
     ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``."""
-    if not rows:
+    if not rows.height:
         return 0
+    columns = rows.columns
     if dialect != "postgresql":
         stmt = insert_ignore(dialect, table).values({c: sa.bindparam(c) for c in columns})
         sql = str(stmt.compile(dialect=conn.dialect))
-        return int(conn.exec_driver_sql(sql, list(rows)).rowcount)
-    tmp = f"tw_load_{table.name}"
+        return int(conn.exec_driver_sql(sql, rows.rows()).rowcount)
+    raw: Any = conn.connection.driver_connection
     cols = ", ".join(columns)
+    pk = [c.name for c in table.primary_key.columns]
+    text = rows.write_csv(include_header=False, null_value="")
+    keys = rows[pk[0]] if len(pk) == 1 and rows.schema[pk[0]] == pl.String else None
+    # the keys as one text, split in the database (psycopg would quote each of a list)
+    if keys is not None and not keys.str.contains("\n", literal=True).any() and not (
+            conn.exec_driver_sql(
+                f"SELECT 1 FROM {table.name} WHERE {pk[0]} = ANY(string_to_array("
+                "%(keys)s, E'\\n')) LIMIT 1", {"keys": "\n".join(keys.to_list())}).first()):
+        # no key is taken: COPY straight into the table (a savepoint catches another
+        # writer that took one of these keys meanwhile, and the rows go the long way)
+        conn.exec_driver_sql("SAVEPOINT tw_copy")
+        try:
+            with raw.cursor() as cur, cur.copy(
+                    f"COPY {table.name} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+                copy.write(text)
+        except Exception as err:
+            if not is_unique_violation(err):
+                raise
+            conn.exec_driver_sql("ROLLBACK TO SAVEPOINT tw_copy")
+        else:
+            conn.exec_driver_sql("RELEASE SAVEPOINT tw_copy")
+            return rows.height
+    tmp = f"tw_load_{table.name}"
     conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table.name}) "
                          "ON COMMIT DELETE ROWS")
-    raw: Any = conn.connection.driver_connection
-    with raw.cursor() as cur, cur.copy(f"COPY {tmp} ({cols}) FROM STDIN") as copy:
-        for r in rows:
-            copy.write_row(r)
-    pk = ", ".join(c.name for c in table.primary_key.columns)
+    with raw.cursor() as cur, cur.copy(f"COPY {tmp} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+        copy.write(text)
     n = conn.exec_driver_sql(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {tmp} "
-                             f"ON CONFLICT ({pk}) DO NOTHING").rowcount
+                             f"ON CONFLICT ({', '.join(pk)}) DO NOTHING").rowcount
     conn.exec_driver_sql(f"TRUNCATE {tmp}")
     return int(n)
 
