@@ -54,6 +54,7 @@ class BulletinFiles:
     pdf: Path | None
     json: Path
     geojson: Path
+    coverage: Path | None = None  # coverage-DATE-restricted.geojson (restricted only)
 
 
 def _incident_row(inc: Any, public: bool, near: PlaceRef | None = None) -> dict[str, Any]:
@@ -221,6 +222,9 @@ def build_context(view: CeasefireView, coverage: Coverage, report_date: date, va
         # who covered which sector by which asset, and the gaps (agreement/coalition.py)
         "coalition": None if public else (extra or {}).get("coalition"),
         "as_of": (extra or {}).get("as_of"),
+        # what a bulletin rendered from the store rests on (reports/basis.py)
+        **({"source_sha256": (extra or {})["source"]} if (extra or {}).get("source")
+           else {}),
         **_field_context(view, extra or {}, public, near),
     }
 
@@ -250,7 +254,7 @@ def coverage_maps_context(maps: dict[str, Any] | None, public: bool) -> dict[str
 # what a re-run may change without changing what the bulletin says
 _BOOKKEEPING = ("generated_at", "trucewatch_version", "ingest", "quarantined_rows",
                 "integrity", "review", "review_scripted", "refused_submissions",
-                "refused_count", "revision", "as_of")
+                "refused_count", "revision", "as_of", "source_sha256")
 
 
 def _substance(ctx: dict[str, Any]) -> str:
@@ -387,10 +391,12 @@ def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: 
         stem = f"bulletin-{report_date.isoformat()}-{variant}{suffix}"
         if not write:  # the published bulletin already says this: leave it untouched
             pdf_old = out_dir / f"{stem}.pdf"
+            cov_old = out_dir / f"coverage-{report_date.isoformat()}-{variant}{suffix}.geojson"
             files[variant] = BulletinFiles(
                 out_dir / f"{stem}.html", pdf_old if pdf_old.exists() else None,
                 out_dir / f"{stem}.json",
-                out_dir / f"incidents-{report_date.isoformat()}-{variant}{suffix}.geojson")
+                out_dir / f"incidents-{report_date.isoformat()}-{variant}{suffix}.geojson",
+                cov_old if cov_old.exists() else None)
             continue
         incidents = [i for i in view.incidents if i.time_start.date() <= report_date]
         features = (extra or {}).get("coverage_maps", {}).get("features") or []
@@ -411,11 +417,14 @@ def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: 
         geo_path = out_dir / f"incidents-{report_date.isoformat()}-{variant}{suffix}.geojson"
         geo_path.write_text(json.dumps(incidents_geojson(view, report_date, public), indent=1,
                                        ensure_ascii=False), encoding="utf-8")
+        cov_path = None
         if features and not public:  # the coverage maps' geometry, for GIS
-            (out_dir / f"coverage-{report_date.isoformat()}-{variant}{suffix}.geojson"
-             ).write_text(json.dumps({"type": "FeatureCollection", "features": features},
-                                     ensure_ascii=False), encoding="utf-8")
-        files[variant] = BulletinFiles(html_path, pdf_path, json_path, geo_path)
+            cov_path = (out_dir
+                        / f"coverage-{report_date.isoformat()}-{variant}{suffix}.geojson")
+            cov_path.write_text(json.dumps({"type": "FeatureCollection",
+                                            "features": features}, ensure_ascii=False),
+                                encoding="utf-8")
+        files[variant] = BulletinFiles(html_path, pdf_path, json_path, geo_path, cov_path)
     return files
 
 
