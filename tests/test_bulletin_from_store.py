@@ -86,3 +86,77 @@ def test_report_renders_a_day_the_store_has_no_bulletin_for(built_cycle: Path,
             render_from_store(store, date(2020, 1, 1), tmp_path / "none")
     finally:
         store.close()
+
+
+def test_a_derived_basis_gives_the_cycles_satellite_view(built_cycle: Path, scenario: Any,
+                                                        tmp_path: Path) -> None:
+    """Where no cycle kept a basis (a store the worker processes), it is derived from
+    the stored detections and a baseline artifact: the same view as the cycle's."""
+    from trucewatch.agreement import load_agreement
+    from trucewatch.pipeline.bulletins import derive_basis
+
+    db, day = _copy(built_cycle, tmp_path)
+    store = SqliteStore(db)
+    try:
+        kept = load_basis(store, day)
+        assert kept is not None
+        with pytest.raises(NotFoundError, match="no baseline artifact"):
+            derive_basis(store, day, baseline=tmp_path / "none.npz")
+        got = derive_basis(store, day, load_agreement(scenario.agreement),
+                           baseline=built_cycle / "baseline.npz")
+    finally:
+        store.close()
+    assert got.daily.equals(kept.daily)
+    # the cloud record is not in the store: its data gaps show as days without
+    # detections in a derived basis, no other day differs
+    derived, cycle = set(got.coverage.days_without_detections), set(
+        kept.coverage.days_without_detections)
+    assert cycle <= derived <= cycle | set(kept.coverage.days_without_data)
+    assert not got.coverage.cloud_known and not got.coverage.days_without_data
+    assert got.coverage.start == kept.coverage.start and got.coverage.end == day
+    assert "not restored" in got.derived and got.sensors is None
+
+
+def test_the_clock_renders_the_bulletin_from_the_store(built_cycle: Path, tmp_path: Path
+                                                       ) -> None:
+    """The products clock at the cut (19:30 Kyiv) publishes HTML and JSON bulletins
+    from the store: for the day before the cycle's, which no cycle rendered, from a basis
+    derived with the worker's baseline artifact; for the cycle's own day, nothing unless
+    the 19:30 cut says something else (then a revision, never an edit). A second tick
+    with nothing changed renders nothing."""
+    from datetime import datetime, timedelta
+
+    from trucewatch.pipeline.bulletins import StoreBulletins
+    from trucewatch.reports.tiers import Schedule, tick
+
+    db, day = _copy(built_cycle, tmp_path)
+    shutil.copy(built_cycle / "baseline.npz", str(db) + ".baseline.npz")  # as the worker
+    prev = day - timedelta(days=1)
+    store = SqliteStore(db)
+    schedule = Schedule()
+    now = schedule.cut(day) + timedelta(minutes=1)
+    maker = StoreBulletins(pdf=False)
+    out = tmp_path / "p"
+    try:
+        before = {str(p["name"]) for p in store.products()}
+        r = tick(store, now, out, schedule, bulletins=maker, catch_up_days=1)
+        assert not r.not_rendered, r.not_rendered
+        rendered = {p.name for p in r.published if p.name.startswith("bulletin-")}
+        assert {f"bulletin-{prev}-{v}.{e}" for v in ("public", "restricted")
+                for e in ("html", "json")} <= rendered
+        assert all(".rev" in n for n in rendered if n.startswith(f"bulletin-{day}-"))
+        assert not rendered & before
+        for n in rendered:
+            p = store.product(n)
+            assert p is not None and len(str(p["sha256"])) == 64
+        doc = json.loads((out / f"bulletin-{prev}-restricted.json").read_text())
+        cut = schedule.cut(prev)
+        assert doc["incidents"] and all(
+            datetime.fromisoformat(f"{r['date']}T{r['time']}:00+00:00") < cut
+            for r in doc["incidents"])
+        assert doc["source_sha256"] and doc["as_of"]["derived_from_store"]
+        again = tick(store, now + timedelta(minutes=5), out, schedule, bulletins=maker,
+                     catch_up_days=1)
+        assert not [p for p in again.published if p.name.startswith("bulletin-")]
+    finally:
+        store.close()

@@ -22,14 +22,16 @@ from pathlib import Path
 import polars as pl
 
 from trucewatch.adjudication.ceasefire import build_view
-from trucewatch.errors import ConfigError, NotFoundError, TrucewatchError
+from trucewatch.errors import NotFoundError, TrucewatchError
 from trucewatch.ingest.firms import FirmsFilter
 from trucewatch.model.agreement import Agreement
+from trucewatch.model.enums import SourceKind
 from trucewatch.pipeline.config import plan_cycle
 from trucewatch.pipeline.stages import classify_with
 from trucewatch.reports.basis import (
     SOURCE,
     RenderBasis,
+    allegations_before,
     day_end,
     load_basis,
     render_from_store,
@@ -41,6 +43,13 @@ from trucewatch.satellite.baseline import Baseline
 from trucewatch.storage.protocols import FullStore
 
 log = logging.getLogger("trucewatch.products")
+
+
+def _before(df: pl.DataFrame, cutoff: datetime) -> int:
+    """Rows observed before ``cutoff`` (the cycle's as-of rule on ``time_start``)."""
+    if df.is_empty():
+        return 0
+    return df.filter(pl.col("time_start").str.to_datetime(time_zone="UTC") < cutoff).height
 
 
 def baseline_beside(store: FullStore | Path | str) -> Path | None:
@@ -87,7 +96,10 @@ def derive_basis(store: FullStore, day: date, agreement: Agreement | None = None
     as_of = {"report_date": day.isoformat(), "cutoff": f"{end:%Y-%m-%dT%H:%M}Z",
              "reference_years": plan.reference_years, "firms_filter": flt.describe(),
              "used": {"fire_detections": current.height,
-                      "reference_detections": detections.height - current.height},
+                      "reference_detections": detections.height - current.height,
+                      "explosions": _before(store.explosions(), end),
+                      "drone_reports": _before(store.observations(SourceKind.DRONE), end),
+                      "allegations": len(allegations_before(store, end))},
              "fire_classes": dict(classified.full.group_by("fire_class").len().iter_rows()),
              "derived_from_store": True}
     return RenderBasis(day, end, view.daily, cover, None, None, as_of,
@@ -148,8 +160,14 @@ class StoreBulletins:
                 pdf=self.pdf, language=self.language, source=source,
                 progress=lambda what: log.info("products clock: bulletin %s: %s", day,
                                                what))
-        except (TrucewatchError, OSError, ConfigError) as err:
-            return f"rendering failed: {err}"
+        except (TrucewatchError, OSError) as err:
+            self._quick[day], self._last[day] = quick, f"rendering failed: {err}"
+            return self._last[day]
+        except Exception as err:  # a bug: logged in full; the clock's other products go on
+            log.exception("products clock: bulletin %s: rendering failed", day)
+            self._quick[day] = quick
+            self._last[day] = f"rendering failed ({type(err).__name__}: {err})"[:500]
+            return self._last[day]
         self._seen[day], self._quick[day], self._last[day] = source, quick, []
         log.info("products clock: bulletin %s rendered in %.1f s", day,
                  time.monotonic() - t0)

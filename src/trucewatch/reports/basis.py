@@ -202,7 +202,16 @@ def load_basis(store: FullStore, day: date) -> RenderBasis | None:
 
 
 def stored_agreement(store: FullStore) -> Agreement | None:
-    """The agreement the store's latest cycle applied (kept as evidence), or None."""
+    """The agreement the store's latest cycle applied: the one kept with its latest
+    render basis (with the files it names), else the agreement input kept as evidence
+    if it loads on its own; None when neither does."""
+    bases = store.inputs(SOURCE)
+    if bases:
+        b = bases[-1]
+        doc = json.loads(unpack(store.raw_input(str(b["raw_sha256"])), str(b["name"])))
+        got = RenderBasis.from_doc(doc).load_agreement()
+        if got is not None:
+            return got
     kept = store.inputs(SourceName.AGREEMENT)
     if not kept:
         return None

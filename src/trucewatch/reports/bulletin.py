@@ -399,7 +399,7 @@ def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: 
                 cov_old if cov_old.exists() else None)
             continue
         incidents = [i for i in view.incidents if i.time_start.date() <= report_date]
-        features = (extra or {}).get("coverage_maps", {}).get("features") or []
+        features = ((extra or {}).get("coverage_maps") or {}).get("features") or []
         cover_svg = "" if public or not features else coverage_svg(
             view.agreement, features, report_date.isoformat(), gettext)
         html = render_html(ctx, language, map_svg(view.agreement, incidents, public, gettext,
