@@ -269,6 +269,19 @@ def test_first_tick_on_a_long_history_is_bounded(store: SqliteStore, tmp_path: P
         tick(store, now, out, catch_up_days=-1)
 
 
+def test_catch_up_counts_back_from_the_latest_data(store: SqliteStore, tmp_path: Path
+                                                   ) -> None:
+    """A replayed or restored store whose data are months old: its last days are
+    published, not all skipped as older than a week before the wall clock."""
+    for k in range(20):
+        _add(store, k, DAY - timedelta(days=19 - k, hours=-3))
+    r = tick(store, DAY + timedelta(days=120), tmp_path / "p", catch_up_days=2)
+    lists = {p.day for p in r.published if p.name.startswith("list-")}
+    assert {DAY.date() - timedelta(days=d) for d in range(3)} <= lists
+    assert DAY.date() - timedelta(days=3) not in lists
+    assert len(r.skipped_days) == 17
+
+
 # ------------------------------------------------------- two clocks on one store
 class _Racing:
     """The store as one clock sees it, while a second clock on the same store file

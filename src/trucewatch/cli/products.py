@@ -24,8 +24,8 @@ TimezoneOpt = Annotated[str | None, typer.Option(
     help="the bulletin's time zone (default Europe/Kyiv)")]
 CatchUpOpt = Annotated[int, typer.Option(
     help="publish a day that has no product yet only if it is at most this many days "
-         "before NOW (a first tick on a store with a long history); older days are "
-         "listed and left unpublished")]
+         "before the store's latest incident (a first tick on a store with a long "
+         "history); older days are listed and left unpublished")]
 
 
 def products_dir(store: str, given: Path | None) -> Path:

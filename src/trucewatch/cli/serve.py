@@ -32,7 +32,8 @@ def serve(
                                                      "the products clock")] = 60.0,
     catch_up_days: Annotated[int, typer.Option(
         help="the products clock publishes a day that has no product yet only if it is "
-             "at most this many days old (a first start on a long history)")] = 7,
+             "at most this many days before the latest incident (a first start on a "
+             "long history)")] = 7,
     products_out: Annotated[Path | None, typer.Option(
         help="folder for the clock's products (default: --bulletins, else "
              "STORE.products)")] = None,

@@ -131,7 +131,9 @@ class StoreBulletins:
             if datetime.fromisoformat(t).astimezone(UTC) < cutoff:
                 h.update(f"{i}|{st}|{sha}\n".encode())
         h.update(json.dumps(store.rulings(), sort_keys=True, default=str).encode())
-        h.update(store.fire_summary().sort(pl.all()).write_csv().encode())
+        fires = store.fire_summary()  # the satellite rows a basis of ``day`` reads
+        h.update(fires.filter(pl.col("acq_date") <= day).sort(pl.all()).write_csv()
+                 .encode())
         h.update(str(len(store.inputs(SOURCE))).encode())
         art = self.baseline or baseline_beside(store)
         if art is not None and art.is_file():

@@ -411,7 +411,8 @@ def _why(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
 def _days(state: _State, schedule: Schedule, now: datetime, catch_up_days: int
           ) -> tuple[set[date], set[date], set[date]]:
     """The UTC days with a list to consider, the local days with a bulletin, and the days
-    left out: with nothing published yet and older than ``catch_up_days`` before now."""
+    left out: with nothing published yet and more than ``catch_up_days`` before the
+    latest incident (now, when there is none)."""
     lists = {r.time_start.date() for r in state.rows if r.time_start <= now}
     lists.add(now.astimezone(UTC).date())
     latest_cut = schedule.latest_cut_day(now)
@@ -422,8 +423,13 @@ def _days(state: _State, schedule: Schedule, now: datetime, catch_up_days: int
         f = family_of(str(p["name"]))
         if f is not None:
             started[f[0]].add(f[1])
-    oldest_list = now.astimezone(UTC).date() - timedelta(days=catch_up_days)
-    oldest_daily = latest_cut - timedelta(days=catch_up_days)
+    # counted back from the latest incident (now when none): a live store's is today; a
+    # replayed or restored one's last days of data are published, not skipped
+    seen = [r.time_start for r in state.rows if r.time_start <= now]
+    last = max(seen) if seen else now
+    oldest_list = last.astimezone(UTC).date() - timedelta(days=catch_up_days)
+    oldest_daily = min(latest_cut, schedule.bulletin_day(last)) - timedelta(
+        days=catch_up_days)
     left = {d for d in lists if d < oldest_list} | {d for d in daily if d < oldest_daily}
     lists = {d for d in lists if d >= oldest_list} | started[LIST]
     daily = {d for d in daily if d >= oldest_daily} | started[DAILY]
@@ -440,7 +446,8 @@ def tick(store: FullStore, now: datetime, out_dir: Path,
     by two clocks on one store (the second one's attempt at a name is a no-op).
 
     ``catch_up_days``: a day with no product yet is published only if it is at most
-    this many days before ``now`` (default 7), so that a clock's first start on a store
+    this many days before the store's latest incident (``now`` when there is none;
+    default 7), so that a clock's first start on a store
     with a long history does not publish every old day at once; the days left out are
     in the result (``skipped_days``) and logged. Days already published keep being
     revised on late data. ``bulletins``: renders the daily bulletin's HTML/PDF/JSON
