@@ -305,4 +305,4 @@ def render_from_store(store: FullStore, day: date, out_dir: Path, *,
              "public and restricted)")
     return render(view, basis.coverage, day, out_dir, len(store.quarantine()),
                   basis.ingest, pdf=pdf, sensors=basis.sensors, extra=extra,
-                  language=language)
+                  language=language, progress=progress)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -371,10 +372,13 @@ def render_html(ctx: dict[str, Any], language: str | None = None, map_svg: str =
 def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: Path,
            quarantined: int = 0, ingest_summary: list[dict[str, Any]] | None = None,
            pdf: bool = True, sensors: dict[str, Any] | None = None,
-           extra: dict[str, Any] | None = None, language: str = "en"
+           extra: dict[str, Any] | None = None, language: str = "en",
+           progress: Callable[[str], None] | None = None
            ) -> dict[str, BulletinFiles]:
-    """Write both variants in ``language`` (en, uk, ru or fr); see the module's doc."""
+    """Write both variants in ``language`` (en, uk, ru or fr); see the module's doc.
+    ``progress``: told each step (a PDF takes seconds)."""
     check_language(language)
+    say = progress or (lambda _: None)
     out_dir.mkdir(parents=True, exist_ok=True)
     gettext = Formatter(language).gettext
     trend = trend_svg(view.daily.filter(pl.col("acq_date") <= report_date),
@@ -402,6 +406,7 @@ def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: 
         features = ((extra or {}).get("coverage_maps") or {}).get("features") or []
         cover_svg = "" if public or not features else coverage_svg(
             view.agreement, features, report_date.isoformat(), gettext)
+        say(f"{variant}: HTML (maps and figures)")
         html = render_html(ctx, language, map_svg(view.agreement, incidents, public, gettext,
                                                   report_date), trend, cover_svg)
         html_path = out_dir / f"{stem}.html"
@@ -411,6 +416,7 @@ def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: 
             from weasyprint import HTML
 
             pdf_path = out_dir / f"{stem}.pdf"
+            say(f"{variant}: PDF (WeasyPrint)")
             HTML(string=html, base_url=str(out_dir)).write_pdf(pdf_path)
         json_path = out_dir / f"{stem}.json"
         json_path.write_text(json.dumps(ctx, indent=2, ensure_ascii=False), encoding="utf-8")

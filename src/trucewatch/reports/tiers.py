@@ -409,10 +409,10 @@ def _why(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
 
 
 def _days(state: _State, schedule: Schedule, now: datetime, catch_up_days: int
-          ) -> tuple[set[date], set[date], set[date]]:
-    """The UTC days with a list to consider, the local days with a bulletin, and the days
-    left out: with nothing published yet and more than ``catch_up_days`` before the
-    latest incident (now, when there is none)."""
+          ) -> tuple[set[date], set[date], set[date], date]:
+    """The UTC days with a list to consider, the local days with a bulletin, the days
+    left out (with nothing published yet and more than ``catch_up_days`` before the
+    latest incident, or now when there is none), and the window's first local day."""
     lists = {r.time_start.date() for r in state.rows if r.time_start <= now}
     lists.add(now.astimezone(UTC).date())
     latest_cut = schedule.latest_cut_day(now)
@@ -434,7 +434,7 @@ def _days(state: _State, schedule: Schedule, now: datetime, catch_up_days: int
     lists = {d for d in lists if d >= oldest_list} | started[LIST]
     daily = {d for d in daily if d >= oldest_daily} | started[DAILY]
     left -= lists | daily
-    return lists, {d for d in daily if d <= latest_cut}, left
+    return lists, {d for d in daily if d <= latest_cut}, left, oldest_daily
 
 
 def tick(store: FullStore, now: datetime, out_dir: Path,
@@ -461,7 +461,7 @@ def tick(store: FullStore, now: datetime, out_dir: Path,
     schedule = schedule or Schedule()
     state = _State.of(store)
     result = TickResult(now)
-    list_days, daily_days, left = _days(state, schedule, now, catch_up_days)
+    list_days, daily_days, left, window = _days(state, schedule, now, catch_up_days)
     result.skipped_days = sorted(left)
     if left:
         log.info("products clock: %d day(s) from %s to %s have no product and are older "
@@ -481,15 +481,19 @@ def tick(store: FullStore, now: datetime, out_dir: Path,
     for day in sorted(daily_days):
         rows = state.between(schedule.cut(day - timedelta(days=1)), schedule.cut(day),
                              right_closed=True)
+        revised = False
         for variant in ("public", "restricted"):
             family = f"{DAILY}-{day.isoformat()}-{variant}"
             header = {"tier": DAILY, "due_at": _iso(schedule.cut(day)),
                       "schedule": schedule.describe()}
-            _count(result, _write(
-                state, out_dir, family, DAILY, day, variant, header, rows,
-                partial(daily_content, state, rows, schedule, day, variant == "public"),
-                now, actor))
-        if bulletins is not None:
+            done = _write(state, out_dir, family, DAILY, day, variant, header, rows,
+                          partial(daily_content, state, rows, schedule, day,
+                                  variant == "public"), now, actor)
+            revised |= done is not None
+            _count(result, done)
+        # rendered within the window, and beyond it when its period's JSON just changed
+        # (late data about an old day): a tick does not re-examine every old bulletin
+        if bulletins is not None and (day >= window or revised):
             _bulletin(state, out_dir, day, schedule.cut(day), bulletins, result, actor)
     result.lost = list(state.lost)
     return result
