@@ -160,3 +160,19 @@ def test_the_clock_renders_the_bulletin_from_the_store(built_cycle: Path, tmp_pa
         assert not [p for p in again.published if p.name.startswith("bulletin-")]
     finally:
         store.close()
+
+
+def test_report_for_a_day_with_nothing_names_the_published_days(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    store = SqliteStore(db)
+    a = tmp_path / "bulletin-2026-05-01-public.json"
+    a.write_text('{"n": 1}')
+    store.publish_product(a, "json", date(2026, 5, 1), "public")
+    store.close()
+    r = CliRunner().invoke(app, ["report", "--store", str(db), "--date", "2026-05-02",
+                                 "--out", str(tmp_path / "o"), "--no-pdf"])
+    text = " ".join((r.output + str(r.exception or "") + " "
+                     + str(getattr(r.exception, "fix", ""))).split())
+    assert r.exit_code != 0
+    assert "no product published for 2026-05-02" in text and "cannot be rendered" in text
+    assert "2026-05-01" in text  # the days there are

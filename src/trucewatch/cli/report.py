@@ -19,6 +19,7 @@ def from_store(store: Path, day: str | None, out_dir: Path, revision: int | None
     """Write the products published for ``day`` (latest revision) from ``store``; with
     ``render``, or when no bulletin is published for ``day``, render the day's bulletin
     from the store (reports/basis.py)."""
+    from trucewatch.errors import NotFoundError, TrucewatchError
     from trucewatch.reports.archive import products_of, restore
     from trucewatch.storage import open_store
 
@@ -39,7 +40,17 @@ def from_store(store: Path, day: str | None, out_dir: Path, revision: int | None
         if render or not has_bulletin:
             if not render:
                 out.print(f"no bulletin published for {when}: rendering it from the store")
-            _render(db, when, out_dir, pdf, agreement, language)
+            try:
+                _render(db, when, out_dir, pdf, agreement, language)
+            except TrucewatchError as err:
+                if render or published:
+                    raise
+                try:  # nothing published, nothing to render from: name the days there are
+                    products_of(db, when, revision)
+                except NotFoundError as none:
+                    raise NotFoundError(f"{none.message}, and it cannot be rendered from "
+                                        f"the store ({err.message})", fix=none.fix) from err
+                raise
             if render or not published:
                 return
         products_of(db, when, revision)  # NotFoundError naming the published days
@@ -63,16 +74,16 @@ def _render(db: Any, when: date, out_dir: Path, pdf: bool, agreement: Path | Non
     from trucewatch.reports.basis import load_basis, render_from_store
 
     t0 = time.monotonic()
+    given = load_agreement(agreement) if agreement else None
     basis = load_basis(db, when)
     if basis is None:
         from trucewatch.pipeline.bulletins import derive_basis
 
         out.print(f"{when}: no render basis kept (no cycle ran for it): deriving it from "
                   "the stored detections and the worker's baseline artifact")
-        basis = derive_basis(db, when, load_agreement(agreement) if agreement else None)
+        basis = derive_basis(db, when, given)
     files = render_from_store(
-        db, when, out_dir, basis=basis,
-        agreement=load_agreement(agreement) if agreement else None, pdf=pdf,
+        db, when, out_dir, basis=basis, agreement=given, pdf=pdf,
         language=language, progress=lambda what: out.print(
             f"[{time.monotonic() - t0:5.1f} s] {what}"))
     t = Table("rendered", "variant")
