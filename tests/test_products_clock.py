@@ -238,3 +238,148 @@ def test_cli_tick_and_api_listing(tmp_path: Path) -> None:
 def test_family_of_names() -> None:
     assert family_of("list-2026-05-30-6h.rev3.json")[2:] == ("6h", 3)
     assert family_of("bulletin-2026-05-30-public.json") is None
+
+
+# ------------------------------------------------------------- backlog at first start
+def test_first_tick_on_a_long_history_is_bounded(store: SqliteStore, tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "p"
+    for k in range(30):  # one incident a day for 30 days before DAY
+        _add(store, k, DAY - timedelta(days=29 - k, hours=-3))
+    now = DAY + timedelta(hours=17)
+    with caplog.at_level("INFO", logger="trucewatch.products"):
+        r = tick(store, now, out)  # the default window: 7 days
+    days = {p.day for p in r.published}
+    assert min(days) == (now - timedelta(days=7)).date()
+    assert r.skipped_days and max(r.skipped_days) < min(days)
+    assert r.skipped_days[0] == (DAY - timedelta(days=29)).date()
+    assert "older than the catch-up window (7 days)" in caplog.text
+    assert not [n for n in _names(store) if family_of(n) and family_of(n)[1] < min(days)]
+    # explicit: a wider window publishes the older days, once
+    wide = tick(store, now + timedelta(minutes=1), out, catch_up_days=40)
+    assert {p.day for p in wide.published} == set(r.skipped_days)
+    assert not wide.skipped_days
+    # a day already published keeps being revised on late data, window or not
+    old = DAY - timedelta(days=20)
+    _add(store, 99, old + timedelta(hours=9))
+    late = tick(store, now + timedelta(minutes=2), out, catch_up_days=0)
+    assert {p.name for p in late.published if p.day == old.date()} >= {
+        f"list-{old.date()}-24h.rev2.json"}
+    with pytest.raises(ConfigError, match="catch-up"):
+        tick(store, now, out, catch_up_days=-1)
+
+
+def test_catch_up_counts_back_from_the_latest_data(store: SqliteStore, tmp_path: Path
+                                                   ) -> None:
+    """A replayed or restored store whose data are months old: its last days are
+    published, not all skipped as older than a week before the wall clock."""
+    for k in range(20):
+        _add(store, k, DAY - timedelta(days=19 - k, hours=-3))
+    r = tick(store, DAY + timedelta(days=120), tmp_path / "p", catch_up_days=2)
+    lists = {p.day for p in r.published if p.name.startswith("list-")}
+    assert {DAY.date() - timedelta(days=d) for d in range(3)} <= lists
+    assert DAY.date() - timedelta(days=3) not in lists
+    assert len(r.skipped_days) == 17
+
+
+# ------------------------------------------------------- two clocks on one store
+class _Racing:
+    """The store as one clock sees it, while a second clock on the same store file
+    publishes everything between this one's decision and its first publication."""
+
+    def __init__(self, inner: SqliteStore, rival: SqliteStore, out: Path, at: datetime
+                 ) -> None:
+        self.inner, self.rival, self.out, self.at = inner, rival, out, at
+        self.rival_result: object = None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def publish_product(self, *args: object, **kw: object) -> bool:
+        if self.rival_result is None:
+            self.rival_result = tick(self.rival, self.at + timedelta(seconds=1), self.out)
+        return self.inner.publish_product(*args, **kw)  # type: ignore[arg-type]
+
+
+def test_two_clocks_on_one_store_never_duplicate_or_overwrite(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    db, out = tmp_path / "tw.db", tmp_path / "p"
+    a = SqliteStore(db)
+    _add(a, 1, DAY + timedelta(hours=3))
+    _add(a, 2, DAY + timedelta(hours=12))
+    b = SqliteStore(db)
+    now = DAY + timedelta(hours=17)
+    racing = _Racing(a, b, out, now)
+    with caplog.at_level("INFO", logger="trucewatch.products"):
+        mine = tick(racing, now, out)  # type: ignore[arg-type]
+    theirs = racing.rival_result
+    assert theirs is not None and theirs.published  # type: ignore[attr-defined]
+    # every name this clock tried was the rival's already: a no-op each, logged
+    assert mine.lost and not mine.published
+    assert set(mine.lost) <= {p.name for p in theirs.published}  # type: ignore[attr-defined]
+    assert "published meanwhile by another clock" in caplog.text
+    products = a.products()
+    assert len(products) == len({p["name"] for p in products})  # no duplicate
+    for p in products:  # each file on disk is the one published (never overwritten)
+        assert hashlib.sha256((out / str(p["name"])).read_bytes()).hexdigest() == p["sha256"]
+    assert not [f for f in out.iterdir() if f.name.endswith(".tmp")]  # no scratch left
+    assert a.verify() == []
+    b.close()
+    a.close()
+
+
+# ------------------------------------------------ the rendered bulletin at the cut
+class _Maker:
+    """A bulletin maker writing small files (the real one is tested in
+    test_bulletin_from_store.py): what the clock does with what it renders."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, list[str]]] = []
+        self.text = "v1"
+
+    def __call__(self, store: SqliteStore, day: object, cutoff: datetime, staging: Path
+                 ) -> list[tuple[Path, str, str]] | str:
+        self.calls.append((str(day), cutoff.isoformat(), sorted(p.name for p in
+                                                                  staging.iterdir())))
+        if str(day) != "2026-05-30":
+            return "no render basis: test"
+        rev = "" if self.text == "v1" else ".rev2"
+        got = []
+        for variant in ("public", "restricted"):
+            for ext in ("html", "pdf", "json"):
+                p = staging / f"bulletin-{day}-{variant}{rev}.{ext}"
+                p.write_text(f"{variant} {self.text}")
+                got.append((p, ext, variant))
+        return got
+
+
+def test_the_clock_publishes_the_rendered_bulletin_at_the_cut(store: SqliteStore,
+                                                             tmp_path: Path) -> None:
+    out, maker = tmp_path / "p", _Maker()
+    _add(store, 1, DAY + timedelta(hours=3))
+    _add(store, 2, DAY - timedelta(hours=12))  # in the 29th's bulletin period
+    r = tick(store, DAY + timedelta(hours=16, minutes=31), out, bulletins=maker)
+    names = {p.name for p in r.published}
+    want = {f"bulletin-2026-05-30-{v}.{e}" for v in ("public", "restricted")
+            for e in ("html", "pdf", "json")}
+    assert want <= names
+    # a day the maker cannot render: its JSON product only, and why
+    assert r.not_rendered == {DAY.date() - timedelta(days=1): "no render basis: test"}
+    assert "daily-2026-05-29-public.json" in names
+    cut = next(c for c in maker.calls if c[0] == "2026-05-30")
+    assert cut[1] == "2026-05-30T16:30:00+00:00"  # 19:30 Kyiv
+    for n in want:
+        assert (out / n).read_text().endswith("v1")
+    # the next tick: the maker sees the published JSONs (its revision rule), and what
+    # it returns that is published already is left as it was
+    again = tick(store, DAY + timedelta(hours=16, minutes=40), out, bulletins=maker)
+    assert not [p for p in again.published if p.name.startswith("bulletin-")]
+    assert [c for c in maker.calls if c[0] == "2026-05-30"][-1][2] == [
+        "bulletin-2026-05-30-public.json", "bulletin-2026-05-30-restricted.json"]
+    maker.text = "v2"  # a later review: a revision beside the published one
+    rev = tick(store, DAY + timedelta(hours=16, minutes=50), out, bulletins=maker)
+    assert {p.name for p in rev.published if p.name.startswith("bulletin-")} == {
+        n.replace(".", ".rev2.", 1) for n in want}
+    assert (out / "bulletin-2026-05-30-public.html").read_text() == "public v1"
+    done = {x.path.name for x in restore(store, DAY.date(), tmp_path / "again")}
+    assert "bulletin-2026-05-30-public.rev2.pdf" in done

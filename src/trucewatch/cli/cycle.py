@@ -156,13 +156,20 @@ def report(
                    ] = None,
     revision: Annotated[int | None, typer.Option(help="with --store: this revision "
                                                  "(default: the latest)")] = None,
+    render: Annotated[bool, typer.Option(
+        "--render", help="with --store: render the day's bulletin (HTML, PDF, JSON) from "
+        "the store's current state instead of writing the published files; also done "
+        "when no bulletin is published for the day")] = False,
+    pdf: Annotated[bool, typer.Option(help="with --render: write the PDFs too")] = True,
 ) -> None:
     """Write the bulletin for one day: from a store's published products (--store S
-    --date D: no re-ingest), or as run does with explicit inputs."""
+    --date D: no re-ingest; a day with no bulletin published is rendered from the
+    store), or as run does with explicit inputs."""
     if store is not None:
         from trucewatch.cli.report import from_store
 
-        return from_store(store, day or report_date, out_dir, revision)
+        return from_store(store, day or report_date, out_dir, revision, render=render,
+                          pdf=pdf, agreement=agreement, language=language)
     if agreement is None or not firms or not years:
         raise typer.BadParameter("give --store S --date D, or --agreement, --firms and "
                                  "--years")

@@ -22,6 +22,10 @@ BulletinAtOpt = Annotated[str | None, typer.Option(
     help="local time of the daily bulletin's cut (default 19:30)")]
 TimezoneOpt = Annotated[str | None, typer.Option(
     help="the bulletin's time zone (default Europe/Kyiv)")]
+CatchUpOpt = Annotated[int, typer.Option(
+    help="publish a day that has no product yet only if it is at most this many days "
+         "before the store's latest incident (a first tick on a store with a long "
+         "history); older days are listed and left unpublished")]
 
 
 def products_dir(store: str, given: Path | None) -> Path:
@@ -59,9 +63,21 @@ def tick(store: Annotated[str, typer.Option(help="store (file or postgresql:// U
                                                       "products (default STORE.products)")
                             ] = None,
          tiers: TiersOpt = None, bulletin_at: BulletinAtOpt = None,
-         timezone: TimezoneOpt = None) -> None:
+         timezone: TimezoneOpt = None,
+         catch_up_days: CatchUpOpt = 7,
+         render: Annotated[bool, typer.Option(
+             help="render the daily bulletin's HTML and PDF at the cut (else JSON only)")
+         ] = True,
+         pdf: Annotated[bool, typer.Option(help="with --render: the PDFs too")] = True,
+         agreement: Annotated[Path | None, typer.Option(
+             help="agreement YAML for the rendered bulletin (default: the one the store "
+                  "keeps)")] = None) -> None:
     """Publish every product due at NOW whose content is not published yet (a changed
     one as a new revision; a published product is never edited)."""
+    import time
+
+    from trucewatch.agreement import load_agreement
+    from trucewatch.pipeline.bulletins import StoreBulletins
     from trucewatch.reports.tiers import Schedule
     from trucewatch.reports.tiers import tick as run_tick
     from trucewatch.storage import open_store
@@ -70,15 +86,27 @@ def tick(store: Annotated[str, typer.Option(help="store (file or postgresql:// U
         raise typer.BadParameter(f"--store {store}: no such file")
     schedule = Schedule.parse(tiers, bulletin_at, timezone)
     when = _now(now)
+    maker = StoreBulletins(load_agreement(agreement) if agreement else None, pdf=pdf) \
+        if render else None
+    t0 = time.monotonic()
     db = open_store(store)
     try:
-        r = run_tick(db, when, products_dir(store, out_dir), schedule)
+        r = run_tick(db, when, products_dir(store, out_dir), schedule,
+                     catch_up_days=catch_up_days, bulletins=maker)
     finally:
         db.close()
     for p in r.published:
         out.print(f"published {p.name} ({p.reason})")
+    for name in r.lost:
+        out.print(f"{name}: published meanwhile by another clock on this store (no-op)")
+    for day, why in r.not_rendered.items():
+        out.print(f"bulletin {day}: HTML/PDF not rendered ({why}); JSON only")
+    if r.skipped_days:
+        out.print(f"{len(r.skipped_days)} older day(s) without products left unpublished "
+                  f"({r.skipped_days[0]} to {r.skipped_days[-1]}; --catch-up-days "
+                  f"{catch_up_days}: raise it to publish them)")
     out.print(f"{len(r.published)} product(s) published at {when.isoformat()}, "
-              f"{r.unchanged} unchanged")
+              f"{r.unchanged} unchanged, in {time.monotonic() - t0:.1f} s")
 
 
 @products_app.command("list")

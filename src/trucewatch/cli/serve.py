@@ -30,6 +30,10 @@ def serve(
         help="run the products clock (tiered incident lists, the daily bulletin)")] = True,
     products_interval: Annotated[float, typer.Option(help="seconds between two ticks of "
                                                      "the products clock")] = 60.0,
+    catch_up_days: Annotated[int, typer.Option(
+        help="the products clock publishes a day that has no product yet only if it is "
+             "at most this many days before the latest incident (a first start on a "
+             "long history)")] = 7,
     products_out: Annotated[Path | None, typer.Option(
         help="folder for the clock's products (default: --bulletins, else "
              "STORE.products)")] = None,
@@ -80,7 +84,8 @@ def serve(
     loops = []  # background loops (pipeline.background), one call each
     if products:
         loops.append(_products_clock(store, products_out or bulletins, products_interval,
-                                     tiers, bulletin_at, timezone))
+                                     tiers, bulletin_at, timezone, catch_up_days,
+                                     agreement))
     if webhook_url:
         loops.append(_webhooks(store, webhook_url, webhook_secret_env, webhook_interval,
                                webhook_timeout, webhook_records))
@@ -95,15 +100,21 @@ def serve(
 
 
 def _products_clock(store: Path, out_dir: Path | None, interval: float, tiers: str | None,
-                    bulletin_at: str | None, timezone: str | None) -> Any:
+                    bulletin_at: str | None, timezone: str | None, catch_up_days: int = 7,
+                    agreement: Path | None = None) -> Any:
+    from trucewatch.agreement import load_agreement
     from trucewatch.cli.products import products_dir
     from trucewatch.pipeline.background import products_clock
+    from trucewatch.pipeline.bulletins import StoreBulletins
     from trucewatch.reports.tiers import Schedule
 
     folder = products_dir(str(store), out_dir)
-    out.print(f"products clock: every {interval:g} s into {folder}")
+    out.print(f"products clock: every {interval:g} s into {folder} (catch-up "
+              f"{catch_up_days} days)")
+    maker = StoreBulletins(load_agreement(agreement) if agreement else None)
     return products_clock(store, folder, interval, Schedule.parse(tiers, bulletin_at,
-                                                                  timezone))
+                                                                  timezone),
+                          catch_up_days, maker)
 
 
 def _webhooks(store: Path, url: str, secret_env: str, interval: float, timeout: float,

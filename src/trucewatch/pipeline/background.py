@@ -68,19 +68,29 @@ class Periodic:
 
 
 def products_clock(store: Path | str, out_dir: Path, interval_s: float = 60.0,
-                   schedule: tiers.Schedule | None = None) -> Periodic:
+                   schedule: tiers.Schedule | None = None,
+                   catch_up_days: int = tiers.DEFAULT_CATCH_UP_DAYS,
+                   bulletins: tiers.BulletinMaker | None = None) -> Periodic:
     """The products clock (:func:`trucewatch.reports.tiers.tick` at the current time),
-    started."""
+    started. ``bulletins``: renders the daily bulletin's HTML/PDF at the cut
+    (:class:`trucewatch.pipeline.bulletins.StoreBulletins`); None: JSON only."""
     schedule = schedule or tiers.Schedule()
+    said: set[tuple[str, str]] = set()  # each "not rendered" reason is logged once
 
     def step(_: threading.Event) -> None:
         db = open_store(store, pooled=True)
         try:
-            r = tiers.tick(db, datetime.now(UTC), out_dir, schedule)
+            r = tiers.tick(db, datetime.now(UTC), out_dir, schedule,
+                           catch_up_days=catch_up_days, bulletins=bulletins)
         finally:
             db.close()
         for p in r.published:
             log.info("published %s (%s)", p.name, p.reason)
+        for day, why in r.not_rendered.items():
+            if (day.isoformat(), why) not in said:
+                said.add((day.isoformat(), why))
+                log.warning("daily bulletin %s: HTML/PDF not rendered (%s); its JSON "
+                            "product is published", day, why)
 
     return Periodic("products-clock", interval_s, step).start()
 

@@ -54,6 +54,7 @@ from trucewatch.model.enums import SourceKind, SourceName
 from trucewatch.model.incident import Incident, Violation
 from trucewatch.pipeline.config import CycleConfig, FieldInputs, Plan, SensorInputs, plan_cycle
 from trucewatch.reports.archive import archive_product
+from trucewatch.reports.basis import RenderBasis, agreement_bundle, save_basis
 from trucewatch.reports.bulletin import BulletinFiles, render
 from trucewatch.reports.coverage import coverage
 from trucewatch.review.workflow import ReviewService
@@ -664,9 +665,17 @@ class PublishStage:
                            "incidents": fus.incidents.height,
                            "stored": len(view.incidents)}}
         figures = data.locate.figures
+        sensors = figures.summary() if figures else None
+        # what the renderer needs that the store's rows do not say, kept in the store:
+        # the day's bulletin renders again from the store alone (reports/basis.py)
+        save_basis(store, RenderBasis(
+            day, cutoff, view.daily, cover, data.rule.maps, sensors, as_of,
+            sorted(set(fus.evidence["source_kind"].to_list())),
+            {"observations": fus.evidence.height, "incidents": fus.incidents.height},
+            summary, cfg.review is not None,
+            agreement=agreement_bundle(cfg.agreement_path)))
         bulletins = render(view, cover, day, cfg.out_dir, quarantined, summary,
-                           pdf=self.pdf, sensors=figures.summary() if figures else None,
-                           extra=extra, language=cfg.language)
+                           pdf=self.pdf, sensors=sensors, extra=extra, language=cfg.language)
         _publish(store, bulletins, day)
         # the log's head, signed (the mission key, pinned in the log by the first one)
         store.publish_checkpoint(cfg.out_dir, day, cfg.mission_key)
@@ -684,7 +693,7 @@ def _publish(store: ArchiveStore, bulletins: dict[str, Any], day: date) -> None:
     only these); a product already published under its name is left as it was."""
     for variant, files in bulletins.items():
         for kind, path in (("html", files.html), ("pdf", files.pdf), ("json", files.json),
-                           ("geojson", files.geojson)):
+                           ("geojson", files.geojson), ("geojson", files.coverage)):
             if path is not None and Path(path).is_file():
                 store.publish_product(Path(path), kind, day, variant)
                 archive_product(store, Path(path))  # renderable from the store alone

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -54,6 +55,7 @@ class BulletinFiles:
     pdf: Path | None
     json: Path
     geojson: Path
+    coverage: Path | None = None  # coverage-DATE-restricted.geojson (restricted only)
 
 
 def _incident_row(inc: Any, public: bool, near: PlaceRef | None = None) -> dict[str, Any]:
@@ -221,6 +223,9 @@ def build_context(view: CeasefireView, coverage: Coverage, report_date: date, va
         # who covered which sector by which asset, and the gaps (agreement/coalition.py)
         "coalition": None if public else (extra or {}).get("coalition"),
         "as_of": (extra or {}).get("as_of"),
+        # what a bulletin rendered from the store rests on (reports/basis.py)
+        **({"source_sha256": (extra or {})["source"]} if (extra or {}).get("source")
+           else {}),
         **_field_context(view, extra or {}, public, near),
     }
 
@@ -250,7 +255,7 @@ def coverage_maps_context(maps: dict[str, Any] | None, public: bool) -> dict[str
 # what a re-run may change without changing what the bulletin says
 _BOOKKEEPING = ("generated_at", "trucewatch_version", "ingest", "quarantined_rows",
                 "integrity", "review", "review_scripted", "refused_submissions",
-                "refused_count", "revision", "as_of")
+                "refused_count", "revision", "as_of", "source_sha256")
 
 
 def _substance(ctx: dict[str, Any]) -> str:
@@ -367,10 +372,13 @@ def render_html(ctx: dict[str, Any], language: str | None = None, map_svg: str =
 def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: Path,
            quarantined: int = 0, ingest_summary: list[dict[str, Any]] | None = None,
            pdf: bool = True, sensors: dict[str, Any] | None = None,
-           extra: dict[str, Any] | None = None, language: str = "en"
+           extra: dict[str, Any] | None = None, language: str = "en",
+           progress: Callable[[str], None] | None = None
            ) -> dict[str, BulletinFiles]:
-    """Write both variants in ``language`` (en, uk, ru or fr); see the module's doc."""
+    """Write both variants in ``language`` (en, uk, ru or fr); see the module's doc.
+    ``progress``: told each step (a PDF takes seconds)."""
     check_language(language)
+    say = progress or (lambda _: None)
     out_dir.mkdir(parents=True, exist_ok=True)
     gettext = Formatter(language).gettext
     trend = trend_svg(view.daily.filter(pl.col("acq_date") <= report_date),
@@ -387,15 +395,18 @@ def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: 
         stem = f"bulletin-{report_date.isoformat()}-{variant}{suffix}"
         if not write:  # the published bulletin already says this: leave it untouched
             pdf_old = out_dir / f"{stem}.pdf"
+            cov_old = out_dir / f"coverage-{report_date.isoformat()}-{variant}{suffix}.geojson"
             files[variant] = BulletinFiles(
                 out_dir / f"{stem}.html", pdf_old if pdf_old.exists() else None,
                 out_dir / f"{stem}.json",
-                out_dir / f"incidents-{report_date.isoformat()}-{variant}{suffix}.geojson")
+                out_dir / f"incidents-{report_date.isoformat()}-{variant}{suffix}.geojson",
+                cov_old if cov_old.exists() else None)
             continue
         incidents = [i for i in view.incidents if i.time_start.date() <= report_date]
-        features = (extra or {}).get("coverage_maps", {}).get("features") or []
+        features = ((extra or {}).get("coverage_maps") or {}).get("features") or []
         cover_svg = "" if public or not features else coverage_svg(
             view.agreement, features, report_date.isoformat(), gettext)
+        say(f"{variant}: HTML (maps and figures)")
         html = render_html(ctx, language, map_svg(view.agreement, incidents, public, gettext,
                                                   report_date), trend, cover_svg)
         html_path = out_dir / f"{stem}.html"
@@ -405,17 +416,21 @@ def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: 
             from weasyprint import HTML
 
             pdf_path = out_dir / f"{stem}.pdf"
+            say(f"{variant}: PDF (WeasyPrint)")
             HTML(string=html, base_url=str(out_dir)).write_pdf(pdf_path)
         json_path = out_dir / f"{stem}.json"
         json_path.write_text(json.dumps(ctx, indent=2, ensure_ascii=False), encoding="utf-8")
         geo_path = out_dir / f"incidents-{report_date.isoformat()}-{variant}{suffix}.geojson"
         geo_path.write_text(json.dumps(incidents_geojson(view, report_date, public), indent=1,
                                        ensure_ascii=False), encoding="utf-8")
+        cov_path = None
         if features and not public:  # the coverage maps' geometry, for GIS
-            (out_dir / f"coverage-{report_date.isoformat()}-{variant}{suffix}.geojson"
-             ).write_text(json.dumps({"type": "FeatureCollection", "features": features},
-                                     ensure_ascii=False), encoding="utf-8")
-        files[variant] = BulletinFiles(html_path, pdf_path, json_path, geo_path)
+            cov_path = (out_dir
+                        / f"coverage-{report_date.isoformat()}-{variant}{suffix}.geojson")
+            cov_path.write_text(json.dumps({"type": "FeatureCollection",
+                                            "features": features}, ensure_ascii=False),
+                                encoding="utf-8")
+        files[variant] = BulletinFiles(html_path, pdf_path, json_path, geo_path, cov_path)
     return files
 
 

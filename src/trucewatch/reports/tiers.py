@@ -36,24 +36,33 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import re
+import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from trucewatch.errors import ConfigError, TrucewatchError
 from trucewatch.ingest.base import unpack
 from trucewatch.model.enums import Status
 from trucewatch.model.incident import Incident, Violation
-from trucewatch.reports.archive import archive_product
+from trucewatch.reports.archive import archive_product, revision_of
 from trucewatch.storage.protocols import FullStore
 
+log = logging.getLogger("trucewatch.products")
+
 SCHEMA = "trucewatch/product"
+# how many days back a tick publishes a day that has no product yet (a store with a long
+# history, at the clock's first start): older days are left unpublished, and said so
+DEFAULT_CATCH_UP_DAYS = 7
 LIST, DAILY = "list", "daily"
 _NAME = re.compile(r"^(list|daily)-(\d{4}-\d\d-\d\d)-([A-Za-z0-9_]+?)(?:\.rev(\d+))?\.json$")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|min|h|d)$")
@@ -182,6 +191,21 @@ class TickResult:
     now: datetime
     published: list[Published] = field(default_factory=list)
     unchanged: int = 0  # live products whose content still holds
+    # days with nothing published yet, older than the catch-up window: not published
+    skipped_days: list[date] = field(default_factory=list)
+    # products another clock on the same store published first (this one's: a no-op)
+    lost: list[str] = field(default_factory=list)
+    # local days whose bulletin could not be rendered (HTML/PDF), and why
+    not_rendered: dict[date, str] = field(default_factory=dict)
+
+
+class BulletinMaker(Protocol):
+    """Renders local day ``day``'s bulletin as of ``cutoff`` into ``staging`` (which
+    holds the day's published bulletin JSONs, for the revision rule), returning the
+    files to publish (path, kind, audience), or why it cannot be rendered."""
+
+    def __call__(self, store: FullStore, day: date, cutoff: datetime, staging: Path
+                 ) -> list[tuple[Path, str, str]] | str: ...
 
 
 def family_of(name: str) -> tuple[str, date, str, int] | None:
@@ -237,6 +261,7 @@ class _State:
     products: list[dict[str, Any]]
     decoded: dict[str, Incident] = field(default_factory=dict)
     violations: dict[str, Violation] = field(default_factory=dict)
+    lost: list[str] = field(default_factory=list)  # names another clock published first
 
     @classmethod
     def of(cls, store: FullStore) -> _State:
@@ -335,15 +360,34 @@ def _write(state: _State, out_dir: Path, family: str, kind: str, day: date,
            "reason": reason, "cut_at": _iso(now), "content_sha256": digest,
            "source_sha256": source, "content": content}
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / name
-    if store.product(name) is not None:  # another clock published it meanwhile
+    scratch = out_dir / f".{name}.{os.getpid()}.{id(doc):x}.tmp"
+    scratch.write_text(json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True)
+                       + "\n", encoding="utf-8")
+    if not _claim(state, scratch, out_dir / name, "json", day, audience, actor):
         return None
-    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True) + "\n",
-                    encoding="utf-8")
-    store.publish_product(path, "json", day, audience, actor=actor)
+    return Published(name, family, day, revision, reason)
+
+
+def _claim(state: _State, scratch: Path, path: Path, kind: str, day: date, audience: str,
+           actor: str) -> bool:
+    """Publish the product written to ``scratch`` under ``path``'s name, then move it
+    there. The store's product name is unique: when another clock on the same store
+    published that name first, its product stands, this one's scratch file is dropped
+    and False returned (a no-op, logged), so a published file is never overwritten."""
+    store = state.store
+    try:
+        if not store.publish_product(scratch, kind, day, audience, actor=actor,
+                                     recorded_path=path):
+            log.info("products clock: %s was published meanwhile by another clock on "
+                     "this store; this clock's copy is dropped (no-op)", path.name)
+            state.lost.append(path.name)
+            return False
+        scratch.replace(path)
+    finally:
+        scratch.unlink(missing_ok=True)
     archive_product(store, path, actor=actor)
     state.products = store.products()
-    return Published(name, family, day, revision, reason)
+    return True
 
 
 def _why(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
@@ -364,31 +408,65 @@ def _why(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
     return "; ".join(parts) or "figures changed since the previous revision"
 
 
-def _days(state: _State, schedule: Schedule, now: datetime) -> tuple[set[date], set[date]]:
-    """The UTC days with a list to consider, and the local days with a bulletin."""
+def _days(state: _State, schedule: Schedule, now: datetime, catch_up_days: int
+          ) -> tuple[set[date], set[date], set[date], date]:
+    """The UTC days with a list to consider, the local days with a bulletin, the days
+    left out (with nothing published yet and more than ``catch_up_days`` before the
+    latest incident, or now when there is none), and the window's first local day."""
     lists = {r.time_start.date() for r in state.rows if r.time_start <= now}
     lists.add(now.astimezone(UTC).date())
     latest_cut = schedule.latest_cut_day(now)
     daily = {schedule.bulletin_day(r.time_start) for r in state.rows if r.time_start <= now}
     daily.add(latest_cut)
+    started: dict[str, set[date]] = {LIST: set(), DAILY: set()}
     for p in state.products:
         f = family_of(str(p["name"]))
         if f is not None:
-            (lists if f[0] == LIST else daily).add(f[1])
-    return lists, {d for d in daily if d <= latest_cut}
+            started[f[0]].add(f[1])
+    # counted back from the latest incident (now when none): a live store's is today; a
+    # replayed or restored one's last days of data are published, not skipped
+    seen = [r.time_start for r in state.rows if r.time_start <= now]
+    last = max(seen) if seen else now
+    oldest_list = last.astimezone(UTC).date() - timedelta(days=catch_up_days)
+    oldest_daily = min(latest_cut, schedule.bulletin_day(last)) - timedelta(
+        days=catch_up_days)
+    left = {d for d in lists if d < oldest_list} | {d for d in daily if d < oldest_daily}
+    lists = {d for d in lists if d >= oldest_list} | started[LIST]
+    daily = {d for d in daily if d >= oldest_daily} | started[DAILY]
+    left -= lists | daily
+    return lists, {d for d in daily if d <= latest_cut}, left, oldest_daily
 
 
 def tick(store: FullStore, now: datetime, out_dir: Path,
-         schedule: Schedule | None = None, actor: str = "products-clock") -> TickResult:
+         schedule: Schedule | None = None, actor: str = "products-clock",
+         catch_up_days: int = DEFAULT_CATCH_UP_DAYS,
+         bulletins: BulletinMaker | None = None) -> TickResult:
     """Publish every product due at ``now`` whose content is not published yet (see the
-    module's docstring); safe to run as often as wanted, and again after a crash."""
+    module's docstring); safe to run as often as wanted, and again after a crash, and
+    by two clocks on one store (the second one's attempt at a name is a no-op).
+
+    ``catch_up_days``: a day with no product yet is published only if it is at most
+    this many days before the store's latest incident (``now`` when there is none;
+    default 7), so that a clock's first start on a store
+    with a long history does not publish every old day at once; the days left out are
+    in the result (``skipped_days``) and logged. Days already published keep being
+    revised on late data. ``bulletins``: renders the daily bulletin's HTML/PDF/JSON
+    (``bulletin-L-{public,restricted}.*``) at the cut; without one, or when it cannot,
+    the daily bulletin is the ``daily-L-*.json`` product only."""
     if now.tzinfo is None:
         raise ConfigError(f"clock time {now.isoformat()} has no UTC offset",
                           fix="give the time as ...Z or +00:00")
+    if catch_up_days < 0:
+        raise ConfigError(f"catch-up of {catch_up_days} days", fix="give 0 or more days")
     schedule = schedule or Schedule()
     state = _State.of(store)
     result = TickResult(now)
-    list_days, daily_days = _days(state, schedule, now)
+    list_days, daily_days, left, window = _days(state, schedule, now, catch_up_days)
+    result.skipped_days = sorted(left)
+    if left:
+        log.info("products clock: %d day(s) from %s to %s have no product and are older "
+                 "than the catch-up window (%d days): not published (--catch-up-days N "
+                 "to publish them)", len(left), min(left), max(left), catch_up_days)
     for day in sorted(list_days):
         tier = schedule.live_tier(day, now)
         if tier is None:
@@ -403,15 +481,63 @@ def tick(store: FullStore, now: datetime, out_dir: Path,
     for day in sorted(daily_days):
         rows = state.between(schedule.cut(day - timedelta(days=1)), schedule.cut(day),
                              right_closed=True)
+        revised = False
         for variant in ("public", "restricted"):
             family = f"{DAILY}-{day.isoformat()}-{variant}"
             header = {"tier": DAILY, "due_at": _iso(schedule.cut(day)),
                       "schedule": schedule.describe()}
-            _count(result, _write(
-                state, out_dir, family, DAILY, day, variant, header, rows,
-                partial(daily_content, state, rows, schedule, day, variant == "public"),
-                now, actor))
+            done = _write(state, out_dir, family, DAILY, day, variant, header, rows,
+                          partial(daily_content, state, rows, schedule, day,
+                                  variant == "public"), now, actor)
+            revised |= done is not None
+            _count(result, done)
+        # rendered within the window, and beyond it when its period's JSON just changed
+        # (late data about an old day): a tick does not re-examine every old bulletin
+        if bulletins is not None and (day >= window or revised):
+            _bulletin(state, out_dir, day, schedule.cut(day), bulletins, result, actor)
+    result.lost = list(state.lost)
     return result
+
+
+def _bulletin(state: _State, out_dir: Path, day: date, cutoff: datetime,
+              maker: BulletinMaker, result: TickResult, actor: str) -> None:
+    """The day's rendered bulletin: the maker renders into a scratch folder holding the
+    day's published bulletin JSONs; what it writes that is not published yet is
+    published (a revision when the published one says something else)."""
+    prefix = f"bulletin-{day.isoformat()}-"
+    staging = Path(tempfile.mkdtemp(prefix=".bulletin-", dir=_mkdir(out_dir)))
+    try:
+        for p in state.products:
+            name = str(p["name"])
+            if name.startswith(prefix) and name.endswith(".json"):
+                try:
+                    raw = unpack(state.store.raw_input(str(p["sha256"])), name)
+                except TrucewatchError:
+                    continue
+                (staging / name).write_bytes(raw)
+        got = maker(state.store, day, cutoff, staging)
+        if isinstance(got, str):
+            result.not_rendered[day] = got
+            return
+        published = {str(p["name"]) for p in state.products}
+        for path, kind, audience in got:
+            if path.name in published:
+                continue
+            scratch = out_dir / f".{path.name}.{os.getpid()}.tmp"
+            shutil.copyfile(path, scratch)
+            if _claim(state, scratch, out_dir / path.name, kind, day, audience, actor):
+                rev = revision_of(path.name)
+                result.published.append(Published(
+                    path.name, f"bulletin-{day.isoformat()}", day, rev,
+                    "first publication" if rev == 1 else
+                    "the store's state as of the cut changed since the last revision"))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _count(result: TickResult, done: Published | None) -> None:
@@ -427,4 +553,4 @@ def tier_of(name: str) -> str | None:
     f = family_of(name)
     if f is not None:
         return f[2] if f[0] == LIST else DAILY
-    return "bulletin" if name.startswith(("bulletin-", "incidents-")) else None
+    return "bulletin" if name.startswith(("bulletin-", "incidents-", "coverage-")) else None

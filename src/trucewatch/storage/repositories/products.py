@@ -18,23 +18,33 @@ class ProductRepository(Repository):
     """Bulletins and checkpoints, as published."""
 
     def publish_product(self, path: Path, kind: str, report_date: date, audience: str,
-                        actor: str = "pipeline") -> None:
+                        actor: str = "pipeline", recorded_path: Path | None = None) -> bool:
         """Record a written product (a bulletin file) as published, with its SHA-256.
-        A name is published once: a re-run that would change it writes a revision."""
+        A name is published once: a re-run that would change it writes a revision.
+        ``recorded_path``: where the product will lie (default ``path``), for a product
+        written to a scratch file first and moved there only once published. True when
+        this call published it; False when a product of that name already was (another
+        writer won: its record stands, this call is a no-op)."""
         content = Path(path).read_bytes()
         sha = hashlib.sha256(content).hexdigest()
-        name = Path(path).name
+        where = Path(recorded_path) if recorded_path is not None else Path(path)
+        name = where.name
         p = self._t("products")
-        with self._transaction():
-            if self._x(sa.select(p.c.sha256).where(p.c.name == name)).first() is not None:
-                return
-            self._bind("products", [(name,)], new=True)
-            self._x(p.insert().values(name=name, kind=kind, report_date=report_date.isoformat(),
-                                      audience=audience, sha256=sha, size=len(content),
-                                      path=str(Path(path).resolve()), published_at=now()))
-            self._log(actor, "publish", name, {
-                "kind": kind, "report_date": report_date.isoformat(), "audience": audience,
-                "sha256": sha, "size": len(content)})
+        try:
+            with self._transaction():
+                if self._x(sa.select(p.c.sha256).where(p.c.name == name)).first() is not None:
+                    return False
+                self._bind("products", [(name,)], new=True)
+                self._x(p.insert().values(name=name, kind=kind,
+                                          report_date=report_date.isoformat(),
+                                          audience=audience, sha256=sha, size=len(content),
+                                          path=str(where.resolve()), published_at=now()))
+                self._log(actor, "publish", name, {
+                    "kind": kind, "report_date": report_date.isoformat(),
+                    "audience": audience, "sha256": sha, "size": len(content)})
+        except sa.exc.IntegrityError:  # the name's primary key: published meanwhile
+            return False
+        return True
 
     def publish_checkpoint(self, out_dir: Path, day: date,
                            key_path: Path | None = None) -> Path:
