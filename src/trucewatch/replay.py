@@ -23,7 +23,12 @@ second). Before sending anything the service's agreement must be the scenario's
 
 Refused submissions (the scenario's deliberately replayed, tampered or revoked-key
 drone reports) are answered 409/422 by the service and counted; an answer of 5xx or a
-lost connection stops the replay with an error.
+lost connection stops the replay with an error, unless ``retry_s`` (``--retry S``) is
+given: then a lost connection or a 502/503/504 makes the replay send the same
+submission again, with backoff, until the service answers or ``retry_s`` seconds have
+passed. Resending is safe: the intake keeps each input once by its SHA-256, so a
+submission the service stored before it died is answered as already received (the same
+batch), never stored twice.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ class Sent:
     status: int
     answer: dict[str, object]
     seconds: float
+    attempts: int = 1  # more than 1: sent again after a lost connection (``retry_s``)
 
     @property
     def accepted(self) -> bool:
@@ -91,6 +97,11 @@ class ReplayResult:
     @property
     def refused(self) -> list[Sent]:
         return [s for s in self.sent if not s.accepted]
+
+    @property
+    def resent(self) -> int:
+        """Submissions sent more than once (the service was lost meanwhile)."""
+        return sum(s.attempts > 1 for s in self.sent)
 
 
 def _entry_year(root: Path) -> int:
@@ -234,14 +245,44 @@ def check_mission(client: httpx.Client, root: Path) -> None:
                           fix="replay into the service of this scenario's agreement")
 
 
+RETRY_STATUS = (502, 503, 504)  # a proxy's "the service is not there": try again
+
+
+def _post(client: httpx.Client, item: Item, retry_s: float,
+          sleep: Callable[[float], None]) -> tuple[httpx.Response, int]:
+    """POST one item; with ``retry_s`` > 0, again after a lost connection or a 502-504,
+    with backoff (0.2 s doubling to 5 s), for at most ``retry_s`` seconds. Returns the
+    answer and the number of attempts."""
+    attempts, wait = 0, 0.2
+    deadline = time.monotonic() + retry_s
+    while True:
+        attempts += 1
+        try:
+            r = client.post(f"/api/v1/ingest/{item.source}", content=item.body,
+                            headers={"Content-Type": item.content_type})
+        except httpx.TransportError:
+            if retry_s <= 0 or time.monotonic() >= deadline:
+                raise
+        else:
+            if r.status_code not in RETRY_STATUS or retry_s <= 0 \
+                    or time.monotonic() >= deadline:
+                return r, attempts
+        sleep(wait)
+        wait = min(wait * 2, 5.0)
+
+
 def replay(root: Path | str, url: str, token: str, speed: float = 0.0,
            on_sent: Callable[[Sent], None] | None = None,
-           sleep: Callable[[float], None] = time.sleep, timeout_s: float = 300.0
-           ) -> ReplayResult:
-    """POST every input of the scenario to the service in time order."""
+           sleep: Callable[[float], None] = time.sleep, timeout_s: float = 300.0,
+           retry_s: float = 0.0) -> ReplayResult:
+    """POST every input of the scenario to the service in time order (``retry_s``: how
+    long to keep resending a submission while the service is unreachable)."""
     if speed < 0:
         raise ConfigError(f"speed {speed} is negative",
                           fix="give 0 (as fast as possible) or a factor above 0")
+    if retry_s < 0:
+        raise ConfigError(f"retry {retry_s} is negative",
+                          fix="give 0 (stop at the first lost connection) or seconds")
     root = Path(root)
     items = plan(root)
     out = ReplayResult(started=time.monotonic())
@@ -255,8 +296,7 @@ def replay(root: Path | str, url: str, token: str, speed: float = 0.0,
                     sleep((item.at - previous).total_seconds() / speed)
                 previous = item.at
                 t0 = time.monotonic()
-                r = client.post(f"/api/v1/ingest/{item.source}", content=item.body,
-                                headers={"Content-Type": item.content_type})
+                r, attempts = _post(client, item, retry_s, sleep)
                 if r.status_code >= 500 or r.status_code in (401, 403, 404):
                     raise ReplayError(f"{item.name}: the service answered {r.status_code}: "
                                       f"{r.text[:300]}",
@@ -266,12 +306,15 @@ def replay(root: Path | str, url: str, token: str, speed: float = 0.0,
                     answer = r.json()
                 except ValueError:
                     answer = {"text": r.text[:300]}
-                sent = Sent(item, r.status_code, answer, time.monotonic() - t0)
+                sent = Sent(item, r.status_code, answer, time.monotonic() - t0, attempts)
                 out.sent.append(sent)
                 if on_sent:
                     on_sent(sent)
         except httpx.HTTPError as err:
-            raise ReplayError(f"lost the service at {url} ({type(err).__name__}: {err})",
-                              fix="check that `trucewatch serve` is running there") from err
+            waited = f" (for {retry_s:g} s)" if retry_s > 0 else ""
+            raise ReplayError(f"lost the service at {url}{waited} "
+                              f"({type(err).__name__}: {err})",
+                              fix="check that `trucewatch serve` is running there; "
+                                  "`--retry S` waits S seconds for it") from err
     out.finished = time.monotonic()
     return out
