@@ -237,6 +237,8 @@ def run_once(folder: Path, scenario: Path, mode: str, kill_at_s: float | None = 
             run.restarts = 1
         deadline = time.monotonic() + finish_s
         while time.monotonic() < deadline:
+            if failure:  # the replay gave up: nothing more will come
+                break
             if done.is_set():
                 mark, count = _progress(db)
                 if mark == count and count > 0:

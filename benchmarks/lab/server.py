@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 
-
 DEFAULT_START_S = 60.0
 
 

@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -226,10 +227,11 @@ def plan(root: Path | str) -> list[Item]:
     return sorted(items, key=lambda i: i.key)
 
 
-def check_mission(client: httpx.Client, root: Path) -> None:
+def check_mission(client: httpx.Client, root: Path, retry_s: float = 0.0,
+                  sleep: Callable[[float], None] = time.sleep) -> None:
     """Refuse to replay into a service whose agreement is not the scenario's."""
     want = agreement_id(root)
-    r = client.get("/api/v1/agreement")
+    r, _ = _send(client, "GET", "/api/v1/agreement", retry_s, sleep)
     if r.status_code == 404:
         raise ReplayError("the service has no agreement loaded: it cannot tell whether "
                           "this scenario is its mission",
@@ -248,9 +250,9 @@ def check_mission(client: httpx.Client, root: Path) -> None:
 RETRY_STATUS = (502, 503, 504)  # a proxy's "the service is not there": try again
 
 
-def _post(client: httpx.Client, item: Item, retry_s: float,
-          sleep: Callable[[float], None]) -> tuple[httpx.Response, int]:
-    """POST one item; with ``retry_s`` > 0, again after a lost connection or a 502-504,
+def _send(client: httpx.Client, method: str, path: str, retry_s: float,
+          sleep: Callable[[float], None], **kw: Any) -> tuple[httpx.Response, int]:
+    """One request; with ``retry_s`` > 0, again after a lost connection or a 502-504,
     with backoff (0.2 s doubling to 5 s), for at most ``retry_s`` seconds. Returns the
     answer and the number of attempts."""
     attempts, wait = 0, 0.2
@@ -258,8 +260,7 @@ def _post(client: httpx.Client, item: Item, retry_s: float,
     while True:
         attempts += 1
         try:
-            r = client.post(f"/api/v1/ingest/{item.source}", content=item.body,
-                            headers={"Content-Type": item.content_type})
+            r = client.request(method, path, **kw)
         except httpx.TransportError:
             if retry_s <= 0 or time.monotonic() >= deadline:
                 raise
@@ -269,6 +270,12 @@ def _post(client: httpx.Client, item: Item, retry_s: float,
                 return r, attempts
         sleep(wait)
         wait = min(wait * 2, 5.0)
+
+
+def _post(client: httpx.Client, item: Item, retry_s: float,
+          sleep: Callable[[float], None]) -> tuple[httpx.Response, int]:
+    return _send(client, "POST", f"/api/v1/ingest/{item.source}", retry_s, sleep,
+                 content=item.body, headers={"Content-Type": item.content_type})
 
 
 def replay(root: Path | str, url: str, token: str, speed: float = 0.0,
@@ -289,7 +296,7 @@ def replay(root: Path | str, url: str, token: str, speed: float = 0.0,
     with httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s,
                       headers={"Authorization": f"Bearer {token}"}) as client:
         try:
-            check_mission(client, root)
+            check_mission(client, root, retry_s, sleep)
             previous: datetime | None = None
             for item in items:
                 if speed > 0 and previous is not None and item.at > previous:
