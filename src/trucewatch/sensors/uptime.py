@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import polars as pl
 
@@ -128,10 +128,6 @@ class Uptime:
                 "lines": self.lines()}
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
-
-
 def _frame(pairs: Iterable[tuple[str, datetime]]) -> pl.DataFrame:
     """``(station, time)`` pairs as a frame (polars converts aware datetimes one by one,
     slowly: they go in as microseconds since the epoch)."""
@@ -139,7 +135,7 @@ def _frame(pairs: Iterable[tuple[str, datetime]]) -> pl.DataFrame:
     us: list[int] = []
     for s, t in pairs:
         names.append(s)
-        us.append((t - _EPOCH) // _US)
+        us.append(round(t.timestamp() * 1e6))  # exact to the microsecond until 2255
     return pl.DataFrame({"station": pl.Series(names, dtype=pl.String),
                          "time": pl.Series(us, dtype=pl.Int64).cast(TIME)})
 
