@@ -38,6 +38,9 @@ def main() -> int:
                     help="seconds a server start may take")
     ap.add_argument("--finish-timeout", type=float, default=900.0,
                     help="seconds a run may take to reach the final watermark")
+    ap.add_argument("--pass-kill", action="store_true",
+                    help="also kill again 0.5-4 s after the replay's end, during the "
+                         "worker's last pass")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -59,16 +62,18 @@ def main() -> int:
               + (f"; PROBLEMS: {ref.problems}" if ref.problems else ""), flush=True)
         if ref.problems:
             return 1
-        print("| trial | killed | at s | sent before | passes before | resent | "
-              "batches | incidents | s | result |")
-        print("|---|---|---|---|---|---|---|---|---|---|", flush=True)
+        print("| trial | killed | at s | sent before | passes before | 2nd kill: passes "
+              "before | resent | batches | incidents | s | result |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
         bad = 0
         for n in range(1, args.trials + 1):
             r = trial(root / f"trial-{n}", scenario, s, n, args.seed, ref.seconds,
-                      args.start_timeout, args.finish_timeout)
+                      args.start_timeout, args.finish_timeout, args.pass_kill)
             bad += not r.ok
             print(f"| {n} | {r.mode} | {r.kill_at_s:.1f} | {r.sent_before_kill}/"
-                  f"{ref.submissions} | {r.passes_before_kill} | {r.resent} | "
+                  f"{ref.submissions} | {r.passes_before_kill} | "
+                  f"{r.passes_before_pass_kill if r.passes_before_pass_kill >= 0 else '-'} | "
+                  f"{r.resent} | "
                   f"{r.state['batch_count']} | {len(r.state['incidents'])} | "
                   f"{r.seconds:.0f} | {'identical' if r.ok else '; '.join(r.problems)} |",
                   flush=True)

@@ -23,8 +23,8 @@ def test_kill9_of_the_server_and_of_the_worker(scenario: ScenarioFiles,
     assert ref.state["incidents"] and ref.state["watermark"] == ref.state["batch_count"]
     for n in (1, 2):  # trial 1 kills the server, trial 2 the standalone worker
         r = trial(tmp_path / f"trial-{n}", scenario.root, ref.state, n,
-                  seed=0, window_s=ref.seconds)
-        assert r.mode == MODES[n - 1] and r.restarts == 1
+                  seed=0, window_s=ref.seconds, pass_kill=True)
+        assert r.mode == MODES[n - 1] and r.restarts >= 1
         assert r.problems == [], r.problems
         assert r.state["batches"] == ref.state["batches"]  # each input once
 

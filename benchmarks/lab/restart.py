@@ -114,6 +114,7 @@ class Run:
     resent: int = 0
     restarts: int = 0
     passes_before_kill: int = 0  # worker passes committed before the kill
+    passes_before_pass_kill: int = -1  # the same for the second kill (-1: none made)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -200,9 +201,14 @@ def _passes(db: Path) -> int:
 
 
 def run_once(folder: Path, scenario: Path, mode: str, kill_at_s: float | None = None,
-             start_s: float = 300.0, finish_s: float = 900.0, poll_s: float = 0.5) -> Run:
+             start_s: float = 300.0, finish_s: float = 900.0, poll_s: float = 0.5,
+             pass_kill_s: float | None = None) -> Run:
     """One run on a fresh store in ``folder``: uninterrupted (``kill_at_s`` None) or
-    with one SIGKILL (of what ``mode`` names) ``kill_at_s`` after the replay began."""
+    with one SIGKILL (of what ``mode`` names) ``kill_at_s`` after the replay began; with
+    ``pass_kill_s``, a second one that long after the replay ended, when the worker has
+    not reached the final watermark yet (its last pass is then under way: during the
+    replay's bursts the worker waits for a quiet moment, so the first kill mostly falls
+    before a pass commits)."""
     folder.mkdir(parents=True, exist_ok=True)
     db = folder / "live.db"
     token = _fresh_store(db)
@@ -236,6 +242,15 @@ def run_once(folder: Path, scenario: Path, mode: str, kill_at_s: float | None = 
             svc.restart()
             run.restarts = 1
         deadline = time.monotonic() + finish_s
+        if pass_kill_s is not None:
+            done.wait(finish_s)
+            mark, count = _progress(db)
+            if mark < count:
+                time.sleep(pass_kill_s)
+                run.passes_before_pass_kill = _passes(db)
+                svc.kill9()
+                svc.restart()
+                run.restarts += 1
         while time.monotonic() < deadline:
             if failure:  # the replay gave up: nothing more will come
                 break
@@ -261,12 +276,16 @@ def run_once(folder: Path, scenario: Path, mode: str, kill_at_s: float | None = 
 
 
 def trial(folder: Path, scenario: Path, reference: dict[str, Any], n: int, seed: int,
-          window_s: float, start_s: float = 300.0, finish_s: float = 900.0) -> Run:
+          window_s: float, start_s: float = 300.0, finish_s: float = 900.0,
+          pass_kill: bool = False) -> Run:
     """Trial ``n``: mode and kill moment drawn from ``seed`` and ``n`` (the moment
-    uniform in 5-95 % of ``window_s``, the reference's replay-to-watermark time)."""
+    uniform in 5-95 % of ``window_s``, the reference's replay-to-watermark time); with
+    ``pass_kill``, a second kill 0.5-4 s (drawn) after the replay's end."""
     rng = random.Random(seed * 10_007 + n)
     mode = MODES[(n - 1) % len(MODES)] if n <= len(MODES) else rng.choice(MODES)
     kill_at = rng.uniform(0.05, 0.95) * window_s
-    run = run_once(folder, scenario, mode, kill_at, start_s, finish_s)
+    second = rng.uniform(0.5, 4.0) if pass_kill else None
+    run = run_once(folder, scenario, mode, kill_at, start_s, finish_s,
+                   pass_kill_s=second)
     run.problems += differences(run.state, reference)
     return run
