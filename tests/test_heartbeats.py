@@ -56,10 +56,11 @@ class _Keys:
         self.registry = KeyRegistry(recs)
         self.n = 0
 
-    def sign(self, payload: bytes, key_id: str = "net") -> bytes:
+    def sign(self, payload: bytes, key_id: str = "net",
+             at: datetime = NOW - timedelta(minutes=1)) -> bytes:
         self.n += 1
         return sign_submission(payload, self.priv[key_id], key_id,  # type: ignore[arg-type]
-                               NOW - timedelta(minutes=1), f"hb-{self.n}")
+                               at, f"hb-{self.n}")
 
 
 @pytest.fixture
@@ -118,6 +119,86 @@ def test_bad_heartbeats_are_quarantined_with_a_reason(store: SqliteStore,
     u = network_uptime(store, NOW)
     assert u is not None
     assert sorted({s for s, iv in u.up.items() if iv}) == ["S00", "S04"]
+
+
+def test_heartbeats_after_their_signature_are_quarantined(store: SqliteStore,
+                                                          keys: _Keys) -> None:
+    """A signature cannot come before the heartbeat it vouches for: a heartbeat later
+    than the envelope's signed_at (beyond the 5-min clock skew) is quarantined with the
+    reason, though it is within the receipt's slack; the others go on."""
+    signed_at = NOW - timedelta(minutes=30)
+    raw = _beats([("S00", _iso(T0)),
+                  ("S01", _iso(signed_at + timedelta(minutes=4))),  # within the skew
+                  ("S02", _iso(NOW - timedelta(minutes=10))),  # 20 min after signing
+                  ("S03", _iso(NOW + timedelta(minutes=2)))])  # within receipt's slack
+    body = keys.sign(raw, at=signed_at)
+    o = receive(store, body, "hb.csv", adapters(store)["heartbeats"],
+                registry=keys.registry, now=NOW)
+    assert o.accepted
+    reasons = {q.row: q.reason for q in o.quarantined}
+    assert set(reasons) == {4, 5}
+    assert all("backdated signature" in r for r in reasons.values())
+    assert "20 min before this heartbeat's time" in reasons[4]
+    assert [q.raw for q in o.quarantined if q.row == 4] == [
+        f"S02,{_iso(NOW - timedelta(minutes=10))}"]
+    assert len(store.quarantine()) == 2  # kept, nothing lost
+    u = network_uptime(store, NOW)
+    assert u is not None
+    assert sorted(s for s, iv in u.up.items() if iv) == ["S00", "S01"]
+    # an envelope signed after its heartbeats: none of this
+    later = keys.sign(_beats([("S02", _iso(NOW - timedelta(minutes=10)))]))
+    o = receive(store, later, "hb2.csv", adapters(store)["heartbeats"],
+                registry=keys.registry, now=NOW)
+    assert o.accepted and not o.quarantined
+
+
+def test_time_forms_read_alike() -> None:
+    """The vectorised time reading takes every ISO 8601 form with an offset that
+    ``datetime.fromisoformat`` takes (fractions, offsets, a lower-case z, a space), and
+    quarantines the rest, row by row, with the line's text."""
+    rows = [("S00", "2026-05-30T10:00:00Z"), ("S01", "2026-05-30T12:00:00+02:00"),
+            ("S02", "2026-05-30T10:00:00.250z"), ("S03", "2026-05-30 10:00:00+00:00"),
+            ("S04", "2026-05-30T10:00:00"), ("S05", "2026-02-30T10:00:00Z"),
+            ("S00", "2026-05-30T10:00:00.000Z")]
+    b = parse_heartbeats(_beats(rows), "x.csv", {f"S0{k}" for k in range(6)}, now=NOW)
+    got = dict(zip(b.records["station"], b.records["time"], strict=True))
+    assert got == {"S00": T0, "S01": T0, "S02": T0 + timedelta(milliseconds=250),
+                   "S03": T0}
+    reasons = {q.row: q.reason for q in b.quarantine}
+    assert set(reasons) == {6, 7, 8}
+    assert "UTC offset" in reasons[6] and "UTC offset" in reasons[7]
+    assert "duplicate heartbeat" in reasons[8] and "line 2" in reasons[8]
+    assert [q.raw for q in b.quarantine if q.row == 7] == ["S05,2026-02-30T10:00:00Z"]
+
+
+def test_stored_heartbeats_are_read_once(store: SqliteStore, keys: _Keys,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Uptime reads each stored heartbeats file once: a second request parses nothing,
+    a file received later is read, and the result is the same as reading all afresh."""
+    import trucewatch.intake.sources as sources
+
+    _post(store, keys, _beats([("S00", _iso(T0)), ("S01", _iso(T0))]))
+    first = network_uptime(store, NOW)
+    calls: list[str] = []
+    parse = sources.parse_heartbeats
+
+    def counted(raw: bytes, name: str, *a: object) -> object:
+        calls.append(name)
+        return parse(raw, name, *a)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sources, "parse_heartbeats", counted)
+    again = network_uptime(store, NOW)
+    assert calls == [] and again is not None and first is not None
+    assert again.to_dict() == first.to_dict()
+    _post(store, keys, _beats([("S02", _iso(T0 + timedelta(minutes=5)))]), name="b.csv")
+    calls.clear()  # the receipt's own parse
+    grown = network_uptime(store, NOW)
+    assert calls == ["b.csv"] and grown is not None
+    assert sorted(s for s, iv in grown.up.items() if iv) == ["S00", "S01", "S02"]
+    monkeypatch.setattr(sources, "_read_back", type(sources._read_back)())
+    afresh = network_uptime(store, NOW)
+    assert afresh is not None and afresh.to_dict() == grown.to_dict()
+    assert len(calls) == 3  # both files read again once the reads are forgotten
 
 
 def test_unsigned_and_misbound_heartbeats(store: SqliteStore, keys: _Keys) -> None:
@@ -206,7 +287,8 @@ def test_api_heartbeats_and_uptime(tmp_path: Path, keys: _Keys) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     beats = _beats([("S00", _iso(now - timedelta(minutes=2))), ("S01", _iso(now)),
                     ("S99", _iso(now)), ("S02", _iso(now + timedelta(days=1)))])
-    r = client.post("/api/v1/ingest/heartbeats", content=keys.sign(beats), headers=auth)
+    r = client.post("/api/v1/ingest/heartbeats", content=keys.sign(beats, at=now),
+                    headers=auth)  # signed after the heartbeats it vouches for
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["signed_by"] == "net" and body["rows"] == 4

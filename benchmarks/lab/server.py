@@ -1,4 +1,9 @@
-"""Run ``trucewatch serve`` as a real process on loopback, for crash and load tests."""
+"""Run ``trucewatch serve`` as a real process on loopback, for crash and load tests.
+
+How long a start may take: ``Server.start(timeout_s=...)``, else the server's
+``start_timeout_s``, else ``$TRUCEWATCH_LAB_START_S``, else 60 s (a loaded machine may
+need several minutes: the imports alone take seconds per core in use).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+DEFAULT_START_S = 60.0
 
 
 def free_port() -> int:
@@ -27,6 +34,7 @@ class Server:
     extra: tuple[str, ...] = ()  # more `trucewatch serve` options
     proc: subprocess.Popen[bytes] | None = None
     folder: Path | None = None  # for the log and the working folder (default: the store's)
+    start_timeout_s: float | None = None  # default: $TRUCEWATCH_LAB_START_S, else 60 s
 
     @property
     def home(self) -> Path:
@@ -40,7 +48,10 @@ class Server:
     def log(self) -> Path:
         return self.home / f"server.{self.port}.log"
 
-    def start(self, timeout_s: float = 60.0) -> Server:
+    def start(self, timeout_s: float | None = None) -> Server:
+        if timeout_s is None:
+            timeout_s = self.start_timeout_s or float(
+                os.environ.get("TRUCEWATCH_LAB_START_S", "") or DEFAULT_START_S)
         with self.log.open("ab") as log:
             # run beside the store so that a quick start's out/ is never picked up
             self.proc = subprocess.Popen(
@@ -57,7 +68,8 @@ class Server:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.1)
-        raise RuntimeError("server did not start in time")
+        raise RuntimeError(f"server did not start in {timeout_s:g} s (a loaded machine: "
+                           "raise $TRUCEWATCH_LAB_START_S or give start(timeout_s=...))")
 
     def kill9(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -23,7 +23,12 @@ second). Before sending anything the service's agreement must be the scenario's
 
 Refused submissions (the scenario's deliberately replayed, tampered or revoked-key
 drone reports) are answered 409/422 by the service and counted; an answer of 5xx or a
-lost connection stops the replay with an error.
+lost connection stops the replay with an error, unless ``retry_s`` (``--retry S``) is
+given: then a lost connection or a 502/503/504 makes the replay send the same
+submission again, with backoff, until the service answers or ``retry_s`` seconds have
+passed. Resending is safe: the intake keeps each input once by its SHA-256, so a
+submission the service stored before it died is answered as already received (the same
+batch), never stored twice.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -72,6 +78,7 @@ class Sent:
     status: int
     answer: dict[str, object]
     seconds: float
+    attempts: int = 1  # more than 1: sent again after a lost connection (``retry_s``)
 
     @property
     def accepted(self) -> bool:
@@ -91,6 +98,11 @@ class ReplayResult:
     @property
     def refused(self) -> list[Sent]:
         return [s for s in self.sent if not s.accepted]
+
+    @property
+    def resent(self) -> int:
+        """Submissions sent more than once (the service was lost meanwhile)."""
+        return sum(s.attempts > 1 for s in self.sent)
 
 
 def _entry_year(root: Path) -> int:
@@ -215,10 +227,11 @@ def plan(root: Path | str) -> list[Item]:
     return sorted(items, key=lambda i: i.key)
 
 
-def check_mission(client: httpx.Client, root: Path) -> None:
+def check_mission(client: httpx.Client, root: Path, retry_s: float = 0.0,
+                  sleep: Callable[[float], None] = time.sleep) -> None:
     """Refuse to replay into a service whose agreement is not the scenario's."""
     want = agreement_id(root)
-    r = client.get("/api/v1/agreement")
+    r, _ = _send(client, "GET", "/api/v1/agreement", retry_s, sleep)
     if r.status_code == 404:
         raise ReplayError("the service has no agreement loaded: it cannot tell whether "
                           "this scenario is its mission",
@@ -234,29 +247,63 @@ def check_mission(client: httpx.Client, root: Path) -> None:
                           fix="replay into the service of this scenario's agreement")
 
 
+RETRY_STATUS = (502, 503, 504)  # a proxy's "the service is not there": try again
+
+
+def _send(client: httpx.Client, method: str, path: str, retry_s: float,
+          sleep: Callable[[float], None], **kw: Any) -> tuple[httpx.Response, int]:
+    """One request; with ``retry_s`` > 0, again after a lost connection or a 502-504,
+    with backoff (0.2 s doubling to 5 s), for at most ``retry_s`` seconds. Returns the
+    answer and the number of attempts."""
+    attempts, wait = 0, 0.2
+    deadline = time.monotonic() + retry_s
+    while True:
+        attempts += 1
+        try:
+            r = client.request(method, path, **kw)
+        except httpx.TransportError:
+            if retry_s <= 0 or time.monotonic() >= deadline:
+                raise
+        else:
+            if r.status_code not in RETRY_STATUS or retry_s <= 0 \
+                    or time.monotonic() >= deadline:
+                return r, attempts
+        sleep(wait)
+        wait = min(wait * 2, 5.0)
+
+
+def _post(client: httpx.Client, item: Item, retry_s: float,
+          sleep: Callable[[float], None]) -> tuple[httpx.Response, int]:
+    return _send(client, "POST", f"/api/v1/ingest/{item.source}", retry_s, sleep,
+                 content=item.body, headers={"Content-Type": item.content_type})
+
+
 def replay(root: Path | str, url: str, token: str, speed: float = 0.0,
            on_sent: Callable[[Sent], None] | None = None,
-           sleep: Callable[[float], None] = time.sleep, timeout_s: float = 300.0
-           ) -> ReplayResult:
-    """POST every input of the scenario to the service in time order."""
+           sleep: Callable[[float], None] = time.sleep, timeout_s: float = 300.0,
+           retry_s: float = 0.0) -> ReplayResult:
+    """POST every input of the scenario to the service in time order (``retry_s``: how
+    long to keep resending a submission while the service is unreachable)."""
     if speed < 0:
         raise ConfigError(f"speed {speed} is negative",
                           fix="give 0 (as fast as possible) or a factor above 0")
+    if retry_s < 0:
+        raise ConfigError(f"retry {retry_s} is negative",
+                          fix="give 0 (stop at the first lost connection) or seconds")
     root = Path(root)
     items = plan(root)
     out = ReplayResult(started=time.monotonic())
     with httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s,
                       headers={"Authorization": f"Bearer {token}"}) as client:
         try:
-            check_mission(client, root)
+            check_mission(client, root, retry_s, sleep)
             previous: datetime | None = None
             for item in items:
                 if speed > 0 and previous is not None and item.at > previous:
                     sleep((item.at - previous).total_seconds() / speed)
                 previous = item.at
                 t0 = time.monotonic()
-                r = client.post(f"/api/v1/ingest/{item.source}", content=item.body,
-                                headers={"Content-Type": item.content_type})
+                r, attempts = _post(client, item, retry_s, sleep)
                 if r.status_code >= 500 or r.status_code in (401, 403, 404):
                     raise ReplayError(f"{item.name}: the service answered {r.status_code}: "
                                       f"{r.text[:300]}",
@@ -266,12 +313,15 @@ def replay(root: Path | str, url: str, token: str, speed: float = 0.0,
                     answer = r.json()
                 except ValueError:
                     answer = {"text": r.text[:300]}
-                sent = Sent(item, r.status_code, answer, time.monotonic() - t0)
+                sent = Sent(item, r.status_code, answer, time.monotonic() - t0, attempts)
                 out.sent.append(sent)
                 if on_sent:
                     on_sent(sent)
         except httpx.HTTPError as err:
-            raise ReplayError(f"lost the service at {url} ({type(err).__name__}: {err})",
-                              fix="check that `trucewatch serve` is running there") from err
+            waited = f" (for {retry_s:g} s)" if retry_s > 0 else ""
+            raise ReplayError(f"lost the service at {url}{waited} "
+                              f"({type(err).__name__}: {err})",
+                              fix="check that `trucewatch serve` is running there; "
+                                  "`--retry S` waits S seconds for it") from err
     out.finished = time.monotonic()
     return out

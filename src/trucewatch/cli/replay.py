@@ -22,6 +22,9 @@ def replay(
                                        envvar="TRUCEWATCH_TOKEN")],
     speed: Annotated[float, typer.Option(help="0: as fast as the service answers; X > 0: "
                                          "X seconds of scenario time per second")] = 0.0,
+    retry: Annotated[float, typer.Option(help="seconds to keep resending a submission "
+                                         "while the service is unreachable (0: stop at "
+                                         "once); resent inputs are stored once")] = 0.0,
 ) -> None:
     """Feed a scenario's inputs to a running service through its API, in time order."""
     from trucewatch.replay import Sent
@@ -33,9 +36,10 @@ def replay(
                       f"({s.status}): {str(s.answer.get('message', ''))[:160]}",
                       highlight=False)
 
-    result = run_replay(scenario_dir, url, token, speed, on_sent=show)
+    result = run_replay(scenario_dir, url, token, speed, on_sent=show, retry_s=retry)
     kinds = Counter(s.item.source for s in result.sent)
     out.print(f"{len(result.sent)} submission(s) sent in "
               f"{result.finished - result.started:.1f} s ("
               + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
-              + f"): {result.accepted} accepted, {len(result.refused)} refused")
+              + f"): {result.accepted} accepted, {len(result.refused)} refused"
+              + (f", {result.resent} resent" if result.resent else ""))

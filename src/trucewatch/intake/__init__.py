@@ -31,6 +31,7 @@ from trucewatch.errors import (
     TrucewatchError,
 )
 from trucewatch.ingest.base import Batch, QuarantineEntry, SourceAdapter, sha256, unpack
+from trucewatch.ingest.heartbeats import quarantine_after_signature
 from trucewatch.integrity.envelope import (
     CLOCK_SKEW,
     SourcePolicy,
@@ -162,7 +163,10 @@ def open_input(raw: bytes, name: str, adapter: SourceAdapter, *,
                                  "an Ed25519 signature", fix="sign it with the platform's key")
         batch = _parse(adapter, payload, name, now)
         if record is not None:
-            _check_signed_after_content(batch, got.signed["signed_at"])
+            if source == SourceName.HEARTBEATS:  # per row: each a station's own word
+                batch = quarantine_after_signature(batch, sub.signed_at, CLOCK_SKEW)
+            else:
+                _check_signed_after_content(batch, got.signed["signed_at"])
             foreign = sorted(w for w in speakers(adapter, batch, payload)
                              if not record.speaks(w))
             if foreign:

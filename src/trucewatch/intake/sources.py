@@ -6,6 +6,8 @@ interface as FIRMS, drones and allegations, so every input takes one path.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,7 +22,7 @@ from trucewatch.ingest.sensors import parse_detections, parse_stations
 from trucewatch.model.enums import SourceKind, SourceName
 from trucewatch.sensors.association import ExplosionAssociator
 from trucewatch.sensors.events import SensorResult, events_batch, locate_files
-from trucewatch.sensors.uptime import SILENCE, Uptime, uptime
+from trucewatch.sensors.uptime import BEATS, SILENCE, Uptime, uptime
 from trucewatch.storage.protocols import EvidenceStore
 
 
@@ -103,37 +105,66 @@ class HeartbeatSource:
         return {str(s) for s in batch.records["station"].unique().to_list()}
 
 
-def stored_heartbeats(store: EvidenceStore) -> list[tuple[str, datetime]]:
-    """The heartbeats the store accepted: each heartbeats input read back from its
-    evidentiary copy, less the rows quarantined when it was received (an input
-    quarantined whole by the signature policy gives none)."""
+# heartbeats read back, per stored batch (batches are never changed or removed, and a
+# batch's quarantine is fixed at receipt): each file is parsed once per process, not on
+# every uptime request. Bounded: past READ_BACK_ROWS rows the oldest reads are dropped.
+READ_BACK_ROWS = 5_000_000
+_read_back: OrderedDict[tuple[str, str], pl.DataFrame] = OrderedDict()
+_read_back_lock = threading.Lock()
+
+
+def _read_back_batch(store: EvidenceStore, b: dict[str, object]) -> pl.DataFrame:
     from trucewatch.ingest.base import unpack
     from trucewatch.integrity.envelope import is_envelope, open_envelope
 
-    out: list[tuple[str, datetime]] = []
-    for b in store.inputs(SourceName.HEARTBEATS):
-        if int(b["quarantined"]) >= int(b["rows"]):
-            continue
-        raw = unpack(store.raw_input(str(b["raw_sha256"])), str(b["name"]))
-        payload = unpack(open_envelope(raw).payload, str(b["name"])) if is_envelope(raw) \
-            else raw
-        bad = {q.row for q in store.quarantine(str(b["id"]))}
-        # read back unchecked: what was decided at receipt is in ``bad``
-        batch = parse_heartbeats(payload, str(b["name"]), None, None, None)
-        out += [(str(st), t) for row, st, t in batch.records.iter_rows() if row not in bad]
-    return out
+    key = (str(b["id"]), str(b["raw_sha256"]))
+    with _read_back_lock:
+        got = _read_back.get(key)
+        if got is not None:
+            _read_back.move_to_end(key)
+            return got
+    raw = unpack(store.raw_input(str(b["raw_sha256"])), str(b["name"]))
+    payload = unpack(open_envelope(raw).payload, str(b["name"])) if is_envelope(raw) \
+        else raw
+    bad = sorted({q.row for q in store.quarantine(str(b["id"]))})
+    # read back unchecked: what was decided at receipt is in ``bad``
+    records = parse_heartbeats(payload, str(b["name"]), None, None, None).records
+    got = records.filter(pl.col("row").is_in(bad).not_()).select("station", "time")
+    with _read_back_lock:
+        _read_back[key] = got
+        while sum(f.height for f in _read_back.values()) > READ_BACK_ROWS \
+                and len(_read_back) > 1:
+            _read_back.popitem(last=False)
+    return got
+
+
+def stored_heartbeat_frame(store: EvidenceStore) -> pl.DataFrame:
+    """The heartbeats the store accepted, as ``station`` and ``time``: each heartbeats
+    input read back from its evidentiary copy (once per process: see ``_read_back``),
+    less the rows quarantined when it was received (an input quarantined whole by the
+    signature policy gives none)."""
+    frames = [_read_back_batch(store, b) for b in store.inputs(SourceName.HEARTBEATS)
+              if int(b["quarantined"]) < int(b["rows"])]
+    if not frames:
+        return pl.DataFrame(schema=BEATS)
+    return pl.concat(frames, how="vertical")
+
+
+def stored_heartbeats(store: EvidenceStore) -> list[tuple[str, datetime]]:
+    """:func:`stored_heartbeat_frame` as ``(station, time)`` pairs."""
+    return list(stored_heartbeat_frame(store).iter_rows())
 
 
 def network_uptime(store: EvidenceStore, until: datetime | None = None,
                    silence: timedelta = SILENCE) -> Uptime | None:
     """The accepted inventory's stations up and down from the accepted heartbeats, up to
     ``until`` (default now); None when the store holds no heartbeat."""
-    beats = stored_heartbeats(store)
-    if not beats:
+    beats = stored_heartbeat_frame(store)
+    if beats.is_empty():
         return None
     ids = stored_stations(store)["id"].to_list()
-    return uptime(ids or sorted({s for s, _ in beats}), beats, until or datetime.now(UTC),
-                  silence)
+    return uptime(ids or sorted(beats["station"].unique().to_list()), beats,
+                  until or datetime.now(UTC), silence)
 
 
 class ConfigSource:
