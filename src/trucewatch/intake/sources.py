@@ -154,20 +154,35 @@ class ConfigSource:
 
 
 def stored_stations(store: FullStore) -> pl.DataFrame:
-    """The station inventory most recently accepted into the store (empty when none):
-    detections sent later are located against it."""
+    """The station inventory the store has accepted (empty when none): detections sent
+    later are located against it.
+
+    Each network's newest accepted inventory replaces that network's stations only, and
+    other networks' stations stay. A network is the key its inventory is signed with
+    (unsigned inventories, accepted under a permissive source policy, count as one
+    network); a station listed again by another network is that network's from then on.
+    A network that rotates its key sends its whole inventory under the new key: the
+    stations the old key listed and the new one does not stay until listed again."""
     from trucewatch.ingest.base import unpack
     from trucewatch.integrity.envelope import is_envelope, open_envelope
 
     usable = [b for b in store.inputs(SourceName.STATIONS)
               if int(b["quarantined"]) < int(b["rows"])]
-    if not usable:
+    held: list[tuple[str, pl.DataFrame]] = []  # (network, its stations), oldest first
+    for b in usable:
+        raw = unpack(store.raw_input(str(b["raw_sha256"])), str(b["name"]))
+        network = ""
+        if is_envelope(raw):
+            env = open_envelope(raw)
+            raw, network = env.payload, f"key:{env.key_id}"
+        table = parse_stations(unpack(raw, str(b["name"])), str(b["name"]))
+        listed = table["id"].implode()
+        held = [(n, t.filter(~pl.col("id").is_in(listed))) for n, t in held if n != network]
+        held.append((network, table))
+    if not held:
         return pl.DataFrame(schema={"id": pl.String, "latitude": pl.Float64,
                                     "longitude": pl.Float64, "kind": pl.String})
-    last = usable[-1]
-    raw = unpack(store.raw_input(str(last["raw_sha256"])), str(last["name"]))
-    payload = open_envelope(raw).payload if is_envelope(raw) else raw
-    return parse_stations(unpack(payload, str(last["name"])), str(last["name"]))
+    return pl.concat([t for _, t in held], how="vertical_relaxed")
 
 
 def adapters(store: FullStore) -> dict[str, SourceAdapter]:
