@@ -248,8 +248,8 @@ def test_a_networks_inventory_replaces_its_own_stations_only(tmp_path: Path) -> 
 
     keys = Keys()
     store = SqliteStore(tmp_path / "n.db")
-    net_b = ("id,latitude,longitude,elevation_m,kind\n"
-             "T01,47.5,36.0,100,seismic\nT02,47.6,36.1,100,seismic\n").encode()
+    net_b = (b"id,latitude,longitude,elevation_m,kind\n"
+             b"T01,47.5,36.0,100,seismic\nT02,47.6,36.1,100,seismic\n")
     for raw, name, key in ((STATIONS, "net-a.csv", "net"), (net_b, "net-b.csv", "net-B")):
         assert receive(store, keys.sign(raw, key), name, StationSource(),
                        registry=keys.registry).usable

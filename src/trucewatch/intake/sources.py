@@ -6,7 +6,7 @@ interface as FIRMS, drones and allegations, so every input takes one path.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -32,11 +32,15 @@ class StationSource:
     name: str = SourceName.STATIONS
     kind = SourceKind.STATION_INVENTORY
 
+    def __init__(self, known: Iterable[str] = ()) -> None:
+        self.known = tuple(known)  # the ids of the stations the store already holds
+
     def sniff(self, header: list[str]) -> bool:
         return {"id", "latitude", "longitude", "kind"} <= set(header)
 
     def parse(self, raw: bytes, name: str) -> Batch:
         table = parse_stations(raw, name)
+        _no_lookalikes(table["id"].to_list(), self.known, name)
         return Batch(source=self.name, kind=self.kind, layout="stations", name=name, raw=raw,
                      sha256=sha256(raw), n_rows=table.height, records=table)
 
@@ -185,13 +189,32 @@ def stored_stations(store: FullStore) -> pl.DataFrame:
     return pl.concat([t for _, t in held], how="vertical_relaxed")
 
 
+def _no_lookalikes(ids: list[str], known: Iterable[str], name: str) -> None:
+    """Refuse an inventory with an id that holds a hidden character or mixes scripts, two
+    ids that look alike, or an id that looks like a station the store already holds
+    (``А001`` with a Cyrillic А beside ``A001``): detections would be read against the
+    wrong station, and reviewers could not tell them apart (model.lookalike)."""
+    from trucewatch.model.lookalike import identifier_problem, lookalike, lookalike_pairs
+
+    problems = [f"station id {why}" for i in ids if (why := identifier_problem(i))]
+    problems += [f"station ids {a!r} and {b!r} look alike" for a, b in lookalike_pairs(ids)]
+    held = set(known) - set(ids)
+    problems += [f"station id {i!r} looks like station {twin!r} already held"
+                 for i in ids if (twin := lookalike(i, held)) is not None]
+    if problems:
+        raise InputFileError(f"{name}: {len(problems)} problem(s) in the station inventory: "
+                             + " | ".join(problems[:20]), path=name,
+                             fix="give each station an id in one script that does not look "
+                             "like another station's")
+
+
 def adapters(store: FullStore) -> dict[str, SourceAdapter]:
     """Every source the intake knows by name, for commands and routes that receive inputs
     for a store: the built-in and registered sources, the station inventory, and
     detections (located against the store's accepted inventory)."""
     found: dict[str, SourceAdapter] = {s.name: s for s in sources()}
-    found[SourceName.STATIONS] = StationSource()
     inventory = stored_stations(store)
+    found[SourceName.STATIONS] = StationSource(inventory["id"].to_list())
     found[SourceName.DETECTIONS] = DetectionSource(inventory)
     found[SourceName.HEARTBEATS] = HeartbeatSource(set(inventory["id"].to_list()))
     return found
