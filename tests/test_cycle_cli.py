@@ -16,7 +16,7 @@ CLI = [sys.executable, "-m", "trucewatch"]
 
 
 def _run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=900)
     if ok:
         assert proc.returncode == 0, proc.stderr
     return proc

@@ -50,7 +50,7 @@ function t(key, vars = {}) {
 
 // an incident category or status code in the interface's language ("cat:CODE" in the
 // catalogue; the code itself where the catalogue has none, as in English)
-function label(code) {
+function codeLabel(code) {
   return state.messages["cat:" + code] ?? code;
 }
 
@@ -448,7 +448,7 @@ function incidentLayer(id, fc) {
     if (state.picking) return;
     const p = e.features[0].properties;
     const content = el("div", {class: "popup"},
-      el("div", {class: "popup-title"}, label(p.category)), p.place, el("br"), p.when || p.date || "",
+      el("div", {class: "popup-title"}, codeLabel(p.category)), p.place, el("br"), p.when || p.date || "",
       el("br"), `${t("status")}: ${p.status}`,
       p.precision_km ? [el("br"), t("precision", {km: p.precision_km})] : null,
       p.rule ? [el("br"), p.rule] : null, p.id ? [el("br"), el("code", {}, p.id)] : null);
@@ -532,7 +532,7 @@ function drawCounts() {
   const rows = (state.counts.days || []).filter((r) => r.date === state.day);
   $("counts-title").textContent = t("public_counts", {day: state.day || "-"});
   const body = rows.length ? rows.map((r) => el("tr", {}, el("td", {}, r.sector),
-    el("td", {}, label(r.category)), el("td", {class: "num"}, r.count)))
+    el("td", {}, codeLabel(r.category)), el("td", {class: "num"}, r.count)))
     : [el("tr", {}, el("td", {colspan: "3"}, t("public_none_on_day", {day: state.day || "-"})))];
   if (rows.length > 1) {
     body.push(el("tr", {class: "total"}, el("td", {colspan: "2"}, t("total")),
@@ -609,7 +609,7 @@ function legend(sat) {
   }
   const cats = new Set([...state.incidents.map((i) => i.category),
     ...(state.publicIncidents?.features || []).map((f) => f.properties.category)]);
-  for (const [k, c] of Object.entries(COLORS)) if (cats.has(k)) items.push(legendItem(c, label(k)));
+  for (const [k, c] of Object.entries(COLORS)) if (cats.has(k)) items.push(legendItem(c, codeLabel(k)));
   items.push(el("span", {class: "item muted"}, t("no_roads")));
   $("legend").replaceChildren(...items);
 }
@@ -640,7 +640,7 @@ function queueItem(i) {
   const sources = Array.isArray(a.sources) ? a.sources.join(", ")
     : (a.source || `${i.n_sources}`);
   const li = el("li", {"data-id": i.id, tabindex: "0"},
-    el("div", {}, el("b", {}, label(i.category)), " ", i.time_start, " ", el("em", {}, label(i.status))),
+    el("div", {}, el("b", {}, codeLabel(i.category)), " ", i.time_start, " ", el("em", {}, codeLabel(i.status))),
     el("div", {class: "where"}, `${t("where")}: `, el("span", {class: "place"}, placeOf(i)),
        i.sector_id ? ` · ${t("sector")} ${i.sector_id}` : ""),
     el("div", {class: "sources"}, `${t("sources")}: ${sources}`),
@@ -707,7 +707,7 @@ function askDuplicate(li, i, label) {
     el("label", {}, t("duplicate_of"), el("input", {name: "of", required: true, list: listId,
                                                      autocomplete: "off"})),
     el("datalist", {id: listId}, ...others.map((o) => el("option", {value: o.id},
-      `${label(o.category)} · ${placeOf(o)} · ${o.time_start}`)))],
+      `${codeLabel(o.category)} · ${placeOf(o)} · ${o.time_start}`)))],
   (form, why) => act(i, "decide", {status: "duplicate", why,
                                    duplicate_of: form.elements.of.value.trim()}));
 }
@@ -728,7 +728,7 @@ function askModify(li, i, label) {
                                              step: "60", value: localValue(i.time_start)})),
     el("label", {}, t("category"), el("select", {name: "category"},
       ...[...new Set([i.category, ...cats, "explosion.airburst", "explosion.undetermined"])]
-        .map((c) => el("option", {value: c, selected: c === i.category}, label(c)))))],
+        .map((c) => el("option", {value: c, selected: c === i.category}, codeLabel(c)))))],
   (form, why) => {
     // only what changed is sent: the server refuses a modification that changes nothing
     const f = form.elements, body = {why};
