@@ -38,8 +38,11 @@ def shoot(out: Path, agreement: Path, images: Path, work: Path) -> list[str]:
     store = SqliteStore(db)
     token = store.add_token("ben", "reviewer")
     store.close()
+    # the cycle's state as it stands: no worker re-deciding it and no products clock
+    # writing the wall-clock day's products into OUT while the pictures are taken
     server = Server(db, free_port(), extra=("--agreement", str(agreement),
-                                            "--bulletins", str(out))).start()
+                                            "--bulletins", str(out), "--no-worker",
+                                            "--no-products")).start()
     problems: list[str] = []
     try:
         with chromium() as browser:

@@ -118,7 +118,8 @@ def test_the_pdf_holds_everything_the_json_holds_and_nothing_leaves_the_page(
     fmt = Formatter("en")
     # every figure of the sector tables, in row order
     for s in ctx["sectors"]:
-        row = [s["name"], *(fmt.number(s[k], 1) for k in (
+        row = [s["name"] if s["id"] != "-" else "outside the sectors", *(
+            fmt.number(s[k], 1) for k in (
             "war_per_day_before", "war_per_day_after", "detections_per_day_after",
             "expected_per_day")), fmt.number(s["incidents_since_t0"]),
             fmt.number(s["incidents_today"])]
@@ -247,3 +248,45 @@ def test_an_unknown_language_is_refused_before_any_work(tmp_path: Path) -> None:
         run_cycle(agreement_path=tmp_path / "none.yaml", firms_files=[],
                   out_dir=tmp_path / "out", language="xx")
     assert not (tmp_path / "out").exists()
+
+
+def test_fires_outside_every_sector_have_their_row_so_the_tables_add_up() -> None:
+    """A real agreement's sectors need not cover every cell the satellites see (the 2020
+    replay's sectors leave Crimea out): the fires there count in the headline's "per day,
+    before / after", so both sector tables carry an "outside the sectors" row and their
+    rows add up to the headline."""
+    from datetime import date
+
+    import polars as pl
+
+    from test_coverage_maps import _agreement
+    from trucewatch.adjudication.ceasefire import CeasefireView
+    from trucewatch.reports.bulletin import build_context
+    from trucewatch.reports.coverage import Coverage
+
+    days = [date(2026, 4, 29), date(2026, 4, 30), date(2026, 5, 2), date(2026, 5, 3)]
+    daily = pl.DataFrame([
+        {"acq_date": d, "sector": sec, "zone_group": "outside", "detections": det,
+         "war_related": war, "expected": 1.0}
+        for d in days for sec, det, war in (("west", 10, 1), ("east", 5, 0), ("", 20, 4))])
+    view = CeasefireView(_agreement(), pl.DataFrame(), daily, [], [])
+    ctx = build_context(view, Coverage(days[0], days[-1]), days[-1], "restricted", 0, [])
+    per = ctx["periods"]
+    assert sum(s["war_per_day_before"] for s in ctx["sectors"]) == pytest.approx(
+        per["before"]["war_related"] / per["before"]["days"])
+    assert sum(s["war_per_day_after"] for s in ctx["sectors"]) == pytest.approx(
+        per["after"]["war_related"] / per["after"]["days"])
+    assert [s["id"] for s in ctx["sectors"]] == ["west", "east", "-"]
+    summ = ctx["summary"]
+    assert summ["sectors"][-1]["sector"] == "-"
+    assert summ["war_fires"]["baseline_per_day"] == pytest.approx(
+        per["before"]["war_related"] / per["before"]["days"])
+    assert summ["war_fires"]["today"] == 5  # 1 in the west, 4 outside
+    html = render_html(ctx, "en")
+    assert html.count("outside the sectors") >= 3  # summary line, summary and sector table
+    # with every fire in a sector there is no such row
+    inside = CeasefireView(_agreement(), pl.DataFrame(),
+                           daily.filter(pl.col("sector") != ""), [], [])
+    ctx = build_context(inside, Coverage(days[0], days[-1]), days[-1], "restricted", 0, [])
+    assert [s["id"] for s in ctx["sectors"]] == ["west", "east"]
+    assert all(s["sector"] != "-" for s in ctx["summary"]["sectors"])

@@ -162,6 +162,21 @@ def test_liaison_sees_their_party_only(keys) -> None:
     assert party_view(doc, Principal("c", Role.COALITION)) == doc
 
 
+def test_the_builtin_scenario_signs_the_documented_registry(scenario) -> None:
+    """The built-in scenario's registry is docs/examples/coalition.yaml, signed by the
+    mission key its key registry holds; it loads as the cycle loads it."""
+    from trucewatch.agreement.loader import load_agreement
+    from trucewatch.demo.builtin import COALITION, MISSION_KEY_ID
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "examples" / "coalition.yaml"
+    assert yaml.safe_load(path.read_text(encoding="utf-8")) == COALITION
+    assert scenario.coalition is not None and scenario.coalition.exists()
+    keys = KeyRegistry.load(scenario.keys)
+    c = load_coalition(scenario.coalition, load_agreement(scenario.agreement), keys)
+    assert c.signed_by == MISSION_KEY_ID
+    assert [x.id for x in c.contributors] == ["US", "FR", "GB", "EU", "OSCE"]
+
+
 def test_the_documented_example_fits_the_builtin_scenario(scenario) -> None:
     from trucewatch.agreement.coalition import parse_coalition
     from trucewatch.agreement.loader import load_agreement

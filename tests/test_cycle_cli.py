@@ -16,7 +16,7 @@ CLI = [sys.executable, "-m", "trucewatch"]
 
 
 def _run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=900)
     if ok:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -145,6 +145,59 @@ def test_pdf_and_html_rendered(cycle: Path) -> None:
         assert html.count("<svg") == (3 if variant == "restricted" else 2)
         assert "not observed" in html and "no violation" not in html.replace(
             'not "no violation"', "")
+
+
+def test_builtin_run_credits_its_signed_coalition(cycle: Path) -> None:
+    """`trucewatch run` on the built-in scenario takes its signed coalition registry
+    (scenario/coalition.signed.json, signed by the mission key of its key registry): the
+    restricted bulletin credits each contribution and shows the gaps; the public one
+    holds no coalition section."""
+    res = json.loads((cycle / "bulletin-2026-05-31-restricted.json").read_text())
+    pub = json.loads((cycle / "bulletin-2026-05-31-public.json").read_text())
+    co = res["coalition"]
+    assert co and "refused" not in co, co
+    assert co["registry"]["signed_by"] == "mission/2026-04"
+    assert [c["id"] for c in co["registry"]["contributors"]] == ["US", "FR", "GB", "EU",
+                                                                 "OSCE"]
+    credited = {(c["contributor"], c["asset"], c["channel"]) for c in co["credits"]}
+    # the scenario's network (sensors:net-builtin) and its drone patrols (UA-07, EU-12)
+    assert ("US", "us-net", "sensors") in credited
+    assert {("FR", "fr-uav", "drone"), ("EU", "eu-uav", "drone")} & credited
+    assert all(0 < c["share"] <= 1 and c["sector"] in ("north", "centre", "south")
+               for c in co["credits"])
+    assert co["gaps"] and all(g["uncovered"] for g in co["gaps"])
+    assert pub["coalition"] is None
+    html = (cycle / "bulletin-2026-05-31-restricted.html").read_text()
+    assert "Contributions and gaps" in html and "United States" in html
+    assert "Contributions and gaps" not in (cycle / "bulletin-2026-05-31-public.html"
+                                            ).read_text()
+
+
+def test_run_refuses_a_tampered_coalition_with_the_reason(scenario: ScenarioFiles,
+                                                          tmp_path: Path) -> None:
+    """`trucewatch run --coalition FILE` with a registry altered after signing (its
+    payload and digest changed, the signature left): the run completes, nothing is
+    credited, and the bulletin says why."""
+    import base64
+    import hashlib
+
+    assert scenario.coalition is not None
+    env = json.loads(scenario.coalition.read_bytes())
+    text = base64.b64decode(env["payload"]).decode()
+    forged = text.replace("id: GB\n", "id: DE\n", 1)  # another nation's name on it
+    assert forged != text
+    env["payload"] = base64.b64encode(forged.encode()).decode()
+    env["payload_sha256"] = hashlib.sha256(forged.encode()).hexdigest()
+    bad = tmp_path / "coalition.forged.json"
+    bad.write_text(json.dumps(env))
+    out = tmp_path / "out"
+    _run("run", "--out", str(out), "--no-pdf", "--coalition", str(bad))
+    res = json.loads((out / "bulletin-2026-05-31-restricted.json").read_text())
+    refused = res["coalition"]["refused"]
+    assert refused.startswith("coalition.forged.json: ") and "signature" in refused, refused
+    assert "credits" not in res["coalition"]
+    html = (out / "bulletin-2026-05-31-restricted.html").read_text()
+    assert 'id="coalition-refused"' in html and "coalition.forged.json" in html
 
 
 def test_satellite_commands(scenario: ScenarioFiles, tmp_path: Path) -> None:

@@ -239,6 +239,39 @@ def test_detections_are_bound_to_their_stations(tmp_path: Path) -> None:
     store.close()
 
 
+def test_a_networks_inventory_replaces_its_own_stations_only(tmp_path: Path) -> None:
+    """Two networks, each with its signed inventory: the second network's file adds its
+    stations beside the first's (it used to replace them all), and a network's newer
+    file replaces that network's stations (a station it drops is gone, a moved one
+    moves) and leaves the other's."""
+    from trucewatch.intake.sources import stored_stations
+
+    keys = Keys()
+    store = SqliteStore(tmp_path / "n.db")
+    net_b = (b"id,latitude,longitude,elevation_m,kind\n"
+             b"T01,47.5,36.0,100,seismic\nT02,47.6,36.1,100,seismic\n")
+    for raw, name, key in ((STATIONS, "net-a.csv", "net"), (net_b, "net-b.csv", "net-B")):
+        assert receive(store, keys.sign(raw, key), name, StationSource(),
+                       registry=keys.registry).usable
+    both = stored_stations(store)
+    assert sorted(both["id"].to_list()) == [f"S{k:02d}" for k in range(9)] + ["T01", "T02"]
+    # detections at either network's stations are located against the joint inventory
+    assert set(adapters(store)["heartbeats"].stations) >= {"S00", "T02"}  # type: ignore[attr-defined]
+    # network A's next inventory: S08 dropped, S00 moved; network B's stations untouched
+    newer = STATIONS.replace(b"S00,48.0,", b"S00,48.3,").rsplit(b"S08,", 1)[0]
+    assert receive(store, keys.sign(newer, "net"), "net-a-2.csv", StationSource(),
+                   registry=keys.registry).usable
+    now = stored_stations(store)
+    assert sorted(now["id"].to_list()) == [f"S{k:02d}" for k in range(8)] + ["T01", "T02"]
+    assert now.filter(pl.col("id") == "S00")["latitude"].item() == pytest.approx(48.3)
+    assert now.filter(pl.col("id") == "T01")["longitude"].item() == pytest.approx(36.0)
+    # an unsigned inventory (quarantined by the default policy) changes nothing
+    receive(store, net_b.replace(b"T02,", b"T09,"), "unsigned.csv", StationSource(),
+            registry=keys.registry)
+    assert sorted(stored_stations(store)["id"].to_list()) == sorted(now["id"].to_list())
+    store.close()
+
+
 def test_detections_without_an_accepted_inventory_are_refused(tmp_path: Path) -> None:
     keys = Keys()
     store = SqliteStore(tmp_path / "e.db")

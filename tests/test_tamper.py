@@ -628,3 +628,54 @@ def test_published_product_files_are_checked(tmp_path: Path) -> None:
     files["restricted"].unlink()  # archived in the store: the file may go
     assert len(s.verify()) == 1
     s.close()
+
+
+@pytest.mark.parametrize(("attack", "named"), [
+    ("DROP TRIGGER audit_log_append_only_d",
+     "append-only trigger audit_log_append_only_d on audit_log is gone"),
+    ("DROP TRIGGER raw_inputs_evidentiary_u",
+     "append-only trigger raw_inputs_evidentiary_u on raw_inputs is gone"),
+    # the same name, a body that lets every delete through
+    ("DROP TRIGGER raw_inputs_evidentiary_d; CREATE TRIGGER raw_inputs_evidentiary_d "
+     "BEFORE DELETE ON raw_inputs WHEN 0 BEGIN SELECT RAISE(ABORT, 'never'); END",
+     "append-only trigger raw_inputs_evidentiary_d on raw_inputs was changed"),
+])
+def test_a_missing_or_changed_append_only_trigger_is_named(tmp_path: Path, attack: str,
+                                                          named: str) -> None:
+    """verify checks that the evidence stays append-only: a dropped trigger (after which
+    audit_log or raw_inputs can be rewritten without an error) is named, and so is one
+    replaced under its own name by one that never fires."""
+    db = tmp_path / "s.db"
+    s = SqliteStore(db)
+    s.add_token("anna", "analyst")
+    assert s.verify() == []
+    s.close()
+    with sqlite3.connect(db) as conn:
+        conn.executescript(attack)
+    s = SqliteStore(db)
+    try:
+        problems = s.verify()
+    finally:
+        s.close()
+    assert [p for p in problems if p.startswith(named)] and len(problems) == 1, problems
+
+
+def test_a_disabled_or_dropped_postgres_trigger_is_named(pg_url: str) -> None:
+    import psycopg
+
+    s = open_store(pg_url)
+    assert s.verify() == []
+    s.close()
+    dsn = postgres_url(pg_url)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
+        conn.execute("DROP TRIGGER raw_inputs_evidentiary ON raw_inputs")
+    s = open_store(pg_url)
+    try:
+        problems = s.verify()
+    finally:
+        s.close()
+    assert any(p.startswith("append-only trigger audit_log_append_only on audit_log is "
+                            "disabled") for p in problems), problems
+    assert any(p.startswith("append-only trigger raw_inputs_evidentiary on raw_inputs is "
+                            "gone") for p in problems), problems

@@ -37,8 +37,11 @@ def served(built_cycle: Path, scenario: ScenarioFiles, tmp_path: Path
               for name, role in (("anna", "analyst"), ("ben", "reviewer"),
                                  ("pat", "public"))}
     store.close()
+    # no processing worker: its pass would replace the cycle's coverage document (whose
+    # maps reach the report day) while a test reads the page
     server = Server(db, free_port(), extra=("--agreement", str(scenario.agreement),
-                                            "--bulletins", str(built_cycle))).start()
+                                            "--bulletins", str(built_cycle),
+                                            "--no-worker")).start()
     yield server, tokens
     server.stop()
 
@@ -120,8 +123,16 @@ def test_map_is_drawn_offline(served: tuple[Server, dict[str, str]], browser: An
     assert (w, s, e, n) == (33.5, 46.3, 40.5, 50.5)
     lon, lat = map(float, page.get_attribute("#map", "data-center").split(","))
     assert w < lon < e and s < lat < n
-    # the time slider reads a day, never "-", and hides incidents after the chosen day
-    assert page.text_content("#day") == "2026-05-30"
+    # the published public bulletins, as the real API lists them, are linked
+    # (the server's products clock adds its own, for the wall-clock day); the bulletin to
+    # read before its machine-readable twin
+    hrefs = [a.get_attribute("href") for a in page.locator("#public-bulletins a").all()]
+    base = "/api/v1/public/bulletins/bulletin-2026-05-31-public"
+    assert f"{base}.html" in hrefs and f"{base}.json" in hrefs, hrefs
+    assert hrefs.index(f"{base}.html") < hrefs.index(f"{base}.json")
+    # the time slider reads a day, never "-", and hides incidents after the chosen day; it
+    # reaches the report day (the coverage maps' last day), after the last incident's
+    assert page.text_content("#day") == "2026-05-31"
     shown = _rendered(page, "incidents")
     page.evaluate("() => { const t = document.getElementById('time'); t.value = t.min; "
                   "t.dispatchEvent(new Event('input')); }")
@@ -174,11 +185,16 @@ def test_dashboard_fits_a_mission_far_from_ukraine(built_cycle: Path, tmp_path: 
 
 
 PUBLIC: dict[str, dict[str, Any]] = {
-    "bulletins": {"bulletins": [
-        {"date": "2026-05-30", "language": "en", "kind": "html",
-         "url": "/api/v1/public/bulletins/bulletin-2026-05-30-public.html"},
-        {"date": "2026-05-30", "language": "uk", "kind": "pdf",
-         "url": "/api/v1/public/bulletins/bulletin-2026-05-30-public-uk.pdf"}]},
+    # GET /api/v1/public/bulletins as the API answers it (routes.bulletins.listing)
+    "bulletins": {"files": ["bulletin-2026-05-30-public.json",
+                            "bulletin-2026-05-30-public.html"],
+                  "products": [
+        {"name": "bulletin-2026-05-30-public.json", "kind": "json",
+         "report_date": "2026-05-30", "audience": "public", "sha256": "0" * 64,
+         "size": 10, "published_at": "2026-05-30T19:30:00Z"},
+        {"name": "bulletin-2026-05-30-public.html", "kind": "html",
+         "report_date": "2026-05-30", "audience": "public", "sha256": "1" * 64,
+         "size": 10, "published_at": "2026-05-30T19:30:00Z"}]},
     "counts": {"precision_km": 5, "days": [
         {"date": "2026-05-29", "sector": "north", "category": "explosion", "count": 2},
         {"date": "2026-05-30", "sector": "north", "category": "explosion", "count": 4},
@@ -217,8 +233,10 @@ def test_public_view_shows_counts_bulletins_and_incidents(
     assert "5" in rows.nth(2).text_content()
     assert "rounded to 5 km" in page.text_content("#public-note")
     links = page.locator("#public-bulletins a")
-    assert links.count() == 2
-    assert links.nth(0).get_attribute("href").endswith("bulletin-2026-05-30-public.html")
+    assert links.count() == 2  # the HTML to read first, then the JSON
+    assert links.nth(0).get_attribute("href") == \
+        "/api/v1/public/bulletins/bulletin-2026-05-30-public.html"
+    assert links.nth(1).get_attribute("href").endswith("bulletin-2026-05-30-public.json")
     assert _rendered(page, "public-incidents") == 2
     # the popup names the place and the precision
     xy = page.evaluate("() => window.trucewatch.map.project([37.75, 48.40])")
@@ -242,6 +260,10 @@ def test_public_view_shows_counts_bulletins_and_incidents(
     assert "uk" in json.dumps(page.evaluate(
         "() => window.trucewatch.map.getLayoutProperty('places-1', 'text-field')"))
     assert "lang=uk" in page.url
+    # the incidents' categories in the language too (the codes stay in English)
+    page.wait_for_function("() => ['вибух (влучання)', 'пожежа'].every((w) => "
+                           "document.getElementById('legend').textContent.includes(w))",
+                           timeout=10_000)
     for lang, word in (("fr", "La vue publique"), ("ru", "Публичный обзор"),
                        ("en", "The public's view")):
         page.select_option("#lang", lang)
@@ -492,8 +514,14 @@ def test_coverage_gaps_are_drawn(served: tuple[Server, dict[str, str]],
     inside = shape(area["geometry"]).representative_point()
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     _sign_in(page, server.url, tok["anna"])
-    day = page.text_content("#day")
-    assert area["properties"]["start"][:10] == day
+    # the map opens on the report day (the coverage maps' last); the network reported
+    # the day before: move the slider there
+    assert page.text_content("#day") == "2026-05-31"
+    day = area["properties"]["start"][:10]
+    page.evaluate("(d) => { const t = document.getElementById('time'); "
+                  "t.value = String(Date.parse(d) / 86400000); "
+                  "t.dispatchEvent(new Event('input')); }", day)
+    page.wait_for_function("(d) => document.getElementById('day').textContent == d", arg=day)
     assert int(page.get_attribute("#map", "data-unseen-cells")) > 0
 
     def hatched(lon: float, lat: float) -> int:

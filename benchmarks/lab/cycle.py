@@ -1,5 +1,5 @@
-"""The built-in scenario's full cycle (sensors, drones, allegations and the scripted
-review, no PDFs), as tests and benchmarks run it."""
+"""The built-in scenario's full cycle (sensors, drones, allegations, the signed coalition
+registry and the scripted review, no PDFs), as tests and benchmarks run it."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def builtin_cycle(scenario: ScenarioFiles, out: Path, store: Path | str | None =
               reference_years=[2023, 2024, 2025], out_dir=out, cloud_path=scenario.coverage,
               pdf=False, sensors=SensorInputs(scenario.stations, [scenario.detections]),
               field_inputs=FieldInputs(scenario.drones, scenario.allegations, scenario.keys),
-              review=apply_review, store_path=store)
+              review=apply_review, store_path=store, coalition=scenario.coalition)
 
 
 def builtin_config(scenario: ScenarioFiles, out: Path, store: Path | str | None = None,
@@ -41,4 +41,5 @@ def builtin_config(scenario: ScenarioFiles, out: Path, store: Path | str | None 
         reference_years=(2023, 2024, 2025), out_dir=out, cloud_path=scenario.coverage,
         pdf=False, sensors=SensorInputs(scenario.stations, [scenario.detections]),
         field_inputs=FieldInputs(scenario.drones, scenario.allegations, scenario.keys),
-        review=apply_review, store_path=store, stages=dict(stages or {}))
+        review=apply_review, store_path=store, stages=dict(stages or {}),
+        coalition=scenario.coalition)

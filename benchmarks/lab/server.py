@@ -52,11 +52,13 @@ class Server:
         if timeout_s is None:
             timeout_s = self.start_timeout_s or float(
                 os.environ.get("TRUCEWATCH_LAB_START_S", "") or DEFAULT_START_S)
+        # load and replay tests drive one token hard: no rate limit unless one is asked
+        limit = () if "--rate-limit" in self.extra else ("--rate-limit", "0")
         with self.log.open("ab") as log:
             # run beside the store so that a quick start's out/ is never picked up
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "trucewatch", "serve", "--store", str(self.store),
-                 "--port", str(self.port), *self.extra], stdout=subprocess.DEVNULL,
+                 "--port", str(self.port), *limit, *self.extra], stdout=subprocess.DEVNULL,
                 stderr=log, cwd=self.home)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

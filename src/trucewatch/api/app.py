@@ -25,6 +25,7 @@ from trucewatch.api import errors, guard, session
 from trucewatch.api.auth import Principal
 from trucewatch.api.deps import ERRORS, Config, Error, Page, allowed, authenticate
 from trucewatch.api.geo import PUBLIC_PRECISION_KM, gazetteer
+from trucewatch.api.ratelimit import RateLimit, RateLimiter
 from trucewatch.api.routes import (
     agreement as agreement_routes,
 )
@@ -60,12 +61,14 @@ __all__ = ["AllegationForm", "Decision", "Error", "Modification", "NewIncident",
 def create_app(store_path: Path | str, agreement_path: Path | None = None,
                bulletins_dir: Path | None = None, keys_path: Path | None = None, *,
                public: bool = False, public_precision_km: float = PUBLIC_PRECISION_KM,
-               insecure_cookies: bool = False) -> Any:
+               insecure_cookies: bool = False,
+               rate_limit: RateLimit | RateLimiter | None = None) -> Any:
     """The app. ``public``: the public's view (``/api/v1/public/...``) is readable
     without a token (the mission publishes it); else it needs a token. Public locations
     are rounded to ``public_precision_km``. ``insecure_cookies``: the session cookie is
     never marked ``Secure`` (plain-http development on a network; see
-    :mod:`trucewatch.api.session`)."""
+    :mod:`trucewatch.api.session`). ``rate_limit``: requests per principal
+    (:mod:`trucewatch.api.ratelimit`; None: no limit)."""
     if not public_precision_km > 0:
         raise ValueError("public_precision_km must be positive")
     app = FastAPIOffline(
@@ -85,7 +88,9 @@ def create_app(store_path: Path | str, agreement_path: Path | None = None,
 
     secret = secrets.token_bytes(32)  # binds a session's CSRF token to this process
     sessions = session.Sessions()
-    guard.install(app, lookup, secret, sessions=sessions.token_for, public=public)
+    limiter = RateLimiter(rate_limit) if isinstance(rate_limit, RateLimit) else rate_limit
+    guard.install(app, lookup, secret, sessions=sessions.token_for, public=public,
+                  limiter=limiter)
     agreement = None
     if agreement_path is not None:
         from trucewatch.agreement import load_agreement

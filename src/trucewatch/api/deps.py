@@ -83,7 +83,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (404, "not found"), (409, "conflict (claim held, replay, illegal transition)"),
         (413, "the body is over the route's limit (or decompresses past it)"),
         (422, "invalid input"),
+        (429, "too many requests from this principal (the server's rate limit); "
+              "Retry-After says in how many seconds to send it again"),
         (500, "internal error, in the same shape (the traceback is logged, never sent)"))}
+ERRORS[429]["headers"] = {"Retry-After": {
+    "description": "whole seconds until the principal may send a request again",
+    "schema": {"type": "integer", "minimum": 1}}}
 
 
 class Page(BaseModel):

@@ -23,7 +23,8 @@ ERROR_SCHEMA: dict[str, Any] = {
                    "details": {"type": "array", "items": {"type": "object"}}}}
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 409: "conflict", 413: "too_large",
-              415: "unsupported_media_type", 422: "validation_error", 500: "internal_error"}
+              415: "unsupported_media_type", 422: "validation_error",
+              429: "too_many_requests", 500: "internal_error"}
 
 
 def error_body(code: str, status: int, message: str, fix: str = "",

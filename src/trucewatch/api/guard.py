@@ -17,7 +17,10 @@
 5. the route's body limit (:func:`limit_for`): the declared ``Content-Length`` is checked
    when the route first asks for its body, before a byte is read, and the stream is cut
    off past the limit when the length is absent or false (:class:`BodyTooLargeError`,
-   413). The role matrix (403) is checked before a route reads its body.
+   413). The role matrix (403) is checked before a route reads its body;
+6. the rate limit, when the app has one (:mod:`trucewatch.api.ratelimit`): per
+   principal, else per client address, answered 429 with ``Retry-After`` before the
+   route runs.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trucewatch.api.auth import Principal
 from trucewatch.api.errors import error_body
+from trucewatch.api.ratelimit import RateLimiter, retry_after
 
 log = logging.getLogger("trucewatch.api")
 
@@ -126,12 +130,14 @@ SessionLookup = Callable[[str], str | None]  # session id -> its token
 
 class Guard:
     def __init__(self, app: ASGIApp, lookup: Lookup, secret: bytes,
-                 sessions: SessionLookup | None = None, public: bool = False) -> None:
+                 sessions: SessionLookup | None = None, public: bool = False,
+                 limiter: RateLimiter | None = None) -> None:
         self.app = app
         self.lookup = lookup
         self.secret = secret
         self.sessions = sessions or (lambda _sid: None)
         self.public = public
+        self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -166,6 +172,14 @@ class Guard:
         try:
             if path.startswith(PREFIX + "/") or path == PREFIX:
                 refusal = await self._check(scope)
+                wait = self._rate(scope, refusal is None)
+                if wait:
+                    await _respond(send_secured, 429, "too_many_requests",
+                                   f"too many requests: at most {self._limit_text()}",
+                                   f"wait {retry_after(wait)} s (Retry-After) and send "
+                                   "it again; spread requests out",
+                                   [(b"retry-after", retry_after(wait).encode())])
+                    return
                 if refusal is not None:
                     await _respond(send_secured, *refusal)
                     return
@@ -177,6 +191,24 @@ class Guard:
                 await _respond(send_secured, 500, "internal_error",
                                "internal error: the request could not be completed",
                                "report this with the time of the request; it is logged")
+
+    def _rate(self, scope: Scope, authenticated: bool) -> float:
+        """Seconds to wait before this request is allowed (0.0: now): the principal's
+        bucket, else the client address's."""
+        if self.limiter is None or (scope["method"], scope["path"]) == ("GET",
+                                                                        f"{PREFIX}/health"):
+            return 0.0
+        who = scope.get("state", {}).get("principal") if authenticated else None
+        if isinstance(who, Principal):
+            key = f"principal:{who.id or who.name}"
+        else:
+            key = "client:" + str((scope.get("client") or ("?",))[0])
+        return self.limiter.take(key)
+
+    def _limit_text(self) -> str:
+        assert self.limiter is not None
+        lim = self.limiter.limit
+        return f"{lim.per_minute:g} a minute (bursts of {lim.burst}) per principal"
 
     def _session_token(self, sid: str) -> str:
         return self.sessions(sid) or ""
@@ -265,10 +297,11 @@ def _limited(scope: Scope, receive: Receive, limit: int) -> Receive:
 
 
 async def _respond(send: Callable[[Message], Awaitable[None]], status: int, code: str,
-                   message: str, fix: str) -> None:
+                   message: str, fix: str,
+                   extra: list[tuple[bytes, bytes]] | None = None) -> None:
     body = json.dumps(error_body(code, status, message, fix)).encode()
     headers = [(b"content-type", b"application/json"),
-               (b"content-length", str(len(body)).encode())]
+               (b"content-length", str(len(body)).encode()), *(extra or [])]
     if status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -359,5 +392,6 @@ def inflated_past(raw: bytes, limit: int) -> int | None:
 
 
 def install(app: Any, lookup: Lookup, secret: bytes, sessions: SessionLookup | None = None,
-            public: bool = False) -> None:
-    app.add_middleware(Guard, lookup=lookup, secret=secret, sessions=sessions, public=public)
+            public: bool = False, limiter: RateLimiter | None = None) -> None:
+    app.add_middleware(Guard, lookup=lookup, secret=secret, sessions=sessions, public=public,
+                       limiter=limiter)

@@ -96,6 +96,9 @@ def run(
             field_inputs = FieldInputs(drones=files.drones, allegations=files.allegations,
                                        keys=files.keys)
             review = apply_review
+            # its coalition registry, signed by the mission key of its key registry (a
+            # --coalition given replaces it)
+            coalition = coalition or files.coalition
         err.print(f"built-in scenario generated in {files.root}")
     if not firms:
         raise typer.BadParameter("give --firms files with --agreement")

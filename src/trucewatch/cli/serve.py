@@ -58,6 +58,11 @@ def serve(
     no_worker: Annotated[bool, typer.Option(
         "--no-worker", help="do not run the processing worker in the service (run "
         "`trucewatch worker` beside it, or nothing)")] = False,
+    rate_limit: Annotated[float, typer.Option(
+        help="requests a minute each principal may make on average (in this process; "
+             "past it: 429 with Retry-After); 0 turns the limit off")] = 1200.0,
+    rate_burst: Annotated[int, typer.Option(
+        help="requests a principal may make at once under --rate-limit")] = 240,
 ) -> None:
     """Run the REST API (docs at /docs). With no admin yet, prints a first admin token."""
     import uvicorn
@@ -72,6 +77,9 @@ def serve(
         agreement = quick / "scenario" / "agreement.yaml"
     if bulletins is None and quick.is_dir():
         bulletins = quick
+    from trucewatch.api.ratelimit import RateLimit
+
+    limit = RateLimit(rate_limit, rate_burst) if rate_limit else None  # before any work
     db = open_store(store)
     if db.bootstrap_open():  # no admin yet: the bootstrap admin (review.principals)
         token = db.add_token("admin", "admin", actor="bootstrap",
@@ -79,8 +87,10 @@ def serve(
         out.print(f"first start: admin token (shown once): {token}")
     db.close()
     out.print(f"serving {store} on http://{host}:{port} (docs: /docs)")
+    if limit is None:
+        out.print("rate limit: off")
     app = create_app(store, agreement, bulletins, keys, public=public,
-                     insecure_cookies=insecure_cookies)
+                     insecure_cookies=insecure_cookies, rate_limit=limit)
     loops = []  # background loops (pipeline.background), one call each
     if products:
         loops.append(_products_clock(store, products_out or bulletins, products_interval,

@@ -64,6 +64,8 @@ class ScenarioFiles:
     truth: Path
     stations: Path | None = None
     detections: Path | None = None
+    coalition: Path | None = None  # the signed coalition registry
+
 
     @property
     def drones(self) -> list[Path]:
@@ -263,10 +265,66 @@ def generate(root: Path | str, seed: int = 20260420) -> ScenarioFiles:
         root, agreement, sensor_data.events, sensor_data.stations, cloud, set(GAP_DAYS),
         world_point, seed, (float(fire["lat"]), float(fire["lon"])))  # type: ignore[arg-type]
     stations, detections = _sign_sensors(root, stations, detections, seed)
+    coalition = _write_coalition(root, seed)
     truth_path = root / "ground_truth.json"
     truth_path.write_text(json.dumps(truth, indent=2), encoding="utf-8")
     return ScenarioFiles(root, agreement, reference, current, coverage, truth_path, stations,
-                         detections)
+                         detections, coalition)
+
+
+MISSION_SOURCE = "mission:builtin-donbas-2026"
+MISSION_KEY_ID = "mission/2026-04"
+# the coalition registry (docs/coalition.md; docs/examples/coalition.yaml is this one,
+# tests/test_coalition.py keeps them equal): the US leads and runs the ground-sensor
+# network and the satellite tasking, France and the EU fly drones (UA-07, EU-12), the UK
+# provides troops and a hub but no monitoring asset, the OSCE monitors. The network
+# hears only the middle of the line, so the bulletin's "Contributions and gaps" shows
+# sectors its declared coverage does not reach
+COALITION: dict[str, Any] = {
+    "format": "trucewatch-coalition/1",
+    "mission": "demo-2026",
+    "contributors": [
+        {"id": "US", "name": "United States", "kind": "nation", "roles": ["lead", "monitoring"],
+         "assets": [
+             {"id": "us-net", "kind": "sensor_network", "source": "sensors:net-builtin",
+              "stations": ["A*", "I*", "S*"], "sectors": ["north", "centre", "south"]},
+             {"id": "us-sat", "kind": "satellite_tasking",
+              "sectors": ["north", "centre", "south"]}]},
+        {"id": "FR", "name": "France", "kind": "nation", "roles": ["troops", "hub"],
+         "assets": [{"id": "fr-uav", "kind": "drone_platform", "source": "drone:UA-07",
+                     "platforms": ["UA-07"], "sectors": ["centre"]}]},
+        {"id": "GB", "name": "United Kingdom", "kind": "nation", "roles": ["troops", "hub"]},
+        {"id": "EU", "name": "European Union", "kind": "organisation", "roles": ["drones"],
+         "assets": [{"id": "eu-uav", "kind": "drone_platform", "source": "drone:EU-12",
+                     "platforms": ["EU-12"], "sectors": ["north", "south"]}]},
+        {"id": "OSCE", "name": "OSCE", "kind": "organisation", "roles": ["monitors"]},
+    ]}
+
+
+def _write_coalition(root: Path, seed: int) -> Path:
+    """The mission's key joins the key registry (a ``mission:`` source: it signs the
+    registry, as the assets' keys sign their submissions), and the coalition registry is
+    written plain (``coalition.yaml``, to read) and signed (``coalition.signed.json``,
+    what the cycle receives)."""
+    from datetime import UTC, datetime
+
+    from trucewatch.demo.multisource import _public, platform_key
+    from trucewatch.integrity.envelope import sign_submission
+    from trucewatch.integrity.keys import KeyRecord, KeyRegistry
+
+    key = platform_key("mission", seed)
+    registry = KeyRegistry.load(root / "keys.json")
+    registry.add(KeyRecord(MISSION_KEY_ID, MISSION_SOURCE, _public(key),
+                           datetime(2026, 4, 1, tzinfo=UTC)))
+    registry.save(root / "keys.json")
+    plain = root / "coalition.yaml"
+    plain.write_text(yaml.safe_dump(COALITION, sort_keys=False, allow_unicode=True),
+                     encoding="utf-8")
+    signed = root / "coalition.signed.json"
+    signed.write_bytes(sign_submission(plain.read_bytes(), key, MISSION_KEY_ID,
+                                       datetime(2026, 4, 19, 12, tzinfo=UTC),
+                                       "coalition-20260419"))
+    return signed
 
 
 def _sign_sensors(root: Path, stations: Path, detections: Path, seed: int

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -34,11 +34,15 @@ class StationSource:
     name: str = SourceName.STATIONS
     kind = SourceKind.STATION_INVENTORY
 
+    def __init__(self, known: Iterable[str] = ()) -> None:
+        self.known = tuple(known)  # the ids of the stations the store already holds
+
     def sniff(self, header: list[str]) -> bool:
         return {"id", "latitude", "longitude", "kind"} <= set(header)
 
     def parse(self, raw: bytes, name: str) -> Batch:
         table = parse_stations(raw, name)
+        _no_lookalikes(table["id"].to_list(), self.known, name)
         return Batch(source=self.name, kind=self.kind, layout="stations", name=name, raw=raw,
                      sha256=sha256(raw), n_rows=table.height, records=table)
 
@@ -185,20 +189,54 @@ class ConfigSource:
 
 
 def stored_stations(store: EvidenceStore) -> pl.DataFrame:
-    """The station inventory most recently accepted into the store (empty when none):
-    detections sent later are located against it."""
+    """The station inventory the store has accepted (empty when none): detections sent
+    later are located against it.
+
+    Each network's newest accepted inventory replaces that network's stations only, and
+    other networks' stations stay. A network is the key its inventory is signed with
+    (unsigned inventories, accepted under a permissive source policy, count as one
+    network); a station listed again by another network is that network's from then on.
+    A network that rotates its key sends its whole inventory under the new key: the
+    stations the old key listed and the new one does not stay until listed again."""
     from trucewatch.ingest.base import unpack
     from trucewatch.integrity.envelope import is_envelope, open_envelope
 
     usable = [b for b in store.inputs(SourceName.STATIONS)
               if int(b["quarantined"]) < int(b["rows"])]
-    if not usable:
+    held: list[tuple[str, pl.DataFrame]] = []  # (network, its stations), oldest first
+    for b in usable:
+        raw = unpack(store.raw_input(str(b["raw_sha256"])), str(b["name"]))
+        network = ""
+        if is_envelope(raw):
+            env = open_envelope(raw)
+            raw, network = env.payload, f"key:{env.key_id}"
+        table = parse_stations(unpack(raw, str(b["name"])), str(b["name"]))
+        listed = table["id"].implode()
+        held = [(n, t.filter(~pl.col("id").is_in(listed))) for n, t in held if n != network]
+        held.append((network, table))
+    if not held:
         return pl.DataFrame(schema={"id": pl.String, "latitude": pl.Float64,
                                     "longitude": pl.Float64, "kind": pl.String})
-    last = usable[-1]
-    raw = unpack(store.raw_input(str(last["raw_sha256"])), str(last["name"]))
-    payload = open_envelope(raw).payload if is_envelope(raw) else raw
-    return parse_stations(unpack(payload, str(last["name"])), str(last["name"]))
+    return pl.concat([t for _, t in held], how="vertical_relaxed")
+
+
+def _no_lookalikes(ids: list[str], known: Iterable[str], name: str) -> None:
+    """Refuse an inventory with an id that holds a hidden character or mixes scripts, two
+    ids that look alike, or an id that looks like a station the store already holds
+    (``А001`` with a Cyrillic А beside ``A001``): detections would be read against the
+    wrong station, and reviewers could not tell them apart (model.lookalike)."""
+    from trucewatch.model.lookalike import identifier_problem, lookalike, lookalike_pairs
+
+    problems = [f"station id {why}" for i in ids if (why := identifier_problem(i))]
+    problems += [f"station ids {a!r} and {b!r} look alike" for a, b in lookalike_pairs(ids)]
+    held = set(known) - set(ids)
+    problems += [f"station id {i!r} looks like station {twin!r} already held"
+                 for i in ids if (twin := lookalike(i, held)) is not None]
+    if problems:
+        raise InputFileError(f"{name}: {len(problems)} problem(s) in the station inventory: "
+                             + " | ".join(problems[:20]), path=name,
+                             fix="give each station an id in one script that does not look "
+                             "like another station's")
 
 
 def adapters(store: EvidenceStore) -> dict[str, SourceAdapter]:
@@ -206,8 +244,8 @@ def adapters(store: EvidenceStore) -> dict[str, SourceAdapter]:
     for a store: the built-in and registered sources, the station inventory, and
     detections (located against the store's accepted inventory)."""
     found: dict[str, SourceAdapter] = {s.name: s for s in sources()}
-    found[SourceName.STATIONS] = StationSource()
     inventory = stored_stations(store)
+    found[SourceName.STATIONS] = StationSource(inventory["id"].to_list())
     found[SourceName.DETECTIONS] = DetectionSource(inventory)
     found[SourceName.HEARTBEATS] = HeartbeatSource(set(inventory["id"].to_list()))
     return found

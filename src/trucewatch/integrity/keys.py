@@ -99,6 +99,7 @@ class KeyRegistry:
         if record.key_id in self._by_id:
             raise ConfigError(f"key {record.key_id} is registered twice",
                               fix="give each key a unique key_id")
+        _check_names(record, self._by_id.values())
         if len(record.public_key) != 32:
             raise ConfigError(f"key {record.key_id}: an Ed25519 public key is 32 bytes, "
                               f"got {len(record.public_key)}", fix="export the raw public key")
@@ -202,6 +203,33 @@ class KeyRegistry:
     def save(self, path: Path | str) -> None:
         doc = {"keys": [r.to_dict() for r in self._by_id.values()]}
         Path(path).write_text(json.dumps(doc, indent=2), encoding="utf-8")
+
+
+def _check_names(record: KeyRecord, held: Any) -> None:
+    """A key's id, source and the names it speaks for hold no hidden character and no
+    mix of scripts, and neither its id nor its source looks like another key's
+    (model.lookalike): ``drone:UА-07`` with a Cyrillic А beside ``drone:UA-07`` would
+    read as that platform's key."""
+    from trucewatch.model.lookalike import identifier_problem, lookalike
+
+    held = list(held)
+    for what, value in (("key id", record.key_id), ("source", record.source),
+                        *(("speaks_for name", n) for n in record.speaks_for)):
+        why = identifier_problem(value)
+        if why:
+            raise ConfigError(f"key {record.key_id!r}: {what} {why}",
+                              fix="write it in one script, without hidden characters")
+    twin = lookalike(record.key_id, (r.key_id for r in held))
+    if twin is not None:
+        raise ConfigError(f"key id {record.key_id!r} looks like key {twin!r} (letters of "
+                          "another script, or case, that read the same)",
+                          fix="give the key an id that does not look like another's")
+    twin = lookalike(record.source, {r.source for r in held})
+    if twin is not None:
+        raise ConfigError(f"key {record.key_id!r}: source {record.source!r} looks like "
+                          f"source {twin!r} of another key: its signatures would read as "
+                          "that source's", fix="use the source's own name (a rotation "
+                          "keeps the same source) or one that does not look like another's")
 
 
 def _names(value: Any) -> tuple[str, ...]:

@@ -102,6 +102,11 @@ def _day_state(coverage: Coverage, day: date) -> dict[str, Any]:
     return {"code": "observed" if coverage.cloud_known else "cloud_unknown"}
 
 
+def _outside(d: pl.DataFrame) -> pl.DataFrame:
+    """The daily rows of fires outside every sector (sector "")."""
+    return d.filter((pl.col("sector") == "") & (pl.col("detections") > 0))
+
+
 def _summary(view: CeasefireView, d: pl.DataFrame, incidents: list[Any], report_date: date,
              t0: date, n_before: int) -> dict[str, Any]:
     """Typed counts per sector, the OSCE way: the report day against the day before, and
@@ -121,9 +126,12 @@ def _summary(view: CeasefireView, d: pl.DataFrame, incidents: list[Any], report_
     base = {r["sector"]: int(r["war_related"]) / n_before for r in before.iter_rows(named=True)}
     rows: list[dict[str, Any]] = []
     ids = [(s.id, s.name) for s in view.agreement.sectors]
-    if any(i.sector_id is None for i in incidents):
+    # "-": outside every sector, for incidents there and for the satellites' fires there
+    # (the daily frame's sector ""), so that the rows add up to the headline's figures
+    if any(i.sector_id is None for i in incidents) or _outside(d).height:
         ids.append(("-", "-"))
     for sid, name in ids:
+        key = "" if sid == "-" else sid
         mine = [i for i in incidents if (i.sector_id or "-") == sid]
 
         def count(day: date, group: str | None, mine: list[Any] = mine) -> int:
@@ -135,9 +143,9 @@ def _summary(view: CeasefireView, d: pl.DataFrame, incidents: list[Any], report_
                        for g in groups},
             "total": {"today": count(report_date, None), "previous": count(prev, None),
                       "since_entry_into_force": len(mine)},
-            "war_fires": {"today": war_at.get((sid, report_date), 0),
-                          "previous": war_at.get((sid, prev), 0),
-                          "baseline_per_day": round(base.get(sid, 0.0), 1)}})
+            "war_fires": {"today": war_at.get((key, report_date), 0),
+                          "previous": war_at.get((key, prev), 0),
+                          "baseline_per_day": round(base.get(key, 0.0), 1)}})
     total = {"today": sum(r["total"]["today"] for r in rows),
              "previous": sum(r["total"]["previous"] for r in rows),
              "since_entry_into_force": sum(r["total"]["since_entry_into_force"]
@@ -170,18 +178,20 @@ def build_context(view: CeasefireView, coverage: Coverage, report_date: date, va
     n_before = max(1, before["acq_date"].n_unique())
     n_after = max(1, after["acq_date"].n_unique())
     sectors = []
-    for s in a.sectors:
-        sd = d.filter(pl.col("sector") == s.id)
+    # outside every sector ("-"): the fires there count in the periods' figures too
+    ids = [(s.id, s.name) for s in a.sectors] + ([("-", "-")] if _outside(d).height else [])
+    for sid, name in ids:
+        sd = d.filter(pl.col("sector") == ("" if sid == "-" else sid))
         b, af = sd.filter(pl.col("acq_date") < t0), sd.filter(pl.col("acq_date") >= t0)
         exp = sd.unique(["acq_date", "sector"])
         sectors.append({
-            "id": s.id, "name": s.name,
+            "id": sid, "name": name,
             "war_per_day_before": round(int(b["war_related"].sum()) / n_before, 1),
             "war_per_day_after": round(int(af["war_related"].sum()) / n_after, 1),
             "detections_per_day_after": round(int(af["detections"].sum()) / n_after, 1),
             "expected_per_day": round(float(exp["expected"].mean() or 0.0), 1),  # type: ignore[arg-type]
-            "incidents_since_t0": sum(1 for i in incidents if i.sector_id == s.id),
-            "incidents_today": sum(1 for i in today if i.sector_id == s.id),
+            "incidents_since_t0": sum(1 for i in incidents if (i.sector_id or "-") == sid),
+            "incidents_today": sum(1 for i in today if (i.sector_id or "-") == sid),
         })
     zone_rows = (d.filter(pl.col("acq_date") >= t0).group_by("zone_group")
                  .agg(pl.col("detections").sum(), pl.col("war_related").sum())

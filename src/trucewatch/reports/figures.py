@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import textwrap
 from collections.abc import Callable
 from datetime import date
 
@@ -20,6 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.text import Text
 from shapely.geometry.base import BaseGeometry
 
 from trucewatch.adjudication.coverage_maps import CHARGE_CLASSES_KG
@@ -69,9 +71,10 @@ def _polys(ax: Axes, g: BaseGeometry, color: str, alpha: float) -> None:
         ax.fill(x, y, color=color, alpha=alpha, linewidth=0)
 
 
-def _sector(ax: Axes, s: Sector, view: BaseGeometry) -> None:
+def _sector(ax: Axes, s: Sector, view: BaseGeometry, fontsize: float = 6) -> Text | None:
     """Every part of a sector (MultiPolygon ones too), labelled once at a point inside its
-    largest part within the map. The SVG ids are sector-<id>-<part> and sector-label-<id>."""
+    largest part within the map (a long name wrapped; :func:`_keep_inside` moves the label
+    into the map afterwards). The SVG ids are sector-<id>-<part> and sector-label-<id>."""
     key = re.sub(r"[^A-Za-z0-9_.-]", "_", s.id)
     for k, p in enumerate(_parts(s.geometry)):
         for j, ring in enumerate([p.exterior, *p.interiors]):
@@ -81,8 +84,30 @@ def _sector(ax: Axes, s: Sector, view: BaseGeometry) -> None:
     shown = _parts(s.geometry.intersection(view))
     if shown:
         at = max(shown, key=lambda p: p.area).representative_point()
-        ax.annotate(s.name, (at.x, at.y), fontsize=6, color="#555", ha="center",
-                    gid=f"sector-label-{key}")
+        return ax.annotate(textwrap.fill(s.name, 26), (at.x, at.y), fontsize=fontsize,
+                           color="#555",
+                           ha="center", va="center", gid=f"sector-label-{key}",
+                           path_effects=[patheffects.withStroke(linewidth=1.5,
+                                                                foreground="white")])
+    return None
+
+
+def _keep_inside(ax: Axes, texts: list[Text | None]) -> None:
+    """Move each label whose box passes an edge of the map back inside it (a sector whose
+    point inside the view lies near its edge would otherwise be labelled off the map,
+    over the axis labels). Call it once the limits and aspect are set."""
+    ax.apply_aspect()
+    renderer = ax.figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    frame = ax.get_window_extent(renderer)
+    for t in texts:
+        if t is None:
+            continue
+        box = t.get_window_extent(renderer)
+        dx = max(0.0, frame.x0 + 2 - box.x0) - max(0.0, box.x1 - frame.x1 + 2)
+        dy = max(0.0, frame.y0 + 2 - box.y0) - max(0.0, box.y1 - frame.y1 + 2)
+        if dx or dy:
+            x, y = ax.transData.transform(t.get_position())
+            t.set_position(tuple(ax.transData.inverted().transform((x + dx, y + dy))))
 
 
 # incidents: the marker says the category, the colour the review status
@@ -146,8 +171,8 @@ def map_svg(agreement: Agreement, incidents: list[Incident], public: bool,
             if z.kind == kind and (kind != ZoneKind.WITHDRAWAL or
                                    z.distance_km == min(agreement.withdrawal_km.values())):
                 _polys(ax, z.geometry, color, alpha)
-    for s in agreement.sectors:
-        _sector(ax, s, shapely.box(minx, miny, maxx, maxy))
+    sector_labels = [_sector(ax, s, shapely.box(minx, miny, maxx, maxy))
+                     for s in agreement.sectors]
     for part in getattr(agreement.line_of_contact, "geoms", [agreement.line_of_contact]):
         x, y = part.xy
         ax.plot(x, y, color="#b00020", linewidth=1.6, zorder=4)
@@ -207,6 +232,7 @@ def map_svg(agreement: Agreement, incidents: list[Incident], public: bool,
             va="bottom", ha="right", zorder=11,
             bbox={"facecolor": "white", "alpha": 0.75, "edgecolor": "none", "pad": 1.0})
     ax.set_title(_("Zones, line of contact and incidents"), fontsize=9)
+    _keep_inside(ax, sector_labels)
     return _svg(fig)
 
 
@@ -225,11 +251,15 @@ def trend_svg(daily: pl.DataFrame, t0: date,
     ax.plot(expected["acq_date"], expected["expected"], color="#1f77b4", linestyle="--",
             linewidth=1.0, label=_("expected in a normal year"))
     ax.axvline(t0, color="black", linewidth=1.0)  # type: ignore[arg-type]
-    ax.annotate(_("entry into force"), (t0, ax.get_ylim()[1] * 0.9), fontsize=7,
-                xytext=(3, 0), textcoords="offset points")
+    # the label sits above the plot and the legend below it, so that neither hides the
+    # other or the curves, wherever the entry into force falls
+    ax.annotate(_("entry into force"), (t0, 1.0), xycoords=("data", "axes fraction"),
+                fontsize=7, xytext=(0, 2), textcoords="offset points", ha="center",
+                va="bottom")
     ax.set_ylabel(_("detections per day"), fontsize=8)
     ax.tick_params(labelsize=7)
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3,
+              frameon=False)
     fig.autofmt_xdate()
     return _svg(fig)
 
@@ -308,9 +338,10 @@ def coverage_svg(agreement: Agreement, features: list[dict[str, object]], day: s
     rest = area.difference(patrolled) if patrolled is not None else area
     _hatch(drone_ax, rest, "not-observed-drones")
     labelled = bm.labelled(max_labels=10, min_sep=0.12)
-    for ax in axes:
-        for s in agreement.sectors:
-            _sector(ax, s, shapely.box(minx, miny, maxx, maxy))
+    sector_labels: dict[int, list[Text | None]] = {}
+    for n, ax in enumerate(axes):
+        sector_labels[n] = [_sector(ax, s, shapely.box(minx, miny, maxx, maxy), 4.5)
+                            for s in agreement.sectors]
         for part in getattr(agreement.line_of_contact, "geoms", [agreement.line_of_contact]):
             x, y = part.xy
             ax.plot(x, y, color="#b00020", linewidth=1.2, zorder=6)
@@ -335,4 +366,6 @@ def coverage_svg(agreement: Agreement, features: list[dict[str, object]], day: s
                frameon=False)
     fig.suptitle(_("What could be seen on %(day)s") % {"day": day}, fontsize=9)
     fig.subplots_adjust(bottom=0.12, top=0.86, wspace=0.12)
+    for n, ax in enumerate(axes):
+        _keep_inside(ax, sector_labels[n])
     return _svg(fig)

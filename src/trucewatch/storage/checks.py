@@ -9,6 +9,11 @@ parts of a store the log does not bind row by row, each against what it derives 
 * **Schema**: the Alembic revision is this release's head, the version older releases
   read (PRAGMA user_version / tw_meta) is the one this release writes, and every table
   and column of the specification is there.
+* **Append-only triggers**: the triggers that refuse UPDATE and DELETE on ``audit_log``
+  and ``raw_inputs`` are there, unchanged and enabled (SQLite: each trigger's statement,
+  whitespace aside; PostgreSQL: each trigger before UPDATE OR DELETE for each row,
+  enabled, calling ``tw_append_only``, which raises). Without them the evidence could be
+  rewritten with no error.
 * **Published products**: the file at each product's recorded path has the published
   SHA-256; a product whose file is gone must be archived in the store.
 """
@@ -17,13 +22,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from trucewatch.integrity.chain import LogEntry
-from trucewatch.storage.schema import SPATIAL, tables
+from trucewatch.storage.schema import _PG_APPEND_ONLY, _SQLITE_TRIGGERS, SPATIAL, tables
 
 NAMED = 10  # problems named per check, as binding.check names per table
 _BOX = 1e-4  # degrees: a point's box is a float32 rounding of it, far narrower than this
@@ -120,6 +126,57 @@ def schema(conn: sa.Connection) -> list[str]:
     if conn.dialect.name != "postgresql":
         problems += [f"spatial index {t}_rtree is missing from the schema"
                      for t in SPATIAL if f"{t}_rtree" not in have]
+    return problems + append_only(conn)
+
+
+_TRIGGER = re.compile(r"CREATE TRIGGER (\w+) BEFORE (.+?) ON (\w+)", re.IGNORECASE)
+_FIX = "recreate it from storage/schema.py (restore the store from a copy if rows changed)"
+
+
+def _squeeze(sql: str) -> str:
+    return " ".join(str(sql).replace(";", " ").split()).lower()
+
+
+def append_only(conn: sa.Connection) -> list[str]:
+    """The append-only triggers of ``audit_log`` and ``raw_inputs``: each one named that
+    is gone, changed or disabled."""
+    problems: list[str] = []
+    if conn.dialect.name == "postgresql":
+        found = {name: (table, int(kind), enabled, func, body)
+                 for name, table, kind, enabled, func, body in conn.exec_driver_sql(
+                     "SELECT t.tgname, c.relname, t.tgtype, t.tgenabled, p.proname, p.prosrc "
+                     "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                     "JOIN pg_proc p ON p.oid = t.tgfoid WHERE NOT t.tgisinternal")}
+        # tgtype bits: 1 row, 2 before, 8 delete, 16 update
+        for stmt in _PG_APPEND_ONLY[1:]:
+            m = _TRIGGER.match(stmt)
+            assert m is not None
+            name, table = m.group(1), m.group(3)
+            have = found.get(name)
+            if have is None or have[0] != table:
+                problems.append(f"append-only trigger {name} on {table} is gone: {table} "
+                                f"could be altered without an error ({_FIX})")
+            elif (have[1] & 27) != 27 or have[3] != "tw_append_only" or \
+                    "raise exception" not in have[4].lower():
+                problems.append(f"append-only trigger {name} on {table} was changed: it "
+                                f"no longer refuses every UPDATE and DELETE ({_FIX})")
+            elif have[2] == "D":
+                problems.append(f"append-only trigger {name} on {table} is disabled "
+                                f"(ALTER TABLE {table} ENABLE TRIGGER {name})")
+        return problems
+    stored = {name: (table, sql) for name, table, sql in conn.exec_driver_sql(
+        "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'")}
+    for stmt in _SQLITE_TRIGGERS:
+        m = _TRIGGER.match(stmt)
+        assert m is not None
+        name, table = m.group(1), m.group(3)
+        mine = stored.get(name)
+        if mine is None or mine[0] != table:
+            problems.append(f"append-only trigger {name} on {table} is gone: {table} could "
+                            f"be altered without an error ({_FIX})")
+        elif _squeeze(mine[1]) != _squeeze(stmt):
+            problems.append(f"append-only trigger {name} on {table} was changed: it no "
+                            f"longer reads as this release writes it ({_FIX})")
     return problems
 
 

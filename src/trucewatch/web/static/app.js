@@ -48,6 +48,12 @@ function t(key, vars = {}) {
   return text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
 }
 
+// an incident category or status code in the interface's language ("cat:CODE" in the
+// catalogue; the code itself where the catalogue has none, as in English)
+function codeLabel(code) {
+  return state.messages["cat:" + code] ?? code;
+}
+
 async function loadLanguage(lang) {
   state.lang = LANGS.includes(lang) ? lang : "en";
   const r = await fetch(`/static/i18n/${state.lang}.json`);
@@ -369,6 +375,15 @@ export function unseenCells(agreement, coverage, day, across = 90) {
 function satelliteOn(day) {
   const row = (state.coverage?.satellite_days || []).find((d) => d.date === day);
   const pct = (c) => `${Math.round(c * 100)}%`;
+  if (!row) {
+    // no cloud record for the day: the coverage maps' own judgement, when they have one
+    // (a run without a cloud file sees the satellite data but not the cloud)
+    const mapped = (state.coverage?.maps?.days || []).find((d) => d.date === day)?.satellite;
+    if (mapped?.state === "cloud_unknown") return {clear: false, text: t("sat_unknown", {day})};
+    if (mapped?.state === "clear" && mapped.cloud_cover !== null && mapped.cloud_cover !== undefined) {
+      return {clear: true, text: t("sat_clear", {day, cloud: pct(mapped.cloud_cover)})};
+    }
+  }
   if (!row || !row.data) return {clear: false, text: t("sat_nodata", {day})};
   if (row.cloud_cover === null || row.cloud_cover === undefined) {
     return {clear: false, text: t("sat_unknown", {day})};
@@ -433,7 +448,7 @@ function incidentLayer(id, fc) {
     if (state.picking) return;
     const p = e.features[0].properties;
     const content = el("div", {class: "popup"},
-      el("div", {class: "popup-title"}, p.category), p.place, el("br"), p.when || p.date || "",
+      el("div", {class: "popup-title"}, codeLabel(p.category)), p.place, el("br"), p.when || p.date || "",
       el("br"), `${t("status")}: ${p.status}`,
       p.precision_km ? [el("br"), t("precision", {km: p.precision_km})] : null,
       p.rule ? [el("br"), p.rule] : null, p.id ? [el("br"), el("code", {}, p.id)] : null);
@@ -470,10 +485,17 @@ async function publicView() {
   if (absent.length) note.unshift(t("public_absent", {path: absent.join(", ")}));
   if (counts?.precision_km) note.push(t("precision", {km: counts.precision_km}));
   $("public-note").replaceChildren(...[...new Set(note)].map((n) => el("span", {}, n, " ")));
-  $("public-bulletins").replaceChildren(...(bulletins?.bulletins || []).map((b) => el("li", {},
-    el("a", {href: b.url, target: "_blank", rel: "noopener noreferrer", lang: b.language},
-      `${b.date} · ${b.language} · ${b.kind}`))));
-  if (bulletins && !bulletins.bulletins?.length) {
+  // GET /public/bulletins: {files, products: [{name, kind, report_date, ...}]}; the
+  // bulletins to read (HTML, PDF) first, the machine-readable files after them
+  const order = {html: 0, pdf: 1};
+  const shown = [...(bulletins?.products || [])].sort((a, b) =>
+    (b.report_date || "").localeCompare(a.report_date || "") ||
+    (order[a.kind] ?? 2) - (order[b.kind] ?? 2) || a.name.localeCompare(b.name));
+  $("public-bulletins").replaceChildren(...shown.map((b) => el("li", {},
+    el("a", {href: "/api/v1/public/bulletins/" + encodeURIComponent(b.name),
+             target: "_blank", rel: "noopener noreferrer"},
+      `${b.report_date} · ${b.kind}`), " ", el("span", {class: "muted"}, b.name))));
+  if (bulletins && !shown.length) {
     $("public-bulletins").replaceChildren(el("li", {}, t("no_bulletins")));
   }
   if (incidents?.features) {
@@ -510,7 +532,7 @@ function drawCounts() {
   const rows = (state.counts.days || []).filter((r) => r.date === state.day);
   $("counts-title").textContent = t("public_counts", {day: state.day || "-"});
   const body = rows.length ? rows.map((r) => el("tr", {}, el("td", {}, r.sector),
-    el("td", {}, r.category), el("td", {class: "num"}, r.count)))
+    el("td", {}, codeLabel(r.category)), el("td", {class: "num"}, r.count)))
     : [el("tr", {}, el("td", {colspan: "3"}, t("public_none_on_day", {day: state.day || "-"})))];
   if (rows.length > 1) {
     body.push(el("tr", {class: "total"}, el("td", {colspan: "2"}, t("total")),
@@ -529,6 +551,10 @@ function collectDays() {
     const d = f.properties.date || f.properties.time_start;
     if (d) days.add(String(d).slice(0, 10));
   }
+  // the days the coverage maps describe (up to the report day), so that the slider
+  // reaches the report day even when the last incident is older
+  for (const d of state.coverage?.maps?.days || []) days.add(d.date);
+  for (const d of state.coverage?.satellite_days || []) days.add(d.date);
   state.days = [...days].filter((d) => /^\d{4}-\d{2}-\d{2}$/.test(d)).sort();
 }
 
@@ -583,7 +609,7 @@ function legend(sat) {
   }
   const cats = new Set([...state.incidents.map((i) => i.category),
     ...(state.publicIncidents?.features || []).map((f) => f.properties.category)]);
-  for (const [k, c] of Object.entries(COLORS)) if (cats.has(k)) items.push(legendItem(c, k));
+  for (const [k, c] of Object.entries(COLORS)) if (cats.has(k)) items.push(legendItem(c, codeLabel(k)));
   items.push(el("span", {class: "item muted"}, t("no_roads")));
   $("legend").replaceChildren(...items);
 }
@@ -614,7 +640,7 @@ function queueItem(i) {
   const sources = Array.isArray(a.sources) ? a.sources.join(", ")
     : (a.source || `${i.n_sources}`);
   const li = el("li", {"data-id": i.id, tabindex: "0"},
-    el("div", {}, el("b", {}, i.category), " ", i.time_start, " ", el("em", {}, i.status)),
+    el("div", {}, el("b", {}, codeLabel(i.category)), " ", i.time_start, " ", el("em", {}, codeLabel(i.status))),
     el("div", {class: "where"}, `${t("where")}: `, el("span", {class: "place"}, placeOf(i)),
        i.sector_id ? ` · ${t("sector")} ${i.sector_id}` : ""),
     el("div", {class: "sources"}, `${t("sources")}: ${sources}`),
@@ -681,7 +707,7 @@ function askDuplicate(li, i, label) {
     el("label", {}, t("duplicate_of"), el("input", {name: "of", required: true, list: listId,
                                                      autocomplete: "off"})),
     el("datalist", {id: listId}, ...others.map((o) => el("option", {value: o.id},
-      `${o.category} · ${placeOf(o)} · ${o.time_start}`)))],
+      `${codeLabel(o.category)} · ${placeOf(o)} · ${o.time_start}`)))],
   (form, why) => act(i, "decide", {status: "duplicate", why,
                                    duplicate_of: form.elements.of.value.trim()}));
 }
@@ -702,7 +728,7 @@ function askModify(li, i, label) {
                                              step: "60", value: localValue(i.time_start)})),
     el("label", {}, t("category"), el("select", {name: "category"},
       ...[...new Set([i.category, ...cats, "explosion.airburst", "explosion.undetermined"])]
-        .map((c) => el("option", {value: c, selected: c === i.category}, c))))],
+        .map((c) => el("option", {value: c, selected: c === i.category}, codeLabel(c)))))],
   (form, why) => {
     // only what changed is sent: the server refuses a modification that changes nothing
     const f = form.elements, body = {why};
