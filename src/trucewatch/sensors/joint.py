@@ -61,10 +61,11 @@ class JointRefiner:
     merge_km: float = 3.0
     merge_s: float = 3.0
     min_log_odds: float = 5.0  # an event is kept when its log posterior odds exceed this
-    # cascade overrides while the joint stage is on: its count-based negative evidence
-    # is loosened, the likelihood decides (None keeps the associator's own setting)
-    cascade_max_silent: int | None = 4
-    cascade_weak_max_silent: int | None = 3
+    # cascade overrides while the joint stage is on (None keeps the associator's own
+    # setting). With the joint stage a silent station counts its learned detection
+    # probability (expected misses), so the associator's own limits need no loosening
+    cascade_max_silent: int | None = None
+    cascade_weak_max_silent: int | None = None
     # priors (first window), then learned
     prior_sigma_s: float = 0.1  # timing noise at zero range
     prior_sigma_per_km: float = 0.003  # its growth with range
