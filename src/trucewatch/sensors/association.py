@@ -323,6 +323,20 @@ class ExplosionAssociator:
 
     def _solve(self, ctx: _Context, pk: Picks, ws: float, we: float
                ) -> tuple[dict[str, F], I64, I64, F]:
+        """One window. With the joint stage, detections are sought out to the reach the
+        network model has learned so far (:meth:`NetworkModel.reach_km`)."""
+        if ctx.model is not None and self.max_distance_km is not None:
+            diag = math.hypot(ctx.box[1] - ctx.box[0], ctx.box[3] - ctx.box[2])
+            reach = ctx.model.reach_km(self.max_distance_km, diag)
+            if reach > self.max_distance_km:
+                cfg = replace(self, max_distance_km=reach)
+                ctx = replace(ctx, cfg=cfg,
+                              search=replace(ctx.search, max_distance_km=reach))
+                return cfg._solve_within(ctx, pk, ws, we)
+        return self._solve_within(ctx, pk, ws, we)
+
+    def _solve_within(self, ctx: _Context, pk: Picks, ws: float, we: float
+                      ) -> tuple[dict[str, F], I64, I64, F]:
         """Threshold cascade: strong events (many stations) are found first and take their
         detections, so that the ghosts those detections would form with others never get
         refined (what PyOcto's best-first queue achieves, here in vectorized passes)."""
@@ -364,6 +378,8 @@ class ExplosionAssociator:
         for threshold in self.cascade():
             # a pass needs detections from at least `threshold` stations: skip it cheaply
             if threshold > n_sta or np.unique(pk.station[free]).size < threshold:
+                continue
+            if not _may_gather(self, ctx, pk, free, threshold):
                 continue
             idx = np.flatnonzero(free)
             sub = pk.take(idx)
@@ -451,7 +467,9 @@ class _Context:
         box = (float(network.x_km.min()) - m, float(network.x_km.max()) + m,
                float(network.y_km.min()) - m, float(network.y_km.max()) + m)
         diag = math.hypot(box[1] - box[0], box[3] - box[2])
-        dmax = min(diag, cfg.max_distance_km or diag)
+        # with the joint stage the reach is learned and may grow to the whole area
+        dmax = min(diag, cfg.max_distance_km or diag) if (
+            cfg.joint is None or cfg.joint.reach_p <= 0) else diag
         speed = cfg.propagation.slowest_speed(np.array([0, 1, 2], dtype=np.int8))
         tmax = dmax / speed * (1 + cfg.relative_tolerance) + cfg.tolerance_s
         search, model = cfg, None
@@ -473,6 +491,33 @@ class _Context:
                                   "head waves, more than the compiled kernel takes",
                                   fix="use kernel='numpy' or fewer layers")
         return cls(cfg, network, box, speed, tmax, search, model, table)
+
+
+def _may_gather(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, free: NDArray[np.bool_],
+                threshold: int) -> bool:
+    """False when no span of time as long as one explosion's arrivals can last holds
+    free detections from ``threshold`` stations: then the pass cannot find anything
+    and its bisection (whose fixed cost per level dominates a quiet window) is skipped.
+    An upper bound, so a pass that could find an event is never skipped."""
+    t = np.sort(pk.t[free])
+    if len(t) < threshold:
+        return False
+    diag = math.hypot(ctx.box[1] - ctx.box[0], ctx.box[3] - ctx.box[2])
+    dmax = min(diag, cfg.max_distance_km or diag)
+    span = 1.1 * dmax / ctx.speed * (1 + cfg.relative_tolerance) + 2 * cfg.tolerance_s + 1.0
+    hi = np.searchsorted(t, t + span, side="right")
+    cnt = hi - np.arange(len(t))
+    if int(cnt.max()) < threshold:
+        return False
+    if int(cnt.sum()) > 200_000:
+        return True
+    # distinct stations per span (detections of one station count once)
+    o = np.argsort(pk.t[free], kind="stable")
+    st = pk.station[free][o]
+    i = np.repeat(np.arange(len(t)), cnt)
+    j = np.arange(len(i)) - np.repeat(np.cumsum(cnt) - cnt, cnt) + i
+    key = np.unique(i * len(ctx.network.ids) + st[j])
+    return bool(np.bincount(key // len(ctx.network.ids)).max() >= threshold)
 
 
 def _empty_picks() -> Picks:
@@ -635,11 +680,11 @@ def _bisect(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ws: float, we: f
 
 
 def _volume_silent(ctx: _Context, corner: F, size: F, pv: I64, station: I64,
-                   up: NDArray[np.bool_], alive: NDArray[np.bool_]) -> I64:
+                   up: NDArray[np.bool_], alive: NDArray[np.bool_]) -> F:
     """Lower bound of the silent stations of each volume (see :func:`_silent`): working
     stations certainly nearer to any point of the box than its 3rd-nearest consistent
     station, and without a consistent detection. Dead or far volumes cost nothing."""
-    out = np.zeros(len(corner), dtype=np.int64)
+    out = np.zeros(len(corner), dtype=np.float64)
     idx = np.flatnonzero(alive)
     if len(idx) == 0:
         return out
@@ -650,7 +695,7 @@ def _volume_silent(ctx: _Context, corner: F, size: F, pv: I64, station: I64,
     heard[pos[pv[m]], station[m]] = True
     out[idx] = _silent_stations(ctx.network, corner[idx, 0] + 0.5 * size[0],
                                 corner[idx, 1] + 0.5 * size[1], heard, up,
-                                half=0.5 * math.hypot(size[0], size[1]))
+                                half=0.5 * math.hypot(size[0], size[1]), model=ctx.model)
     return out
 
 
@@ -904,26 +949,41 @@ def _amplitude_spread(cfg: ExplosionAssociator, pk: Picks, seg: I64, pick: I64,
 
 
 def _silent(ctx: _Context, pk: Picks, seg: I64, pick: I64, n: int, ev: dict[str, F],
-            up: NDArray[np.bool_]) -> I64:
+            up: NDArray[np.bool_]) -> F:
     """Working stations nearer to each candidate than its 3rd-nearest defining station that
     did not hear it. A real explosion is heard first by the nearest stations; a ghost
     made of unrelated detections is not (the negative evidence NET-VISA also uses)."""
     heard = np.zeros((n, len(ctx.network.ids)), dtype=bool)
     heard[seg, pk.station[pick]] = True
-    return _silent_stations(ctx.network, ev["x"], ev["y"], heard, up)
+    size = (_event_sizes(ctx.cfg, ctx, pk, seg, pick, n, ev["x"], ev["y"])
+            if ctx.model is not None else None)
+    return _silent_stations(ctx.network, ev["x"], ev["y"], heard, up, model=ctx.model,
+                            size=size)
 
 
 def _silent_stations(net: Network, x: F, y: F, heard: NDArray[np.bool_],
-                     up: NDArray[np.bool_], half: float = 0.0) -> I64:
+                     up: NDArray[np.bool_], half: float = 0.0,
+                     model: NetworkModel | None = None, size: F | None = None) -> F:
     """Per point (x, y) with the stations that ``heard`` it: working stations without a
     detection nearer than the 3rd-nearest that heard it. ``half`` widens every distance
-    by that much (a box of that half-diagonal), so that the count is a lower bound."""
+    by that much (a box of that half-diagonal), so that the count is a lower bound.
+
+    With a network ``model`` (the joint stage), each silent station counts its learned
+    detection probability at that range (and the event's ``size`` when given, else a
+    typical one): the expected number of misses, so that stations where detection is
+    a coin toss (far from the explosion, or deaf) do not veto it as a near, sensitive
+    one does. The widened distance keeps it a lower bound."""
     dist = np.hypot(net.x_km[None, :] - x[:, None], net.y_km[None, :] - y[:, None])
     d_heard = np.where(heard, dist, np.inf)
     kth = (np.partition(d_heard, 2, axis=1)[:, 2] if heard.shape[1] >= 3
            else np.full(len(x), np.inf))
     silent = up[None, :] & ~heard & (dist + half < kth[:, None] - half)
-    return np.asarray(silent.sum(axis=1), dtype=np.int64)
+    if model is None:
+        return np.asarray(silent.sum(axis=1), dtype=np.float64)
+    pi, sj = np.nonzero(silent)
+    sz = (model.centred_size(size[pi]) if size is not None else np.zeros(len(pi)))
+    p = model.p_detect(sj.astype(np.int64), dist[pi, sj] + half, sz)
+    return np.asarray(np.bincount(pi, weights=p, minlength=len(x)), dtype=np.float64)
 
 
 def _baz_misfit(ctx: _Context, pk: Picks, pick: I64, x: F, y: F) -> F:

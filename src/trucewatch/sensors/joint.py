@@ -61,10 +61,11 @@ class JointRefiner:
     merge_km: float = 3.0
     merge_s: float = 3.0
     min_log_odds: float = 5.0  # an event is kept when its log posterior odds exceed this
-    # cascade overrides while the joint stage is on: its count-based negative evidence
-    # is loosened, the likelihood decides (None keeps the associator's own setting)
-    cascade_max_silent: int | None = 4
-    cascade_weak_max_silent: int | None = 3
+    # cascade overrides while the joint stage is on (None keeps the associator's own
+    # setting). With the joint stage a silent station counts its learned detection
+    # probability (expected misses), so the associator's own limits need no loosening
+    cascade_max_silent: int | None = None
+    cascade_weak_max_silent: int | None = None
     # priors (first window), then learned
     prior_sigma_s: float = 0.1  # timing noise at zero range
     prior_sigma_per_km: float = 0.003  # its growth with range
@@ -75,6 +76,10 @@ class JointRefiner:
     min_learn_stations: int = 6  # events used to learn the model have this many stations
     memory_rows: int = 40_000  # (event, station) rows kept for the detection curve
     max_p_detect: float = 0.98  # a silent station costs at most ln(1 - this)
+    # detections are sought out to the range where the learned curve gives a large
+    # event this detection probability (never nearer than the associator's
+    # max_distance_km; see NetworkModel.reach_km); 0 keeps max_distance_km
+    reach_p: float = 0.01
     station_prior_weight: float = 20.0  # pseudo-detections shrinking per-station rates
 
     def __post_init__(self) -> None:
@@ -90,6 +95,9 @@ class JointRefiner:
                      "baz_gate", "memory_rows"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive", fix=f"set {name} > 0")
+        if not 0 <= self.reach_p < 1:
+            raise ConfigError("reach_p must be in [0, 1)",
+                              fix="use e.g. 0.01, or 0 to keep max_distance_km")
         if not 0 < self.max_p_detect < 1:
             raise ConfigError("max_p_detect must be between 0 and 1",
                               fix="use e.g. 0.98")
@@ -113,7 +121,8 @@ class NetworkModel:
     baz_mom: F = field(default_factory=lambda: np.zeros(2))  # n, sum dbaz^2
     events: float = 0.0
     time_s: float = 0.0
-    size_mom: F = field(default_factory=lambda: np.zeros(2))  # n, sum of sizes
+    size_mom: F = field(default_factory=lambda: np.zeros(3))  # n, sum, sum of squares
+    _reach: tuple[tuple[float, float, float], float] | None = None  # cached reach_km
 
     @classmethod
     def start(cls, cfg: JointRefiner, n_sta: int, area_km2: float) -> NetworkModel:
@@ -142,6 +151,32 @@ class NetworkModel:
         z = np.clip(a + self.delta[station] + b * size - g * np.log(np.maximum(d, 0.1)),
                     -30, 30)
         return np.asarray(np.clip(1.0 / (1.0 + np.exp(-z)), 1e-4, self.cfg.max_p_detect))
+
+    def reach_km(self, floor: float, ceiling: float) -> float:
+        """Range within which detections are sought: where the learned curve gives a
+        large event (size at the 95th percentile of those learned) at a sensitive
+        station (the 90th percentile of the offsets) a detection probability of
+        ``reach_p``; never below ``floor`` (the configured distance), nor beyond
+        ``ceiling`` (the search area). Before anything is learned: ``floor``."""
+        key = (floor, ceiling, self.time_s)
+        if self._reach is not None and self._reach[0] == key:
+            return self._reach[1]
+        r = self._reach_of(floor, ceiling)
+        self._reach = (key, r)
+        return r
+
+    def _reach_of(self, floor: float, ceiling: float) -> float:
+        n, s1, s2 = self.size_mom
+        if n < 10 or not self.rows:
+            return floor
+        sd = math.sqrt(max(s2 / n - (s1 / n) ** 2, 0.0))
+        a, b, g = self.coef
+        p = self.cfg.reach_p
+        if p <= 0:
+            return floor
+        z = math.log(p / (1 - p))
+        ln_d = (a + float(np.percentile(self.delta, 90)) + b * 1.645 * sd - z) / g
+        return float(min(max(math.exp(min(ln_d, 20.0)), floor), ceiling))
 
     def false_rate(self, station: I64, extra: F | None = None, extra_s: float = 0.0) -> F:
         """False detections per second at each station (shrunk towards the mean);
@@ -204,7 +239,7 @@ class NetworkModel:
                 self.baz_mom += [len(db), float(np.minimum(db * db, cap_b * cap_b).sum())]
         sizes = event_size[event_strong & np.isfinite(event_size)]
         if len(sizes):
-            self.size_mom += [len(sizes), float(sizes.sum())]
+            self.size_mom += [len(sizes), float(sizes.sum()), float((sizes * sizes).sum())]
         # detection curve: (event, working station) rows of strong events
         keep = event_strong[row_event] if len(row_event) else np.zeros(0, bool)
         if keep.any():
