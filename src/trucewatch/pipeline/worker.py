@@ -421,11 +421,11 @@ class Worker:
         ex_ids = arrived.filter(pl.col("source_kind") == SourceKind.SENSOR_NETWORK.value)["id"]
         dr_ids = arrived.filter(pl.col("source_kind") == SourceKind.DRONE.value)["id"]
         if ex_ids.len():
-            new_ev.append(explosion_evidence(store.explosions().filter(pl.col("id").is_in(
-                ex_ids.implode()))))
+            new_ev.append(explosion_evidence(store.contract_observations(
+                [SourceKind.SENSOR_NETWORK]).filter(pl.col("id").is_in(ex_ids.implode()))))
         if dr_ids.len():
-            new_ev.append(drone_evidence(store.observations(SourceKind.DRONE).filter(
-                pl.col("id").is_in(dr_ids.implode()))))
+            new_ev.append(drone_evidence(store.contract_observations(
+                [SourceKind.DRONE]).filter(pl.col("id").is_in(dr_ids.implode()))))
         fresh = pl.concat(new_ev).cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]
         replaced = st.evidence.filter(pl.col("id").is_in(core_ids.implode()))
         evidence = pl.concat([st.evidence.filter(~pl.col("id").is_in(core_ids.implode())),
