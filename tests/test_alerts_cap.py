@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from lxml import etree
 
-from conftest import DATA
+from conftest import DATA, BuiltStore
 from test_api import make_api
 from trucewatch.alerts import cap
 from trucewatch.demo import ScenarioFiles
@@ -129,9 +129,9 @@ def test_review_moves_an_alert_into_the_public_feed(built_cycle: Path, tmp_path:
 
 
 @pytest.fixture()
-def api(built_cycle: Path, scenario: ScenarioFiles, tmp_path: Path
-        ) -> tuple[TestClient, dict[str, str], Path]:
-    return make_api(built_cycle, scenario, tmp_path)
+def api(built_store: BuiltStore, scenario: ScenarioFiles
+        ) -> tuple[TestClient, dict[str, str], str]:
+    return make_api(built_store, scenario)
 
 
 def test_alerts_route_by_role(api: tuple[TestClient, dict[str, str], Path]) -> None:

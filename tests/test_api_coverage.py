@@ -88,8 +88,9 @@ def test_coalition_endpoint_by_role(api: Api) -> None:
     from trucewatch.storage import open_store
 
     c, tok, db = api
-    none = c.get("/api/v1/coalition", headers=_h(tok["admin"])).json()
-    assert none["registry"] is None and none["credits"] == []  # no registry given
+    built = c.get("/api/v1/coalition", headers=_h(tok["admin"])).json()
+    # the built-in scenario signs its coalition registry: the cycle credited it
+    assert built["registry"]["mission"] == "demo-2026" and built["credits"]
     store = open_store(db)
     doc = store.latest_coverage()
     assert doc is not None
