@@ -81,8 +81,8 @@ class Built:
         db = sqlite3.connect(self.where)
         # a careful holder puts the triggers back afterwards (verify names missing ones)
         saved = [sql for (sql,) in db.execute(
-            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name IN (%s)"
-            % ",".join("?" * len(_SQLITE_TRIGGERS)), _SQLITE_TRIGGERS)]
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name IN ("
+            + ",".join("?" * len(_SQLITE_TRIGGERS)) + ")", _SQLITE_TRIGGERS)]
         for t in _SQLITE_TRIGGERS:
             db.execute(f"DROP TRIGGER IF EXISTS {t}")
         for s in statements:
