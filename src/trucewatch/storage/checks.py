@@ -137,6 +137,18 @@ def _squeeze(sql: str) -> str:
     return " ".join(str(sql).replace(";", " ").split()).lower()
 
 
+def _trigger_of(stmt: str) -> tuple[str, str]:
+    """The trigger's name and table in a CREATE TRIGGER statement this release writes."""
+    m = _TRIGGER.match(stmt)
+    assert m is not None
+    return m.group(1), m.group(3)
+
+
+def _gone(name: str, table: str) -> str:
+    return (f"append-only trigger {name} on {table} is gone: {table} could be altered "
+            f"without an error ({_FIX})")
+
+
 def append_only(conn: sa.Connection) -> list[str]:
     """The append-only triggers of ``audit_log`` and ``raw_inputs``: each one named that
     is gone, changed or disabled."""
@@ -149,13 +161,10 @@ def append_only(conn: sa.Connection) -> list[str]:
                      "JOIN pg_proc p ON p.oid = t.tgfoid WHERE NOT t.tgisinternal")}
         # tgtype bits: 1 row, 2 before, 8 delete, 16 update
         for stmt in _PG_APPEND_ONLY[1:]:
-            m = _TRIGGER.match(stmt)
-            assert m is not None
-            name, table = m.group(1), m.group(3)
+            name, table = _trigger_of(stmt)
             have = found.get(name)
             if have is None or have[0] != table:
-                problems.append(f"append-only trigger {name} on {table} is gone: {table} "
-                                f"could be altered without an error ({_FIX})")
+                problems.append(_gone(name, table))
             elif (have[1] & 27) != 27 or have[3] != "tw_append_only" or \
                     "raise exception" not in have[4].lower():
                 problems.append(f"append-only trigger {name} on {table} was changed: it "
@@ -167,13 +176,10 @@ def append_only(conn: sa.Connection) -> list[str]:
     stored = {name: (table, sql) for name, table, sql in conn.exec_driver_sql(
         "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'")}
     for stmt in _SQLITE_TRIGGERS:
-        m = _TRIGGER.match(stmt)
-        assert m is not None
-        name, table = m.group(1), m.group(3)
+        name, table = _trigger_of(stmt)
         mine = stored.get(name)
         if mine is None or mine[0] != table:
-            problems.append(f"append-only trigger {name} on {table} is gone: {table} could "
-                            f"be altered without an error ({_FIX})")
+            problems.append(_gone(name, table))
         elif _squeeze(mine[1]) != _squeeze(stmt):
             problems.append(f"append-only trigger {name} on {table} was changed: it no "
                             f"longer reads as this release writes it ({_FIX})")
