@@ -51,6 +51,20 @@ s.close()
 """
 
 
+
+def _old_source(commit: str, tmp_path_factory: pytest.TempPathFactory, label: str) -> Path:
+    """``src/`` as it stood at ``commit`` (git archive), in a fresh folder; skips, with the
+    reason, where the git history is not available."""
+    try:
+        tar = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "src"],
+                             capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as err:
+        pytest.skip(f"git history with commit {commit} is not available here ({err})")
+    dest = tmp_path_factory.mktemp(label)
+    with tarfile.open(fileobj=BytesIO(tar)) as t:
+        t.extractall(dest, filter="data")
+    return dest
+
 @pytest.fixture(scope="module")
 def old_code(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The source tree of the release before this change, from git history."""
@@ -246,14 +260,7 @@ def test_signed_submissions_of_revision_0002_are_rekeyed_per_key(
     from trucewatch.integrity.envelope import sign_submission
     from trucewatch.integrity.keys import KeyRecord, KeyRegistry
 
-    try:
-        tar = subprocess.run(["git", "-C", str(ROOT), "archive", BEFORE_0003, "src"],
-                             capture_output=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError) as err:
-        pytest.skip(f"git history with commit {BEFORE_0003} is not available here ({err})")
-    dest = tmp_path_factory.mktemp("before-0003")
-    with tarfile.open(fileobj=BytesIO(tar)) as t:
-        t.extractall(dest, filter="data")
+    dest = _old_source(BEFORE_0003, tmp_path_factory, "before-0003")
     seed = os.urandom(32)
     done = subprocess.run([sys.executable, "-c", SIGNED_SCRIPT, str(dest / "src"),
                            json.dumps({"where": where, "seed": seed.hex()})],
@@ -380,14 +387,7 @@ def batches(reliability=None):
 
 @pytest.fixture(scope="module")
 def code_before_0008(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    try:
-        tar = subprocess.run(["git", "-C", str(ROOT), "archive", BEFORE_0008, "src"],
-                             capture_output=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError) as err:
-        pytest.skip(f"git history with commit {BEFORE_0008} is not available here ({err})")
-    dest = tmp_path_factory.mktemp("before-0008")
-    with tarfile.open(fileobj=BytesIO(tar)) as t:
-        t.extractall(dest, filter="data")
+    dest = _old_source(BEFORE_0008, tmp_path_factory, "before-0008")
     (dest / "inputs").mkdir()
     (dest / "inputs" / "contract_inputs.py").write_text(CONTRACT_INPUTS)
     return dest
