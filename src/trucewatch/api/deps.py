@@ -238,12 +238,6 @@ AsCoverage = Annotated[Principal, Depends(allowed("coverage"))]
 AsCoalition = Annotated[Principal, Depends(allowed("coalition"))]
 
 
-def stored(t: datetime | None) -> str | None:
-    """A time as ``incidents.time_start`` stores it (``isoformat()`` in UTC), so that the
-    store's comparison of the two is the comparison of the times."""
-    return None if t is None else to_utc(t).isoformat()
-
-
 def aware(*times: datetime | None) -> None:
     for t in times:
         if t is not None and t.tzinfo is None:

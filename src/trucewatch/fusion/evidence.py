@@ -3,20 +3,20 @@
 The per-source choices live here, in one place:
 
 * satellite fires: only war-related or improbable (excess) detections are evidence;
-  ``seen_start``/``seen_end`` is when the satellite saw it (the acq_time minute, or for
-  date-only rows the overpass windows within the UTC date, ingest.firms); the fusion
-  window opens ``lookback_s`` before ``seen_start`` (the fire began since the last look)
-  and closes at ``seen_end``; 1-sigma = half the pixel (VIIRS 375 m -> 190 m, MODIS 1 km
-  -> 500 m);
+  the contract's ``time_start``/``time_end`` is when the satellite saw it (the acq_time
+  minute, or for date-only rows the overpass windows within the UTC date, ingest.firms);
+  the fusion window opens ``lookback_s`` before it (the fire began since the last look)
+  and closes at its end; 1-sigma is the contract's uncertainty (half the pixel: VIIRS
+  375 m -> 190 m, MODIS 1 km -> 500 m);
 * located explosions: the associator's 95 % ellipse, as 1-sigma, and the contract's
   reliability, which grows with the number of defining stations (sensors.events);
   not-locatable events (reliability 0) are not evidence of a place;
 * drone reports: the geolocation error, the report's class and confidence (the
   contract's klass and reliability).
 
-Explosions and drone reports come as the observation contract (model.contract), read
-from the store by ``contract_observations``; satellite fires come from the classifier's
-output, which adds the columns a fire's evidence needs.
+Every source comes as the observation contract (model.contract), read from the store by
+``contract_observations``; satellite fires also carry the classifier's columns (which
+of them are evidence), added by the classify stage to their contract rows.
 """
 
 from __future__ import annotations
@@ -31,37 +31,31 @@ from trucewatch.model.enums import ObservedClass, SourceKind
 VIIRS_LOOKBACK_S = 12 * 3600.0
 
 
-def _epoch(col: str) -> pl.Expr:
-    return pl.col(col).str.to_datetime(time_zone="UTC").dt.epoch("ms") / 1000.0
-
-
-def _seen(classified: pl.DataFrame, col: str, iso: str) -> pl.Expr:
-    """Epoch seconds of the sighting bound ``col`` (Datetime, from the FIRMS reader) or
-    else of the store's ISO text ``iso`` (time_start / time_end)."""
-    if col in classified.columns:
-        return pl.col(col).dt.epoch("ms") / 1000.0
-    return _epoch(iso if iso in classified.columns else "time_start")
-
-
 def fire_evidence(classified: pl.DataFrame, since: datetime | None = None,
                   lookback_s: float = VIIRS_LOOKBACK_S) -> pl.DataFrame:
-    """``classified``: the classifier's output (id, latitude, longitude, sensor,
-    time_start[, time_end] or seen_start, seen_end, war_related, excess). ``since``: only
-    fires that may have been seen at or after it (seen_end >= since)."""
+    """``classified``: the satellite fires as the observation contract (model.contract:
+    id, source_id, time_start, time_end, lat, lon, uncertainty_m, klass, reliability)
+    with the classifier's columns (war_related, excess[, fire_class]), as the classify
+    stage gives them (pipeline.stages.classify_with over ingest.firms.detections).
+    Where and when each was seen, and how well, are the contract's; which fires are
+    evidence is the classifier's. ``since``: only fires that may have been seen at or
+    after it (time_end >= since)."""
     # an excess the classifier explains (agricultural, wildfire, industrial) is no evidence
     unexplained = (pl.col("fire_class") == "normal") if "fire_class" in classified.columns \
         else pl.lit(True)
     f = classified.filter((pl.col("war_related") == 1) | (pl.col("excess") & unexplained))
-    seen0, seen1 = _seen(f, "seen_start", "time_start"), _seen(f, "seen_end", "time_end")
+    seen0 = pl.col("time_start").dt.epoch("ms") / 1000.0
+    seen1 = pl.col("time_end").dt.epoch("ms") / 1000.0
     if since is not None:
         f = f.filter(seen1 >= since.timestamp())
     return f.select(
-        "id", pl.lit(SourceKind.SATELLITE_FIRE.value).alias("source_kind"),
-        ("satellite:" + pl.col("sensor")).alias("source_id"),
+        "id", pl.lit(SourceKind.SATELLITE_FIRE.value).alias("source_kind"), "source_id",
         (seen0 - lookback_s).alias("t_start"), seen1.alias("t_end"),
-        seen0.alias("seen_start"), seen1.alias("seen_end"), "latitude", "longitude",
-        pl.when(pl.col("sensor") == "MODIS").then(500.0).otherwise(190.0).alias("sigma_m"),
-        pl.lit(ObservedClass.FIRE.value).alias("klass"), pl.lit(1.0).alias("reliability"),
+        seen0.alias("seen_start"), seen1.alias("seen_end"),
+        pl.col("lat").alias("latitude"), pl.col("lon").alias("longitude"),
+        pl.col("uncertainty_m").alias("sigma_m"),
+        pl.col("klass").cast(pl.String).fill_null(ObservedClass.FIRE.value),
+        pl.col("reliability").fill_null(1.0),
         pl.lit(None, pl.String).alias("weapon_class"), pl.lit(1).alias("count"),
         # confirmed only when the detection's own cell-day is a war-related excess: a pixel
         # carried over from an earlier excess, or an excess not yet confirmed, is weak alone

@@ -454,6 +454,26 @@ def observations(records: pl.DataFrame, layout: str) -> pl.DataFrame:
     return contract.conform(out, "FIRMS records")
 
 
+def detections(fires: pl.DataFrame) -> pl.DataFrame:
+    """Satellite fires as the observation contract (the store's
+    ``contract_observations([SourceKind.SATELLITE_FIRE])``, or a batch's
+    ``observations``) as the satellite channel's detection table: every contract column,
+    and the ones the baseline and the classifier read, ``latitude``, ``longitude`` (the
+    contract's lat, lon), ``acq_date`` (the UTC date of ``time_start``: a FIRMS window
+    lies within its UTC date) and ``time_basis`` (how the window is known: one minute is
+    an acq_time, a longer one the sensor's overpasses), in (acq_date, id) order. Only
+    this reader knows what a FIRMS sighting's window means; the store gives the
+    contract."""
+    fires = contract.conform(fires, "satellite fires")
+    span = pl.col("time_end") - pl.col("time_start")
+    return fires.with_columns(
+        pl.col("lat").alias("latitude"), pl.col("lon").alias("longitude"),
+        pl.col("time_start").dt.date().alias("acq_date"),
+        # an acq_time row's window is its minute; a date-only row's spans hours
+        time_basis(pl.col("sensor"), span < pl.duration(minutes=2)).alias("time_basis"),
+    ).sort("acq_date", "id", maintain_order=True)
+
+
 def _minimal_sensor(header: list[str]) -> pl.Expr:
     if "sensor_guess" in header:
         return pl.col("sensor_guess").replace_strict(_SENSOR_GUESS, default=None,

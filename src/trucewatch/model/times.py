@@ -38,3 +38,27 @@ def time_problem(t: datetime, now: datetime, what: str = "time") -> str | None:
         return f"{what} {t.isoformat()} is in the future"
     return None
 
+
+
+def query_time(value: datetime | str, what: str = "time") -> datetime:
+    """A query's bound as an aware UTC datetime: a datetime with an offset, or ISO-8601
+    text with one (``Z`` or ``+HH:MM``; any fraction of a second). A naive time or text
+    that is no time raises :class:`~trucewatch.errors.InvalidInputError`: a store
+    compares times, and a time without an offset is no instant."""
+    from trucewatch.errors import InvalidInputError
+
+    fix = "give the time with its UTC offset, e.g. 2026-05-30T04:00:00Z"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00")
+                                           .replace("z", "+00:00"))
+        except ValueError:
+            raise InvalidInputError(f"{what} {value!r} is not an ISO-8601 time",
+                                    fix=fix) from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInputError(f"{what} {value.isoformat()} has no UTC offset", fix=fix)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInputError(f"{what} {value.isoformat()} is out of range in UTC",
+                                fix=fix) from None

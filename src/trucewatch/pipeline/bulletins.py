@@ -27,7 +27,7 @@ from trucewatch.ingest.firms import FirmsFilter
 from trucewatch.model.agreement import Agreement
 from trucewatch.model.enums import SourceKind
 from trucewatch.pipeline.config import plan_cycle
-from trucewatch.pipeline.stages import classify_with
+from trucewatch.pipeline.stages import classify_with, stored_fires
 from trucewatch.reports.basis import (
     SOURCE,
     RenderBasis,
@@ -79,7 +79,7 @@ def derive_basis(store: FullStore, day: date, agreement: Agreement | None = None
     t0 = agreement.entry_into_force.date()
     plan = plan_cycle(store.fire_summary(), t0, years, None)
     flt = FirmsFilter()
-    detections = flt.apply(store.fire_detections(end=day))
+    detections = flt.apply(stored_fires(store, end=day))
     classified = classify_with(Baseline.load(path), detections, plan.reference_years,
                                agreement)
     view = build_view(classified.full, agreement, classified.baseline)

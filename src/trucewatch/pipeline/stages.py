@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -38,7 +38,7 @@ from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, IncidentFuser
 from trucewatch.ingest.allegations import AllegationSource
 from trucewatch.ingest.base import read_received, unpack
 from trucewatch.ingest.drones import DroneSource, Patrol, read_patrols
-from trucewatch.ingest.firms import FirmsSource
+from trucewatch.ingest.firms import FirmsSource, detections
 from trucewatch.intake import Outcome, keep, open_input, receive
 from trucewatch.intake.coalition import load_coalition
 from trucewatch.intake.sources import (
@@ -64,7 +64,12 @@ from trucewatch.sensors.association import LOCATED, ExplosionAssociator
 from trucewatch.sensors.health import StationProblem
 from trucewatch.sensors.propagation import weather_for
 from trucewatch.storage import IngestReport
-from trucewatch.storage.protocols import ArchiveStore, EvidenceStore, FullStore
+from trucewatch.storage.protocols import (
+    ArchiveStore,
+    EvidenceStore,
+    FullStore,
+    ObservationStore,
+)
 
 Patrols = dict[str, list[Patrol]]  # raw sha256 of an accepted drone input -> its patrols
 
@@ -136,7 +141,9 @@ class Ingested:
     drones: list[Outcome]
     allegations: list[Outcome]
     patrols: Patrols  # of this cycle's accepted drone inputs
-    detections: pl.DataFrame  # every stored FIRMS detection up to D, through the filter
+    # every stored satellite fire up to D, through the filter: the observation contract
+    # with the satellite channel's columns (ingest.firms.detections)
+    detections: pl.DataFrame
 
 
 @dataclass(frozen=True)
@@ -182,9 +189,21 @@ class IngestStage:
         allegations = [receive(store, read_received(path), path.name, alleg_src,
                                registry=registry) for path in fi.allegations]
         # as of the report date: what the satellites saw up to D's end, through the filter
-        detections = flt.apply(store.fire_detections(end=plan.report_date))
+        fires = flt.apply(stored_fires(store, end=plan.report_date))
         return Ingested(plan, reports, [o for o in [*config, *firms_out] if not o.accepted],
-                        drones, allegations, patrols, detections)
+                        drones, allegations, patrols, fires)
+
+
+def stored_fires(store: ObservationStore, start: date | None = None,
+                 end: date | None = None) -> pl.DataFrame:
+    """The stored satellite fires seen on the UTC days [start, end] (either open), read
+    as the observation contract and given the satellite channel's columns
+    (ingest.firms.detections): what the baseline, the classifier and the fire evidence
+    read, on the cycle's, the worker's and the derived bulletin's path alike."""
+    since = None if start is None else datetime.combine(start, time(0), UTC)
+    before = None if end is None else datetime.combine(end + timedelta(days=1), time(0), UTC)
+    return detections(store.contract_observations([SourceKind.SATELLITE_FIRE],
+                                                  before=before, since=since))
 
 
 def _receive_drones(ctx: CycleContext, fi: FieldInputs) -> tuple[list[Outcome], Patrols]:

@@ -101,6 +101,7 @@ from trucewatch.pipeline.stages import (
     classify_with,
     coverage_of,
     run_stage,
+    stored_fires,
 )
 from trucewatch.reports.coverage import read_cloud
 from trucewatch.satellite.baseline import Baseline, BaselineParams, fit_baseline
@@ -294,7 +295,7 @@ class Worker:
                 self._artifact = _Artifact(Baseline.load(path), int(meta["version"]),
                                            str(meta["sha256"]))
             return self._artifact
-        detections = store.fire_detections()
+        detections = stored_fires(store)
         ref = detections.filter(pl.col("acq_date").dt.year().is_in(years))
         baseline, note = fit_baseline(ref, years, self.config.baseline_params,
                                       self.config.covariates, required=True)
@@ -322,7 +323,7 @@ class Worker:
         cfg = self.config
         self._state = None  # until this pass commits
         known = self._explosion_and_drone_ids(store)  # read before the fires: see _State
-        detections = FirmsFilter().apply(store.fire_detections(end=plan.report_date))
+        detections = FirmsFilter().apply(stored_fires(store, end=plan.report_date))
         ingested = Ingested(plan, [], [], [], [], {}, detections)
         classified = classify_with(art.baseline, detections, plan.reference_years,
                                    self.agreement)
@@ -396,7 +397,7 @@ class Worker:
         if new_fire_ids.len():
             days = arrived.filter(pl.col("source_kind") == fire_kind)["acq_date"] \
                 .str.to_date()
-            got = store.fire_detections(start=days.min(), end=days.max())  # type: ignore[arg-type]
+            got = stored_fires(store, start=days.min(), end=days.max())  # type: ignore[arg-type]
             new_fires = FirmsFilter().apply(got.filter(pl.col("id").is_in(new_fire_ids
                                                                           .implode())))
             new_fires = new_fires.filter(

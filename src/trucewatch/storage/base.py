@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime
 from typing import Protocol
 
 import polars as pl
 
 from trucewatch.ingest.base import Batch, QuarantineEntry
-from trucewatch.model.enums import Status
+from trucewatch.model.enums import SourceKind, Status
 from trucewatch.model.incident import Incident, Violation
 
 
@@ -29,9 +30,10 @@ class Store(Protocol):
     def ingest(self, batch: Batch) -> IngestReport:
         """Store a batch all-or-nothing: the raw input verbatim, observations, quarantine."""
 
-    def fire_detections(self, start: date | None = None,
-                        end: date | None = None) -> pl.DataFrame:
-        """Satellite fire observations as a columnar table."""
+    def contract_observations(self, kinds: Iterable[SourceKind | str] | None = None,
+                              before: datetime | None = None,
+                              since: datetime | None = None) -> pl.DataFrame:
+        """Stored observations as the observation contract (model.contract)."""
 
     def quarantine(self, batch_id: str | None = None) -> list[QuarantineEntry]: ...
 

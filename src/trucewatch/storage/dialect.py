@@ -9,19 +9,24 @@ dialects part.
   great-circle distance, on SQLite).
 * :func:`index_points`: SQLite keeps its R*Tree in step with the rows; PostGIS's geometry
   is a generated column and needs nothing.
+* :func:`time_at_or_after` / :func:`time_before`: a stored ISO-8601 time compared with a
+  time as times, not as text (``julianday`` on SQLite, ``timestamptz`` on PostgreSQL).
 * :data:`BEGIN` and :data:`LOCK_ROWS`: how a writing transaction starts, and how rows it
   binds are locked (storage.binding).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from trucewatch.model.times import query_time
 from trucewatch.storage.schema import SRID, rtree
 
 # SQLite: take the write lock at once, so that two writers serialise at BEGIN and a
@@ -84,6 +89,66 @@ def within_distance(dialect: str, stmt: sa.Select[Any], table: sa.Table, lon: fl
     hav = (sa.func.pow(sa.func.sin((rlat - phi) / 2), 2) + math.cos(phi) * sa.func.cos(rlat)
            * sa.func.pow(sa.func.sin((rlon - lam) / 2), 2))
     return boxed.where(2 * _EARTH_M * sa.func.asin(sa.func.sqrt(hav)) <= metres)
+
+
+# Times are stored as ISO-8601 text (the hash chain binds the text): to the second or the
+# millisecond with ``Z`` (observations), or ``isoformat()`` with an offset (incidents).
+# Text order is not time order across those forms ("10:00:00.500Z" sorts before
+# "10:00:00Z"), so the exact test parses the text as a time. Before it, a text range on
+# the column keeps the index in use: the first 19 characters (to the second) of any of
+# those forms lie within a day of the instant, whatever its offset (-12 h to +14 h), and
+# a text compares with a 19-character one by those first characters.
+_TEXT_SLACK = timedelta(days=1, seconds=1)
+
+
+def _utc(t: datetime | str) -> datetime:
+    return query_time(t)
+
+
+def _ceil_ms(t: datetime) -> datetime:
+    """``t`` rounded up to the millisecond (SQLite's date functions keep milliseconds:
+    with stored times to the millisecond, ``x >= t`` is ``x >= ceil(t)``, and so is
+    ``x < t``)."""
+    us = t.microsecond % 1000
+    return t if not us else t + timedelta(microseconds=1000 - us)
+
+
+def _as_time(dialect: str, column: Any) -> Any:
+    if dialect == "postgresql":
+        return sa.cast(column, sa.TIMESTAMP(timezone=True))
+    return sa.func.julianday(column)
+
+
+def _bound(dialect: str, t: datetime) -> Any:
+    if dialect == "postgresql":
+        return sa.literal(t, sa.TIMESTAMP(timezone=True))
+    with contextlib.suppress(OverflowError):  # within a millisecond of year 9999's end
+        t = _ceil_ms(t)
+    return sa.func.julianday(t.replace(tzinfo=None).isoformat(" ", "milliseconds"))
+
+
+def _shifted(t: datetime, delta: timedelta) -> str:
+    """``t + delta`` to the second, as the first 19 characters of a stored time."""
+    try:
+        return (t + delta).replace(tzinfo=None, microsecond=0).isoformat()
+    except OverflowError:  # past year 1 or 9999: every stored time is on this side
+        return "0000" if delta < timedelta(0) else "A"
+
+
+def time_at_or_after(dialect: str, column: Any, t: datetime | str) -> Any:
+    """``column`` (stored ISO-8601 text) at or after ``t`` (aware, or ISO text with an
+    offset: model.times.query_time), as times."""
+    t = _utc(t)
+    return sa.and_(column >= _shifted(t, -_TEXT_SLACK),
+                   _as_time(dialect, column) >= _bound(dialect, t))
+
+
+def time_before(dialect: str, column: Any, t: datetime | str) -> Any:
+    """``column`` (stored ISO-8601 text) before ``t`` (aware, or ISO text with an offset),
+    as times."""
+    t = _utc(t)
+    return sa.and_(column < _shifted(t, _TEXT_SLACK),
+                   _as_time(dialect, column) < _bound(dialect, t))
 
 
 def index_points(dialect: str, conn: sa.Connection, table: sa.Table, where: Any) -> None:

@@ -58,19 +58,18 @@ class EvidenceStore(Protocol):
 class ObservationStore(Protocol):
     """Stored observations as columnar tables."""
 
-    def fire_detections(self, start: date | None = None,
-                        end: date | None = None) -> pl.DataFrame: ...
     def fire_summary(self) -> pl.DataFrame: ...
     def observations_of_batches(self, batch_ids: list[str]) -> pl.DataFrame: ...
     def explosions(self) -> pl.DataFrame: ...
     def observations(self, kind: str) -> pl.DataFrame: ...
     def contract_observations(self, kinds: Iterable[SourceKind | str] | None = None,
-                              before: datetime | None = None) -> pl.DataFrame:
+                              before: datetime | None = None,
+                              since: datetime | None = None) -> pl.DataFrame:
         """Stored observations as the observation contract (model.contract)."""
     def observations_in_bbox(self, min_lon: float, min_lat: float, max_lon: float,
                              max_lat: float) -> list[str]: ...
-    def observations_in(self, box: Box | None = None, start: str | None = None,
-                        end: str | None = None, kind: SourceKind | None = None,
+    def observations_in(self, box: Box | None = None, start: datetime | str | None = None,
+                        end: datetime | str | None = None, kind: SourceKind | None = None,
                         near: tuple[float, float, float] | None = None,
                         limit: int | None = None) -> pl.DataFrame: ...
 
@@ -100,7 +99,8 @@ class IncidentStore(Protocol):
     def all_history(self) -> list[dict[str, Any]]: ...
     def set_status(self, incident_id: str, new: Status, who: str, why: str) -> None: ...
     def query_incidents(self, *, bbox: tuple[float, float, float, float] | None = None,
-                        start: str | None = None, end: str | None = None,
+                        start: datetime | str | None = None,
+                        end: datetime | str | None = None,
                         sector: str | None = None, category: str | None = None,
                         statuses: list[str] | None = None, limit: int = 100,
                         offset: int = 0, raw: bool = False) -> tuple[list[Any], int]: ...

@@ -2,6 +2,7 @@
 incidents may read is decided ones only."""
 
 from collections import Counter
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -22,7 +23,6 @@ from trucewatch.api.deps import (
     StoreDep,
     page,
     parse_bbox,
-    stored,
 )
 from trucewatch.api.geo import located
 from trucewatch.api.models import Aggregates, Incident, IncidentPage
@@ -42,14 +42,15 @@ Sector = Annotated[str | None, Query(max_length=100)]
 ExportKind = Literal["csv", "kml", "gpkg"]
 
 
-def _query(who: Principal, store: IncidentStore, bbox: str | None, start: Any, end: Any,
+def _query(who: Principal, store: IncidentStore, bbox: str | None,
+           start: datetime | None, end: datetime | None,
            sector: str | None, category: Category | None, status: Status | None,
            limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     statuses = [status.value] if status else None
     if who.role not in SEES_UNREVIEWED:
         statuses = [s for s in (statuses or DECIDED) if s in DECIDED]
     items, total = store.query_incidents(
-        bbox=parse_bbox(bbox), start=stored(start), end=stored(end), sector=sector,
+        bbox=parse_bbox(bbox), start=start, end=end, sector=sector,  # compared as times
         category=category.value if category else None, statuses=statuses,
         limit=limit, offset=offset, raw=True)
     return [located(i) for i in items], total

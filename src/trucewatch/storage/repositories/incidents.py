@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Collection
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +20,8 @@ from trucewatch.storage.database import now
 from trucewatch.storage.dialect import (
     index_points,
     move_point,
+    time_at_or_after,
+    time_before,
     unindex_points,
     upsert,
     within_box,
@@ -337,22 +340,25 @@ class IncidentRepository(Repository):
         self.save_incident_version(inc, f"status:{new.value}", who, why)
 
     def query_incidents(self, *, bbox: tuple[float, float, float, float] | None = None,
-                        start: str | None = None, end: str | None = None,
+                        start: datetime | str | None = None,
+                        end: datetime | str | None = None,
                         sector: str | None = None, category: str | None = None,
                         statuses: list[str] | None = None, limit: int = 100,
                         offset: int = 0, raw: bool = False
                         ) -> tuple[list[Any], int]:
         """Incidents matching every filter given (bbox through the spatial index), and the
-        total. ``raw``: the stored JSON documents as dicts (what the API sends)."""
+        total. ``start`` (inclusive) / ``end`` (exclusive) bound the incident's start,
+        compared as times (aware datetimes or ISO text with an offset; storage.dialect).
+        ``raw``: the stored JSON documents as dicts (what the API sends)."""
         i = self._t("incidents")
 
         def filtered(stmt: sa.Select[Any]) -> sa.Select[Any]:
             if bbox is not None:
                 stmt = within_box(self._dialect, stmt, i, bbox)
-            if start:
-                stmt = stmt.where(i.c.time_start >= start)
-            if end:
-                stmt = stmt.where(i.c.time_start < end)
+            if start is not None and start != "":
+                stmt = stmt.where(time_at_or_after(self._dialect, i.c.time_start, start))
+            if end is not None and end != "":
+                stmt = stmt.where(time_before(self._dialect, i.c.time_start, end))
             if sector:
                 stmt = stmt.where(sector_expr(i.c.doc, self._dialect) == sector)
             if category:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
 
-from trucewatch.ingest.firms import time_basis
 from trucewatch.model import contract
 from trucewatch.model.enums import SourceKind
-from trucewatch.storage.dialect import Box, within_box, within_distance
+from trucewatch.storage.dialect import (
+    Box,
+    time_at_or_after,
+    time_before,
+    within_box,
+    within_distance,
+)
 from trucewatch.storage.repositories.base import Repository
 
 
@@ -21,29 +26,6 @@ class ObservationRepository(Repository):
 
     def _frame(self, stmt: Any, schema: dict[str, Any]) -> pl.DataFrame:
         return pl.DataFrame([tuple(r) for r in self._x(stmt)], orient="row", schema=schema)
-
-    def fire_detections(self, start: date | None = None,
-                        end: date | None = None) -> pl.DataFrame:
-        """Stored FIRMS detections with acq_date in [start, end]: id, latitude, longitude,
-        acq_date, sensor, time_start, time_end (the window the satellite saw it in, ISO UTC,
-        inclusive) and time_basis (how that window is known, ingest.firms.time_basis)."""
-        o = self._t("observations")
-        stmt = sa.select(o.c.id, o.c.lat, o.c.lon, o.c.acq_date, o.c.sensor, o.c.time_start,
-                         o.c.time_end).where(o.c.source_kind == SourceKind.SATELLITE_FIRE.value)
-        if start:
-            stmt = stmt.where(o.c.acq_date >= start.isoformat())
-        if end:
-            stmt = stmt.where(o.c.acq_date <= end.isoformat())
-        df = self._frame(stmt.order_by(o.c.acq_date, o.c.id), {
-            "id": pl.String, "latitude": pl.Float64, "longitude": pl.Float64,
-            "acq_date": pl.String, "sensor": pl.String, "time_start": pl.String,
-            "time_end": pl.String})
-        # an acq_time row's window is its minute; a date-only row's spans hours
-        span = (pl.col("time_end").str.to_datetime(time_zone="UTC")
-                - pl.col("time_start").str.to_datetime(time_zone="UTC"))
-        return df.with_columns(pl.col("acq_date").str.to_date(),
-                               time_basis(pl.col("sensor"), span < pl.duration(minutes=2))
-                               .alias("time_basis"))
 
     def observations_of_batches(self, batch_ids: list[str]) -> pl.DataFrame:
         """The observations those input batches stored (id, source_kind, acq_date,
@@ -92,11 +74,14 @@ class ObservationRepository(Repository):
             "uncertainty_m": pl.Float64, "attributes": pl.String})
 
     def contract_observations(self, kinds: Iterable[SourceKind | str] | None = None,
-                              before: datetime | None = None) -> pl.DataFrame:
+                              before: datetime | None = None,
+                              since: datetime | None = None) -> pl.DataFrame:
         """Stored observations as the observation contract (model.contract.SCHEMA, checked
-        by ``conform``): what the stages read, whatever the source. ``kinds``: only these
-        source kinds; ``before``: only those whose window starts before it (compared as
-        times, not as stored text). Ordered by stored start time, then id. A row stored
+        by ``conform``): what the stages read, whatever the source (satellite fires,
+        located explosions, drone reports). ``kinds``: only these source kinds;
+        ``before`` / ``since``: only those whose window starts before ``before`` / at or
+        after ``since`` (compared as times in the database, not as stored text:
+        storage.dialect.time_before). Ordered by stored start time, then id. A row stored
         before revision 0008 of a kind its adapter gave no klass or reliability for has
         them null; the stored times are read back at the precision they were written
         (docs/observation-contract.md)."""
@@ -107,6 +92,10 @@ class ObservationRepository(Repository):
         if kinds is not None:
             stmt = stmt.where(o.c.source_kind.in_([str(getattr(k, "value", k))
                                                    for k in kinds]))
+        if before is not None:
+            stmt = stmt.where(time_before(self._dialect, o.c.time_start, before))
+        if since is not None:
+            stmt = stmt.where(time_at_or_after(self._dialect, o.c.time_start, since))
         df = self._frame(stmt.order_by(o.c.time_start, o.c.id), {
             "id": pl.String, "source_kind": pl.String, "source_id": pl.String,
             "sensor": pl.String, "time_start": pl.String, "time_end": pl.String,
@@ -115,8 +104,6 @@ class ObservationRepository(Repository):
             "raw_sha256": pl.String, "raw_row": pl.Int64})
         df = df.with_columns(pl.col("time_start", "time_end").str.to_datetime(
             time_zone="UTC", time_unit="us"))
-        if before is not None:
-            df = df.filter(pl.col("time_start") < before)
         return contract.conform(df, "stored observations")
 
     def observations_in_bbox(self, min_lon: float, min_lat: float, max_lon: float,
@@ -127,14 +114,17 @@ class ObservationRepository(Repository):
                           (min_lon, min_lat, max_lon, max_lat))
         return [r[0] for r in self._x(stmt)]
 
-    def observations_in(self, box: Box | None = None, start: str | None = None,
-                        end: str | None = None, kind: SourceKind | None = None,
+    def observations_in(self, box: Box | None = None, start: datetime | str | None = None,
+                        end: datetime | str | None = None, kind: SourceKind | None = None,
                         near: tuple[float, float, float] | None = None,
                         limit: int | None = None) -> pl.DataFrame:
         """Observations in a box and/or within ``near`` = (lon, lat, metres), whose
-        window overlaps [start, end) (ISO UTC), of one kind: id, source_kind, time_start,
-        time_end, latitude, longitude, uncertainty_m, ordered by time. The spatial filter
-        runs in the database (R*Tree on SQLite; ST_Intersects / ST_DWithin on PostGIS)."""
+        window overlaps [start, end), of one kind: id, source_kind, time_start, time_end,
+        latitude, longitude, uncertainty_m, ordered by time. ``start``/``end``: aware
+        datetimes or ISO-8601 text with an offset, compared with the stored times as
+        times in the database (any offset or fraction of a second; a naive time is an
+        InvalidInputError). The spatial filter runs in the database (R*Tree on SQLite;
+        ST_Intersects / ST_DWithin on PostGIS)."""
         o = self._t("observations")
         stmt = sa.select(o.c.id, o.c.source_kind, o.c.time_start, o.c.time_end, o.c.lat,
                          o.c.lon, o.c.uncertainty_m)
@@ -142,10 +132,10 @@ class ObservationRepository(Repository):
             stmt = within_box(self._dialect, stmt, o, box)
         if near is not None:
             stmt = within_distance(self._dialect, stmt, o, *near)
-        if start:
-            stmt = stmt.where(o.c.time_end >= start)
-        if end:
-            stmt = stmt.where(o.c.time_start < end)
+        if start is not None and start != "":
+            stmt = stmt.where(time_at_or_after(self._dialect, o.c.time_end, start))
+        if end is not None and end != "":
+            stmt = stmt.where(time_before(self._dialect, o.c.time_start, end))
         if kind is not None:
             stmt = stmt.where(o.c.source_kind == kind.value)
         stmt = stmt.order_by(o.c.time_start, o.c.id)
