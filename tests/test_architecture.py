@@ -154,7 +154,8 @@ def test_core_install_ingests_classifies_and_fuses(scenario: ScenarioFiles,
         import trucewatch.sensors.association
         store = open_store(Path({str(store)!r}))
         agreement = load_agreement(Path({str(scenario.agreement)!r}))
-        detections = store.fire_detections()
+        from trucewatch.ingest.firms import detections as fire_table
+        detections = fire_table(store.contract_observations(["satellite_fire"]))
         t0 = agreement.entry_into_force
         years = sorted(set(detections["acq_date"].dt.year().to_list()) - {{t0.year}})
         baseline, _ = fit_baseline(detections, years, None, None)

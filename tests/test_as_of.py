@@ -19,6 +19,7 @@ from trucewatch.fusion.evidence import VIIRS_LOOKBACK_S, fire_evidence
 from trucewatch.fusion.incidents import IncidentFuser
 from trucewatch.ingest.firms import overpass_windows, parse_firms, read_firms
 from trucewatch.pipeline import FieldInputs, FirmsFilter, SensorInputs, run_cycle
+from trucewatch.pipeline.stages import stored_fires
 from trucewatch.storage import SqliteStore
 
 D = date(2021, 7, 1)
@@ -85,10 +86,10 @@ def test_store_keeps_the_window_and_evidence_uses_it(tmp_path: Path) -> None:
     raw = MINIMAL + b"48.123456,38.000000,2021-07-01,VIIRS_6dec\n"
     store = SqliteStore(tmp_path / "s.db")
     store.ingest(parse_firms(raw, "m.csv"))
-    det = store.fire_detections()
+    det = stored_fires(store)  # the contract, with the satellite channel's columns
     store.close()
-    assert det["time_start"][0] == "2021-07-01T00:00:00Z"
-    assert det["time_end"][0] == "2021-07-01T23:59:59Z"
+    assert det["time_start"][0] == _utc(0)
+    assert det["time_end"][0] == datetime(2021, 7, 1, 23, 59, 59, tzinfo=UTC)
     assert det["time_basis"][0].startswith("overpass windows (VIIRS")
     ev = fire_evidence(det.with_columns(pl.lit(1).alias("war_related"),
                                         pl.lit(True).alias("excess")))
@@ -223,7 +224,7 @@ def test_bulletin_for_d_ignores_later_data(scenario: ScenarioFiles, tmp_path: Pa
     assert as_of["used"]["allegations"] == 0
     # and everything was stored: nothing is lost
     store = SqliteStore(tmp_path / "b" / "trucewatch.db")
-    assert store.fire_detections()["acq_date"].max() == date(2026, 5, 28)  # after CUT
+    assert stored_fires(store)["acq_date"].max() == date(2026, 5, 28)  # after CUT
     store.close()
 
 

@@ -18,6 +18,7 @@ from trucewatch.errors import ConfigError
 from trucewatch.ingest.firms_api import FirmsClient
 from trucewatch.intake import firms_poll
 from trucewatch.intake.firms_poll import FirmsPoller, parse_bbox
+from trucewatch.model.enums import SourceKind
 from trucewatch.storage import SqliteStore
 
 RECORDED = DATA / "firms-api"
@@ -86,7 +87,7 @@ def _poller(store: SqliteStore, url: str, clock: Clock, **kw: object) -> FirmsPo
 
 
 def _ids(store: SqliteStore) -> list[str]:
-    return store.fire_detections()["id"].to_list()
+    return store.contract_observations([SourceKind.SATELLITE_FIRE])["id"].to_list()
 
 
 def test_outage_backfill_and_nothing_twice(firms: tuple[Firms, str], tmp_path: Path) -> None:
@@ -209,5 +210,5 @@ def test_poll_command_once(firms: tuple[Firms, str], tmp_path: Path,
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0 and "25 rows, 0 new, 25 already stored" in r.output
     store = SqliteStore(db)
-    assert store.fire_detections().height == 25
+    assert store.contract_observations([SourceKind.SATELLITE_FIRE]).height == 25
     store.close()

@@ -25,6 +25,7 @@ from trucewatch.intake import receive
 from trucewatch.intake.sources import StationSource, adapters
 from trucewatch.integrity.envelope import SourcePolicy, sign_submission
 from trucewatch.integrity.keys import KeyRecord, KeyRegistry, new_keypair
+from trucewatch.model.enums import SourceKind
 from trucewatch.storage import SqliteStore
 
 MAY = datetime(2026, 5, 1, tzinfo=UTC)
@@ -405,7 +406,8 @@ def test_a_mis_bound_station_inventory_blinds_nothing_and_locates_nothing(
         assert store.explosions().height == 0
         reasons = [r["reason"] for r in store.refused() if r["name"] == wrong.name]
         assert reasons and "may not sign a stations input" in str(reasons[0])
-        assert store.fire_detections().height > 0  # the satellite channel still ran
+        # the satellite channel still ran
+        assert store.contract_observations([SourceKind.SATELLITE_FIRE]).height > 0
     finally:
         store.close()
 

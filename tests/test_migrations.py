@@ -20,7 +20,8 @@ import pytest
 import sqlalchemy as sa
 
 from trucewatch.demo import ScenarioFiles
-from trucewatch.ingest.firms import parse_firms, read_firms
+from trucewatch.ingest.firms import detections, parse_firms, read_firms
+from trucewatch.model import contract
 from trucewatch.model.enums import SourceKind
 from trucewatch.storage import migrations, open_store
 from trucewatch.storage.database import Database
@@ -201,9 +202,9 @@ def test_ingest_and_read_back_on_both(where: str, scenario: ScenarioFiles) -> No
     s = open_store(where)
     try:
         s.ingest(read_firms(scenario.current[0]))
-        fires = s.fire_detections()
-        assert fires.columns == ["id", "latitude", "longitude", "acq_date", "sensor",
-                                 "time_start", "time_end", "time_basis"]
+        fires = detections(s.contract_observations([SourceKind.SATELLITE_FIRE]))
+        assert fires.columns == [*contract.SCHEMA, "latitude", "longitude", "acq_date",
+                                 "time_basis"]
         assert fires.height == s.counts()["observations"] > 0
         lat, lon = fires["latitude"][0], fires["longitude"][0]
         near = s.observations_in(near=(lon, lat, 1000.0))

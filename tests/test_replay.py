@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from lab.server import Server, free_port
 from trucewatch.demo import ScenarioFiles
+from trucewatch.model.enums import SourceKind
 from trucewatch.replay import ReplayError, plan, replay
 from trucewatch.storage import SqliteStore
 
@@ -66,8 +67,9 @@ def test_replay_stores_what_the_batch_run_stores(replayed: tuple[Path, str, obje
         assert result.sent and all(s.status in (200, 409, 422)  # type: ignore[attr-defined]
                                    for s in result.sent)  # type: ignore[attr-defined]
         # the satellite channel: the same detections, the same malformed rows quarantined
-        assert sorted(live.fire_detections()["id"].to_list()) == sorted(
-            batch.fire_detections()["id"].to_list())
+        fires = [SourceKind.SATELLITE_FIRE]
+        assert sorted(live.contract_observations(fires)["id"].to_list()) == sorted(
+            batch.contract_observations(fires)["id"].to_list())
         firms_q = [q.reason for q in live.quarantine()]
         assert len(firms_q) >= 3
         # drone reports: the same accepted observations; the scenario's replayed,
@@ -184,7 +186,8 @@ def test_replay_into_the_wrong_mission_is_refused(scenario: ScenarioFiles,
         with pytest.raises(ReplayError, match="another-mission"):
             replay(scenario.root, srv.url, token)
         store = SqliteStore(db)
-        assert store.fire_detections().height == 0  # nothing was sent
+        # nothing was sent
+        assert store.contract_observations([SourceKind.SATELLITE_FIRE]).height == 0
         store.close()
         # the command line: one clear line, no traceback
         from trucewatch.cli.app import app
