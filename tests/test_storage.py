@@ -7,14 +7,20 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from trucewatch.demo import ScenarioFiles
-from trucewatch.errors import SchemaVersionError, StorageError
+from trucewatch.errors import InvalidInputError, SchemaVersionError, StorageError
+from trucewatch.ingest.base import Batch
 from trucewatch.ingest.firms import parse_firms, read_firms
-from trucewatch.model.enums import Status
+from trucewatch.model import contract
+from trucewatch.model.enums import Category, SourceKind, Status
+from trucewatch.model.incident import Incident
+from trucewatch.model.observation import Location
 from trucewatch.storage import SqliteStore, open_store
 
 HEADER = b"latitude,longitude,acq_date,sensor_guess\n"
@@ -281,3 +287,81 @@ def test_postgis_copy_meets_a_writer_that_took_a_key_meanwhile(pg_url: str) -> N
     other.close()
     watch.close()
     s.close()
+
+
+# ---------------------------------------------------------------- times compared as times
+T10 = datetime(2026, 5, 30, 10, 0, tzinfo=UTC)
+
+
+def _instant_batch(oid: str, t: datetime, raw: bytes) -> Batch:
+    """One analyst observation at the instant ``t`` (a batch whose times have a fraction
+    of a second is stored to the millisecond, one without to the second)."""
+    obs = contract.conform(pl.DataFrame({
+        "id": [oid], "source_kind": [SourceKind.ANALYST.value], "source_id": ["acme:1"],
+        "time_start": [t], "time_end": [t], "lat": [47.5], "lon": [37.5],
+        "uncertainty_m": [250.0], "raw_sha256": ["0" * 64], "raw_row": [1]}))
+    return Batch(source="acme", kind=SourceKind.ANALYST, layout="acme/1", name=f"{oid}.json",
+                 raw=raw, sha256=hashlib.sha256(raw).hexdigest(), n_rows=1,
+                 records=pl.DataFrame(), observations=obs)
+
+
+def test_observations_in_compares_times_not_text(opened: Opener) -> None:
+    """"…T10:00:00Z" (a batch to the second) sorts after "…T10:00:00.500Z" (one to the
+    millisecond) as text, and "…T13:00:00.25+03:00" after both: the store compares the
+    instants, on both backends."""
+    store = opened()
+    store.ingest(_instant_batch("o-sec", T10, b"seconds"))
+    store.ingest(_instant_batch("o-ms", T10 + timedelta(milliseconds=500), b"millis"))
+
+    def ids(**kw: object) -> list[str]:
+        return store.observations_in(**kw)["id"].to_list()  # type: ignore[arg-type]
+
+    mid = T10 + timedelta(milliseconds=250)
+    assert ids() == ["o-sec", "o-ms"]
+    assert ids(start="2026-05-30T10:00:00.250Z") == ["o-ms"]
+    assert ids(end="2026-05-30T10:00:00.250Z") == ["o-sec"]
+    assert ids(start="2026-05-30T13:00:00.250+03:00") == ["o-ms"]  # the same instant
+    assert ids(end="2026-05-30T06:00:00.250-04:00") == ["o-sec"]
+    assert ids(start=mid, end=mid + timedelta(seconds=1)) == ["o-ms"]
+    assert ids(start=mid.astimezone(timezone(timedelta(hours=5, minutes=30)))) == ["o-ms"]
+    assert ids(start=T10) == ["o-sec", "o-ms"] and ids(end=T10) == []  # [start, end)
+    assert ids(start=T10 + timedelta(microseconds=1)) == ["o-ms"]  # a fraction of a ms
+    assert ids(start=T10 + timedelta(days=1)) == []
+    with pytest.raises(InvalidInputError, match="no UTC offset"):
+        store.observations_in(start="2026-05-30T10:00:00")
+    with pytest.raises(InvalidInputError, match="not an ISO-8601 time"):
+        store.observations_in(end="yesterday")
+
+
+def test_contract_observations_since_and_before_compare_times(opened: Opener) -> None:
+    store = opened()
+    store.ingest(_instant_batch("o-sec", T10, b"seconds"))
+    store.ingest(_instant_batch("o-ms", T10 + timedelta(milliseconds=500), b"millis"))
+    mid = T10 + timedelta(milliseconds=250)
+    assert store.contract_observations(since=mid)["id"].to_list() == ["o-ms"]
+    assert store.contract_observations(before=mid)["id"].to_list() == ["o-sec"]
+    assert store.contract_observations(since=T10, before=T10 + timedelta(seconds=1)
+                                       )["id"].to_list() == ["o-sec", "o-ms"]
+
+
+def _incident(iid: str, t: datetime) -> Incident:
+    return Incident(id=iid, category=Category.FIRE, time_start=t, time_end=t,
+                    location=Location(47.5, 37.5, 190.0), observation_ids=[f"o-{iid}"])
+
+
+def test_query_incidents_compares_times_not_text(opened: Opener) -> None:
+    """Incidents keep ``isoformat()`` text ("…T10:00:00+00:00", "…T10:00:00.500000+00:00");
+    a bound with another offset or format of the same instant selects the same ones."""
+    store = opened()
+    store.save_incidents([_incident("i-sec", T10),
+                          _incident("i-ms", T10 + timedelta(milliseconds=500))], [])
+
+    def ids(**kw: object) -> list[str]:
+        got, total = store.query_incidents(**kw)  # type: ignore[arg-type]
+        assert total == len(got)
+        return [i.id for i in got]
+
+    assert ids(start="2026-05-30T13:00:00.250+03:00") == ["i-ms"]
+    assert ids(end="2026-05-30T10:00:00.25Z") == ["i-sec"]
+    assert ids(start=T10 + timedelta(milliseconds=250)) == ["i-ms"]
+    assert ids(start=T10, end=T10 + timedelta(seconds=1)) == ["i-sec", "i-ms"]

@@ -9,8 +9,9 @@ dialects part.
   great-circle distance, on SQLite).
 * :func:`index_points`: SQLite keeps its R*Tree in step with the rows; PostGIS's geometry
   is a generated column and needs nothing.
-* :func:`time_at_or_after` / :func:`time_before`: a stored ISO-8601 time compared with a
-  time as times, not as text (``julianday`` on SQLite, ``timestamptz`` on PostgreSQL).
+* :func:`time_at_or_after` / :func:`time_before` / :func:`as_time`: a stored ISO-8601
+  time compared with a time, or ordered, as a time, not as text (``julianday`` on
+  SQLite, ``timestamptz`` on PostgreSQL).
 * :data:`BEGIN` and :data:`LOCK_ROWS`: how a writing transaction starts, and how rows it
   binds are locked (storage.binding).
 """
@@ -113,7 +114,9 @@ def _ceil_ms(t: datetime) -> datetime:
     return t if not us else t + timedelta(microseconds=1000 - us)
 
 
-def _as_time(dialect: str, column: Any) -> Any:
+def as_time(dialect: str, column: Any) -> Any:
+    """Stored ISO-8601 text as a time the database orders by (``julianday`` on SQLite, to
+    the millisecond; ``timestamptz`` on PostgreSQL)."""
     if dialect == "postgresql":
         return sa.cast(column, sa.TIMESTAMP(timezone=True))
     return sa.func.julianday(column)
@@ -140,7 +143,7 @@ def time_at_or_after(dialect: str, column: Any, t: datetime | str) -> Any:
     offset: model.times.query_time), as times."""
     t = _utc(t)
     return sa.and_(column >= _shifted(t, -_TEXT_SLACK),
-                   _as_time(dialect, column) >= _bound(dialect, t))
+                   as_time(dialect, column) >= _bound(dialect, t))
 
 
 def time_before(dialect: str, column: Any, t: datetime | str) -> Any:
@@ -148,7 +151,7 @@ def time_before(dialect: str, column: Any, t: datetime | str) -> Any:
     as times."""
     t = _utc(t)
     return sa.and_(column < _shifted(t, _TEXT_SLACK),
-                   _as_time(dialect, column) < _bound(dialect, t))
+                   as_time(dialect, column) < _bound(dialect, t))
 
 
 def index_points(dialect: str, conn: sa.Connection, table: sa.Table, where: Any) -> None:

@@ -18,6 +18,7 @@ from trucewatch.model.incident import Incident, Violation
 from trucewatch.model.serialization import from_json, to_json
 from trucewatch.storage.database import now
 from trucewatch.storage.dialect import (
+    as_time,
     index_points,
     move_point,
     time_at_or_after,
@@ -373,7 +374,7 @@ class IncidentRepository(Repository):
         total = int(self._x(sa.select(sa.func.count()).select_from(capped.subquery()))
                     .scalar_one())
         page = filtered(sa.select(i.c.doc, i.c.status)).order_by(
-            i.c.time_start, i.c.id).limit(limit).offset(offset)
+            as_time(self._dialect, i.c.time_start), i.c.id).limit(limit).offset(offset)
         rows = self._x(page).all()
         if raw:
             return [json.loads(doc) | {"status": st} for doc, st in rows], total

@@ -13,6 +13,7 @@ from trucewatch.model import contract
 from trucewatch.model.enums import SourceKind
 from trucewatch.storage.dialect import (
     Box,
+    as_time,
     time_at_or_after,
     time_before,
     within_box,
@@ -81,7 +82,7 @@ class ObservationRepository(Repository):
         located explosions, drone reports). ``kinds``: only these source kinds;
         ``before`` / ``since``: only those whose window starts before ``before`` / at or
         after ``since`` (compared as times in the database, not as stored text:
-        storage.dialect.time_before). Ordered by stored start time, then id. A row stored
+        storage.dialect.time_before). Ordered by start time (as a time), then id. A row stored
         before revision 0008 of a kind its adapter gave no klass or reliability for has
         them null; the stored times are read back at the precision they were written
         (docs/observation-contract.md)."""
@@ -96,14 +97,16 @@ class ObservationRepository(Repository):
             stmt = stmt.where(time_before(self._dialect, o.c.time_start, before))
         if since is not None:
             stmt = stmt.where(time_at_or_after(self._dialect, o.c.time_start, since))
-        df = self._frame(stmt.order_by(o.c.time_start, o.c.id), {
+        df = self._frame(stmt, {
             "id": pl.String, "source_kind": pl.String, "source_id": pl.String,
             "sensor": pl.String, "time_start": pl.String, "time_end": pl.String,
             "lat": pl.Float64, "lon": pl.Float64, "uncertainty_m": pl.Float64,
             "klass": pl.String, "reliability": pl.Float64, "attributes": pl.String,
             "raw_sha256": pl.String, "raw_row": pl.Int64})
+        # ordered by the times read, not by their text (a batch to the millisecond and
+        # one to the second order differently as text within one second)
         df = df.with_columns(pl.col("time_start", "time_end").str.to_datetime(
-            time_zone="UTC", time_unit="us"))
+            time_zone="UTC", time_unit="us")).sort("time_start", "id", maintain_order=True)
         return contract.conform(df, "stored observations")
 
     def observations_in_bbox(self, min_lon: float, min_lat: float, max_lon: float,
@@ -138,7 +141,7 @@ class ObservationRepository(Repository):
             stmt = stmt.where(time_before(self._dialect, o.c.time_start, end))
         if kind is not None:
             stmt = stmt.where(o.c.source_kind == kind.value)
-        stmt = stmt.order_by(o.c.time_start, o.c.id)
+        stmt = stmt.order_by(as_time(self._dialect, o.c.time_start), o.c.id)
         if limit is not None:
             stmt = stmt.limit(limit)
         return self._frame(stmt, {
