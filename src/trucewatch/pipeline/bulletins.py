@@ -40,7 +40,7 @@ from trucewatch.reports.basis import (
 )
 from trucewatch.reports.coverage import coverage
 from trucewatch.satellite.baseline import Baseline
-from trucewatch.storage.protocols import FullStore
+from trucewatch.storage.protocols import BulletinStore, ObservationStore, SourcesStore
 
 log = logging.getLogger("trucewatch.products")
 
@@ -52,13 +52,13 @@ def _before(df: pl.DataFrame, cutoff: datetime) -> int:
     return df.filter(pl.col("time_start").str.to_datetime(time_zone="UTC") < cutoff).height
 
 
-def baseline_beside(store: FullStore | Path | str) -> Path | None:
+def baseline_beside(store: ObservationStore | Path | str) -> Path | None:
     """The worker's baseline artifact beside a SQLite store (None for PostgreSQL)."""
     where = str(getattr(store, "path", store))
     return None if "://" in where else Path(where + ".baseline.npz")
 
 
-def derive_basis(store: FullStore, day: date, agreement: Agreement | None = None,
+def derive_basis(store: SourcesStore, day: date, agreement: Agreement | None = None,
                  baseline: Path | None = None, cutoff: datetime | None = None
                  ) -> RenderBasis:
     """``day``'s render basis from the stored rows and the baseline artifact."""
@@ -122,7 +122,7 @@ class StoreBulletins:
     _quick: dict[date, str] = field(default_factory=dict)  # the inputs' key then
     _last: dict[date, list[tuple[Path, str, str]] | str] = field(default_factory=dict)
 
-    def _inputs_key(self, store: FullStore, day: date, cutoff: datetime) -> str:
+    def _inputs_key(self, store: BulletinStore, day: date, cutoff: datetime) -> str:
         """A cheap key of what the basis and the bulletin rest on (the incidents before
         the cut, the rulings, the stored fires, the kept bases, the baseline artifact):
         the same key, the same outcome as last time, without deriving anything."""
@@ -140,7 +140,7 @@ class StoreBulletins:
             h.update(f"{art.stat().st_mtime_ns}|{art.stat().st_size}".encode())
         return f"{day}|{h.hexdigest()}"
 
-    def __call__(self, store: FullStore, day: date, cutoff: datetime, staging: Path
+    def __call__(self, store: BulletinStore, day: date, cutoff: datetime, staging: Path
                  ) -> list[tuple[Path, str, str]] | str:
         t0 = time.monotonic()
         quick = self._inputs_key(store, day, cutoff)

@@ -556,7 +556,7 @@ class RuleStage:
         return Ruled(cov, maps, rulings, incidents, violations)
 
 
-def coverage_of(store: FullStore, stations: pl.DataFrame | None,
+def coverage_of(store: EvidenceStore, stations: pl.DataFrame | None,
                 sensor_period: tuple[datetime, datetime] | None,
                 cloud: dict[date, float | None] | None, gaps: set[date],
                 cutoff: datetime | None = None, patrols: Patrols | None = None,

@@ -108,7 +108,7 @@ from trucewatch.satellite.baseline import Baseline, BaselineParams, fit_baseline
 from trucewatch.satellite.war_fires import Halo, WarFireRules, classify, reach_latitude
 from trucewatch.storage import open_store
 from trucewatch.storage.postgis import is_postgres_url
-from trucewatch.storage.protocols import FullStore
+from trucewatch.storage.protocols import IncidentStore, ObservationStore, PassStore, SourcesStore
 
 ACTOR = "worker"
 ACTION = "worker_pass"
@@ -197,11 +197,11 @@ class Worker:
 
     # ------------------------------------------------------------------ watermark
     @staticmethod
-    def watermark(store: FullStore) -> int:
+    def watermark(store: IncidentStore) -> int:
         last = store.last_record(ACTOR, ACTION)
         return int(last["watermark"]) if last else 0
 
-    def pending(self, store: FullStore) -> bool:
+    def pending(self, store: IncidentStore) -> bool:
         return store.batch_count() > self.watermark(store)
 
     # ------------------------------------------------------------------ one pass
@@ -237,7 +237,7 @@ class Worker:
         finally:
             store.close()
 
-    def _sensor_period(self, store: FullStore) -> tuple[datetime, datetime] | None:
+    def _sensor_period(self, store: SourcesStore) -> tuple[datetime, datetime] | None:
         """:func:`_sensor_period`, each stored detections input parsed once per process
         (inputs are never changed: their span is kept by raw sha256)."""
         return _sensor_period(store, self._spans)
@@ -255,7 +255,7 @@ class Worker:
             return "the baseline was refitted"
         return ""
 
-    def _plan(self, store: FullStore) -> Plan | None:
+    def _plan(self, store: SourcesStore) -> Plan | None:
         summary = store.fire_summary()
         years = list(self.config.reference_years) if self.config.reference_years else None
         try:
@@ -282,7 +282,7 @@ class Worker:
         days, gaps = read_cloud(self.config.cloud)
         return dict(days), gaps
 
-    def _baseline(self, store: FullStore, years: list[int], refit: bool) -> _Artifact:
+    def _baseline(self, store: ObservationStore, years: list[int], refit: bool) -> _Artifact:
         path = self.config.baseline_path
         meta_path = path.with_suffix(".json")
         fingerprint = _reference_fingerprint(store, years)
@@ -316,7 +316,7 @@ class Worker:
         self._artifact = _Artifact(baseline, version, str(meta["sha256"]))
         return self._artifact
 
-    def _process(self, store: FullStore, plan: Plan, art: _Artifact, seen: int,
+    def _process(self, store: PassStore, plan: Plan, art: _Artifact, seen: int,
                  batches: frozenset[str]) -> tuple[int, dict[str, Any]]:
         """The whole monitored period: classify, fuse, adjudicate, rule and store, in
         one transaction."""
@@ -362,7 +362,7 @@ class Worker:
         return len(incidents), stats
 
     @staticmethod
-    def _record(store: FullStore, seen: int, art: _Artifact, plan: Plan, n: int,
+    def _record(store: IncidentStore, seen: int, art: _Artifact, plan: Plan, n: int,
                 stats: dict[str, Any], saved: dict[str, int]) -> None:
         """The pass's log entry, last in its transaction: the new watermark."""
         store.record(ACTOR, ACTION, "watermark", {
@@ -371,7 +371,7 @@ class Worker:
             "incidents": n, "recomputed": stats, "saved": saved})
 
     @staticmethod
-    def _explosion_and_drone_ids(store: FullStore) -> frozenset[str]:
+    def _explosion_and_drone_ids(store: ObservationStore) -> frozenset[str]:
         return frozenset(store.explosions()["id"].to_list()) | frozenset(
             store.observations(SourceKind.DRONE)["id"].to_list())
 
@@ -382,7 +382,7 @@ class Worker:
         return halo.cells_i, halo.cells_j
 
     # ------------------------------------------------------------ incremental pass
-    def _incremental(self, store: FullStore, plan: Plan, art: _Artifact, seen: int,
+    def _incremental(self, store: PassStore, plan: Plan, art: _Artifact, seen: int,
                      batches: frozenset[str], st: _State) -> tuple[int, dict[str, Any]]:
         """Only what the batches since the last pass can change (module docstring,
         "Incremental passes"); the same result as a full pass on the same store."""
@@ -577,7 +577,7 @@ class Worker:
 class _Context:
     """What the fuse and adjudicate stages read of a cycle's context."""
 
-    store: FullStore
+    store: SourcesStore
     agreement: Agreement
 
     def progress(self, what: str, k: int, n: int) -> None:
@@ -713,7 +713,7 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _reference_fingerprint(store: FullStore, years: list[int]) -> dict[str, int]:
+def _reference_fingerprint(store: ObservationStore, years: list[int]) -> dict[str, int]:
     """Rows per reference year stored (what a baseline was fitted on)."""
     s = store.fire_summary()
     if s.is_empty():
@@ -736,7 +736,7 @@ def _last_day(df: pl.DataFrame) -> date | None:
     return _day(df["time_start"].max())
 
 
-def _sensor_period(store: FullStore,
+def _sensor_period(store: SourcesStore,
                    spans: dict[str, tuple[datetime, datetime] | None] | None = None
                    ) -> tuple[datetime, datetime] | None:
     """When the accepted ground-sensor detections were recorded (read from the stored

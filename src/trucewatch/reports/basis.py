@@ -51,7 +51,12 @@ from trucewatch.model.enums import SourceName
 from trucewatch.reports.bulletin import BulletinFiles, render
 from trucewatch.reports.coverage import Coverage
 from trucewatch.review.workflow import ReviewService
-from trucewatch.storage.protocols import FullStore
+from trucewatch.storage.protocols import (
+    DecidedStore,
+    EvidenceStore,
+    ReviewDeskStore,
+    ReviewStore,
+)
 
 SOURCE = "render-basis"
 SCHEMA = "trucewatch/render-basis"
@@ -185,13 +190,13 @@ def basis_name(day: date) -> str:
     return f"basis-{day.isoformat()}.json"
 
 
-def save_basis(store: FullStore, basis: RenderBasis, actor: str = "pipeline") -> None:
+def save_basis(store: EvidenceStore, basis: RenderBasis, actor: str = "pipeline") -> None:
     """Keep ``basis`` in the store (idempotent: the same bytes are kept once)."""
     raw = _canon(basis.to_doc()).encode()
     receive(store, raw, basis_name(basis.report_date), ConfigSource(SOURCE), actor=actor)
 
 
-def load_basis(store: FullStore, day: date) -> RenderBasis | None:
+def load_basis(store: EvidenceStore, day: date) -> RenderBasis | None:
     """The latest basis saved for ``day`` (None: none)."""
     mine = [b for b in store.inputs(SOURCE) if str(b["name"]) == basis_name(day)]
     if not mine:
@@ -201,7 +206,7 @@ def load_basis(store: FullStore, day: date) -> RenderBasis | None:
     return RenderBasis.from_doc(doc)
 
 
-def stored_agreement(store: FullStore) -> Agreement | None:
+def stored_agreement(store: EvidenceStore) -> Agreement | None:
     """The agreement the store's latest cycle applied: the one kept with its latest
     render basis (with the files it names), else the agreement input kept as evidence
     if it loads on its own; None when neither does."""
@@ -228,7 +233,7 @@ def stored_agreement(store: FullStore) -> Agreement | None:
             return None
 
 
-def allegations_before(store: FullStore, cutoff: datetime) -> set[str]:
+def allegations_before(store: ReviewStore, cutoff: datetime) -> set[str]:
     """The ids of the allegations received before ``cutoff`` (the cycle's as-of rule)."""
     out = set()
     for a in store.allegations():
@@ -241,7 +246,7 @@ def allegations_before(store: FullStore, cutoff: datetime) -> set[str]:
     return out
 
 
-def source_fingerprint(store: FullStore, basis: RenderBasis, cutoff: datetime) -> str:
+def source_fingerprint(store: DecidedStore, basis: RenderBasis, cutoff: datetime) -> str:
     """What a bulletin as of ``cutoff`` rests on: the incidents before it (id, review
     state, content digest), the rulings and the basis. Equal fingerprints give equal
     bulletins, so the clock renders again only when this changes."""
@@ -255,14 +260,14 @@ def source_fingerprint(store: FullStore, basis: RenderBasis, cutoff: datetime) -
     return h.hexdigest()
 
 
-def _integrity(store: FullStore) -> dict[str, Any]:
+def _integrity(store: EvidenceStore) -> dict[str, Any]:
     problems = store.verify()
     log = store.audit_log()
     return {"ok": not problems, "entries": len(log), "head": log[-1].hash if log else "",
             "problems": problems}
 
 
-def render_from_store(store: FullStore, day: date, out_dir: Path, *,
+def render_from_store(store: ReviewDeskStore, day: date, out_dir: Path, *,
                       basis: RenderBasis | None = None, agreement: Agreement | None = None,
                       cutoff: datetime | None = None, pdf: bool = True,
                       language: str = "en",

@@ -55,7 +55,7 @@ from trucewatch.ingest.base import unpack
 from trucewatch.model.enums import Status
 from trucewatch.model.incident import Incident, Violation
 from trucewatch.reports.archive import archive_product, revision_of
-from trucewatch.storage.protocols import FullStore
+from trucewatch.storage.protocols import BulletinStore, ClockStore, EvidenceStore
 
 log = logging.getLogger("trucewatch.products")
 
@@ -204,7 +204,7 @@ class BulletinMaker(Protocol):
     holds the day's published bulletin JSONs, for the revision rule), returning the
     files to publish (path, kind, audience), or why it cannot be rendered."""
 
-    def __call__(self, store: FullStore, day: date, cutoff: datetime, staging: Path
+    def __call__(self, store: BulletinStore, day: date, cutoff: datetime, staging: Path
                  ) -> list[tuple[Path, str, str]] | str: ...
 
 
@@ -256,7 +256,7 @@ class _State:
     """What the store holds, read once per tick: each incident's digest (cheap); an
     incident is decoded only for a product whose inputs changed."""
 
-    store: FullStore
+    store: ClockStore
     rows: list[_Row]
     products: list[dict[str, Any]]
     decoded: dict[str, Incident] = field(default_factory=dict)
@@ -264,7 +264,7 @@ class _State:
     lost: list[str] = field(default_factory=list)  # names another clock published first
 
     @classmethod
-    def of(cls, store: FullStore) -> _State:
+    def of(cls, store: ClockStore) -> _State:
         rows = [_Row(i, datetime.fromisoformat(t).astimezone(UTC), st, sha)
                 for i, t, st, sha in store.incident_digests()]
         return cls(store, sorted(rows, key=lambda r: (r.time_start, r.id)),
@@ -322,7 +322,7 @@ def _latest(state: _State, family: str) -> tuple[int, dict[str, Any]] | None:
     return max(mine, key=lambda x: x[0]) if mine else None
 
 
-def _published_doc(store: FullStore, product: dict[str, Any]) -> dict[str, Any] | None:
+def _published_doc(store: EvidenceStore, product: dict[str, Any]) -> dict[str, Any] | None:
     try:
         raw = unpack(store.raw_input(str(product["sha256"])), str(product["name"]))
         doc = json.loads(raw)
@@ -437,7 +437,7 @@ def _days(state: _State, schedule: Schedule, now: datetime, catch_up_days: int
     return lists, {d for d in daily if d <= latest_cut}, left, oldest_daily
 
 
-def tick(store: FullStore, now: datetime, out_dir: Path,
+def tick(store: ClockStore, now: datetime, out_dir: Path,
          schedule: Schedule | None = None, actor: str = "products-clock",
          catch_up_days: int = DEFAULT_CATCH_UP_DAYS,
          bulletins: BulletinMaker | None = None) -> TickResult:

@@ -4,9 +4,12 @@ store. The concerns: evidence (:class:`EvidenceStore`), observations
 (:class:`ObservationStore`), incidents (:class:`IncidentStore`), review
 (:class:`ReviewStore`), tokens (:class:`PrincipalStore`, also :data:`TokenStore`) and
 products (:class:`ProductStore`); a few modules need two or more
-(:class:`ArchiveStore`, :class:`ReviewDeskStore`), and :class:`FullStore` is their
-union. ``SqliteStore`` / ``PostgisStore`` (the facade) satisfy all of them; each
-repository in storage.repositories satisfies its own, over any open
+(:class:`ArchiveStore`, :class:`DecidedStore`, :class:`ReviewDeskStore`,
+:class:`SourcesStore`, :class:`BulletinStore`, :class:`ClockStore`, :class:`PassStore`,
+with :class:`AtomicStore` for one transaction around several writes), and
+:class:`FullStore` is their union. ``SqliteStore`` / ``PostgisStore`` (the facade)
+satisfy all of them; each repository in storage.repositories satisfies its own, over
+any open
 :class:`~trucewatch.storage.database.Database`.
 
     def export(store: IncidentStore) -> ...          # any store, either backend
@@ -157,8 +160,22 @@ TokenStore = PrincipalStore  # the issue's "tokens" concern: principals and thei
 
 # what a module needs of two or more concerns (Python has no intersection type)
 @runtime_checkable
+class AtomicStore(Protocol):
+    """A store that wraps several writes in one transaction."""
+
+    def atomic(self) -> AbstractContextManager[None]:
+        """One transaction around several writes: all are kept, or none."""
+
+
+@runtime_checkable
 class ArchiveStore(ProductStore, EvidenceStore, Protocol):
     """Published products and the evidentiary copies of their bytes (reports.archive)."""
+
+
+@runtime_checkable
+class DecidedStore(IncidentStore, ReviewStore, Protocol):
+    """Incidents and the rulings on allegations: what a bulletin's fingerprint rests on
+    (reports.basis.source_fingerprint)."""
 
 
 @runtime_checkable
@@ -167,17 +184,42 @@ class ReviewDeskStore(IncidentStore, ReviewStore, PrincipalStore, EvidenceStore,
     locks, the principal deciding, and the audit log (review.workflow)."""
 
 
-class FullStore(EvidenceStore, ObservationStore, IncidentStore, ReviewStore, PrincipalStore,
-                ProductStore, Protocol):
-    """Every concern (what the facade is); ``close`` ends it. Only what holds the store
-    for every concern types against it: the cycle's context, the worker, the service's
-    dependency that opens the store, the products clock."""
+@runtime_checkable
+class SourcesStore(ObservationStore, EvidenceStore, ReviewStore, Protocol):
+    """What was observed and received: the observations, the inputs kept as evidence and
+    the allegations (the fuse stage's reads, a worker's plan, a derived render basis)."""
 
-    def atomic(self) -> AbstractContextManager[None]:
-        """One transaction around several writes: all are kept, or none."""
+
+@runtime_checkable
+class BulletinStore(ReviewDeskStore, ObservationStore, Protocol):
+    """A bulletin rendered from the store: its basis derived from the observations where
+    no cycle kept one, the incidents in their review state, rulings and integrity
+    (pipeline.bulletins, reports.basis.render_from_store)."""
+
+
+@runtime_checkable
+class ClockStore(BulletinStore, ProductStore, Protocol):
+    """The products clock (reports.tiers): incidents, the bulletins it renders, and the
+    products it publishes and archives."""
+
+
+@runtime_checkable
+class PassStore(SourcesStore, IncidentStore, AtomicStore, Protocol):
+    """One worker pass (pipeline.worker): reads the observations, inputs and allegations,
+    writes incidents, rulings, coverage and its watermark in one transaction; never
+    principals, tokens or products."""
+
+
+class FullStore(EvidenceStore, ObservationStore, IncidentStore, ReviewStore, PrincipalStore,
+                ProductStore, AtomicStore, Protocol):
+    """Every concern (what the facade is); ``close`` ends it. Only what holds the store
+    for every concern types against it: the cycle's context, the service's dependency
+    that opens the store, the FIRMS poller's state."""
 
     def close(self) -> None: ...
 
 
-__all__ = ["ArchiveStore", "EvidenceStore", "FullStore", "IncidentStore", "ObservationStore",
-           "PrincipalStore", "ProductStore", "ReviewDeskStore", "ReviewStore", "TokenStore"]
+__all__ = ["ArchiveStore", "AtomicStore", "BulletinStore", "ClockStore", "DecidedStore",
+           "EvidenceStore", "FullStore", "IncidentStore", "ObservationStore", "PassStore",
+           "PrincipalStore", "ProductStore", "ReviewDeskStore", "ReviewStore", "SourcesStore",
+           "TokenStore"]
