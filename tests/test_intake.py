@@ -26,6 +26,7 @@ from trucewatch.intake.sources import StationSource, adapters
 from trucewatch.integrity.envelope import SourcePolicy, sign_submission
 from trucewatch.integrity.keys import KeyRecord, KeyRegistry, new_keypair
 from trucewatch.model.enums import SourceKind
+from trucewatch.pipeline.stages import stored_fires
 from trucewatch.storage import SqliteStore
 
 MAY = datetime(2026, 5, 1, tzinfo=UTC)
@@ -475,8 +476,7 @@ def test_a_signed_firms_file_runs_through_the_cycle(scenario_dir: Path,
     try:
         batch = next(b for b in store.batches() if b["name"] == last.name)
         assert int(str(batch["new"])) > 0
-        assert store.fire_detections().filter(
-            pl.col("acq_date") >= datetime(2026, 5, 1).date()).height > 0
+        assert stored_fires(store, start=datetime(2026, 5, 1).date()).height > 0
     finally:
         store.close()
     shutil.rmtree(tmp_path / "out", ignore_errors=True)
