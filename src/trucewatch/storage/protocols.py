@@ -167,8 +167,22 @@ class ReviewDeskStore(IncidentStore, ReviewStore, PrincipalStore, EvidenceStore,
     locks, the principal deciding, and the audit log (review.workflow)."""
 
 
+@runtime_checkable
+class StreamStore(Protocol):
+    """The sensor stream's derived events, taken inputs and resume points (revision 0009)."""
+
+    def stream_state(self, network: str) -> dict[str, Any] | None: ...
+    def stream_inputs(self, network: str | None = None) -> list[dict[str, Any]]: ...
+    def derived_events(self, network: str | None = None,
+                       after_window_us: int | None = None) -> pl.DataFrame: ...
+    def save_stream_step(self, network: str, state: dict[str, Any],
+                         inputs: list[dict[str, Any]], events: pl.DataFrame,
+                         after_window_us: int | None, actor: str = "stream",
+                         details: dict[str, Any] | None = None) -> dict[str, int]: ...
+
+
 class FullStore(EvidenceStore, ObservationStore, IncidentStore, ReviewStore, PrincipalStore,
-                ProductStore, Protocol):
+                ProductStore, StreamStore, Protocol):
     """Every concern (what the facade is); ``close`` ends it. Only what holds the store
     for every concern types against it: the cycle's context, the worker, the service's
     dependency that opens the store, the products clock."""
@@ -180,4 +194,5 @@ class FullStore(EvidenceStore, ObservationStore, IncidentStore, ReviewStore, Pri
 
 
 __all__ = ["ArchiveStore", "EvidenceStore", "FullStore", "IncidentStore", "ObservationStore",
-           "PrincipalStore", "ProductStore", "ReviewDeskStore", "ReviewStore", "TokenStore"]
+           "PrincipalStore", "ProductStore", "ReviewDeskStore", "ReviewStore", "StreamStore",
+           "TokenStore"]
