@@ -367,7 +367,11 @@ def locate(ctx: CycleContext, inputs: SensorInputs, cutoff: datetime | None) -> 
     ctx.progress("locate", 0, 1)
     associator = inputs.associator or ExplosionAssociator(
         propagation=weather_for(inputs.detections[0]) if inputs.detections else Propagation())
-    step = advance(store, stored_stations(store), associator)
+    # the accepted inventory as the worker reads it; with only this cycle's, the one
+    # the intake parsed (the same table: it is parsed once)
+    held = [b for b in store.inputs(SourceName.STATIONS)
+            if int(b["quarantined"]) < int(b["rows"])]
+    step = advance(store, stations if len(held) == 1 else stored_stations(store), associator)
     health: list[str] = step.health.lines() if step.health is not None else []
     outages = [(f.station, f.start, f.end) for f in (step.health.flags if step.health
                                                      else [])

@@ -223,15 +223,18 @@ class Worker:
             mark = self.watermark(store)
             if seen <= mark and not (force or refit):
                 return PassResult(False, mark, "nothing new since the watermark")
+            stream = self._advance_stream(store)  # detections are located regardless
             plan = self._plan(store)
             if plan is None:
+                if stream.ran:
+                    self._state = None  # the derived events changed under it
                 return PassResult(False, mark, "no monitored FIRMS data stored yet: "
-                                  "nothing to classify (waiting)")
+                                  "nothing to classify (waiting)",
+                                  stats={"sensor_stream": stream.mode})
             batches = frozenset(store.batch_ids())
             seen = len(batches)  # the batches whose observations this pass takes in
             art = self._baseline(store, plan.reference_years, refit)
             why_full = self._why_full(mark, art, refit or full)
-            stream = self._advance_stream(store)
             if why_full:
                 n, stats = self._process(store, plan, art, seen, batches)
                 stats["why_full"] = why_full
