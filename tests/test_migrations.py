@@ -522,11 +522,11 @@ def test_revision_0009_adds_the_sensor_stream_tables_and_keeps_what_was_located(
         assert store.stream_state("inventory") is None
         old = store.explosions()
         assert sorted(old["id"].to_list()) == [f"o-ex{k}" for k in range(4)]
-        stations = b"id,latitude,longitude,kind\n" + b"".join(
-            f"S{k},{48.0 + (k // 3) * 0.05:.3f},{37.0 + (k % 3) * 0.07:.3f},acoustic\n"
+        stations = b"id,latitude,longitude,elevation_m,kind\n" + b"".join(
+            f"S{k},{48.0 + (k // 3) * 0.05:.3f},{37.0 + (k % 3) * 0.07:.3f},100,acoustic\n"
             .encode() for k in range(9))
-        receive(store, stations, "stations.csv", adapters(store)["stations"],
-                policy=SourcePolicy.OPTIONAL)
+        assert receive(store, stations, "stations.csv", adapters(store)["stations"],
+                       policy=SourcePolicy.OPTIONAL).usable
         det = b"detection_id,station,time,phase\nd1,S0,2026-05-30T03:00:00Z,acoustic\n"
         o = receive(store, det, "det.csv", adapters(store)["detections"],
                     policy=SourcePolicy.OPTIONAL)

@@ -37,7 +37,9 @@ def upgrade() -> None:
     conn = op.get_bind()
     md = tables(conn.dialect.name)
     for name in NEW:
-        md.tables[name].create(conn)  # with its indexes
+        # checkfirst: a pre-Alembic store gets every table of the specification from
+        # revision 0001, these included
+        md.tables[name].create(conn, checkfirst=True)  # with its indexes
 
 
 def downgrade() -> None:
