@@ -507,13 +507,12 @@ def test_revision_0009_adds_the_sensor_stream_tables_and_keeps_what_was_located(
     observations) migrates on either dialect: the stream's three tables are there and
     empty, the old explosions still read as explosions, verify holds; new detections are
     then located into derived events beside them, bound like any other row."""
-    from trucewatch.integrity.envelope import SourcePolicy
     from trucewatch.intake import receive
     from trucewatch.intake.sources import adapters, stored_stations
     from trucewatch.intake.stream import advance
+    from trucewatch.integrity.envelope import SourcePolicy
 
-    _write_before_0009 = _write_before_0008
-    _write_before_0009(code_before_0009, where, revision="0008")
+    _write_before_0008(code_before_0009, where, revision="0008")  # the same inputs
     store = open_store(where)
     try:
         assert store.schema_revision() == migrations.head() == "0009"
