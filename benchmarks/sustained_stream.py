@@ -13,8 +13,8 @@ is sent, so that no signature comes before its content):
 * detections: an independent acoustic scenario family of ``--stations`` stations at the
   ``--intensity`` (``dense``: about 4,000 explosions a day in barrages of shells seconds
   apart, false detections half the true ones; :mod:`lab.families`), one file per
-  ``--detections-every`` s of scenario time (the ingest route locates each file as it
-  receives it, so this is also the association's batch);
+  ``--detections-every`` s of scenario time (stored as received; the worker locates
+  them across files through the sensor stream, intake/stream.py);
 * heartbeats: every station once a minute (2 % missing at random), one file per
   ``--heartbeats-every`` s;
 * FIRMS NRT: rows in and around the sector, one file per ``--firms-every`` s.

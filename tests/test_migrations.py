@@ -394,14 +394,14 @@ def code_before_0008(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dest
 
 
-def _write_before_0008(code: Path, where: str) -> None:
+def _write_before_0008(code: Path, where: str, revision: str = "0003") -> None:
     done = subprocess.run([sys.executable, "-c", CONTRACT_SCRIPT, str(code / "src"),
                            json.dumps({"where": where}), str(code / "inputs")],
                           capture_output=True, text=True, timeout=600,
                           env=os.environ | {"PYTHONPATH": str(code / "src")})
     assert done.returncode == 0, done.stderr[-3000:]
     old = json.loads(done.stdout.strip().splitlines()[-1])
-    assert old == {"problems": [], "revision": "0003"}
+    assert old == {"problems": [], "revision": revision}
 
 
 def _fresh(where: str, tmp_path: Path) -> str:
@@ -438,7 +438,7 @@ def test_observations_of_revision_0003_get_the_contracts_klass_and_reliability(
     try:
         for b in inputs.batches(trust):
             fresh.ingest(b)
-        assert store.schema_revision() == migrations.head() == "0008"
+        assert store.schema_revision() == migrations.head()
         assert store.verify() == []
         backfill = [e for e in store.audit_log() if e.action == "backfill"]
         assert len(backfill) == 1
@@ -482,10 +482,59 @@ def test_a_row_changed_before_revision_0008_still_shows_after_it(
         db.close()
     store = open_store(where)
     try:
-        assert store.schema_revision() == "0008"
+        assert store.schema_revision() == migrations.head()
         problems = store.verify()
         assert any("rebinds batch" in p for p in problems), problems
         assert any("observations row" in p and "changed since" in p for p in problems), \
             problems
+    finally:
+        store.close()
+
+
+BEFORE_0009 = "2fc1923"  # the last commit whose located explosions are one batch's rows
+
+
+@pytest.fixture(scope="module")
+def code_before_0009(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dest = _old_source(BEFORE_0009, tmp_path_factory, "before-0009")
+    (dest / "inputs").mkdir()
+    (dest / "inputs" / "contract_inputs.py").write_text(CONTRACT_INPUTS)
+    return dest
+
+
+def test_revision_0009_adds_the_sensor_stream_tables_and_keeps_what_was_located(
+        code_before_0009: Path, where: str, tmp_path: Path) -> None:
+    """A store of revision 0008 (explosions located per file, stored as that batch's
+    observations) migrates on either dialect: the stream's three tables are there and
+    empty, the old explosions still read as explosions, verify holds; new detections are
+    then located into derived events beside them, bound like any other row."""
+    from trucewatch.intake import receive
+    from trucewatch.intake.sources import adapters, stored_stations
+    from trucewatch.intake.stream import advance
+    from trucewatch.integrity.envelope import SourcePolicy
+
+    _write_before_0008(code_before_0009, where, revision="0008")  # the same inputs
+    store = open_store(where)
+    try:
+        assert store.schema_revision() == migrations.head() == "0009"
+        assert store.verify() == []
+        assert store.derived_events().is_empty() and store.stream_inputs() == []
+        assert store.stream_state("inventory") is None
+        old = store.explosions()
+        assert sorted(old["id"].to_list()) == [f"o-ex{k}" for k in range(4)]
+        stations = b"id,latitude,longitude,elevation_m,kind\n" + b"".join(
+            f"S{k},{48.0 + (k // 3) * 0.05:.3f},{37.0 + (k % 3) * 0.07:.3f},100,acoustic\n"
+            .encode() for k in range(9))
+        assert receive(store, stations, "stations.csv", adapters(store)["stations"],
+                       policy=SourcePolicy.OPTIONAL).usable
+        det = b"detection_id,station,time,phase\nd1,S0,2026-05-30T03:00:00Z,acoustic\n"
+        o = receive(store, det, "det.csv", adapters(store)["detections"],
+                    policy=SourcePolicy.OPTIONAL)
+        assert o.accepted and store.explosions().height == 4  # stored, not located
+        step = advance(store, stored_stations(store))
+        assert step.mode == "full" and step.inputs == [o.report.batch_id]  # type: ignore[union-attr]
+        # the old per-file batch (sensor_events) is not taken again
+        assert [r["batch_id"] for r in store.stream_inputs()] == step.inputs
+        assert store.verify() == []
     finally:
         store.close()

@@ -226,14 +226,25 @@ def test_forged_verified_incidents_and_rewritten_violation_are_named(built: Buil
 
 
 def test_sensor_locations_moved_5_km_are_named(built: Built) -> None:
-    oid = _one(built, "SELECT min(id) FROM observations WHERE source_kind = 'sensor_network'")
-    built.attack("UPDATE observations SET lat = lat + 0.045 "
+    # located explosions are the sensor stream's derived events (revision 0009)
+    oid = _one(built, "SELECT min(id) FROM derived_events WHERE source_kind = 'sensor_network'")
+    built.attack("UPDATE derived_events SET lat = lat + 0.045 "
                  "WHERE source_kind = 'sensor_network'")
     problems = built.problems()
-    seq = _writer(built, "observations", oid)
-    assert seq and problems[0] == (f"observations row {oid} differs from the row logged at "
-                                   f"entry {seq}")
-    assert len([p for p in problems if p.startswith("observations row")]) == binding.CAP
+    seq = _writer(built, "derived_events", oid)
+    assert seq and problems[0] == (f"derived_events row {oid} differs from the row logged "
+                                   f"at entry {seq}")
+    assert len([p for p in problems if p.startswith("derived_events row")]) == binding.CAP
+
+
+def test_a_detections_batch_dropped_from_the_stream_is_named(built: Built) -> None:
+    """The stream's record of what it took is bound: a batch removed from it (so that the
+    next step would locate its detections again, twice) is named."""
+    bid = _one(built, "SELECT min(batch_id) FROM stream_inputs")
+    built.attack(f"DELETE FROM stream_inputs WHERE batch_id = '{bid}'")
+    problems = built.problems()
+    assert any(p.startswith(f"stream_inputs row {bid} logged at entry") and
+               p.endswith("is missing") for p in problems), problems
 
 
 def test_satellite_detection_moved_in_a_large_batch_is_named_by_batch(built: Built) -> None:

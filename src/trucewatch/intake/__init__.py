@@ -23,6 +23,8 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+import polars as pl
+
 from trucewatch.errors import (
     BindingError,
     ReplayError,
@@ -215,11 +217,15 @@ def receive(store: EvidenceStore, raw: bytes, name: str, adapter: SourceAdapter,
 def _check_signed_after_content(batch: Batch, signed_at: str) -> None:
     """A signature cannot come before what it signs: an envelope signed before the
     latest observation in it was backdated (a revoked key's favourite trick)."""
-    times = [str(v) for col in ("t0", "t1", "t") if col in batch.records.columns
+    times = [parse_time(str(v)) for col in ("t0", "t1", "t") if col in batch.records.columns
              for v in batch.records[col].drop_nulls().to_list()]
+    # detections stored as received carry their times as datetimes
+    if "time" in batch.records.columns and batch.records["time"].dtype == pl.Datetime(
+            "us", "UTC") and batch.records["time"].drop_nulls().len():
+        times.append(batch.records["time"].max())  # type: ignore[arg-type]
     if not times:
         return
-    when = max(parse_time(t) for t in times)
+    when = max(times)
     if when > parse_time(signed_at) + CLOCK_SKEW:
         raise SignatureError(f"signed at {signed_at}, before the observation of "
                              f"{format_time(when)} it contains: a backdated signature",

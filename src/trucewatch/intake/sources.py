@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -20,8 +20,6 @@ from trucewatch.ingest.heartbeats import MAX_AGE, parse_heartbeats
 from trucewatch.ingest.registry import adapter_for, sources
 from trucewatch.ingest.sensors import parse_detections, parse_stations
 from trucewatch.model.enums import SourceKind, SourceName
-from trucewatch.sensors.association import ExplosionAssociator
-from trucewatch.sensors.events import SensorResult, events_batch, locate_files
 from trucewatch.sensors.uptime import BEATS, SILENCE, Uptime, uptime
 from trucewatch.storage.protocols import EvidenceStore
 
@@ -52,15 +50,12 @@ class StationSource:
 
 @dataclass
 class DetectionSource:
-    """A detections file, located into explosions against an accepted station inventory.
-
-    The stored batch holds the located explosions (observations) and the detections'
-    quarantine; the evidentiary copy is the detections file as received. ``results``
-    keeps each file's association for the cycle's figures."""
+    """A detections file, checked against an accepted station inventory and stored as
+    received: its valid rows and its quarantine, nothing located. The worker and the
+    batch cycle locate explosions from the stored detections across files
+    (:mod:`trucewatch.intake.stream`), so an explosion heard in two files is one."""
 
     stations: pl.DataFrame
-    associator: Callable[[str], ExplosionAssociator] = lambda _: ExplosionAssociator()
-    results: dict[str, SensorResult] = field(default_factory=dict)
     name: str = SourceName.DETECTIONS
     kind: SourceKind = SourceKind.SENSOR_NETWORK
 
@@ -71,16 +66,11 @@ class DetectionSource:
         if self.stations.is_empty():
             raise InputFileError(f"{name}: no accepted station inventory to locate against",
                                  path=name, fix="send the network's signed station inventory")
-        detections = parse_detections(raw, name, self.stations)
-        result = locate_files(self.stations, detections, self.associator(name))
-        self.results[name] = result
-        return events_batch(result)
+        parsed = parse_detections(raw, name, self.stations)
+        return replace(parsed, source=self.name, kind=self.kind)
 
     def speakers(self, batch: Batch, payload: bytes) -> set[str]:
-        result = self.results.get(batch.name)
-        if result is None:
-            return set()
-        return {str(s) for s in result.batch.records["station"].unique().to_list()}
+        return {str(s) for s in batch.records["station"].unique().to_list()}
 
 
 @dataclass

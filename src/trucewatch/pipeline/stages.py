@@ -46,7 +46,9 @@ from trucewatch.intake.sources import (
     DetectionSource,
     StationSource,
     network_uptime,
+    stored_stations,
 )
+from trucewatch.intake.stream import advance
 from trucewatch.integrity.envelope import is_envelope, open_envelope
 from trucewatch.integrity.keys import KeyRegistry
 from trucewatch.model.agreement import Agreement
@@ -62,7 +64,7 @@ from trucewatch.satellite.baseline import Baseline, BaselineParams, fit_baseline
 from trucewatch.satellite.war_fires import WarFireRules, classify
 from trucewatch.sensors.association import LOCATED, ExplosionAssociator
 from trucewatch.sensors.health import StationProblem
-from trucewatch.sensors.propagation import weather_for
+from trucewatch.sensors.propagation import Propagation, weather_for
 from trucewatch.storage import IngestReport
 from trucewatch.storage.protocols import (
     ArchiveStore,
@@ -333,9 +335,10 @@ class Located:
 
 @dataclass(frozen=True)
 class LocateStage:
-    """Receive the station inventory and each detections file through the intake; the
-    intake's detections adapter locates explosions from the accepted detections against
-    the accepted inventory and stores them as observations."""
+    """Receive the station inventory and each detections file through the intake (each
+    stored as received), then locate explosions across the files with the sensor
+    stream (:func:`trucewatch.intake.stream.advance`), exactly as the worker does: the
+    located explosions are derived events, not one batch's observations."""
 
     inputs: SensorInputs | None = None
     name: str = "locate"
@@ -363,47 +366,52 @@ def locate(ctx: CycleContext, inputs: SensorInputs, cutoff: datetime | None) -> 
     if st.report is not None:
         reports.append(st.report)
     stations = st.batch.records  # parsed once, by the intake
-    paths = {p.name: p for p in inputs.detections}
-    source = DetectionSource(stations, lambda name: inputs.associator or ExplosionAssociator(
-        propagation=weather_for(paths[name])))
     totals = dict.fromkeys(("detections", "associated", "located", "not_locatable",
                             "quarantined"), 0)
-    reporting: set[str] = set()
-    times: list[datetime] = []
-    health: list[str] = []
-    outages: list[tuple[str, datetime | None, datetime | None]] = []
+    source = DetectionSource(stations)
     for k, path in enumerate(inputs.detections):
-        ctx.progress(f"locate {path.name}", k, len(inputs.detections))
+        ctx.progress(f"receive {path.name}", k, len(inputs.detections))
         o = receive(store, read_received(path), path.name, source, registry=registry,
                     policy=inputs.policy)
         if o.report is not None:
             reports.append(o.report)
-        result = source.results.get(path.name)
-        if not o.usable or result is None:
+        n_q = len(o.quarantined)  # rows quarantined at receipt (or the file, by policy)
+        totals["quarantined"] += n_q
+        if not o.usable:
             refused.append(o)
-            totals["quarantined"] += len(o.quarantined)
             continue
-        if result.health is not None:  # each file's check, in file order, once a sentence
-            health += [h for h in result.health.lines() if h not in health]
-            outages += [(f.station, f.start, f.end) for f in result.health.flags
-                        if f.problem in (StationProblem.SILENT, StationProblem.DEAF)]
-        ev = result.association.events
-        recs = result.batch.records
-        assigned = result.association.assignments
-        if cutoff is not None:  # as of the report date: what was recorded before its end
-            ev = ev.filter(pl.col("time") < cutoff)
-            recs = recs.filter(pl.col("time") < cutoff)
-            assigned = assigned.filter(pl.col("detection_id").is_in(recs["detection_id"]
-                                                                    .implode()))
-        n_q = len(result.batch.quarantine)
-        for key, add in (("detections", recs.height + n_q), ("quarantined", n_q),
-                         ("associated", int(assigned["event_id"].is_not_null().sum())),
-                         ("located", int((ev["status"] == LOCATED).sum())),
-                         ("not_locatable", int((ev["status"] != LOCATED).sum()))):
-            totals[key] += add
-        reporting |= set(recs["station"].to_list())
-        if recs.height:
-            times += [recs["time"].min(), recs["time"].max()]  # type: ignore[list-item]
+        totals["detections"] += n_q
+    # located across files, as the worker does: the stream's windows over every stored
+    # detection the new ones can change (intake.stream)
+    ctx.progress("locate", 0, 1)
+    associator = inputs.associator or ExplosionAssociator(
+        propagation=weather_for(inputs.detections[0]) if inputs.detections else Propagation())
+    # the accepted inventory as the worker reads it; with only this cycle's, the one
+    # the intake parsed (the same table: it is parsed once)
+    held = [b for b in store.inputs(SourceName.STATIONS)
+            if int(b["quarantined"]) < int(b["rows"])]
+    step = advance(store, stations if len(held) == 1 else stored_stations(store), associator)
+    health: list[str] = step.health.lines() if step.health is not None else []
+    outages = [(f.station, f.start, f.end) for f in (step.health.flags if step.health
+                                                     else [])
+               if f.problem in (StationProblem.SILENT, StationProblem.DEAF)]
+    ev, recs = step.association.events, step.records
+    assigned = step.association.assignments
+    excluded = {d for d, _ in step.excluded}
+    if cutoff is not None:  # as of the report date: what was recorded before its end
+        ev = ev.filter(pl.col("time") < cutoff)
+        recs = recs.filter(pl.col("time") < cutoff)
+        assigned = assigned.filter(pl.col("detection_id").is_in(recs["detection_id"]
+                                                                .implode()))
+    for key, add in (("detections", recs.height + len(excluded)),
+                     ("quarantined", len(excluded)),
+                     ("associated", int(assigned["event_id"].is_not_null().sum())),
+                     ("located", int((ev["status"] == LOCATED).sum())),
+                     ("not_locatable", int((ev["status"] != LOCATED).sum()))):
+        totals[key] += add
+    reporting = set(recs["station"].to_list()) if recs.height else set()
+    times: list[datetime] = ([recs["time"].min(), recs["time"].max()]  # type: ignore[list-item]
+                             if recs.height else [])
     figures = SensorFigures(stations=stations.height, detections=totals["detections"],
                             associated=totals["associated"], located=totals["located"],
                             not_locatable=totals["not_locatable"],

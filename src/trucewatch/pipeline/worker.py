@@ -54,8 +54,11 @@ pass gives the full pass's result (tests/test_worker.py holds it on the built-in
 stream, in and out of order). Passes coalesce: the loop waits for a quiet moment
 (``quiet_s``) before a pass, so a burst of submissions costs one pass.
 
-Detections are located per file by the ingest route (the intake's detections adapter),
-as the batch cycle's locate stage does; the worker fuses the stored explosions.
+Detections are stored as received by the ingest route; each pass first takes the new
+ones through the sensor stream's sliding window (:mod:`trucewatch.intake.stream`, in its
+own transaction), which locates explosions across files and replaces the derived events
+of the windows it recomputed, exactly as the batch cycle's locate stage does. An
+incremental pass then fuses the explosions it added, and drops those it replaced.
 
 Restart safety: a pass writes nothing until its single transaction commits; killed
 before, nothing of it is kept and the next pass redoes it from the unchanged
@@ -88,6 +91,7 @@ from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, IncidentFuser
 from trucewatch.geo.grid import cell_indices
 from trucewatch.ingest.firms import FirmsFilter
 from trucewatch.intake.sources import stored_stations
+from trucewatch.intake.stream import StreamStep, advance
 from trucewatch.model.agreement import Agreement
 from trucewatch.model.enums import SourceKind
 from trucewatch.model.incident import Incident
@@ -106,6 +110,7 @@ from trucewatch.pipeline.stages import (
 from trucewatch.reports.coverage import read_cloud
 from trucewatch.satellite.baseline import Baseline, BaselineParams, fit_baseline
 from trucewatch.satellite.war_fires import Halo, WarFireRules, classify, reach_latitude
+from trucewatch.sensors.association import ExplosionAssociator
 from trucewatch.storage import open_store
 from trucewatch.storage.postgis import is_postgres_url
 from trucewatch.storage.protocols import IncidentStore, ObservationStore, PassStore, SourcesStore
@@ -134,6 +139,8 @@ class WorkerConfig:
     cloud: Path | None = None  # a cloud record (as `run --cloud`), when the mission has one
     fuser: IncidentFuser = field(default_factory=IncidentFuser)
     judge: AllegationJudge = field(default_factory=AllegationJudge)
+    # locates the stored detections across files (intake.stream); None: the default one
+    associator: ExplosionAssociator | None = None
 
     @property
     def baseline_path(self) -> Path:
@@ -217,10 +224,14 @@ class Worker:
             mark = self.watermark(store)
             if seen <= mark and not (force or refit):
                 return PassResult(False, mark, "nothing new since the watermark")
+            stream = self._advance_stream(store)  # detections are located regardless
             plan = self._plan(store)
             if plan is None:
+                if stream.ran:
+                    self._state = None  # the derived events changed under it
                 return PassResult(False, mark, "no monitored FIRMS data stored yet: "
-                                  "nothing to classify (waiting)")
+                                  "nothing to classify (waiting)",
+                                  stats={"sensor_stream": stream.mode})
             batches = frozenset(store.batch_ids())
             seen = len(batches)  # the batches whose observations this pass takes in
             art = self._baseline(store, plan.reference_years, refit)
@@ -230,12 +241,25 @@ class Worker:
                 stats["why_full"] = why_full
             else:
                 assert self._state is not None
-                n, stats = self._incremental(store, plan, art, seen, batches, self._state)
+                n, stats = self._incremental(store, plan, art, seen, batches, self._state,
+                                             stream)
+            stats["sensor_stream"] = {"mode": stream.mode, "inputs": len(stream.inputs),
+                                      "added": len(stream.added),
+                                      "removed": len(stream.removed)}
             what = stats["mode"]
             return PassResult(True, seen, f"{n} incidents from {seen} batches ({what})",
                               n, art.version, time.monotonic() - t0, stats)
         finally:
             store.close()
+
+    def _advance_stream(self, store: PassStore) -> StreamStep:
+        """The stored detections through the sensor stream's sliding window
+        (intake.stream), committed on their own before the pass: a pass that fails after
+        it leaves no state, so the next one is full and reads every derived event."""
+        self._state, state = None, self._state  # until the step commits
+        step = advance(store, stored_stations(store), self.config.associator)
+        self._state = state
+        return step
 
     def _sensor_period(self, store: SourcesStore) -> tuple[datetime, datetime] | None:
         """:func:`_sensor_period`, each stored detections input parsed once per process
@@ -383,7 +407,8 @@ class Worker:
 
     # ------------------------------------------------------------ incremental pass
     def _incremental(self, store: PassStore, plan: Plan, art: _Artifact, seen: int,
-                     batches: frozenset[str], st: _State) -> tuple[int, dict[str, Any]]:
+                     batches: frozenset[str], st: _State, stream: StreamStep
+                     ) -> tuple[int, dict[str, Any]]:
         """Only what the batches since the last pass can change (module docstring,
         "Incremental passes"); the same result as a full pass on the same store."""
         cfg = self.config
@@ -419,7 +444,9 @@ class Worker:
         since = since_entry_into_force(self.agreement)
         core_full = full.filter(pl.col("id").is_in(core_ids.implode()))
         new_ev = [fire_evidence(core_full, since=since)]
-        ex_ids = arrived.filter(pl.col("source_kind") == SourceKind.SENSOR_NETWORK.value)["id"]
+        ex_ids = pl.concat([arrived.filter(pl.col("source_kind") == SourceKind.SENSOR_NETWORK
+                                           .value)["id"],
+                            pl.Series("id", sorted(stream.added), dtype=pl.String)])
         dr_ids = arrived.filter(pl.col("source_kind") == SourceKind.DRONE.value)["id"]
         if ex_ids.len():
             new_ev.append(explosion_evidence(store.contract_observations(
@@ -428,9 +455,11 @@ class Worker:
             new_ev.append(drone_evidence(store.contract_observations(
                 [SourceKind.DRONE]).filter(pl.col("id").is_in(dr_ids.implode()))))
         fresh = pl.concat(new_ev).cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]
-        replaced = st.evidence.filter(pl.col("id").is_in(core_ids.implode()))
-        evidence = pl.concat([st.evidence.filter(~pl.col("id").is_in(core_ids.implode())),
-                              fresh])
+        # the stream's windows replaced explosions: those it no longer derives are gone
+        replaced = st.evidence.filter(pl.col("id").is_in(core_ids.implode())
+                                      | pl.col("id").is_in(list(stream.removed)))
+        evidence = pl.concat([st.evidence.filter(~pl.col("id").is_in(replaced["id"]
+                                                                     .implode())), fresh])
         # a fire whose class or reason changed changes its incident's words even when
         # its evidence row is the same
         changed = _changed(replaced, fresh) | (reclassed & set(fresh["id"].to_list()))
@@ -487,7 +516,8 @@ class Worker:
             self._record(store, seen, art, plan, n, stats, saved)
         self._state = _State(
             seen, batches, art.sha256, radii,
-            st.known | frozenset(arrived["id"].to_list()), full, evidence, evaluated,
+            st.known | frozenset(arrived["id"].to_list()) | frozenset(stream.added), full,
+            evidence, evaluated,
             frozenset(keys.filter(kept).to_list()))
         stats["saved"] = saved
         return n, stats

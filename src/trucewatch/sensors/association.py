@@ -254,6 +254,41 @@ class ExplosionAssociator:
         for part in self._windows(network, chunks, latency_s):
             yield Association(part.events_frame(), _Part.assignments_of([part]))
 
+    def reach_s(self, network: Network) -> float:
+        """How long after a window's end a detection can still belong to one of its
+        events (the longest travel time plus the tolerances): a window starting at
+        ``ws`` reads the detections up to ``ws + window_s + reach_s``."""
+        return _Context.build(self, network).tmax
+
+    def resume(self, network: Network, picks: Picks, start_s: float | None = None
+               ) -> Iterator[tuple[float, Association]]:
+        """Batch mode from a window on, for a sliding window over a stream that is
+        stored (intake/stream.py): ``picks`` are the detections not yet taken by the
+        windows before ``start_s`` (a window start on the grid of ``picks.epoch_us``;
+        None: the first window, as :meth:`associate`). Windows are closed from there
+        exactly as :meth:`associate` closes them (the same rule for the next window,
+        the same buffer) until every detection is taken; yields each window's start
+        (seconds after ``picks.epoch_us``) with its Association. With the joint stage
+        the network model learns across windows, so only ``start_s=None`` is the
+        batch result."""
+        if self.joint is not None and start_s is not None:
+            raise ConfigError("the joint stage learns from every window before: it cannot "
+                              "resume in the middle of a stream",
+                              fix="recompute the stream from its first window")
+        if len(picks) == 0:
+            return
+        ctx = _Context.build(self, network)
+        buf = picks
+        ws = (math.floor((float(buf.t.min()) - ctx.tmax) / self.window_s) * self.window_s
+              if start_s is None else start_s)
+        counter = [0]
+        while len(buf):
+            ws = self._first_useful(ctx, buf, ws)
+            part, buf = self._close_window(ctx, buf, ws, counter)
+            if part.events or part.det_ids:
+                yield ws, Association(part.events_frame(), _Part.assignments_of([part]))
+            ws += self.window_s
+
     def _windows(self, network: Network, chunks: Iterable[Picks],
                  latency_s: float) -> Iterator[_Part]:
         return self._windows_with(_Context.build(self, network), network, chunks, latency_s)

@@ -83,6 +83,9 @@ TABLES: tuple[Table, ...] = (
     Table("coverage", ("id",)),
     Table("products", ("name",)),
     Table("status_changes", ("id",)),
+    Table("derived_events", ("id",)),  # revision 0009
+    Table("stream_inputs", ("batch_id",)),
+    Table("stream_state", ("network",)),
 )
 BY_NAME = {t.name: t for t in TABLES}
 NOT_BOUND = ("review_locks", "observations_rtree", "incidents_rtree", "tw_meta",

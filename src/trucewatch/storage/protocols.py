@@ -185,6 +185,20 @@ class ReviewDeskStore(IncidentStore, ReviewStore, PrincipalStore, EvidenceStore,
 
 
 @runtime_checkable
+class StreamStore(Protocol):
+    """The sensor stream's derived events, taken inputs and resume points (revision 0009)."""
+
+    def stream_state(self, network: str) -> dict[str, Any] | None: ...
+    def stream_inputs(self, network: str | None = None) -> list[dict[str, Any]]: ...
+    def derived_events(self, network: str | None = None,
+                       after_window_us: int | None = None) -> pl.DataFrame: ...
+    def save_stream_step(self, network: str, state: dict[str, Any],
+                         inputs: list[dict[str, Any]], events: pl.DataFrame,
+                         after_window_us: int | None, actor: str = "stream",
+                         details: dict[str, Any] | None = None) -> dict[str, int]: ...
+
+
+@runtime_checkable
 class SourcesStore(ObservationStore, EvidenceStore, ReviewStore, Protocol):
     """What was observed and received: the observations, the inputs kept as evidence and
     the allegations (the fuse stage's reads, a worker's plan, a derived render basis)."""
@@ -204,14 +218,15 @@ class ClockStore(BulletinStore, ProductStore, Protocol):
 
 
 @runtime_checkable
-class PassStore(SourcesStore, IncidentStore, AtomicStore, Protocol):
+class PassStore(SourcesStore, IncidentStore, AtomicStore, StreamStore, Protocol):
     """One worker pass (pipeline.worker): reads the observations, inputs and allegations,
-    writes incidents, rulings, coverage and its watermark in one transaction; never
+    advances the sensor stream (its own transaction, before the pass), writes incidents,
+    rulings, coverage and its watermark in one transaction; never
     principals, tokens or products."""
 
 
 class FullStore(EvidenceStore, ObservationStore, IncidentStore, ReviewStore, PrincipalStore,
-                ProductStore, AtomicStore, Protocol):
+                ProductStore, AtomicStore, StreamStore, Protocol):
     """Every concern (what the facade is); ``close`` ends it. Only what holds the store
     for every concern types against it: the cycle's context, the service's dependency
     that opens the store, the FIRMS poller's state."""
@@ -222,4 +237,5 @@ class FullStore(EvidenceStore, ObservationStore, IncidentStore, ReviewStore, Pri
 __all__ = ["ArchiveStore", "AtomicStore", "BulletinStore", "ClockStore", "DecidedStore",
            "EvidenceStore", "FullStore", "IncidentStore", "ObservationStore", "PassStore",
            "PrincipalStore", "ProductStore", "ReviewDeskStore", "ReviewStore", "SourcesStore",
+           "StreamStore",
            "TokenStore"]

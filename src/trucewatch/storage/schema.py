@@ -156,6 +156,27 @@ def tables(dialect: str) -> sa.MetaData:
     t("products", c("name", TEXT, primary_key=True), c("kind", TEXT), c("report_date", TEXT),
       c("audience", TEXT), c("sha256", TEXT), c("size", INT), c("path", TEXT),
       c("published_at", TEXT))
+    # revision 0009: the sensor stream. Located explosions derived from detections across
+    # input batches belong to no single batch (an event's detections may straddle two
+    # files): they are recomputed window by window and replaced in place, each bound in
+    # the log like an incident. ``stream_inputs``: the detections batches taken into a
+    # network's stream (never removed); ``stream_state``: each network's resume point.
+    t("derived_events", c("id", TEXT, primary_key=True), c("network", TEXT),
+      c("window_us", INT), c("source_kind", TEXT), c("source_id", TEXT),
+      c("sensor", TEXT, null=True), c("time_start", TEXT), c("time_end", TEXT),
+      c("acq_date", TEXT), c("lat", REAL), c("lon", REAL), c("uncertainty_m", REAL),
+      c("klass", TEXT, null=True), c("reliability", REAL, null=True), c("attributes", TEXT),
+      c("raw_sha256", TEXT), c("raw_row", INT), c("detection_ids", TEXT),
+      c("derived_at", TEXT),
+      sa.Index("derived_events_network_window", "network", "window_us"),
+      sa.Index("derived_events_time", "time_start", "id"))
+    t("stream_inputs", c("batch_id", TEXT, sa.ForeignKey("batches.id"), primary_key=True),
+      c("network", TEXT), c("t_min_us", INT, null=True), c("t_max_us", INT, null=True),
+      c("detections", INT), c("at", TEXT),
+      sa.Index("stream_inputs_network_tmax", "network", "t_max_us"))
+    t("stream_state", c("network", TEXT, primary_key=True), c("inventory", TEXT),
+      c("epoch_us", INT), c("resumed_us", INT, null=True), c("inputs", INT), c("events", INT),
+      c("at", TEXT))
 
     if pg:
         # what an older release reads to refuse a store it does not know (tw_meta's

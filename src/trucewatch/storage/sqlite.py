@@ -27,12 +27,14 @@ from trucewatch.storage.repositories.observations import ObservationRepository
 from trucewatch.storage.repositories.principals import PrincipalRepository, TokenOwner
 from trucewatch.storage.repositories.products import ProductRepository
 from trucewatch.storage.repositories.review import ReviewRepository
+from trucewatch.storage.repositories.stream import StreamRepository
 
 SCHEMA_VERSION = GUARD  # what PRAGMA user_version / tw_meta say (older releases read it)
 
 
 class SqliteStore(EvidenceRepository, ObservationRepository, IncidentRepository,
-                  ReviewRepository, PrincipalRepository, ProductRepository):
+                  ReviewRepository, PrincipalRepository, ProductRepository,
+                  StreamRepository):
     """The whole store. ``path``: a SQLite file (or ``:memory:``); a ``postgresql://``
     URL opens the same store on PostGIS (prefer :func:`trucewatch.storage.open_store`).
     ``pooled``: borrow the PostgreSQL connection from the per-process engine pool."""

@@ -66,7 +66,8 @@ async def ingest(source: str, request: Request, who: AsIngest, store: StoreDep,
     submissions are kept with their reason and answered 422 (replays 409, a body or
     a decompression past the limits 413)."""
     sources = cfg.sources
-    # per request: detections are located against the store's accepted inventory
+    # per request: detections are checked against the store's accepted inventory (and
+    # stored as received: the worker locates them, intake.stream)
     known = (await run_in_threadpool(adapters, store)
              if source in ("stations", "detections", "heartbeats") else sources)
     if source not in known:

@@ -58,9 +58,20 @@ class ObservationRepository(Repository):
                           o.c.attributes)
                 .where(o.c.source_kind == SourceKind.SENSOR_NETWORK.value)
                 .order_by(o.c.time_start, o.c.id))
-        return self._frame(stmt, {
-            "id": pl.String, "time_start": pl.String, "latitude": pl.Float64,
-            "longitude": pl.Float64, "uncertainty_m": pl.Float64, "attributes": pl.String})
+        schema = {"id": pl.String, "time_start": pl.String, "latitude": pl.Float64,
+                  "longitude": pl.Float64, "uncertainty_m": pl.Float64, "attributes": pl.String}
+        d = self._t("derived_events")
+        return self._with_derived(self._frame(stmt, schema), self._frame(
+            sa.select(d.c.id, d.c.time_start, d.c.lat, d.c.lon, d.c.uncertainty_m,
+                      d.c.attributes), schema))
+
+    def _with_derived(self, stored: pl.DataFrame, derived: pl.DataFrame) -> pl.DataFrame:
+        """Located explosions kept per batch (observations, before revision 0009) and
+        those the sensor stream derived across batches (derived_events), as one table in
+        the stored order (start time, then id)."""
+        if derived.is_empty():
+            return stored
+        return pl.concat([stored, derived]).sort("time_start", "id")
 
     def observations(self, kind: str) -> pl.DataFrame:
         """Observations of one source kind (drone, ...) with their attributes JSON."""
@@ -69,10 +80,15 @@ class ObservationRepository(Repository):
                           o.c.lon, o.c.uncertainty_m, o.c.attributes)
                 .where(o.c.source_kind == str(getattr(kind, "value", kind)))
                 .order_by(o.c.time_start, o.c.id))
-        return self._frame(stmt, {
-            "id": pl.String, "source_id": pl.String, "time_start": pl.String,
-            "time_end": pl.String, "latitude": pl.Float64, "longitude": pl.Float64,
-            "uncertainty_m": pl.Float64, "attributes": pl.String})
+        schema = {"id": pl.String, "source_id": pl.String, "time_start": pl.String,
+                  "time_end": pl.String, "latitude": pl.Float64, "longitude": pl.Float64,
+                  "uncertainty_m": pl.Float64, "attributes": pl.String}
+        d = self._t("derived_events")
+        derived = self._frame(sa.select(d.c.id, d.c.source_id, d.c.time_start, d.c.time_end,
+                                        d.c.lat, d.c.lon, d.c.uncertainty_m, d.c.attributes)
+                              .where(d.c.source_kind == str(getattr(kind, "value", kind))),
+                              schema)
+        return self._with_derived(self._frame(stmt, schema), derived)
 
     def contract_observations(self, kinds: Iterable[SourceKind | str] | None = None,
                               before: datetime | None = None,
@@ -90,21 +106,27 @@ class ObservationRepository(Repository):
         stmt = sa.select(o.c.id, o.c.source_kind, o.c.source_id, o.c.sensor, o.c.time_start,
                          o.c.time_end, o.c.lat, o.c.lon, o.c.uncertainty_m, o.c.klass,
                          o.c.reliability, o.c.attributes, o.c.raw_sha256, o.c.raw_row)
+        d = self._t("derived_events")
+        dstmt = sa.select(*(d.c[c.name] for c in stmt.selected_columns))
         if kinds is not None:
-            stmt = stmt.where(o.c.source_kind.in_([str(getattr(k, "value", k))
-                                                   for k in kinds]))
+            wanted = [str(getattr(k, "value", k)) for k in kinds]
+            stmt = stmt.where(o.c.source_kind.in_(wanted))
+            dstmt = dstmt.where(d.c.source_kind.in_(wanted))
         if before is not None:
             stmt = stmt.where(time_before(self._dialect, o.c.time_start, before))
+            dstmt = dstmt.where(time_before(self._dialect, d.c.time_start, before))
         if since is not None:
             stmt = stmt.where(time_at_or_after(self._dialect, o.c.time_start, since))
-        df = self._frame(stmt, {
+            dstmt = dstmt.where(time_at_or_after(self._dialect, d.c.time_start, since))
+        schema = {
             "id": pl.String, "source_kind": pl.String, "source_id": pl.String,
             "sensor": pl.String, "time_start": pl.String, "time_end": pl.String,
             "lat": pl.Float64, "lon": pl.Float64, "uncertainty_m": pl.Float64,
             "klass": pl.String, "reliability": pl.Float64, "attributes": pl.String,
-            "raw_sha256": pl.String, "raw_row": pl.Int64})
+            "raw_sha256": pl.String, "raw_row": pl.Int64}
         # ordered by the times read, not by their text (a batch to the millisecond and
         # one to the second order differently as text within one second)
+        df = self._with_derived(self._frame(stmt, schema), self._frame(dstmt, schema))
         df = df.with_columns(pl.col("time_start", "time_end").str.to_datetime(
             time_zone="UTC", time_unit="us")).sort("time_start", "id", maintain_order=True)
         return contract.conform(df, "stored observations")

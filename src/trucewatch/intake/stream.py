@@ -1,0 +1,306 @@
+"""The sensor stream: stored detections become located explosions across files.
+
+The ingest route and the cycle's intake store each detections file as received (its
+valid rows and its quarantine, nothing located). :func:`advance` then takes the
+detections batches not yet in the network's stream (``stream_inputs``) and runs the
+associator's windows (:meth:`ExplosionAssociator.resume`) over every stored detection
+that the new ones can change, so an explosion whose detections straddle two files is
+located once, from all of them:
+
+* **The window grid** is anchored at the network's earliest detection (``epoch_us``),
+  as batch mode anchors it at its input's, so the batch cycle over the same files
+  closes the same windows.
+* **The sliding window.** A window starting at ``W`` reads detections up to
+  ``W + window_s + reach_s``. New detections from time ``t`` on cannot change a window
+  with ``W + window_s + reach_s < t``: the step resumes after ``R``, the latest such
+  window that holds a stored event, with the detections from ``R + window_s`` on that
+  no event of a window up to ``R`` took, and recomputes every window after it (their
+  events are replaced in place, in ``derived_events``). A detection older than the
+  epoch, a new station inventory, the joint stage (which learns from every window
+  before) or no such ``R`` recompute the network's whole stream.
+* **Station health** is checked on the recomputed windows (a clock off, a noisy
+  station): their detections are kept out and the windows associated again, up to
+  ``MAX_HEALTH_ROUNDS`` times, as the per-file path did. What was kept out is named in
+  the step's log entry.
+* **Restart safety.** A step writes its events, the batches it took and the network's
+  resume point in one transaction: killed before, nothing of it is kept and the next
+  step takes the same batches; killed after, they are taken. The same step on the
+  same store gives the same events (ids from time and place).
+
+The network is the accepted inventory as a whole (``NETWORK``), as detections are
+located against it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+import polars as pl
+
+from trucewatch.errors import TrucewatchError
+from trucewatch.ingest.base import unpack
+from trucewatch.ingest.sensors import parse_detections
+from trucewatch.integrity.envelope import is_envelope, open_envelope
+from trucewatch.model.enums import SourceName
+from trucewatch.sensors.association import (
+    ASSIGN_SCHEMA,
+    EVENT_SCHEMA,
+    Association,
+    ExplosionAssociator,
+    Network,
+    Picks,
+)
+from trucewatch.sensors.events import MAX_HEALTH_ROUNDS, observation_records, observations
+from trucewatch.sensors.events import _health_reason as health_reason
+from trucewatch.sensors.health import HealthCheck, NetworkHealth, StationFlag, merge_flags
+from trucewatch.storage.protocols import EvidenceStore, StreamStore
+
+NETWORK = "inventory"  # the accepted station inventory, as one network
+
+
+class StreamInputs(EvidenceStore, StreamStore, Protocol):
+    """What a step reads and writes (the store's facade offers both)."""
+
+
+@dataclass
+class StreamStep:
+    """What one step did. ``mode``: "none" (nothing new), "full" (the whole stream) or
+    "resume" (the windows after ``after_window_us``)."""
+
+    mode: str
+    why: str
+    inputs: list[str] = field(default_factory=list)  # the batches taken
+    after_window_us: int | None = None
+    added: set[str] = field(default_factory=set)  # derived event ids new
+    removed: set[str] = field(default_factory=set)  # derived event ids gone
+    records: pl.DataFrame = field(default_factory=pl.DataFrame)  # recomputed detections
+    association: Association = field(default_factory=lambda: Association(
+        pl.DataFrame(schema=EVENT_SCHEMA), pl.DataFrame(schema=ASSIGN_SCHEMA)))
+    health: NetworkHealth | None = None
+    excluded: list[tuple[str, str]] = field(default_factory=list)  # (detection, reason)
+
+    @property
+    def ran(self) -> bool:
+        return self.mode != "none"
+
+    @property
+    def changed(self) -> set[str]:
+        return self.added | self.removed
+
+
+def inventory_key(stations: pl.DataFrame) -> str:
+    return hashlib.sha256(stations.sort("id").write_csv().encode()).hexdigest()
+
+
+def advance(store: StreamInputs, stations: pl.DataFrame,
+            associator: ExplosionAssociator | None = None,
+            health: HealthCheck | None = None, actor: str = "stream") -> StreamStep:
+    """One step of the network's stream (module docstring). ``stations``: the accepted
+    inventory (``intake.sources.stored_stations``)."""
+    assoc_cfg = associator or ExplosionAssociator()
+    check = HealthCheck() if health is None else health
+    taken = {str(r["batch_id"]) for r in store.stream_inputs(NETWORK)}
+    pending = [b for b in store.inputs(SourceName.DETECTIONS) if str(b["id"]) not in taken]
+    state = store.stream_state(NETWORK)
+    if stations.is_empty():
+        return StreamStep("none", "no accepted station inventory: detections wait")
+    inventory = inventory_key(stations)
+    if not pending and state is not None and state["inventory"] == inventory:
+        return StreamStep("none", "no new detections")
+    network = Network.from_table(stations)
+    new = _read(store, pending, stations)
+    took = [{"batch_id": str(b["id"]), **_span(new.filter(pl.col("batch_id") == str(b["id"])))}
+            for b in pending]
+    why_full = _why_full(state, inventory, assoc_cfg, new)
+    window_us = round(assoc_cfg.window_s * 1e6)
+    after: int | None = None
+    if not why_full:
+        assert state is not None
+        epoch = int(state["epoch_us"])
+        t_new = int(new["time"].dt.epoch("us").min())  # type: ignore[arg-type]
+        reach_us = math.ceil(assoc_cfg.reach_s(network) * 1e6)
+        kept = store.derived_events(NETWORK)
+        before = kept.filter(pl.col("window_us") + window_us + reach_us < t_new)
+        if before.is_empty():
+            why_full = "no stored window lies wholly before the new detections"
+        else:
+            after = int(before["window_us"].max())  # type: ignore[arg-type]
+    if why_full:
+        old_ids = set(store.derived_events(NETWORK)["id"].to_list())
+        recs = pl.concat([_read(store, store.inputs(SourceName.DETECTIONS), stations,
+                                only=taken), new], how="vertical_relaxed") if taken else new
+        recs = _unique(recs)
+        epoch = int(recs["time"].dt.epoch("us").min()) if recs.height else 0  # type: ignore[arg-type]
+        start_s: float | None = None
+    else:
+        assert after is not None
+        start_us = after + window_us
+        tail = [b for b in store.stream_inputs(NETWORK)
+                if b["t_max_us"] is not None and int(b["t_max_us"]) >= start_us]
+        old = _read(store, store.inputs(SourceName.DETECTIONS), stations,
+                    only={str(b["batch_id"]) for b in tail})
+        old = old.filter(pl.col("time").dt.epoch("us") >= start_us)
+        # detections from the resume point on that an event of a window up to it took
+        near = kept.filter((pl.col("window_us") <= after)
+                           & (pl.col("window_us") >= after - reach_us - window_us))
+        used = {d for js in near["detection_ids"].to_list() for d in _ids(js)}
+        recs = _unique(pl.concat([old, new], how="vertical_relaxed"))
+        recs = recs.filter(~pl.col("detection_id").is_in(list(used)))
+        old_ids = set(kept.filter(pl.col("window_us") > after)["id"].to_list())
+        start_s = (start_us - epoch) / 1e6
+    recs = recs.sort("time", "detection_id")
+    result, recs, found, excluded = _associate(assoc_cfg, network, recs, epoch, start_s,
+                                               check)
+    events = _derived(result, recs, epoch)
+    step_state = {"inventory": inventory, "epoch_us": epoch, "resumed_us": after,
+                  "inputs": len(taken) + len(pending),
+                  "events": (0 if why_full else int(kept.filter(
+                      pl.col("window_us") <= (after or 0)).height)) + events.height}
+    store.save_stream_step(NETWORK, step_state, took, events, after, actor=actor, details={
+        "mode": "full" if why_full else "resume", "why_full": why_full,
+        "detections": recs.height, "excluded": [list(x) for x in excluded[:50]],
+        "excluded_total": len(excluded)})
+    new_ids = set(events["id"].to_list()) if events.height else set()
+    return StreamStep("full" if why_full else "resume", why_full or "new detections",
+                      [t["batch_id"] for t in took], after, new_ids - old_ids,
+                      old_ids - new_ids, recs, result, found, excluded)
+
+
+def _why_full(state: dict[str, Any] | None, inventory: str, cfg: ExplosionAssociator,
+              new: pl.DataFrame) -> str:
+    if state is None:
+        return "first step of the network's stream"
+    if state["inventory"] != inventory:
+        return "the station inventory changed"
+    if cfg.joint is not None:
+        return "the joint stage learns from every window before"
+    if new.is_empty():
+        return "no new detection (recomputed against the inventory)"
+    if int(new["time"].dt.epoch("us").min()) < int(state["epoch_us"]):  # type: ignore[arg-type]
+        return "a detection earlier than the stream's first"
+    return ""
+
+
+def _associate(cfg: ExplosionAssociator, network: Network, recs: pl.DataFrame, epoch: int,
+               start_s: float | None, check: HealthCheck
+               ) -> tuple[Association, pl.DataFrame, NetworkHealth | None,
+                          list[tuple[str, str]]]:
+    """The windows from ``start_s`` on, with the health check's rounds (as
+    sensors.events.locate_files): detections of a station whose clock is off, or of a
+    noisy one, are kept out and the windows associated again."""
+    excluded: list[tuple[str, str]] = []
+    kept_flags: list[StationFlag] = []
+    found: NetworkHealth | None = None
+    assoc = Association(pl.DataFrame(schema=EVENT_SCHEMA), pl.DataFrame(schema=ASSIGN_SCHEMA))
+    for _ in range(MAX_HEALTH_ROUNDS):
+        picks = Picks.from_table(recs, network, epoch_us=epoch)
+        parts = [(ws, a) for ws, a in cfg.resume(network, picks, start_s)]
+        assoc = Association.concat([_windowed(a, epoch, ws) for ws, a in parts])
+        if not check.enabled:
+            return assoc, recs, None, excluded
+        found = check.check(cfg, network, picks, assoc)
+        bad = np.zeros(recs.height, dtype=bool)
+        reason = np.full(recs.height, "", dtype=object)
+        t_us = recs["time"].dt.epoch("us").to_numpy()
+        st = recs["station"].to_numpy()
+        for f in found.flags:
+            if not f.quarantines:
+                continue
+            lo = f.start.timestamp() * 1e6 if f.start else -np.inf
+            hi = f.end.timestamp() * 1e6 if f.end else np.inf
+            m = (st == f.station) & (t_us >= lo) & (t_us <= hi) & ~bad
+            bad |= m
+            reason[m] = health_reason(f)
+            kept_flags.append(f)
+        if not bad.any():
+            break
+        excluded += list(zip(recs["detection_id"].to_numpy()[bad].tolist(),
+                             reason[bad].tolist(), strict=True))
+        recs = recs.filter(pl.Series(~bad))
+    if found is not None:
+        found = replace(found, flags=merge_flags(kept_flags, found.flags))
+    return assoc, recs, found, excluded
+
+
+def _windowed(a: Association, epoch: int, ws: float) -> Association:
+    """The window's start (UTC microseconds) on each of its events."""
+    return Association(a.events.with_columns(
+        pl.lit(epoch + round(ws * 1e6), dtype=pl.Int64).alias("window_us")),
+        a.assignments)
+
+
+def _derived(result: Association, recs: pl.DataFrame, epoch: int) -> pl.DataFrame:
+    """The located explosions as derived-event rows: the observation contract (ids from
+    time and place, as sensors.events), each event's window and detections; its raw
+    record is the detections file of its earliest detection."""
+    ev = result.events
+    if ev.is_empty():
+        return pl.DataFrame()
+    rec = observation_records(ev)
+    # the solution's own id is its place in one run; the stored id is stable
+    rec = rec.with_columns(pl.col("obs_id").alias("event_id"))
+    remap = dict(zip(ev["event_id"].to_list(), rec["obs_id"].to_list(), strict=True))
+    asg = result.assignments.drop_nulls("event_id").with_columns(
+        pl.col("event_id").replace_strict(remap, return_dtype=pl.String))
+    first = (asg.join(recs.select("detection_id", "time", "raw_sha256"), on="detection_id",
+                      how="left")
+             .sort("time", "detection_id")
+             .group_by("event_id", maintain_order=True)
+             .agg(pl.col("detection_id").sort(), pl.col("raw_sha256").first()))
+    obs = observations(rec, "").drop("raw_sha256")
+    out = obs.join(first.rename({"event_id": "id", "detection_id": "detection_ids"}),
+                   on="id", how="left", maintain_order="left")
+    return out.with_columns(rec["window_us"], pl.col("raw_sha256").fill_null(""))
+
+
+def _read(store: StreamInputs, batches: list[dict[str, Any]], stations: pl.DataFrame,
+          only: set[str] | None = None) -> pl.DataFrame:
+    """The valid detections of stored detections batches, read back from their
+    evidentiary copies less the rows quarantined at receipt (a batch quarantined whole
+    gives none), each with its batch and raw SHA-256."""
+    frames = []
+    for b in batches:
+        bid = str(b["id"])
+        if only is not None and bid not in only:
+            continue
+        if int(b["quarantined"]) >= int(b["rows"]):
+            continue
+        name = str(b["name"])
+        raw = unpack(store.raw_input(str(b["raw_sha256"])), name)
+        payload = unpack(open_envelope(raw).payload, name) if is_envelope(raw) else raw
+        bad = sorted({q.row for q in store.quarantine(bid)})
+        try:
+            recs = parse_detections(payload, name, stations).records
+        except TrucewatchError:
+            continue  # against a later inventory it no longer reads: none usable
+        frames.append(recs.filter(~pl.col("row").is_in(bad)).with_columns(
+            pl.lit(bid).alias("batch_id"), pl.lit(str(b["raw_sha256"])).alias("raw_sha256")))
+    if not frames:
+        return pl.DataFrame(schema={"row": pl.Int64, "detection_id": pl.String,
+                                    "station": pl.String,
+                                    "time": pl.Datetime("us", "UTC"), "phase": pl.String,
+                                    "batch_id": pl.String, "raw_sha256": pl.String})
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _unique(recs: pl.DataFrame) -> pl.DataFrame:
+    """A detection sent again in a later file counts once (its first copy)."""
+    return recs.unique(subset="detection_id", keep="first", maintain_order=True)
+
+
+def _span(recs: pl.DataFrame) -> dict[str, Any]:
+    if recs.is_empty():
+        return {"t_min_us": None, "t_max_us": None, "detections": 0}
+    us = recs["time"].dt.epoch("us")
+    return {"t_min_us": int(us.min()), "t_max_us": int(us.max()),  # type: ignore[arg-type]
+            "detections": recs.height}
+
+
+def _ids(text: object) -> list[str]:
+    got = json.loads(str(text)) if text else []
+    return [str(x) for x in got]
