@@ -311,6 +311,12 @@ def test_an_old_store_names_its_products_by_its_data_day(store: SqliteStore,
         "daily-2026-05-31-restricted.json"}
 
 
+def test_a_store_without_data_publishes_nothing(store: SqliteStore, tmp_path: Path) -> None:
+    """No data, no day to name a product by: an empty store's first tick (a service's
+    first start) publishes no list or bulletin named by the wall clock."""
+    assert not tick(store, DAY + timedelta(hours=20), tmp_path / "p").published
+
+
 def test_the_data_clock_cuts_when_the_data_pass(store: SqliteStore) -> None:
     """``--products-clock data``: the tick's time is the end of the latest data day,
     never after the wall clock; the wall clock on a store without data."""

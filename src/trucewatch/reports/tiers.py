@@ -456,17 +456,18 @@ def _days(state: _State, schedule: Schedule, now: datetime, catch_up_days: int
     Products are named by their data's day: besides the days holding incidents, the
     quiet list and bulletin the clock publishes are those of the latest day the store
     holds data for (:func:`data_day`), not the wall clock's day on an old store (a
-    replay, a restored store); on a live store that is today."""
+    replay, a restored store); on a live store that is today; a store without data
+    has none."""
     seen_rows = [r for r in state.rows if r.time_start <= now]
     lists = {r.time_start.date() for r in seen_rows}
     latest_cut = schedule.latest_cut_day(now)
     daily = {schedule.bulletin_day(r.time_start) for r in seen_rows}
-    got = data_day(state.store, seen_rows)
-    today = now.astimezone(UTC).date()
-    current = today if got is None else min(today, got)
-    lists.add(current)
-    start = datetime.combine(current, time(0), UTC)
-    daily.add(latest_cut if got is None else min(latest_cut, schedule.bulletin_day(start)))
+    got = data_day(state.store, state.rows)  # capped by the clock below
+    if got is not None:  # a store with no data yet has no day to name a product by
+        current = min(now.astimezone(UTC).date(), got)
+        lists.add(current)
+        start = datetime.combine(current, time(0), UTC)
+        daily.add(min(latest_cut, schedule.bulletin_day(start)))
     started: dict[str, set[date]] = {LIST: set(), DAILY: set()}
     for p in state.products:
         f = family_of(str(p["name"]))
