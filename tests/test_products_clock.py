@@ -63,8 +63,13 @@ def test_which_products_are_due_when(store: SqliteStore, tmp_path: Path) -> None
     r = tick(store, DAY + timedelta(hours=16, minutes=30), out)
     assert {p.name for p in r.published} == {"daily-2026-05-30-public.json",
                                              "daily-2026-05-30-restricted.json"}
-    # the 6 h tier: 6 h after the day's end; the 24 h tier: 24 h after (the next day
-    # has its own, empty automatic list from its start)
+    # the 6 h tier: 6 h after the day's end; the 24 h tier: 24 h after. The next day
+    # has no list while the store holds no data of it (products are named by their
+    # data's day), then its own automatic list once an input of it is stored (the
+    # worker's pass names the day of the latest input), even an empty one
+    assert not tick(store, DAY + timedelta(hours=29, minutes=58), out).published
+    store.record("worker", "worker_pass", "watermark", {"watermark": 0,
+                                                        "report_day": "2026-05-31"})
     r = tick(store, DAY + timedelta(hours=29, minutes=59), out)
     assert [p.name for p in r.published] == ["list-2026-05-31-automatic.json"]
     r = tick(store, DAY + timedelta(hours=30), out)
@@ -280,6 +285,50 @@ def test_catch_up_counts_back_from_the_latest_data(store: SqliteStore, tmp_path:
     assert {DAY.date() - timedelta(days=d) for d in range(3)} <= lists
     assert DAY.date() - timedelta(days=3) not in lists
     assert len(r.skipped_days) == 17
+
+
+def test_an_old_store_names_its_products_by_its_data_day(store: SqliteStore,
+                                                         tmp_path: Path) -> None:
+    """A store whose data end months before the wall clock (a replay, a restored
+    store): no list or bulletin is named by the wall clock's day; the quiet products
+    the clock adds are those of the data's last day."""
+    _add(store, 1, DAY + timedelta(hours=3))  # 2026-05-30, 06:00 Kyiv
+    wall = DAY + timedelta(days=187, hours=9)  # 2026-12-03
+    r = tick(store, wall, tmp_path / "p")
+    days = {p.day for p in r.published}
+    assert wall.date() not in days and wall.date() - timedelta(days=1) not in days
+    assert max(days) == DAY.date()
+    assert {p.name for p in r.published} == {
+        "list-2026-05-30-24h.json", "daily-2026-05-30-public.json",
+        "daily-2026-05-30-restricted.json"}
+    # the worker's pass says the data reach the 31st (an input of it, no incident): the
+    # 31st gets its list and bulletins, still nothing of December
+    store.record("worker", "worker_pass", "watermark", {"watermark": 0,
+                                                        "report_day": "2026-05-31"})
+    r = tick(store, wall + timedelta(minutes=1), tmp_path / "p")
+    assert {p.name for p in r.published} == {
+        "list-2026-05-31-24h.json", "daily-2026-05-31-public.json",
+        "daily-2026-05-31-restricted.json"}
+
+
+def test_a_store_without_data_publishes_nothing(store: SqliteStore, tmp_path: Path) -> None:
+    """No data, no day to name a product by: an empty store's first tick (a service's
+    first start) publishes no list or bulletin named by the wall clock."""
+    assert not tick(store, DAY + timedelta(hours=20), tmp_path / "p").published
+
+
+def test_the_data_clock_cuts_when_the_data_pass(store: SqliteStore) -> None:
+    """``--products-clock data``: the tick's time is the end of the latest data day,
+    never after the wall clock; the wall clock on a store without data."""
+    from trucewatch.reports.tiers import Clock, clock_time
+
+    wall = DAY + timedelta(days=187)
+    assert clock_time(store, Clock.DATA, wall) == wall  # no data yet
+    _add(store, 1, DAY + timedelta(hours=3))
+    assert clock_time(store, Clock.DATA, wall) == DAY + timedelta(days=1)
+    assert clock_time(store, Clock.WALL, wall) == wall
+    early = DAY + timedelta(hours=5)  # a clock behind the data: the wall clock wins
+    assert clock_time(store, Clock.DATA, early) == early
 
 
 # ------------------------------------------------------- two clocks on one store

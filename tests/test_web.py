@@ -37,11 +37,10 @@ def served(built_cycle: Path, scenario: ScenarioFiles, tmp_path: Path
               for name, role in (("anna", "analyst"), ("ben", "reviewer"),
                                  ("pat", "public"))}
     store.close()
-    # no processing worker: its pass would replace the cycle's coverage document (whose
-    # maps reach the report day) while a test reads the page
+    # the processing worker runs (its pass stores the coverage with its maps, as the
+    # cycle does, so the page reads the same layers whoever wrote them last)
     server = Server(db, free_port(), extra=("--agreement", str(scenario.agreement),
-                                            "--bulletins", str(built_cycle),
-                                            "--no-worker")).start()
+                                            "--bulletins", str(built_cycle))).start()
     yield server, tokens
     server.stop()
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from trucewatch.cli._common import out
+
+if TYPE_CHECKING:
+    from trucewatch.reports.tiers import Clock
 
 products_app = typer.Typer(help="Tiered products on a clock: automatic lists, revisions, "
                            "the daily bulletin.", no_args_is_help=True)
@@ -40,6 +43,19 @@ def products_dir(store: str, given: Path | None) -> Path:
     return Path(store).with_name(Path(store).name + ".products")
 
 
+def clock_of(text: str) -> Clock:
+    """``wall`` or ``data`` as a :class:`~trucewatch.reports.tiers.Clock`."""
+    from trucewatch.errors import ConfigError
+    from trucewatch.reports.tiers import Clock
+
+    try:
+        return Clock(text.strip().lower())
+    except ValueError:
+        raise ConfigError(f"products clock {text!r} is neither wall nor data",
+                          fix="give --products-clock wall (live) or data (a replay)"
+                          ) from None
+
+
 def _now(text: str | None) -> datetime:
     from trucewatch.errors import ConfigError
 
@@ -59,6 +75,9 @@ def _now(text: str | None) -> datetime:
 def tick(store: Annotated[str, typer.Option(help="store (file or postgresql:// URL)")],
          now: Annotated[str | None, typer.Option(help="the clock's time (ISO 8601 with an "
                                                  "offset; default: now)")] = None,
+         clock: Annotated[str, typer.Option(
+             help="wall (NOW) or data (the end of the store's latest data day, never "
+                  "after NOW: a replayed or restored store)")] = "wall",
          out_dir: Annotated[Path | None, typer.Option("--out", help="folder for the "
                                                       "products (default STORE.products)")
                             ] = None,
@@ -78,19 +97,20 @@ def tick(store: Annotated[str, typer.Option(help="store (file or postgresql:// U
 
     from trucewatch.agreement import load_agreement
     from trucewatch.pipeline.bulletins import StoreBulletins
-    from trucewatch.reports.tiers import Schedule
+    from trucewatch.reports.tiers import Schedule, clock_time
     from trucewatch.reports.tiers import tick as run_tick
     from trucewatch.storage import open_store
 
     if "://" not in store and not Path(store).is_file():
         raise typer.BadParameter(f"--store {store}: no such file")
     schedule = Schedule.parse(tiers, bulletin_at, timezone)
-    when = _now(now)
+    when, mode = _now(now), clock_of(clock)
     maker = StoreBulletins(load_agreement(agreement) if agreement else None, pdf=pdf) \
         if render else None
     t0 = time.monotonic()
     db = open_store(store)
     try:
+        when = clock_time(db, mode, when)
         r = run_tick(db, when, products_dir(store, out_dir), schedule,
                      catch_up_days=catch_up_days, bulletins=maker)
     finally:

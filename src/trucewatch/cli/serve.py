@@ -41,6 +41,13 @@ def serve(
         help="tiers NAME=DELAY (default automatic=0m,6h=6h,24h=24h)")] = None,
     bulletin_at: Annotated[str | None, typer.Option(
         help="local time of the daily bulletin's cut (default 19:30)")] = None,
+    products_clock: Annotated[str, typer.Option(
+        help="the products clock's time: wall (the machine's clock) or data (the end of "
+             "the latest day the store holds data for, never after the wall clock: a "
+             "replay's products are cut as its data pass)")] = "wall",
+    products_pdf: Annotated[bool, typer.Option(
+        help="the products clock renders the daily bulletin's PDFs too (else HTML and "
+             "JSON only: faster, for demos and tests)")] = True,
     timezone: Annotated[str | None, typer.Option(
         help="the daily bulletin's time zone (default Europe/Kyiv)")] = None,
     webhook_url: Annotated[str | None, typer.Option(
@@ -95,7 +102,7 @@ def serve(
     if products:
         loops.append(_products_clock(store, products_out or bulletins, products_interval,
                                      tiers, bulletin_at, timezone, catch_up_days,
-                                     agreement))
+                                     agreement, products_clock, products_pdf))
     if webhook_url:
         loops.append(_webhooks(store, webhook_url, webhook_secret_env, webhook_interval,
                                webhook_timeout, webhook_records))
@@ -111,20 +118,21 @@ def serve(
 
 def _products_clock(store: Path, out_dir: Path | None, interval: float, tiers: str | None,
                     bulletin_at: str | None, timezone: str | None, catch_up_days: int = 7,
-                    agreement: Path | None = None) -> Any:
+                    agreement: Path | None = None, clock: str = "wall",
+                    pdf: bool = True) -> Any:
     from trucewatch.agreement import load_agreement
-    from trucewatch.cli.products import products_dir
+    from trucewatch.cli.products import clock_of, products_dir
     from trucewatch.pipeline.background import products_clock
     from trucewatch.pipeline.bulletins import StoreBulletins
     from trucewatch.reports.tiers import Schedule
 
     folder = products_dir(str(store), out_dir)
+    mode = clock_of(clock)  # before anything starts: a bad value is a clear error
+    schedule = Schedule.parse(tiers, bulletin_at, timezone)
     out.print(f"products clock: every {interval:g} s into {folder} (catch-up "
-              f"{catch_up_days} days)")
-    maker = StoreBulletins(load_agreement(agreement) if agreement else None)
-    return products_clock(store, folder, interval, Schedule.parse(tiers, bulletin_at,
-                                                                  timezone),
-                          catch_up_days, maker)
+              f"{catch_up_days} days, {mode.value} clock)")
+    maker = StoreBulletins(load_agreement(agreement) if agreement else None, pdf=pdf)
+    return products_clock(store, folder, interval, schedule, catch_up_days, maker, mode)
 
 
 def _webhooks(store: Path, url: str, secret_env: str, interval: float, timeout: float,

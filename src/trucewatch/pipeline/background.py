@@ -70,17 +70,21 @@ class Periodic:
 def products_clock(store: Path | str, out_dir: Path, interval_s: float = 60.0,
                    schedule: tiers.Schedule | None = None,
                    catch_up_days: int = tiers.DEFAULT_CATCH_UP_DAYS,
-                   bulletins: tiers.BulletinMaker | None = None) -> Periodic:
-    """The products clock (:func:`trucewatch.reports.tiers.tick` at the current time),
-    started. ``bulletins``: renders the daily bulletin's HTML/PDF at the cut
-    (:class:`trucewatch.pipeline.bulletins.StoreBulletins`); None: JSON only."""
+                   bulletins: tiers.BulletinMaker | None = None,
+                   clock: tiers.Clock = tiers.Clock.WALL) -> Periodic:
+    """The products clock (:func:`trucewatch.reports.tiers.tick` at the current time, or
+    with ``clock`` data at the end of the store's latest data day: a replay's products
+    are cut as its data pass), started. ``bulletins``: renders the daily bulletin's
+    HTML/PDF at the cut (:class:`trucewatch.pipeline.bulletins.StoreBulletins`); None:
+    JSON only."""
     schedule = schedule or tiers.Schedule()
     said: set[tuple[str, str]] = set()  # each "not rendered" reason is logged once
 
     def step(_: threading.Event) -> None:
         db = open_store(store, pooled=True)
         try:
-            r = tiers.tick(db, datetime.now(UTC), out_dir, schedule,
+            now = tiers.clock_time(db, clock, datetime.now(UTC))
+            r = tiers.tick(db, now, out_dir, schedule,
                            catch_up_days=catch_up_days, bulletins=bulletins)
         finally:
             db.close()

@@ -55,6 +55,7 @@ from trucewatch.model.agreement import Agreement
 from trucewatch.model.enums import SourceKind, SourceName
 from trucewatch.model.incident import Incident, Violation
 from trucewatch.pipeline.config import CycleConfig, FieldInputs, Plan, SensorInputs, plan_cycle
+from trucewatch.pipeline.coverage_doc import build_maps, with_maps
 from trucewatch.reports.archive import archive_product
 from trucewatch.reports.basis import RenderBasis, agreement_bundle, save_basis
 from trucewatch.reports.bulletin import BulletinFiles, render
@@ -554,13 +555,8 @@ class RuleStage:
                 coalition = load_coalition(ctx.config.coalition, ctx.agreement, ctx.registry)
             except TrucewatchError as err:  # refused: the bulletin says why, nothing credited
                 refused = f"{ctx.config.coalition.name}: {err}"
-        maps = self.maps.build(cov, ctx.agreement, day, coalition)
-        if refused:
-            maps["coalition"] = {"refused": refused}
-        doc = cov.geojson()
-        doc["features"] += maps["features"]
-        doc["maps"] = {k: v for k, v in maps.items() if k not in ("type", "features")}
-        store.save_coverage(doc)
+        maps = build_maps(cov, ctx.agreement, day, self.maps, coalition, refused)
+        store.save_coverage(with_maps(cov, maps))
         return Ruled(cov, maps, rulings, incidents, violations)
 
 

@@ -44,6 +44,9 @@ change:
   owners of the recomputed observations (``within``). Incidents elsewhere are not
   written at all;
 * rulings and coverage are global and cheap: every allegation is ruled again, every pass.
+  The coverage is stored with its maps (pipeline.coverage_doc, the cycle's document),
+  built again only when its inputs changed; without ``--cloud`` the cloud record and the
+  coalition registry are those of the stored coverage (a cycle's), read on full passes.
 
 A pass is full (the whole monitored period, as before) on the first pass of a process
 (a restarted worker has no state), on a refit or a changed baseline, when the stored
@@ -82,9 +85,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from trucewatch.adjudication.allegations import AllegationJudge
+from trucewatch.adjudication.allegations import AllegationJudge, Coverage
 from trucewatch.adjudication.rules import RuleBook, since_entry_into_force
 from trucewatch.agreement import load_agreement
+from trucewatch.agreement.coalition import Coalition
 from trucewatch.errors import ConfigError, TrucewatchError
 from trucewatch.fusion.evidence import drone_evidence, explosion_evidence, fire_evidence
 from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, IncidentFuser
@@ -96,6 +100,7 @@ from trucewatch.model.agreement import Agreement
 from trucewatch.model.enums import SourceKind
 from trucewatch.model.incident import Incident
 from trucewatch.pipeline.config import Plan, plan_cycle
+from trucewatch.pipeline.coverage_doc import CoverageKeeper, stored_cloud, stored_coalition
 from trucewatch.pipeline.stages import (
     AdjudicateInput,
     AdjudicateStage,
@@ -200,6 +205,11 @@ class Worker:
         self._artifact: _Artifact | None = None
         self._state: _State | None = None
         self._spans: dict[str, tuple[datetime, datetime] | None] = {}
+        self._coverage = CoverageKeeper()
+        # the cloud record and coalition registry the store's coverage last held, read
+        # on each full pass (when the worker has no --cloud; see _coverage_doc)
+        self._stored: tuple[dict[date, float | None], set[date], Coalition | None] = (
+            {}, set(), None)
         self.rules = WarFireRules(reset_at=self.agreement.entry_into_force.date())
 
     # ------------------------------------------------------------------ watermark
@@ -225,6 +235,8 @@ class Worker:
             if seen <= mark and not (force or refit):
                 return PassResult(False, mark, "nothing new since the watermark")
             stream = self._advance_stream(store)  # detections are located regardless
+            if self._why_full(mark, None, refit or full):
+                self._read_stored(store)  # before the plan: it reads the cloud record
             plan = self._plan(store)
             if plan is None:
                 if stream.ran:
@@ -266,7 +278,7 @@ class Worker:
         (inputs are never changed: their span is kept by raw sha256)."""
         return _sensor_period(store, self._spans)
 
-    def _why_full(self, mark: int, art: _Artifact, asked: bool) -> str:
+    def _why_full(self, mark: int, art: _Artifact | None, asked: bool) -> str:
         """Why this pass must recompute the whole period ("" when it need not)."""
         st = self._state
         if asked:
@@ -275,7 +287,7 @@ class Worker:
             return "first pass of this process (no state of an earlier pass)"
         if st.watermark != mark:
             return "the stored watermark is not this process's last pass"
-        if st.sha256 != art.sha256:
+        if art is not None and st.sha256 != art.sha256:
             return "the baseline was refitted"
         return ""
 
@@ -301,10 +313,25 @@ class Worker:
         return Plan(plan.reference_years, max(latest), plan.first, plan.last)
 
     def _cloud(self) -> tuple[dict[date, float | None], set[date]]:
+        """The configured cloud record, else the one the stored coverage holds (a cycle
+        run with ``--cloud`` stored it there; pipeline.coverage_doc.stored_cloud)."""
         if self.config.cloud is None:
-            return {}, set()
+            return dict(self._stored[0]), set(self._stored[1])
         days, gaps = read_cloud(self.config.cloud)
         return dict(days), gaps
+
+    def _read_stored(self, store: PassStore) -> None:
+        latest = store.latest_coverage()
+        days, gaps = stored_cloud(latest)
+        self._stored = (days, gaps, stored_coalition(latest, self.agreement))
+
+    def _coverage_doc(self, store: PassStore, cov: Coverage, plan: Plan
+                      ) -> tuple[str, dict[str, Any] | None]:
+        """The coverage document with its maps ending on the pass's report day, as the
+        cycle's rule stage stores it (credited to the stored coalition registry); None
+        when the stored one is it already (pipeline.coverage_doc.CoverageKeeper)."""
+        return self._coverage.document(store.latest_coverage, cov, self.agreement,
+                                       plan.report_date, self._stored[2])
 
     def _baseline(self, store: ObservationStore, years: list[int], refit: bool) -> _Artifact:
         path = self.config.baseline_path
@@ -361,6 +388,8 @@ class Worker:
         cloud, gaps = self._cloud()
         cov = coverage_of(store, stations if stations.height else None, period, cloud,
                           gaps, plan.cutoff)
+        self._coverage.forget()  # another writer may have stored one: compare again
+        cov_key, cov_doc = self._coverage_doc(store, cov, plan)
         evaluated = adjudicated.evaluated
         rulings, matched = cfg.judge.rule(fused.allegations, evaluated, cov, plan.cutoff)
         kept = evaluated["observation_ids"].list.join("|").is_in(list(matched))
@@ -374,9 +403,11 @@ class Worker:
             else []}
         with store.atomic():
             store.save_rulings(rulings, actor=ACTOR)
-            store.save_coverage(cov.geojson(), actor=ACTOR)
+            if cov_doc is not None:
+                store.save_coverage(cov_doc, actor=ACTOR)
             saved = store.save_incidents(incidents, violations, actor=ACTOR)
             self._record(store, seen, art, plan, len(incidents), stats, saved)
+        self._coverage.stored(cov_key)
         stats["saved"] = saved
         full = classified.full
         self._state = _State(
@@ -484,6 +515,7 @@ class Worker:
         stations = stored_stations(store)
         cov = coverage_of(store, stations if stations.height else None,
                           self._sensor_period(store), *self._cloud(), plan.cutoff)
+        cov_key, cov_doc = self._coverage_doc(store, cov, plan)
         rulings, matched = cfg.judge.rule(allegations, evaluated, cov, plan.cutoff)
         keys = _keys(evaluated)
         kept = keys.is_in(list(matched))
@@ -509,11 +541,13 @@ class Worker:
                         zip(spans["seen_start"], spans["seen_end"], strict=True)]}
         with store.atomic():
             store.save_rulings(rulings, actor=ACTOR)
-            store.save_coverage(cov.geojson(), actor=ACTOR)
+            if cov_doc is not None:
+                store.save_coverage(cov_doc, actor=ACTOR)
             saved = store.save_incidents(incidents, violations, actor=ACTOR,
                                          within=within)
             n = int(rulebook.stored(evaluated, kept).sum())  # what a full pass stores
             self._record(store, seen, art, plan, n, stats, saved)
+        self._coverage.stored(cov_key)
         self._state = _State(
             seen, batches, art.sha256, radii,
             st.known | frozenset(arrived["id"].to_list()) | frozenset(stream.added), full,

@@ -34,6 +34,7 @@ listed at ``GET /api/v1/products`` and written back by ``trucewatch report --sto
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -45,6 +46,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -408,16 +410,64 @@ def _why(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
     return "; ".join(parts) or "figures changed since the previous revision"
 
 
+class Clock(StrEnum):
+    """What time the products clock runs at: ``wall`` (the machine's clock: a live
+    mission), or ``data`` (the end of the latest UTC day the store holds data for,
+    never after the wall clock: a replay of past data, a restored store, a demo, whose
+    products are cut as that day's data pass, not when the calendar does)."""
+
+    WALL = "wall"
+    DATA = "data"
+
+
+def data_day(store: ClockStore, rows: list[_Row] | None = None) -> date | None:
+    """The latest UTC day the store holds data for: the processing worker's report day
+    (the day of the latest stored input, ``worker``/``worker_pass``) or the latest
+    incident's day, whichever is later; None when it holds neither."""
+    days = []
+    last = store.last_record("worker", "worker_pass")
+    if last and last.get("report_day"):
+        with contextlib.suppress(ValueError):  # a malformed entry names no day
+            days.append(date.fromisoformat(str(last["report_day"])))
+    starts = [r.time_start for r in rows] if rows is not None else [
+        datetime.fromisoformat(t) for _, t, _, _ in store.incident_digests()]
+    if starts:
+        days.append(max(starts).astimezone(UTC).date())
+    return max(days) if days else None
+
+
+def clock_time(store: ClockStore, clock: Clock, wall: datetime) -> datetime:
+    """The tick's time under ``clock`` (see :class:`Clock`); ``wall`` when the store
+    holds no data yet."""
+    if clock is Clock.WALL:
+        return wall
+    day = data_day(store)
+    if day is None:
+        return wall
+    return min(wall, datetime.combine(day + timedelta(days=1), time(0), UTC))
+
+
 def _days(state: _State, schedule: Schedule, now: datetime, catch_up_days: int
           ) -> tuple[set[date], set[date], set[date], date]:
     """The UTC days with a list to consider, the local days with a bulletin, the days
     left out (with nothing published yet and more than ``catch_up_days`` before the
-    latest incident, or now when there is none), and the window's first local day."""
-    lists = {r.time_start.date() for r in state.rows if r.time_start <= now}
-    lists.add(now.astimezone(UTC).date())
+    latest incident, or now when there is none), and the window's first local day.
+
+    Products are named by their data's day: besides the days holding incidents, the
+    quiet list and bulletin the clock publishes are those of the latest day the store
+    holds data for (:func:`data_day`), not the wall clock's day on an old store (a
+    replay, a restored store); on a live store that is today; a store without data
+    has none."""
+    seen_rows = [r for r in state.rows if r.time_start <= now]
+    lists = {r.time_start.date() for r in seen_rows}
     latest_cut = schedule.latest_cut_day(now)
-    daily = {schedule.bulletin_day(r.time_start) for r in state.rows if r.time_start <= now}
-    daily.add(latest_cut)
+    daily = {schedule.bulletin_day(r.time_start) for r in seen_rows}
+    got = data_day(state.store, state.rows)  # capped by the clock below
+    if got is not None:  # a store with no data yet has no day to name a product by
+        current = min(now.astimezone(UTC).date(), got)
+        lists.add(current)
+        start = datetime.combine(current, time(0), UTC)
+        daily.add(min(latest_cut, schedule.bulletin_day(start)))
     started: dict[str, set[date]] = {LIST: set(), DAILY: set()}
     for p in state.products:
         f = family_of(str(p["name"]))
@@ -425,7 +475,7 @@ def _days(state: _State, schedule: Schedule, now: datetime, catch_up_days: int
             started[f[0]].add(f[1])
     # counted back from the latest incident (now when none): a live store's is today; a
     # replayed or restored one's last days of data are published, not skipped
-    seen = [r.time_start for r in state.rows if r.time_start <= now]
+    seen = [r.time_start for r in seen_rows]
     last = max(seen) if seen else now
     oldest_list = last.astimezone(UTC).date() - timedelta(days=catch_up_days)
     oldest_daily = min(latest_cut, schedule.bulletin_day(last)) - timedelta(
