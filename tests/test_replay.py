@@ -7,7 +7,6 @@ GET /api/v1/incidents are compared with the batch run's (issue 13: live equals b
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
@@ -17,7 +16,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from lab.server import Server, free_port
+from lab.server import Server, free_port, wait_caught_up
 from trucewatch.demo import ScenarioFiles
 from trucewatch.model.enums import SourceKind
 from trucewatch.replay import ReplayError, plan, replay
@@ -61,7 +60,7 @@ def test_plan_is_in_time_order(scenario: ScenarioFiles) -> None:
 def test_replay_stores_what_the_batch_run_stores(replayed: tuple[Path, str, object],
                                                  built_cycle: Path) -> None:
     db, _, result = replayed
-    _caught_up(db)  # the service's worker writes meanwhile: verify a settled store
+    wait_caught_up(db)  # the service's worker writes meanwhile: verify a settled store
     live, batch = SqliteStore(db), SqliteStore(built_cycle / "trucewatch.db")
     try:
         assert result.sent and all(s.status in (200, 409, 422)  # type: ignore[attr-defined]
@@ -107,24 +106,6 @@ def test_located_explosions_match(replayed: tuple[Path, str, object], built_cycl
     assert n_live > 0 and abs(n_live - n_batch) <= max(2, n_batch // 10)
 
 
-def _caught_up(db: Path, limit_s: float = 600.0) -> None:
-    """Wait until the service's worker has processed every stored batch (its watermark
-    is the store's batch count); a generous limit, not a timing assertion."""
-    from trucewatch.pipeline.worker import Worker
-
-    deadline = time.monotonic() + limit_s
-    while True:
-        store = SqliteStore(db)
-        try:
-            if Worker.watermark(store) == store.batch_count():
-                return
-        finally:
-            store.close()
-        if time.monotonic() > deadline:
-            pytest.fail(f"the worker had not caught up after {limit_s:.0f} s")
-        time.sleep(0.5)
-
-
 def test_replay_ends_with_the_batch_incidents(replayed: tuple[Path, str, object],
                                               built_cycle: Path) -> None:
     """The replayed service's worker ends with the batch run's incidents at
@@ -142,7 +123,7 @@ def test_replay_ends_with_the_batch_incidents(replayed: tuple[Path, str, object]
     Every other incident (satellite fires, drone reports) is the same (category,
     time_start)."""
     db, url, _ = replayed
-    _caught_up(db)
+    wait_caught_up(db)
     live = SqliteStore(db)
     token = live.add_token("reader", "analyst")
     live.close()

@@ -85,3 +85,23 @@ class Server:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.kill9()
+
+
+def wait_caught_up(store: Path | str, limit_s: float = 600.0) -> None:
+    """Wait until the service's worker has processed every stored batch (its watermark
+    is the store's batch count): what a test reads after it is settled. A generous limit,
+    not a timing assertion; TimeoutError past it."""
+    from trucewatch.pipeline.worker import Worker
+    from trucewatch.storage import open_store
+
+    deadline = time.monotonic() + limit_s
+    while True:
+        db = open_store(store)
+        try:
+            if Worker.watermark(db) == db.batch_count():
+                return
+        finally:
+            db.close()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the worker had not caught up after {limit_s:.0f} s")
+        time.sleep(0.5)
