@@ -26,7 +26,12 @@ from trucewatch.api.deps import (
     StoreDep,
     page,
 )
-from trucewatch.api.routes.ingest import Outcome, SubmissionRefusedError, read_submission
+from trucewatch.api.routes.ingest import (
+    Outcome,
+    SubmissionRefusedError,
+    for_filer,
+    read_submission,
+)
 from trucewatch.ingest.allegations import CATEGORIES
 from trucewatch.intake import receive
 from trucewatch.model.enums import ClaimantKind
@@ -75,12 +80,12 @@ async def file_allegation(request: Request, who: AsFiler, store: StoreDep,
                             "claimant_kind": kind.value,
                             "received_at": format_time(datetime.now(UTC))}
     item |= {k: v for k, v in body.model_dump(mode="json").items() if v is not None}
-    # who filed it, by principal id: what /allegations/mine follows (never from the body)
-    item["filed_by"] = who.id
     doc = json.dumps({"format": "trucewatch-allegations/1", "allegations": [item]},
                      ensure_ascii=False).encode()
-    o = await run_in_threadpool(receive, store, doc, name, cfg.sources["allegations"],
-                                actor=who.name)
+    # who filed it, by principal id (what /allegations/mine follows): the adapter made
+    # for this principal writes it, never the body
+    o = await run_in_threadpool(receive, store, doc, name,
+                                for_filer(cfg.sources["allegations"], who), actor=who.name)
     if o.refused:
         raise SubmissionRefusedError(409 if "replayed" in o.refused else 422, o.refused)
     if o.quarantined or o.report is None:
