@@ -333,13 +333,15 @@ def _field_context(view: CeasefireView, extra: dict[str, Any], public: bool,
             "time": inc.time_start.strftime("%Y-%m-%d %H:%M"), "sector": inc.sector_id or "-",
             "zones": ", ".join(inc.zone_ids), "sources": inc.attributes.get("source", ""),
             "place": near[inc.id].text() if near and inc.id in near else "",
+            "near": near[inc.id].to_dict() if near and inc.id in near else None,
             "confidence": inc.attributes.get("confidence", 0),
             "explanation": v.explanation if not public else v.explanation.split(":")[0],
             "evidence": [] if public else inc.observation_ids})
     rulings = [{k: r.get(k) for k in ("allegation_id", "ruling", "reason", "claimant_kind",
                                       "category", "time_start", "time_end")}
                | ({"claimant": r.get("claimant"), "place": r.get("place"),
-                   "evidence": r.get("evidence")} if not public else {})
+                   "near": r.get("near"), "evidence": r.get("evidence")}
+                  if not public else {})
                for r in extra.get("rulings", [])]
     refused = [] if public else extra.get("refused", [])
     integrity = extra.get("integrity", {})

@@ -142,6 +142,15 @@ class Formatter:
         pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
         return format_decimal(x, pattern, locale=self.locale)
 
+    @staticmethod
+    def coords(lat: float, lon: float, public: bool = False) -> str:
+        """``48.0733° N, 37.5281° E``: 4 decimals (about 10 m) as located, 1 decimal (the
+        0.1° cell) when public; always a decimal point and the same number of digits,
+        as the dashboard writes them (a decimal comma would clash with the separator)."""
+        nd = 1 if public else 4
+        return (f"{abs(lat):.{nd}f}° {'N' if lat >= 0 else 'S'}, "
+                f"{abs(lon):.{nd}f}° {'E' if lon >= 0 else 'W'}")
+
     def label(self, table: dict[str, str], value: str) -> str:
         msg = table.get(value)
         return self.gettext(msg) if msg else value
