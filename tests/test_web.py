@@ -291,6 +291,24 @@ def test_public_view_says_what_is_missing(served: tuple[Server, dict[str, str]],
     assert page.text_content("#day") not in ("", "-")
 
 
+def test_desktop_layout_fits_the_page_box(served: tuple[Server, dict[str, str]],
+                                          browser: Any) -> None:
+    """At 1400x900, signed in, nothing is drawn past the page's right edge and the page
+    does not scroll sideways (the phone size: test_phone_layout)."""
+    server, tok = served
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    _sign_in(page, server.url, tok["anna"])
+    page.locator("#queue li").first.wait_for()
+    wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
+        .filter((n) => n.getClientRects().length && !n.closest('.maplibregl-canvas-container'))
+        .map((n) => [n.tagName + (n.id ? '#' + n.id : ''), n.getBoundingClientRect().right])
+        .filter(([, r]) => r > innerWidth + 1)""")
+    assert wide == []
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 1400
+    box = page.locator("#map").bounding_box()
+    assert box["width"] > 800 and box["height"] > 600
+
+
 def test_phone_layout(served: tuple[Server, dict[str, str]], browser: Any,
                       tmp_path: Path) -> None:
     server, tok = served
