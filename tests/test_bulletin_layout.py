@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from babel.messages.pofile import read_po
+from markupsafe import escape
 
 from trucewatch.errors import ConfigError
 from trucewatch.reports.bulletin import render_html
@@ -154,6 +155,22 @@ def test_every_location_carries_a_place(built_cycle: Path,
         feats = json.loads(geo.read_text(encoding="utf-8"))["features"]
         assert feats
         assert all(PLACE.match(f["properties"]["place"]) for f in feats)
+    # the allegations' rulings too (restricted: the public has no place column): placed
+    # "X km DIR of PLACE" from the gazetteer at the point each resolved to, never the
+    # word "coordinates" for how it was found
+    ctx, html = bulletins["restricted"]
+    assert ctx["rulings"], "the built-in scenario has allegations"
+    for r in ctx["rulings"]:
+        assert PLACE.match(r["place"]) and r["near"]["text"] == r["place"], r
+    assert ">coordinates<" not in html
+    assert all(f"<td>{escape(r['place'])}</td>" in html for r in ctx["rulings"])
+    # the annex writes coordinates with a fixed number of digits: 4 as located, the
+    # 0.1 degree cell (1 digit) when public; never 5 digits, never a lost trailing zero
+    for variant, (ctx, html) in bulletins.items():
+        digits = 1 if variant == "public" else 4
+        shown = re.findall(r"\((\d+\.\d+)° [NS], (\d+\.\d+)° [EW]\)", html)
+        assert len(shown) == len(ctx["incidents"]), variant
+        assert all(len(x.split(".")[1]) == digits for pair in shown for x in pair), shown
 
 
 def test_the_summary_counts_by_type_sector_and_day(

@@ -231,6 +231,10 @@ def test_public_view_shows_counts_bulletins_and_incidents(
     assert "north" in rows.nth(0).text_content() and "4" in rows.nth(0).text_content()
     assert "5" in rows.nth(2).text_content()
     assert "rounded to 5 km" in page.text_content("#public-note")
+    # distances read as people read them: the public grid's 11.132 km is "11 km"
+    assert page.evaluate("async () => { const m = await import('/static/app.js'); "
+                         "return [m.km(11.132, 'en'), m.km(2.54, 'en'), m.km(2.54, 'uk'), "
+                         "m.km(5, 'en')]; }") == ["11", "2.5", "2,5", "5"]
     links = page.locator("#public-bulletins a")
     assert links.count() == 2  # the HTML to read first, then the JSON
     assert links.nth(0).get_attribute("href") == \
@@ -284,6 +288,24 @@ def test_public_view_says_what_is_missing(served: tuple[Server, dict[str, str]],
     note = page.text_content("#public-note")
     assert "does not publish a public view yet" in note and "/api/v1/public/counts" in note
     assert page.text_content("#day") not in ("", "-")
+
+
+def test_desktop_layout_fits_the_page_box(served: tuple[Server, dict[str, str]],
+                                          browser: Any) -> None:
+    """At 1400x900, signed in, nothing is drawn past the page's right edge and the page
+    does not scroll sideways (the phone size: test_phone_layout)."""
+    server, tok = served
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    _sign_in(page, server.url, tok["anna"])
+    page.locator("#queue li").first.wait_for()
+    wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
+        .filter((n) => n.getClientRects().length && !n.closest('.maplibregl-canvas-container'))
+        .map((n) => [n.tagName + (n.id ? '#' + n.id : ''), n.getBoundingClientRect().right])
+        .filter(([, r]) => r > innerWidth + 1)""")
+    assert wide == []
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 1400
+    box = page.locator("#map").bounding_box()
+    assert box["width"] > 800 and box["height"] > 600
 
 
 def test_phone_layout(served: tuple[Server, dict[str, str]], browser: Any,
@@ -437,6 +459,10 @@ def test_allegation_with_a_map_pin_and_a_date_picker(
     mine.wait_for()
     assert mine.get_attribute("data-status") == "received"
     assert "received" in (mine.text_content() or "")
+    # placed as monitors say it, from the gazetteer at the pin: never "coordinates"
+    place = mine.locator(".place").text_content() or ""
+    assert re.fullmatch(r"(\d+ km (N|NE|E|SE|S|SW|W|NW) of|in) \S.*", place), place
+    assert "coordinates" not in (mine.text_content() or "")
     others = httpx.get(f"{server.url}/api/v1/allegations/mine",
                        headers={"Authorization": f"Bearer {tok['anna']}"}).json()["items"]
     assert name not in [o["allegation_id"] for o in others]

@@ -32,6 +32,7 @@ from scipy.spatial import cKDTree
 
 from trucewatch.geo.crs import local_laea, project_points
 from trucewatch.geo.distance import haversine_m
+from trucewatch.geo.gazetteer import Gazetteer, PlaceRef
 from trucewatch.model.enums import AllegationCategory, ObservedClass, Ruling
 from trucewatch.model.serialization import parse_time
 
@@ -160,9 +161,10 @@ class AllegationJudge:
              coverage: Coverage, horizon: datetime) -> tuple[list[dict[str, Any]], set[str]]:
         """Rulings, and the observation-id keys of incidents matched (to keep them)."""
         matches = self._matches(allegations, incidents)
+        near = _places(allegations)
         out, matched_keys = [], set()
         rows = incidents.to_dicts() if incidents.height else []
-        for a, found in zip(allegations, matches, strict=True):
+        for a, found, ref in zip(allegations, matches, near, strict=True):
             res = a["resolved"]
             t0, t1 = parse_time(res["time_start"]), parse_time(res["time_end"])
             hits = [rows[k] for k in found]
@@ -177,7 +179,11 @@ class AllegationJudge:
                 "allegation_id": a["allegation_id"], "ruling": ruling.value, "basis": "automatic",
                 "reason": reason, "claimant": a["claimant"],
                 "claimant_kind": a["claimant_kind"], "category": res["category"],
-                "place": res["where"], "time_start": res["time_start"],
+                # where, as monitors say it ("8 km SW of Avdiyivka"), and how the point
+                # was found ("coordinates", "place:NAME", "text:NAME")
+                "place": ref.text() if ref else res["where"],
+                "near": ref.to_dict() if ref else None, "located_by": res["where"],
+                "time_start": res["time_start"],
                 "time_end": res["time_end"],
                 "evidence": {"incident_observations": [h["observation_ids"] for h in hits],
                              "rules": sorted({h["rule"] for h in hits if h["rule"]}),
@@ -253,3 +259,16 @@ class AllegationJudge:
             return (Ruling.INSUFFICIENT_EVIDENCE, f"only {', '.join(seen)} covered it, which "
                     f"cannot see every {cat.replace('_', ' ')}", seen)
         return Ruling.NOT_OBSERVABLE, "no source covered this place at this time", []
+
+
+def _places(allegations: list[dict[str, Any]]) -> list[PlaceRef | None]:
+    """Each allegation's resolved point as "X km DIR of PLACE" from the gazetteer, to the
+    kilometre (its point is as exact as that at best); None without a gazetteer."""
+    if not allegations:
+        return []
+    try:
+        return list(Gazetteer.load().describe_many(
+            [float(a["resolved"]["lat"]) for a in allegations],
+            [float(a["resolved"]["lon"]) for a in allegations], 1.0))
+    except (ValueError, IndexError):  # an empty gazetteer: no place to name
+        return [None] * len(allegations)

@@ -69,6 +69,11 @@ def gazetteer() -> Gazetteer:
         return Gazetteer.load()
 
 
+def describe_point(lat: float, lon: float) -> str:
+    """"8 km SW of Avdiyivka" for a point, to the kilometre; "" without a gazetteer."""
+    return _describe(lat, lon)
+
+
 def _describe(lat: float, lon: float) -> str:
     try:
         return describe(lat, lon, gazetteer())

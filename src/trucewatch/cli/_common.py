@@ -88,9 +88,10 @@ def parse_date(text: str | None, option: str) -> date | None:
 
 
 def receive_files(files: list[Path], store: Path, keys: Path | None,
-                  source: Any = None) -> None:
+                  source: Any = None, actor: str = "ingest") -> None:
     """Receive each file (signature policy, parsing, storage) and print one row per file.
-    ``source``: the adapter to use; None recognises each file (inside its envelope)."""
+    ``source``: the adapter to use; None recognises each file (inside its envelope).
+    ``actor``: who the audit log says received them."""
     from trucewatch.ingest.base import read_received, unpack
     from trucewatch.intake import receive
     from trucewatch.intake.sources import adapter_for_input
@@ -123,7 +124,7 @@ def receive_files(files: list[Path], store: Path, keys: Path | None,
                     db.refuse(raw, f.name, "unknown", bad.message)
                     t.add_row(f.name, "0", "0", "0", "0", "-", f"[red]refused[/]: {bad.message}")
                     continue
-            o = receive(db, raw, f.name, adapter, registry=registry)
+            o = receive(db, raw, f.name, adapter, registry=registry, actor=actor)
             r = o.report
             outcome = (f"[red]refused[/]: {o.refused}" if o.refused else
                        "already ingested: nothing changed" if r and r.already_ingested

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from trucewatch.cli._common import (
     StoreOpt,
+    TokenOpt,
     out,
     receive_files,
 )
@@ -22,12 +23,39 @@ allegations_app = typer.Typer(help="Allegations from parties, monitors and the p
 @allegations_app.command("ingest")
 def allegations_ingest(files: Annotated[list[Path], typer.Argument(help="documents")],
                        store: StoreOpt = Path("trucewatch.db"),
-                       keys: Annotated[Path | None, typer.Option(help="key registry")] = None
-                       ) -> None:
-    """Store allegations with what was extracted from their text; bad ones are quarantined."""
+                       keys: Annotated[Path | None, typer.Option(help="key registry")] = None,
+                       token: TokenOpt = None) -> None:
+    """Store allegations with what was extracted from their text; bad ones are quarantined.
+    With a token (--token or TRUCEWATCH_TOKEN), its principal is their filer, and follows
+    them in "my allegations"; without one they have no filer (an operator's intake)."""
     from trucewatch.ingest.allegations import AllegationSource
 
-    receive_files(files, store, keys, AllegationSource())
+    source, actor = AllegationSource(), "ingest"
+    if token is not None and token.strip():
+        who = _filer(store, token)
+        source, actor = source.filed_by(who.id), who.name
+    receive_files(files, store, keys, source, actor)
+
+
+def _filer(store: Path, token: str):  # type: ignore[no-untyped-def]
+    """The token's principal, whose role must allow filing allegations (the API's
+    matrix: any role but a sensor network's)."""
+    from trucewatch.api.auth import MATRIX, Role
+    from trucewatch.errors import PermissionDeniedError
+    from trucewatch.review.principals import authenticate
+    from trucewatch.storage import open_store
+
+    db = open_store(store)
+    try:
+        who = authenticate(db, token)
+    finally:
+        db.close()
+    if Role(who.role) not in MATRIX["allegations_file"]:
+        raise PermissionDeniedError(f"{who.display_name} is {who.role}: that role may not "
+                                    "file allegations",
+                                    fix="ingest with a token of a role that files them, or "
+                                        "with none (no filer is recorded)")
+    return who
 
 
 @allegations_app.command("extract")

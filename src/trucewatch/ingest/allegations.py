@@ -8,6 +8,13 @@ stored beside it with its spans and confidences (:mod:`trucewatch.ingest.extract
 
 Quarantined, with the reason: malformed entries, a place the gazetteer does not know
 and no coordinates, no time at all, times in the future, duplicate ids.
+
+Who filed an allegation (``filed_by``, the principal id that "my allegations" follows)
+is the service's to say, never the document's: an adapter made for a submitting
+principal (:meth:`AllegationSource.filed_by`) writes that principal's id into every
+entry it stores, and one made for none (a cycle's configured files, an operator's
+ingest without a token) drops any ``filed_by`` the document carries, so that nobody
+can file into another principal's list.
 """
 
 from __future__ import annotations
@@ -81,8 +88,14 @@ class AllegationSource:
     name: str = SourceName.ALLEGATIONS
     kind = SourceKind.ALLEGATION
 
-    def __init__(self, extractor: Extractor | None = None) -> None:
+    def __init__(self, extractor: Extractor | None = None, filer: str | None = None) -> None:
         self._extractor = extractor
+        self.filer = filer  # the submitting principal's id, or None (see the module doc)
+
+    def filed_by(self, principal_id: str | None) -> AllegationSource:
+        """This source for one submitting principal: the same extractor (loaded once),
+        every stored entry's ``filed_by`` that principal's id."""
+        return AllegationSource(self.extractor, principal_id or None)
 
     @property
     def extractor(self) -> Extractor:
@@ -176,7 +189,11 @@ class AllegationSource:
             if why or t1 < t0:
                 raise ValueError(why or f"time in text {bt.text!r} ends before it starts")
         category = a.category or (ex.category if ex and ex.category else "other")
-        doc = {**item, "allegation_id": a.allegation_id, "claimant": a.claimant,
+        # the filer is the service's to say (module doc): never taken from the document
+        filed = {k: v for k, v in item.items() if k != "filed_by"}
+        if self.filer:
+            filed["filed_by"] = self.filer
+        doc = {**filed, "allegation_id": a.allegation_id, "claimant": a.claimant,
                "claimant_kind": a.claimant_kind.value, "received_at": format_time(a.received_at),
                "text": a.text,
                "resolved": {"lat": lat, "lon": lon, "uncertainty_m": round(unc, 1),

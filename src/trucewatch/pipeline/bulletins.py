@@ -179,6 +179,8 @@ class StoreBulletins:
                             ("geojson", f.geojson), ("geojson", f.coverage)):
                 if p is not None and p.is_file():
                     out.append((p, kind, variant))
+            # a revision revises every language the day was published in: those too
+            out += [(p, p.suffix.lstrip("."), variant) for p in f.others if p.is_file()]
         return out
 
 

@@ -28,11 +28,12 @@ from trucewatch.intake.sources import ConfigSource
 from trucewatch.storage.protocols import ArchiveStore, EvidenceStore, ProductStore
 
 SOURCE = "product"
-_REV = re.compile(r"\.rev(\d+)\.[a-z]+$")
+# ``.rev2.pdf``, and a translation's ``.rev2.uk.pdf`` (its family: ``...public.uk.pdf``)
+_REV = re.compile(r"\.rev(\d+)(?:\.[a-z]{2})?\.[a-z]+$")
 
 
 def revision_of(name: str) -> int:
-    """1 for a first publication, N for ``...revN.ext``."""
+    """1 for a first publication, N for ``...revN.ext`` (and ``...revN.LANG.ext``)."""
     m = _REV.search(name)
     return int(m.group(1)) if m else 1
 

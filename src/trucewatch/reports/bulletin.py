@@ -10,6 +10,17 @@ re-run for the same date would say something else (late data for that date, a re
 the new one is written as a revision ``bulletin-<date>-<variant>.rev<N>.<ext>`` (and
 ``incidents-<date>-<variant>.rev<N>.geojson``) whose ``revision`` says why; when it
 would say the same, nothing is written and the published files are returned.
+
+Languages (see docs/bulletin.md, "Languages and revisions"): the first publication of a
+date fixes its *original* language, whose files keep the stable names above. The same
+bulletin in another language is a *translation*, not a revision: it is written beside
+it as ``bulletin-<date>-<variant>[.rev<N>].<lang>.<ext>`` (the same content: the
+language is not part of what a revision compares). When a re-run changes the content,
+every language the date was published in is revised together, and the requested one
+with them: ``.rev<N>`` in the original language and ``.rev<N>.<lang>`` for each
+translation, each with the revision notice in its own language (``revision.code`` and
+``revision.changes`` are what the templates translate; ``reason`` stays in English).
+The incidents and coverage GeoJSON hold no language and are written once per revision.
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from trucewatch.reports.i18n import (
     CATEGORY_LABELS,
     CHANNELS,
     DAY_STATES,
+    LANGUAGES,
     RULING_LABELS,
     SATELLITE_STATES,
     STATUS_LABELS,
@@ -56,6 +68,8 @@ class BulletinFiles:
     json: Path
     geojson: Path
     coverage: Path | None = None  # coverage-DATE-restricted.geojson (restricted only)
+    # the other languages' files this render wrote (a revision revises them all)
+    others: tuple[Path, ...] = ()
 
 
 def _incident_row(inc: Any, public: bool, near: PlaceRef | None = None) -> dict[str, Any]:
@@ -265,7 +279,9 @@ def coverage_maps_context(maps: dict[str, Any] | None, public: bool) -> dict[str
 # what a re-run may change without changing what the bulletin says
 _BOOKKEEPING = ("generated_at", "trucewatch_version", "ingest", "quarantined_rows",
                 "integrity", "review", "review_scripted", "refused_submissions",
-                "refused_count", "revision", "as_of", "source_sha256")
+                "refused_count", "revision", "as_of", "source_sha256",
+                # a translation says the same: the language is not what a revision compares
+                "language")
 
 
 def _substance(ctx: dict[str, Any]) -> str:
@@ -280,9 +296,10 @@ def _revision(out_dir: Path, report_date: date, ctxs: dict[str, dict[str, Any]]
     first = out_dir / f"bulletin-{day}-public.json"
     if not first.exists():
         return "", None, True
+    # the original language's revisions (``.rev2.json``; ``.rev2.uk.json`` translates one)
     revs = sorted((int(p.name.rsplit(".rev", 1)[1].split(".")[0]), p) for p in
                   out_dir.glob(f"bulletin-{day}-public.rev*.json")
-                  if p.name.rsplit(".rev", 1)[1].split(".")[0].isdigit())
+                  if p.name.rsplit(".rev", 1)[1].removesuffix(".json").isdigit())
     number, latest = revs[-1] if revs else (1, first)
     suffix = f".rev{number}" if number > 1 else ""
     same = True
@@ -304,18 +321,44 @@ def _revision(out_dir: Path, report_date: date, ctxs: dict[str, dict[str, Any]]
     grown = {k: int(used_now.get(k, 0)) - int(used_then.get(k, 0)) for k in used_now
              if k in used_then and int(used_now.get(k, 0)) != int(used_then.get(k, 0))}
     if grown:
+        code = "new_data"
         why = ("new data received after the first publication: " + ", ".join(
             f"{n:+d} {k.replace('_', ' ')}" for k, n in grown.items())
                + f" observed up to {day}")
     elif used_then:
+        code = "judged_again"
         why = ("the same data, judged again: the store's incidents, reviews or rulings "
                "changed after the first publication")
     else:
+        code = "content_changed"
         why = "content changed after the first publication (it does not record its inputs)"
     record = {"number": number + 1, "revises": latest.name,
               "published": published.get("generated_at", ""),
-              "first_publication": first.name, "reason": why}
+              "first_publication": first.name, "reason": why, "code": code,
+              "changes": grown}
     return f".rev{number + 1}", record, True
+
+
+def _published_languages(out_dir: Path, day: str) -> tuple[str | None, set[str]]:
+    """(the original language of ``day``'s bulletin, every language it was published
+    in, at any revision), from the public JSON files there; (None, set()) before the
+    first publication."""
+    first = out_dir / f"bulletin-{day}-public.json"
+    try:
+        original = str(json.loads(first.read_text(encoding="utf-8")).get("language")
+                       or "en")
+    except (OSError, ValueError):
+        return None, set()
+    langs = {original}
+    for path in out_dir.glob(f"bulletin-{day}-public*.json"):
+        tag = path.name[len(f"bulletin-{day}-public"):-len(".json")].split(".")
+        if len(tag) >= 2 and tag[-1] in LANGUAGES:  # ".uk" or ".rev2.uk"
+            langs.add(tag[-1])
+    return original, langs
+
+
+def _lang_tag(language: str, original: str) -> str:
+    return "" if language == original else f".{language}"
 
 
 def _field_context(view: CeasefireView, extra: dict[str, Any], public: bool,
@@ -333,13 +376,15 @@ def _field_context(view: CeasefireView, extra: dict[str, Any], public: bool,
             "time": inc.time_start.strftime("%Y-%m-%d %H:%M"), "sector": inc.sector_id or "-",
             "zones": ", ".join(inc.zone_ids), "sources": inc.attributes.get("source", ""),
             "place": near[inc.id].text() if near and inc.id in near else "",
+            "near": near[inc.id].to_dict() if near and inc.id in near else None,
             "confidence": inc.attributes.get("confidence", 0),
             "explanation": v.explanation if not public else v.explanation.split(":")[0],
             "evidence": [] if public else inc.observation_ids})
     rulings = [{k: r.get(k) for k in ("allegation_id", "ruling", "reason", "claimant_kind",
                                       "category", "time_start", "time_end")}
                | ({"claimant": r.get("claimant"), "place": r.get("place"),
-                   "evidence": r.get("evidence")} if not public else {})
+                   "near": r.get("near"), "evidence": r.get("evidence")}
+                  if not public else {})
                for r in extra.get("rulings", [])]
     refused = [] if public else extra.get("refused", [])
     integrity = extra.get("integrity", {})
@@ -385,63 +430,112 @@ def render(view: CeasefireView, coverage: Coverage, report_date: date, out_dir: 
            extra: dict[str, Any] | None = None, language: str = "en",
            progress: Callable[[str], None] | None = None
            ) -> dict[str, BulletinFiles]:
-    """Write both variants in ``language`` (en, uk, ru or fr); see the module's doc.
-    ``progress``: told each step (a PDF takes seconds)."""
+    """Write both variants in ``language`` (en, uk, ru or fr); see the module's doc for
+    revisions and translations. Returns the files in ``language``; a revision's other
+    languages are in each one's ``others``. ``progress``: told each step (a PDF takes
+    seconds)."""
     check_language(language)
     say = progress or (lambda _: None)
     out_dir.mkdir(parents=True, exist_ok=True)
-    gettext = Formatter(language).gettext
-    trend = trend_svg(view.daily.filter(pl.col("acq_date") <= report_date),
-                      view.agreement.entry_into_force.date(), gettext)
-    files = {}
+    day = report_date.isoformat()
     ctxs = {v: build_context(view, coverage, report_date, v, quarantined,
                              ingest_summary or [], sensors, extra, language)
             for v in VARIANTS}
     suffix, revision, write = _revision(out_dir, report_date, ctxs)
-    for variant in VARIANTS:
-        ctx = ctxs[variant]
-        ctx["revision"] = revision
-        public = variant == "public"
-        stem = f"bulletin-{report_date.isoformat()}-{variant}{suffix}"
-        if not write:  # the published bulletin already says this: leave it untouched
-            pdf_old = out_dir / f"{stem}.pdf"
-            cov_old = out_dir / f"coverage-{report_date.isoformat()}-{variant}{suffix}.geojson"
-            files[variant] = BulletinFiles(
-                out_dir / f"{stem}.html", pdf_old if pdf_old.exists() else None,
-                out_dir / f"{stem}.json",
-                out_dir / f"incidents-{report_date.isoformat()}-{variant}{suffix}.geojson",
-                cov_old if cov_old.exists() else None)
-            continue
-        incidents = [i for i in view.incidents if i.time_start.date() <= report_date]
-        features = ((extra or {}).get("coverage_maps") or {}).get("features") or []
-        cover_svg = "" if public or not features else coverage_svg(
-            view.agreement, features, report_date.isoformat(), gettext)
-        say(f"{variant}: HTML (maps and figures)")
-        html = render_html(ctx, language, map_svg(view.agreement, incidents, public, gettext,
+    original, published = _published_languages(out_dir, day)
+    original = original or language
+    if write:  # a first publication, or a revision of every language published so far
+        langs = [language, *sorted(published - {language})]
+    elif (out_dir / f"bulletin-{day}-public{suffix}{_lang_tag(language, original)}.json"
+          ).exists():
+        langs = []  # the published bulletin already says this, in this language
+    else:  # the same content in a language not published yet: its translation
+        langs = [language]
+        revision = _stored_revision(out_dir / f"bulletin-{day}-public{suffix}.json")
+    incidents = [i for i in view.incidents if i.time_start.date() <= report_date]
+    features = ((extra or {}).get("coverage_maps") or {}).get("features") or []
+    written: dict[tuple[str, str], BulletinFiles] = {}
+    for lang in langs:
+        tag = _lang_tag(lang, original)
+        gettext = Formatter(lang).gettext
+        trend = trend_svg(view.daily.filter(pl.col("acq_date") <= report_date),
+                          view.agreement.entry_into_force.date(), gettext)
+        for variant in VARIANTS:
+            public = variant == "public"
+            stem = f"bulletin-{day}-{variant}{suffix}{tag}"
+            ctx = {**ctxs[variant], "language": lang,
+                   "revision": _revision_for(revision, out_dir, tag)}
+            cover_svg = "" if public or not features else coverage_svg(
+                view.agreement, features, day, gettext)
+            say(f"{variant} ({lang}): HTML (maps and figures)")
+            html = render_html(ctx, lang, map_svg(view.agreement, incidents, public, gettext,
                                                   report_date), trend, cover_svg)
-        html_path = out_dir / f"{stem}.html"
-        html_path.write_text(html, encoding="utf-8")
-        pdf_path = None
-        if pdf:
-            from weasyprint import HTML
+            html_path = out_dir / f"{stem}.html"
+            html_path.write_text(html, encoding="utf-8")
+            pdf_path = None
+            if pdf:
+                from weasyprint import HTML
 
-            pdf_path = out_dir / f"{stem}.pdf"
-            say(f"{variant}: PDF (WeasyPrint)")
-            HTML(string=html, base_url=str(out_dir)).write_pdf(pdf_path)
-        json_path = out_dir / f"{stem}.json"
-        json_path.write_text(json.dumps(ctx, indent=2, ensure_ascii=False), encoding="utf-8")
-        geo_path = out_dir / f"incidents-{report_date.isoformat()}-{variant}{suffix}.geojson"
-        geo_path.write_text(json.dumps(incidents_geojson(view, report_date, public), indent=1,
-                                       ensure_ascii=False), encoding="utf-8")
-        cov_path = None
-        if features and not public:  # the coverage maps' geometry, for GIS
-            cov_path = (out_dir
-                        / f"coverage-{report_date.isoformat()}-{variant}{suffix}.geojson")
-            cov_path.write_text(json.dumps({"type": "FeatureCollection",
-                                            "features": features}, ensure_ascii=False),
-                                encoding="utf-8")
-        files[variant] = BulletinFiles(html_path, pdf_path, json_path, geo_path, cov_path)
+                pdf_path = out_dir / f"{stem}.pdf"
+                say(f"{variant} ({lang}): PDF (WeasyPrint)")
+                HTML(string=html, base_url=str(out_dir)).write_pdf(pdf_path)
+            json_path = out_dir / f"{stem}.json"
+            json_path.write_text(json.dumps(ctx, indent=2, ensure_ascii=False),
+                                 encoding="utf-8")
+            # no language in these: once per revision (a translation finds them there)
+            geo_path = out_dir / f"incidents-{day}-{variant}{suffix}.geojson"
+            cov_path = out_dir / f"coverage-{day}-{variant}{suffix}.geojson"
+            if write and lang == language:
+                geo_path.write_text(json.dumps(incidents_geojson(view, report_date, public),
+                                               indent=1, ensure_ascii=False),
+                                    encoding="utf-8")
+                if features and not public:  # the coverage maps' geometry, for GIS
+                    cov_path.write_text(json.dumps({"type": "FeatureCollection",
+                                                    "features": features},
+                                                   ensure_ascii=False), encoding="utf-8")
+            written[(lang, variant)] = BulletinFiles(
+                html_path, pdf_path, json_path, geo_path,
+                cov_path if cov_path.exists() else None)
+    files = {}
+    for variant in VARIANTS:
+        mine = written.get((language, variant)) or _existing(
+            out_dir, f"bulletin-{day}-{variant}{suffix}{_lang_tag(language, original)}",
+            f"{day}-{variant}{suffix}")
+        others = tuple(q for (lang, v), f in written.items() if v == variant
+                       and lang != language
+                       for q in (f.html, f.pdf, f.json) if q is not None)
+        files[variant] = BulletinFiles(mine.html, mine.pdf, mine.json, mine.geojson,
+                                       mine.coverage, others)
     return files
+
+
+def _existing(out_dir: Path, stem: str, rest: str) -> BulletinFiles:
+    """The files already published under ``stem`` (what a re-run that has nothing new
+    to say returns)."""
+    pdf_old = out_dir / f"{stem}.pdf"
+    cov_old = out_dir / f"coverage-{rest}.geojson"
+    return BulletinFiles(out_dir / f"{stem}.html", pdf_old if pdf_old.exists() else None,
+                         out_dir / f"{stem}.json", out_dir / f"incidents-{rest}.geojson",
+                         cov_old if cov_old.exists() else None)
+
+
+def _stored_revision(path: Path) -> dict[str, Any] | None:
+    """The revision record a published JSON carries (None: a first publication)."""
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8")).get("revision")
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def _revision_for(record: dict[str, Any] | None, out_dir: Path, tag: str
+                  ) -> dict[str, Any] | None:
+    """A revision record as one language's files carry it: it revises that language's
+    previous file where there is one (else the original language's)."""
+    if record is None or not tag:
+        return record
+    own = str(record["revises"]).removesuffix(".json") + f"{tag}.json"
+    return {**record, "revises": own} if (out_dir / own).exists() else dict(record)
 
 
 def incidents_geojson(view: CeasefireView, report_date: date, public: bool) -> dict[str, Any]:

@@ -77,6 +77,19 @@ DAY_STATES: dict[str, str] = {
     "observed": N_("observed"),
     "cloud_unknown": N_("observed (cloud cover unknown)"),
 }
+# what a revision's new data were (the as-of figures' keys), and why it was made
+REVISION_INPUTS: dict[str, str] = {
+    "fire_detections": N_("fire detections"), "explosions": N_("located explosions"),
+    "drone_reports": N_("drone reports"), "allegations": N_("allegations"),
+}
+REVISION_REASONS: dict[str, str] = {
+    "new_data": N_("new data received after the first publication: %(changes)s observed "
+                   "up to %(day)s"),
+    "judged_again": N_("the same data, judged again: the store's incidents, reviews or "
+                       "rulings changed after the first publication"),
+    "content_changed": N_("content changed after the first publication (it does not "
+                          "record its inputs)"),
+}
 # the satellite channel's state of a day (adjudication/coverage_maps.py)
 SATELLITE_STATES: dict[str, str] = {
     "clear": N_("clear sky"), "cloudy": N_("cloudy"), "no_data": N_("no satellite data"),
@@ -141,6 +154,28 @@ class Formatter:
     def number(self, x: float | int, decimals: int = 0) -> str:
         pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
         return format_decimal(x, pattern, locale=self.locale)
+
+    @staticmethod
+    def coords(lat: float, lon: float, public: bool = False) -> str:
+        """``48.0733° N, 37.5281° E``: 4 decimals (about 10 m) as located, 1 decimal (the
+        0.1° cell) when public; always a decimal point and the same number of digits,
+        as the dashboard writes them (a decimal comma would clash with the separator)."""
+        nd = 1 if public else 4
+        return (f"{abs(lat):.{nd}f}° {'N' if lat >= 0 else 'S'}, "
+                f"{abs(lon):.{nd}f}° {'E' if lon >= 0 else 'W'}")
+
+    def revision_reason(self, record: dict[str, object], day: str) -> str:
+        """Why a revision was made, in this language (its ``code`` and ``changes``); a
+        record written before codes keeps its English ``reason``."""
+        code = str(record.get("code") or "")
+        if code not in REVISION_REASONS:
+            return str(record.get("reason") or "")
+        changes = record.get("changes") or {}
+        listed = ", ".join(
+            f"{int(n):+d} {self.label(REVISION_INPUTS, str(k))}"
+            for k, n in (changes.items() if isinstance(changes, dict) else ())
+            if isinstance(n, int | float))
+        return self.gettext(REVISION_REASONS[code]) % {"changes": listed, "day": day}
 
     def label(self, table: dict[str, str], value: str) -> str:
         msg = table.get(value)

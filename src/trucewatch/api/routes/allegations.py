@@ -26,7 +26,13 @@ from trucewatch.api.deps import (
     StoreDep,
     page,
 )
-from trucewatch.api.routes.ingest import Outcome, SubmissionRefusedError, read_submission
+from trucewatch.api.geo import describe_point
+from trucewatch.api.routes.ingest import (
+    Outcome,
+    SubmissionRefusedError,
+    for_filer,
+    read_submission,
+)
 from trucewatch.ingest.allegations import CATEGORIES
 from trucewatch.intake import receive
 from trucewatch.model.enums import ClaimantKind
@@ -75,12 +81,12 @@ async def file_allegation(request: Request, who: AsFiler, store: StoreDep,
                             "claimant_kind": kind.value,
                             "received_at": format_time(datetime.now(UTC))}
     item |= {k: v for k, v in body.model_dump(mode="json").items() if v is not None}
-    # who filed it, by principal id: what /allegations/mine follows (never from the body)
-    item["filed_by"] = who.id
     doc = json.dumps({"format": "trucewatch-allegations/1", "allegations": [item]},
                      ensure_ascii=False).encode()
-    o = await run_in_threadpool(receive, store, doc, name, cfg.sources["allegations"],
-                                actor=who.name)
+    # who filed it, by principal id (what /allegations/mine follows): the adapter made
+    # for this principal writes it, never the body
+    o = await run_in_threadpool(receive, store, doc, name,
+                                for_filer(cfg.sources["allegations"], who), actor=who.name)
     if o.refused:
         raise SubmissionRefusedError(409 if "replayed" in o.refused else 422, o.refused)
     if o.quarantined or o.report is None:
@@ -133,11 +139,22 @@ def my_allegations(who: AsFiler, store: StoreDep, limit: Limit = 100,
         resolved = a.get("resolved") or {}
         items.append({
             "allegation_id": a["allegation_id"], "received_at": a.get("received_at"),
-            "text": a.get("text", ""), "place": a.get("place") or resolved.get("where"),
+            "text": a.get("text", ""), "place": _place(a),
             "category": resolved.get("category", a.get("category")), "status": state,
             "ruling": None if ruling is None else {
                 k: ruling.get(k) for k in ("ruling", "basis", "reason")}})
     return page(items[offset:offset + limit], len(items), limit, offset)
+
+
+def _place(a: dict[str, Any]) -> str:
+    """Where an allegation was placed, as monitors say it ("8 km SW of Avdiyivka", from
+    the gazetteer at the point it resolved to); the place named when none is near."""
+    resolved = a.get("resolved") or {}
+    if resolved.get("lat") is not None and resolved.get("lon") is not None:
+        text = describe_point(float(resolved["lat"]), float(resolved["lon"]))
+        if text:
+            return text
+    return str(a.get("place") or "")
 
 
 def _form(raw: bytes) -> AllegationForm:
@@ -174,7 +191,7 @@ def _ruling_seen(ruling: dict[str, Any], status: dict[str, str]) -> dict[str, An
     if ruling.get("basis") != "reviewed" and any(
             status.get(_key(ids)) not in DECIDED for ids in matched):
         keep = ("allegation_id", "claimant", "claimant_kind", "category", "place",
-                "time_start", "time_end")
+                "near", "time_start", "time_end")
         return {k: ruling[k] for k in keep if k in ruling} | {
             "ruling": "pending", "basis": "awaiting_review", "evidence": {},
             "reason": "under review: what was observed there has not been reviewed yet"}

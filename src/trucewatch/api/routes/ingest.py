@@ -13,6 +13,8 @@ from trucewatch.api import guard
 from trucewatch.api.auth import Principal, may_ingest
 from trucewatch.api.deps import MAX_BODY, AsIngest, ConfigDep, StoreDep
 from trucewatch.errors import InputFileError, NotFoundError, TrucewatchError
+from trucewatch.ingest.allegations import AllegationSource
+from trucewatch.ingest.base import SourceAdapter
 from trucewatch.intake import receive
 from trucewatch.intake.sources import adapters
 from trucewatch.storage.protocols import EvidenceStore
@@ -38,6 +40,14 @@ class SubmissionRefusedError(TrucewatchError):
                          fix="correct the submission and send it again; the refused one is "
                              "kept with its reason")
         self.status = status
+
+
+def for_filer(adapter: SourceAdapter, who: Principal) -> SourceAdapter:
+    """The adapter that receives ``who``'s submission: an allegations source records
+    them as the filer (what "my allegations" follows); any other is unchanged."""
+    if isinstance(adapter, AllegationSource):
+        return adapter.filed_by(who.id)
+    return adapter
 
 
 async def read_submission(request: Request, store: EvidenceStore, name: str, source: str,
@@ -97,8 +107,8 @@ async def ingest(source: str, request: Request, who: AsIngest, store: StoreDep,
                "decompression bomb")
         await run_in_threadpool(store.refuse, body, name, source, why, who.name)
         raise SubmissionRefusedError(413, why)
-    o = await run_in_threadpool(receive, store, body, name, adapter, registry=cfg.registry,
-                                actor=who.name)
+    o = await run_in_threadpool(receive, store, body, name, for_filer(adapter, who),
+                                registry=cfg.registry, actor=who.name)
     if o.refused:
         # past the limits (a decompression bomb): 413; damaged or truncated gzip is
         # invalid input like any other (its zlib message says "decompressing"): 422

@@ -427,6 +427,15 @@ function incidentFeatures(items) {
                  rule: (i.attributes || {}).rule || "", sector: i.sector_id || ""}}));
 }
 
+// a distance as people read it: whole kilometres from 10 km up, one decimal below
+// (the public grid's 11.132 km reads "11"), in the page's language
+export function km(value, lang = state.lang) {
+  const v = Number(value);
+  if (!Number.isFinite(v)) return "";
+  return new Intl.NumberFormat(lang || "en", {maximumFractionDigits: v >= 10 ? 0 : 1})
+    .format(v);
+}
+
 function placeOf(i) {
   const p = i.place || i.attributes?.place || i.location?.place;
   if (p) return typeof p === "string" ? p : (p.text || p.label || JSON.stringify(p));
@@ -450,7 +459,7 @@ function incidentLayer(id, fc) {
     const content = el("div", {class: "popup"},
       el("div", {class: "popup-title"}, codeLabel(p.category)), p.place, el("br"), p.when || p.date || "",
       el("br"), `${t("status")}: ${p.status}`,
-      p.precision_km ? [el("br"), t("precision", {km: p.precision_km})] : null,
+      p.precision_km ? [el("br"), t("precision", {km: km(p.precision_km)})] : null,
       p.rule ? [el("br"), p.rule] : null, p.id ? [el("br"), el("code", {}, p.id)] : null);
     new maplibregl.Popup().setLngLat(e.lngLat).setDOMContent(content).addTo(state.map);
   });
@@ -483,7 +492,7 @@ async function publicView() {
   state.publicIncidents = incidents;
   if (refused.length) note.unshift(t("public_sign_in", {what: refused.join(", ")}));
   if (absent.length) note.unshift(t("public_absent", {path: absent.join(", ")}));
-  if (counts?.precision_km) note.push(t("precision", {km: counts.precision_km}));
+  if (counts?.precision_km) note.push(t("precision", {km: km(counts.precision_km)}));
   $("public-note").replaceChildren(...[...new Set(note)].map((n) => el("span", {}, n, " ")));
   // GET /public/bulletins: {files, products: [{name, kind, report_date, ...}]}; the
   // bulletins to read (HTML, PDF) first, the machine-readable files after them
@@ -818,7 +827,10 @@ async function myAllegations() {
   const items = r.items.map((a) => el("li", {"data-id": a.allegation_id, "data-status": a.status},
     el("div", {}, el("b", {}, a.allegation_id), " ", a.received_at || "", " ",
        el("em", {class: "status"}, t(`a_status_${a.status}`))),
-    el("div", {class: "text"}, a.text || a.place || ""),
+    el("div", {class: "text"}, a.text || ""),
+    // where it was placed, as monitors say it ("8 km SW of Avdiyivka"), never "coordinates"
+    a.place ? el("div", {class: "where"}, `${t("where")}: `, el("span", {class: "place"}, a.place))
+      : null,
     a.ruling && a.status === "ruled" ? el("div", {class: "ruling"},
       el("b", {}, t(`ruling_${a.ruling.ruling}`)), ": ", a.ruling.reason || "") : null));
   $("mine").replaceChildren(...(items.length ? items : [el("li", {}, t("mine_empty"))]));
