@@ -37,9 +37,9 @@ from trucewatch.storage.repositories.base import Repository, dicts
 from trucewatch.storage.repositories.rows import COLUMNS, hilbert_order, observation_frame
 
 CHUNK = 20_000  # observation rows per insert (and per progress call)
-# zlib level of the kept raw inputs: level 1 compresses a FIRMS CSV 4.4x (level 6: 5.5x) at 3.5x the
-# speed of level 6 (which took up to 3 s of a 100 k-row batch on a loaded machine); any
-# level decompresses the same way, so stores written at level 6 read and verify as before
+# zlib level of the kept raw inputs: level 1 shrinks a FIRMS CSV 4.4x (level 6: 5.5x) in
+# a third of level 6's time (which took up to 3 s of a 100 k-row batch on a loaded
+# machine); every level decompresses alike, so level-6 copies read and verify as before
 RAW_LEVEL = 1
 INSERT_ORDER = "hilbert"  # or "id", "none" (as the batch came): benchmarks compare them
 COUNTED = ("raw_inputs", "batches", "observations", "quarantine", "incidents", "violations",
