@@ -15,6 +15,7 @@ import json
 import uuid
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import polars as pl
@@ -37,6 +38,10 @@ from trucewatch.storage.repositories.base import Repository, dicts
 from trucewatch.storage.repositories.rows import COLUMNS, hilbert_order, observation_frame
 
 CHUNK = 20_000  # observation rows per insert (and per progress call)
+# zlib level of the kept raw inputs: level 1 shrinks a FIRMS CSV 4.4x (level 6: 5.5x) in
+# a third of level 6's time (which took up to 3 s of a 100 k-row batch on a loaded
+# machine); every level decompresses alike, so level-6 copies read and verify as before
+RAW_LEVEL = 1
 INSERT_ORDER = "hilbert"  # or "id", "none" (as the batch came): benchmarks compare them
 COUNTED = ("raw_inputs", "batches", "observations", "quarantine", "incidents", "violations",
            "allegations", "rulings", "refused", "audit_log")
@@ -92,7 +97,7 @@ class EvidenceRepository(Repository):
                 on_progress: Callable[[int], None] | None, actor: str) -> IngestReport:
         # the checks run inside the writing transaction, so that two processes receiving
         # the same input at once see each other (SQLite: BEGIN IMMEDIATE serialises them)
-        b, obs, q = self._t("batches"), self._t("observations"), self._t("quarantine")
+        b, q = self._t("batches"), self._t("quarantine")
         with self._transaction():
             seen = self._x(sa.select(b.c.id, b.c.rows, b.c.new, b.c.duplicates,
                                      b.c.quarantined).where(b.c.raw_sha256 == batch.sha256)
@@ -114,7 +119,6 @@ class EvidenceRepository(Repository):
                                       quarantined=len(batch.quarantine), ingested_at=now()))
             new = self._insert_observations(frame, batch_id, on_progress)
             n_obs = batch.observations.height
-            index_points(self._dialect, self._db.conn, obs, obs.c.batch_id == batch_id)
             if batch.quarantine:
                 self._x(q.insert(), [{"batch_id": batch_id, "raw_sha256": batch.sha256,
                                       "row": e.row, "reason": e.reason, "raw": e.raw}
@@ -137,11 +141,17 @@ class EvidenceRepository(Repository):
 
     def _insert_observations(self, frame: pl.DataFrame, batch_id: str,
                              on_progress: Callable[[int], None] | None) -> int:
-        """Insert the batch's rows (each id once), skipping ids already stored; how many
-        were new. The rows go in in Hilbert order of their points (rows.hilbert_order), so
-        that SQLite's R*Tree, filled from them in rowid order, grows node by node. When
-        every row was new, the rows' hashes are bound from the values written
-        (storage.binding.hash_frame) instead of reading the batch back."""
+        """Insert the batch's rows (each id once), skipping ids already stored, and index
+        their points; how many were new. The rows go in in Hilbert order of their points
+        (rows.hilbert_order), so that SQLite's R*Tree, filled from them in rowid order,
+        grows node by node. When every row was new, the rows' hashes are bound from the
+        values written (storage.binding.hash_frame) instead of reading the batch back.
+
+        The hashes are computed in a second thread while the database inserts and indexes
+        the rows: polars and SHA-256 run there while sqlite3 (inside a statement) and
+        psycopg (waiting for the server to finish its COPY) have released the
+        interpreter, so on two cores the hashing costs no wall time. They are used only
+        when every row was new; otherwise the batch is read back, as before."""
         obs = self._t("observations")
         new = 0
         if INSERT_ORDER == "hilbert" and frame.height > 1:
@@ -149,18 +159,28 @@ class EvidenceRepository(Repository):
         elif INSERT_ORDER == "id":
             frame = frame.sort("id")
         frame = frame.select(COLUMNS)
-        for k in range(0, frame.height, CHUNK):
-            part = frame.slice(k, CHUNK)
-            if self._fail_after_rows is not None and k + part.height > self._fail_after_rows:
-                raise StorageError("simulated crash during ingest (test hook)")
-            new += bulk_insert_ignore(self._dialect, self._db.conn, obs, part)
-            if on_progress:
-                on_progress(part.height)
-        if frame.height and new == frame.height:
-            # every row written is the batch's: bind them as written (a row skipped because
-            # its id was stored before is another batch's, so the batch is read back then)
-            self._db.pending.written[("observations", batch_id)] = binding.hash_frame(
-                "observations", frame)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            hashed = (pool.submit(binding.hash_frame, "observations", frame)
+                      if frame.height else None)
+            try:
+                for k in range(0, frame.height, CHUNK):
+                    part = frame.slice(k, CHUNK)
+                    if (self._fail_after_rows is not None
+                            and k + part.height > self._fail_after_rows):
+                        raise StorageError("simulated crash during ingest (test hook)")
+                    new += bulk_insert_ignore(self._dialect, self._db.conn, obs, part)
+                    if on_progress:
+                        on_progress(part.height)
+                index_points(self._dialect, self._db.conn, obs, obs.c.batch_id == batch_id)
+            except BaseException:
+                if hashed is not None:
+                    hashed.cancel()
+                raise
+            if hashed is not None and new == frame.height:
+                # every row written is the batch's: bind them as written (a row skipped
+                # because its id was stored before is another batch's, so the batch is
+                # read back then)
+                self._db.pending.written[("observations", batch_id)] = hashed.result()
         return new
 
     def _store_allegations(self, batch: Batch, batch_id: str) -> None:
@@ -190,7 +210,7 @@ class EvidenceRepository(Repository):
         self._bind("raw_inputs", [(sha,)])
         self._x(insert_ignore(self._dialect, self._t("raw_inputs")).values(
             sha256=sha, name=name, source=source, layout=layout, size=len(raw),
-            received_at=now(), content=zlib.compress(raw, 6)))
+            received_at=now(), content=zlib.compress(raw, RAW_LEVEL)))
 
     def refuse(self, raw: bytes, name: str, source: str, reason: str,
                actor: str = "ingest") -> None:
