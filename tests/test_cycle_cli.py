@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +37,14 @@ def cycle_run(request: pytest.FixtureRequest,
         where = new_database(request.getfixturevalue("pg_server"))
         extra = ("--store", where)
     proc = _run("run", "--out", str(out), *extra)
-    assert "restricted bulletin" in proc.stdout
+    # it prints every product it wrote (the README's quick start promises where they are)
+    printed = dict(re.findall(r"^(public|restricted) bulletin: (.+)$", proc.stdout, re.M))
+    assert set(printed) == {"public", "restricted"}, proc.stdout
+    for files in printed.values():
+        paths = [Path(f) for f in files.split(", ")]
+        assert all(f.is_file() for f in paths), files
+        assert {f.suffix for f in paths} >= {".pdf", ".html", ".json", ".geojson"}
+    assert f"store: {where}" in proc.stdout
     return out, where
 
 

@@ -16,10 +16,13 @@ from rich.table import Table
 
 from trucewatch.errors import TrucewatchError
 
-out = Console()
+# soft_wrap: a printed line is never broken at the terminal's (or a pipe's 80-column)
+# width, so that a path, a token or a count list piped to a script or a log stays on its
+# line; tables still fit the width.
+out = Console(soft_wrap=True)
 
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def baseline_params(**given: Any) -> Any:

@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from trucewatch.cli._common import out
 
 app = typer.Typer(help="Alerts on candidate violations: CAP 1.2 feed and webhooks.",
                   no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
 
 StoreOpt = Annotated[Path, typer.Option(help="SQLite store")]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 import typer
@@ -53,6 +54,27 @@ app.add_typer(keys.keys_app, name="keys")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(products.products_app, name="products")
 satellite.satellite.command("poll")(poll.poll)
+
+
+def _unwrapped(doc: str) -> str:
+    """``doc`` with each paragraph on one line: docstrings are wrapped at 100 columns for
+    the source, and the rich help would otherwise break every line there (the commands
+    panel of ``trucewatch --help`` mid-sentence)."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
+
+
+def _unwrap_help(group: typer.Typer) -> None:
+    for info in group.registered_commands:
+        doc = info.help if info.help is not None else inspect.getdoc(info.callback)
+        if doc:
+            info.help = _unwrapped(doc)
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _unwrap_help(sub.typer_instance)
+
+
+_unwrap_help(app)
 
 
 def main() -> None:

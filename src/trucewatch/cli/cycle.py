@@ -140,9 +140,9 @@ def run(
     if result.review_log:
         out.print(f"scripted review of the built-in scenario: {len(result.review_log)} "
                   "action(s) by two analysts")
-    for variant, b in result.bulletins.items():
-        out.print(f"{variant} bulletin: {b.pdf or b.html}")
-    out.print(f"restricted bulletin (HTML): {result.bulletins['restricted'].html}")
+    for variant, b in result.bulletins.items():  # every file written, as the README says
+        files = (b.pdf, b.html, b.json, b.geojson, b.coverage)
+        out.print(f"{variant} bulletin: " + ", ".join(str(f) for f in files if f is not None))
     out.print(f"store: {result.store_path}")
 
 

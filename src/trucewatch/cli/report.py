@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-out = Console()
+from trucewatch.cli._common import out
 
 
 def from_store(store: Path, day: str | None, out_dir: Path, revision: int | None = None,
