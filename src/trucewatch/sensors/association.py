@@ -511,13 +511,26 @@ def _may_gather(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, free: NDArra
         return False
     if int(cnt.sum()) > 200_000:
         return True
-    # distinct stations per span (detections of one station count once)
+    # distinct stations per span (detections of one station count once), counting only
+    # the later detections that could share an origin with the first: two arrivals of
+    # one phase differ by at most the stations' distance times the largest slowness
+    # (the travel-time field's gradient; 1.1 for the wind's sideways term) plus both
+    # tolerances. An event's earliest detection sees all its others, so still a bound
     o = np.argsort(pk.t[free], kind="stable")
     st = pk.station[free][o]
+    ph = pk.phase[free][o]
     i = np.repeat(np.arange(len(t)), cnt)
     j = np.arange(len(i)) - np.repeat(np.cumsum(cnt) - cnt, cnt) + i
-    key = np.unique(i * len(ctx.network.ids) + st[j])
-    return bool(np.bincount(key // len(ctx.network.ids)).max() >= threshold)
+    net = ctx.network
+    a, b = st[i], st[j]
+    d3 = np.sqrt((net.x_km[a] - net.x_km[b]) ** 2 + (net.y_km[a] - net.y_km[b]) ** 2
+                 + (net.z_km[a] - net.z_km[b]) ** 2)
+    tt_max = dmax / ctx.speed
+    reach = (1.1 * d3 / ctx.speed + 2 * cfg.tolerance_s
+             + 2 * cfg.relative_tolerance * tt_max + 1e-6)
+    ok = (ph[i] != ph[j]) | (t[j] - t[i] <= reach)
+    key = np.unique(i[ok] * len(net.ids) + st[j[ok]])
+    return bool(np.bincount(key // len(net.ids)).max() >= threshold)
 
 
 def _empty_picks() -> Picks:
