@@ -1107,9 +1107,10 @@ def _joint(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F],
     stages = 2 if (jc.rebirth or jc.neighbour_window_s > 0) else 1
     for stage in range(stages):
         for _ in range(jc.iterations):
+            before = (len(ev["x"]), a_ev, a_pick, ev["x"], ev["y"])
             ev, a_ev, a_pick, resid, odds = _em_step(cfg, ctx, pk, ev, a_ev, a_pick, ws, we,
                                                      up)
-            if len(ev["x"]) == 0:
+            if len(ev["x"]) == 0 or _settled(before, ev, a_ev, a_pick):
                 break
         if stage + 1 == stages:
             break
@@ -1138,6 +1139,19 @@ def _joint(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F],
                                                ws, we, up)
     _learn(cfg, ctx, pk, ev, a_ev, a_pick, resid, odds, ws, we, up)
     return ev, a_ev, a_pick, resid
+
+
+def _settled(before: tuple[int, I64, I64, F, F], ev: dict[str, F], a_ev: I64,
+             a_pick: I64, tol_km: float = 1e-4) -> bool:
+    """EM has reached its fixed point: the same events hold the same detections and
+    none moved by more than ``tol_km`` (10 cm), so a further step would repeat this one
+    (a quiet window's EM usually settles after one step)."""
+    n, b_ev, b_pick, bx, by = before
+    if n != len(ev["x"]) or len(b_pick) != len(a_pick):
+        return False
+    return bool(np.array_equal(b_ev, a_ev) and np.array_equal(b_pick, a_pick)
+                and np.all(np.abs(bx - ev["x"]) <= tol_km)
+                and np.all(np.abs(by - ev["y"]) <= tol_km))
 
 
 def _repartition(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F],
