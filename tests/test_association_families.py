@@ -142,3 +142,23 @@ def test_split_merge_moves_keep_or_raise_the_score_and_are_checked() -> None:
         JointRefiner(move_rounds=-1)
     with pytest.raises(ConfigError, match="merge_s"):
         JointRefiner(merge_s=0.0)
+
+
+def test_repartition_keeps_or_raises_the_score_streams_like_batch_and_is_checked() -> None:
+    # a busy grid: rounds seconds apart near each other, so there are suspects to dissolve
+    data = generate(family("grid-uniform", "busy", seed=2, hours=0.6))
+    _, _, _, plain = _run(data, JointRefiner())
+    cfg = JointRefiner(repartition_rounds=2, repartition_odds=1e9)  # every close pair
+    a, net, picks, moved = _run(data, cfg)
+    s_p, s_m = _score(data, plain.assignments), _score(data, moved.assignments)
+    assert s_m.f1 >= s_p.f1 - 0.01, (s_p.row(), s_m.row())
+    assert moved.assignments.height == plain.assignments.height  # nothing lost
+    picks = Picks.from_table(data.detections.sort("time"), net)
+    chunks = (picks.take(np.arange(k, min(len(picks), k + 300)))
+              for k in range(0, len(picks), 300))
+    ev = pl.concat([p.events for p in a.stream(net, chunks)])
+    assert ev.drop("event_id").equals(moved.events.drop("event_id"))
+    with pytest.raises(ConfigError, match="repartition_rounds"):
+        JointRefiner(repartition_rounds=-1)
+    with pytest.raises(ConfigError, match="repartition_km"):
+        JointRefiner(repartition_km=0.0)

@@ -546,13 +546,26 @@ def _may_gather(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, free: NDArra
         return False
     if int(cnt.sum()) > 200_000:
         return True
-    # distinct stations per span (detections of one station count once)
+    # distinct stations per span (detections of one station count once), counting only
+    # the later detections that could share an origin with the first: two arrivals of
+    # one phase differ by at most the stations' distance times the largest slowness
+    # (the travel-time field's gradient; 1.1 for the wind's sideways term) plus both
+    # tolerances. An event's earliest detection sees all its others, so still a bound
     o = np.argsort(pk.t[free], kind="stable")
     st = pk.station[free][o]
+    ph = pk.phase[free][o]
     i = np.repeat(np.arange(len(t)), cnt)
     j = np.arange(len(i)) - np.repeat(np.cumsum(cnt) - cnt, cnt) + i
-    key = np.unique(i * len(ctx.network.ids) + st[j])
-    return bool(np.bincount(key // len(ctx.network.ids)).max() >= threshold)
+    net = ctx.network
+    a, b = st[i], st[j]
+    d3 = np.sqrt((net.x_km[a] - net.x_km[b]) ** 2 + (net.y_km[a] - net.y_km[b]) ** 2
+                 + (net.z_km[a] - net.z_km[b]) ** 2)
+    tt_max = dmax / ctx.speed
+    reach = (1.1 * d3 / ctx.speed + 2 * cfg.tolerance_s
+             + 2 * cfg.relative_tolerance * tt_max + 1e-6)
+    ok = (ph[i] != ph[j]) | (t[j] - t[i] <= reach)
+    key = np.unique(i[ok] * len(net.ids) + st[j[ok]])
+    return bool(np.bincount(key // len(net.ids)).max() >= threshold)
 
 
 def _empty_picks() -> Picks:
@@ -1129,9 +1142,10 @@ def _joint(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F],
     stages = 2 if (jc.rebirth or jc.neighbour_window_s > 0) else 1
     for stage in range(stages):
         for _ in range(jc.iterations):
+            before = (len(ev["x"]), a_ev, a_pick, ev["x"], ev["y"])
             ev, a_ev, a_pick, resid, odds = _em_step(cfg, ctx, pk, ev, a_ev, a_pick, ws, we,
                                                      up)
-            if len(ev["x"]) == 0:
+            if len(ev["x"]) == 0 or _settled(before, ev, a_ev, a_pick):
                 break
         if stage + 1 == stages:
             break
@@ -1152,11 +1166,92 @@ def _joint(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F],
                                        for k, f in enumerate(found)]])
         a_pick = np.concatenate([a_pick, *[f[2] for f in found]])
         ev = {k: np.concatenate([ev[k], new[k]]) for k in ev}
+    if jc.repartition_rounds > 0 and len(ev["x"]) > 1:
+        ev, a_ev, a_pick, resid, odds = _repartition(cfg, ctx, pk, ev, a_ev, a_pick, resid,
+                                                     odds, ws, we, up)
     if jc.move_rounds > 0 and len(ev["x"]):
         ev, a_ev, a_pick, resid, odds = _moves(cfg, ctx, pk, ev, a_ev, a_pick, resid, odds,
                                                ws, we, up)
     _learn(cfg, ctx, pk, ev, a_ev, a_pick, resid, odds, ws, we, up)
     return ev, a_ev, a_pick, resid
+
+
+def _settled(before: tuple[int, I64, I64, F, F], ev: dict[str, F], a_ev: I64,
+             a_pick: I64, tol_km: float = 1e-4) -> bool:
+    """EM has reached its fixed point: the same events hold the same detections and
+    none moved by more than ``tol_km`` (10 cm), so a further step would repeat this one
+    (a quiet window's EM usually settles after one step)."""
+    n, b_ev, b_pick, bx, by = before
+    if n != len(ev["x"]) or len(b_pick) != len(a_pick):
+        return False
+    return bool(np.array_equal(b_ev, a_ev) and np.array_equal(b_pick, a_pick)
+                and np.all(np.abs(bx - ev["x"]) <= tol_km)
+                and np.all(np.abs(by - ev["y"]) <= tol_km))
+
+
+def _repartition(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F],
+                 a_ev: I64, a_pick: I64, resid: F, odds: F, ws: float, we: float,
+                 up: NDArray[np.bool_]) -> tuple[dict[str, F], I64, I64, F, F]:
+    """Likelihood re-partition across nearby rounds. In a barrage, a ghost mixes the
+    detections of rounds a second or two apart; re-assignment alone keeps it (each of
+    its detections fits it within the tolerance, and the round it should belong to
+    may be missing). Proposal: dissolve every suspect (the weaker of two events within
+    ``repartition_s`` and ``repartition_km``, with log odds below ``repartition_odds``),
+    let the other events take what fits them (hard EM), search the detections left
+    free with the cascade, and run EM again. The window's joint log posterior (sum of
+    the events' log posterior odds; a detection on no event counts as false) decides:
+    the proposal is kept when it rises by more than ``move_margin``. Everything is
+    learned from the stream (the network model), nothing from a generator."""
+    jc = cfg.joint
+    assert jc is not None
+    for _ in range(jc.repartition_rounds):
+        n = len(ev["x"])
+        if n < 2:
+            break
+        t0 = ev["t0"]
+        o = np.argsort(t0, kind="stable")
+        # pairs within repartition_s in origin time (sorted sweep, not all pairs)
+        hi = np.searchsorted(t0[o], t0[o] + jc.repartition_s, side="right")
+        cnt = hi - np.arange(n) - 1
+        i = np.repeat(np.arange(n), cnt)
+        j = i + 1 + (np.arange(len(i)) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+        a, b = o[i], o[j]
+        near = np.hypot(ev["x"][a] - ev["x"][b], ev["y"][a] - ev["y"][b]) <= jc.repartition_km
+        a, b = a[near], b[near]
+        weak = np.where(odds[a] <= odds[b], a, b)
+        suspect = np.zeros(n, dtype=bool)
+        suspect[weak[odds[weak] < jc.repartition_odds]] = True
+        if not suspect.any():
+            break
+        keep = ~suspect
+        remap = np.cumsum(keep) - 1
+        sel = keep[a_ev]
+        t_ev = {k: v[keep] for k, v in ev.items()}
+        t_a, t_p = remap[a_ev[sel]], a_pick[sel]
+        t_odds = odds[keep]
+        if len(t_ev["x"]):
+            t_ev, t_a, t_p, t_r, t_odds = _em_step(cfg, ctx, pk, t_ev, t_a, t_p, ws, we, up)
+        free = np.ones(len(pk), dtype=bool)
+        free[t_p] = False
+        found = (ctx.search._passes(ctx, pk, free, ws, we, up)
+                 if np.unique(pk.station[free]).size >= cfg.min_stations else [])
+        if found:
+            n_old = len(t_ev["x"])
+            offs = np.cumsum([n_old] + [len(f[0]["x"]) for f in found[:-1]])
+            t_a = np.concatenate([t_a, *[f[1] + off for f, off in zip(found, offs,
+                                                                       strict=True)]])
+            t_p = np.concatenate([t_p, *[f[2] for f in found]])
+            t_ev = {k: np.concatenate([t_ev[k], *[f[0][k] for f in found]]) for k in t_ev}
+        if not len(t_ev["x"]):
+            break
+        for _ in range(jc.iterations):
+            t_ev, t_a, t_p, t_r, t_odds = _em_step(cfg, ctx, pk, t_ev, t_a, t_p, ws, we, up)
+            if len(t_ev["x"]) == 0:
+                break
+        if not float(t_odds.sum()) > float(odds.sum()) + jc.move_margin:
+            break
+        ev, a_ev, a_pick, resid, odds = t_ev, t_a, t_p, t_r, t_odds
+    return ev, a_ev, a_pick, resid, odds
 
 
 def _gather(a_ev: I64, a_pick: I64, n: int, events: I64) -> tuple[I64, I64]:

@@ -60,6 +60,17 @@ class JointRefiner:
     move_margin: float = 1.0
     merge_km: float = 3.0
     merge_s: float = 3.0
+    # re-partition across nearby rounds (0 rounds: off): the weaker of every two events
+    # within repartition_s and repartition_km whose log odds are below repartition_odds
+    # is dissolved; its neighbours take what fits them (EM), the cascade searches the
+    # detections left free again, EM runs; kept when the window's joint log posterior
+    # rises by more than move_margin (a ghost that mixed two rounds gives its
+    # detections back to the round they fit and the missing round can form). Off by
+    # default: on the families benchmark's dense rows it changed no F1 (BENCHMARKS.md)
+    repartition_rounds: int = 0
+    repartition_s: float = 4.0
+    repartition_km: float = 10.0
+    repartition_odds: float = 40.0
     min_log_odds: float = 5.0  # an event is kept when its log posterior odds exceed this
     # cascade overrides while the joint stage is on (None keeps the associator's own
     # setting). With the joint stage a silent station counts its learned detection
@@ -85,6 +96,12 @@ class JointRefiner:
     def __post_init__(self) -> None:
         if self.iterations < 1:
             raise ConfigError(f"iterations = {self.iterations}", fix="use 1 or more")
+        if self.repartition_rounds < 0:
+            raise ConfigError(f"repartition_rounds = {self.repartition_rounds}",
+                              fix="use 0 (no re-partition) or more")
+        for name in ("repartition_s", "repartition_km"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive", fix=f"set {name} > 0")
         if self.move_rounds < 0:
             raise ConfigError(f"move_rounds = {self.move_rounds}",
                               fix="use 0 (no split/merge moves) or more")
