@@ -141,8 +141,8 @@ def run(
         out.print(f"scripted review of the built-in scenario: {len(result.review_log)} "
                   "action(s) by two analysts")
     for variant, b in result.bulletins.items():  # every file written, as the README says
-        files = (b.pdf, b.html, b.json, b.geojson, b.coverage)
-        out.print(f"{variant} bulletin: " + ", ".join(str(f) for f in files if f is not None))
+        written = (b.pdf, b.html, b.json, b.geojson, b.coverage)
+        out.print(f"{variant} bulletin: " + ", ".join(str(f) for f in written if f is not None))
     out.print(f"store: {result.store_path}")
 
 
