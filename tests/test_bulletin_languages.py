@@ -122,3 +122,21 @@ def test_translations_and_revisions_of_a_published_bulletin(built_cycle: Path,
     last = _render(db, day, out, "en")
     assert last["public"].json.name == f"bulletin-{d}-public.rev2.json"
     assert _snapshot(out) == before
+
+
+def test_the_dashboards_languages_have_the_same_messages_and_label_every_category() -> None:
+    """Each of the dashboard's catalogues (web/static/i18n) has every message the others
+    have, and every incident category and status has a label in each (the English
+    legend showed codes such as 'explosion.impact')."""
+    from trucewatch.model.enums import Category, Status
+
+    folder = Path(__file__).resolve().parents[1] / "src/trucewatch/web/static/i18n"
+    books = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("*.json")}
+    assert set(books) == {"en", "fr", "ru", "uk"}
+    keys = set().union(*books.values())
+    assert {lang: sorted(keys - set(b)) for lang, b in books.items()} == {
+        lang: [] for lang in books}
+    codes = {f"cat:{c.value}" for c in (*Category, *Status)}
+    for lang, book in books.items():
+        assert codes <= set(book), (lang, sorted(codes - set(book)))
+        assert all(book[c] != c.removeprefix("cat:") or lang == "en" for c in codes)

@@ -105,7 +105,7 @@ def test_map_is_drawn_offline(served: tuple[Server, dict[str, str]], browser: An
                if isinstance(c, tuple) and c[0] > 150 and c[1] < 60 and c[2] < 70)
     assert reds > 20
     legend = page.text_content("#legend")
-    assert "sensor network" in legend and "explosion.impact" in legend
+    assert "sensor network" in legend and "explosion (impact)" in legend  # a label, not the code
     assert "oblast borders" in legend and "no roads" in legend
     # context: oblast borders and labels, place labels in the vendored font, scale, north
     assert _rendered(page, "admin1-lines") > 0
