@@ -39,7 +39,6 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-import numpy as np
 import polars as pl
 
 from trucewatch.errors import TrucewatchError
@@ -55,8 +54,12 @@ from trucewatch.sensors.association import (
     Network,
     Picks,
 )
-from trucewatch.sensors.events import MAX_HEALTH_ROUNDS, observation_records, observations
-from trucewatch.sensors.events import _health_reason as health_reason
+from trucewatch.sensors.events import (
+    MAX_HEALTH_ROUNDS,
+    flagged,
+    observation_records,
+    observations,
+)
 from trucewatch.sensors.health import HealthCheck, NetworkHealth, StationFlag, merge_flags
 from trucewatch.storage.protocols import EvidenceStore, StreamStore
 
@@ -204,19 +207,8 @@ def _associate(cfg: ExplosionAssociator, network: Network, recs: pl.DataFrame, e
         if not check.enabled:
             return assoc, recs, None, excluded
         found = check.check(cfg, network, picks, assoc)
-        bad = np.zeros(recs.height, dtype=bool)
-        reason = np.full(recs.height, "", dtype=object)
-        t_us = recs["time"].dt.epoch("us").to_numpy()
-        st = recs["station"].to_numpy()
-        for f in found.flags:
-            if not f.quarantines:
-                continue
-            lo = f.start.timestamp() * 1e6 if f.start else -np.inf
-            hi = f.end.timestamp() * 1e6 if f.end else np.inf
-            m = (st == f.station) & (t_us >= lo) & (t_us <= hi) & ~bad
-            bad |= m
-            reason[m] = health_reason(f)
-            kept_flags.append(f)
+        bad, reason, quarantining = flagged(recs, found.flags)
+        kept_flags += quarantining
         if not bad.any():
             break
         excluded += list(zip(recs["detection_id"].to_numpy()[bad].tolist(),

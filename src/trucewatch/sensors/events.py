@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from numpy.typing import NDArray
 
 from trucewatch.ingest.base import Batch, QuarantineEntry
 from trucewatch.model import contract
@@ -95,19 +96,8 @@ def locate_files(stations: pl.DataFrame, batch: Batch, associator: ExplosionAsso
         if not check.enabled:
             return SensorResult(stations, batch, assoc, network, None)
         found = check.check(associator, network, picks, assoc)
-        bad = np.zeros(recs.height, dtype=bool)
-        reason = np.full(recs.height, "", dtype=object)
-        t_us = recs["time"].dt.epoch("us").to_numpy()
-        st = recs["station"].to_numpy()
-        for f in found.flags:
-            if not f.quarantines:
-                continue
-            lo = f.start.timestamp() * 1e6 if f.start else -np.inf
-            hi = f.end.timestamp() * 1e6 if f.end else np.inf
-            m = (st == f.station) & (t_us >= lo) & (t_us <= hi) & ~bad
-            bad |= m
-            reason[m] = _health_reason(f)
-            kept_flags.append(f)
+        bad, reason, quarantining = flagged(recs, found.flags)
+        kept_flags += quarantining
         if not bad.any():
             break
         rows = recs["row"].to_numpy()
@@ -124,6 +114,28 @@ def locate_files(stations: pl.DataFrame, batch: Batch, associator: ExplosionAsso
 
 
 MAX_HEALTH_ROUNDS = 2
+
+
+def flagged(recs: pl.DataFrame, flags: list[StationFlag]
+            ) -> tuple[NDArray[np.bool_], NDArray[np.object_], list[StationFlag]]:
+    """Which detections (``station``, ``time``) a quarantining flag covers, each with its
+    reason, and the flags that covered any: what the health check keeps out of the next
+    round (the per-file path here and the sensor stream, intake.stream)."""
+    bad = np.zeros(recs.height, dtype=bool)
+    reason = np.full(recs.height, "", dtype=object)
+    t_us = recs["time"].dt.epoch("us").to_numpy()
+    st = recs["station"].to_numpy()
+    used: list[StationFlag] = []
+    for f in flags:
+        if not f.quarantines:
+            continue
+        lo = f.start.timestamp() * 1e6 if f.start else -np.inf
+        hi = f.end.timestamp() * 1e6 if f.end else np.inf
+        m = (st == f.station) & (t_us >= lo) & (t_us <= hi) & ~bad
+        bad |= m
+        reason[m] = _health_reason(f)
+        used.append(f)
+    return bad, reason, used
 NO_HEALTH_CHECK = HealthCheck(enabled=False)
 
 
