@@ -85,11 +85,19 @@ def within_distance(dialect: str, stmt: sa.Select[Any], table: sa.Table, lon: fl
     dlat = math.degrees(metres / _EARTH_M)
     dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
     boxed = within_box(dialect, stmt, table, (lon - dlon, lat - dlat, lon + dlon, lat + dlat))
+    return boxed.where(great_circle_within(table.c.lon, table.c.lat, lon, lat, metres))
+
+
+def great_circle_within(lon_col: sa.ColumnElement[Any], lat_col: sa.ColumnElement[Any],
+                        lon: float, lat: float, metres: float) -> sa.ColumnElement[bool]:
+    """The haversine test: the point (``lon_col``, ``lat_col``) lies within ``metres`` of
+    (lon, lat). Plain SQL functions both dialects have (a table without a spatial index,
+    such as derived_events, uses it alone)."""
     phi, lam = math.radians(lat), math.radians(lon)
-    rlat, rlon = sa.func.radians(table.c.lat), sa.func.radians(table.c.lon)
+    rlat, rlon = sa.func.radians(lat_col), sa.func.radians(lon_col)
     hav = (sa.func.pow(sa.func.sin((rlat - phi) / 2), 2) + math.cos(phi) * sa.func.cos(rlat)
            * sa.func.pow(sa.func.sin((rlon - lam) / 2), 2))
-    return boxed.where(2 * _EARTH_M * sa.func.asin(sa.func.sqrt(hav)) <= metres)
+    return 2 * _EARTH_M * sa.func.asin(sa.func.sqrt(hav)) <= metres
 
 
 # Times are stored as ISO-8601 text (the hash chain binds the text): to the second or the

@@ -14,6 +14,7 @@ from trucewatch.model.enums import SourceKind
 from trucewatch.storage.dialect import (
     Box,
     as_time,
+    great_circle_within,
     time_at_or_after,
     time_before,
     within_box,
@@ -149,24 +150,38 @@ class ObservationRepository(Repository):
         datetimes or ISO-8601 text with an offset, compared with the stored times as
         times in the database (any offset or fraction of a second; a naive time is an
         InvalidInputError). The spatial filter runs in the database (R*Tree on SQLite;
-        ST_Intersects / ST_DWithin on PostGIS)."""
-        o = self._t("observations")
+        ST_Intersects / ST_DWithin on PostGIS); the sensor stream's derived events are
+        included, filtered by plain comparisons and the haversine distance."""
+        o, d = self._t("observations"), self._t("derived_events")
         stmt = sa.select(o.c.id, o.c.source_kind, o.c.time_start, o.c.time_end, o.c.lat,
                          o.c.lon, o.c.uncertainty_m)
+        # the explosions the sensor stream located across files (revision 0009) are
+        # observations too; a small table without a spatial index: plain comparisons
+        dstmt = sa.select(d.c.id, d.c.source_kind, d.c.time_start, d.c.time_end, d.c.lat,
+                          d.c.lon, d.c.uncertainty_m)
         if box is not None:
             stmt = within_box(self._dialect, stmt, o, box)
+            dstmt = dstmt.where(d.c.lon.between(box[0], box[2]),
+                                d.c.lat.between(box[1], box[3]))
         if near is not None:
             stmt = within_distance(self._dialect, stmt, o, *near)
-        if start is not None and start != "":
-            stmt = stmt.where(time_at_or_after(self._dialect, o.c.time_end, start))
-        if end is not None and end != "":
-            stmt = stmt.where(time_before(self._dialect, o.c.time_start, end))
-        if kind is not None:
-            stmt = stmt.where(o.c.source_kind == kind.value)
-        stmt = stmt.order_by(as_time(self._dialect, o.c.time_start), o.c.id)
+            dstmt = dstmt.where(great_circle_within(d.c.lon, d.c.lat, *near))
+
+        def when_and_kind(q: sa.Select[Any], t: sa.Table) -> sa.Select[Any]:
+            if start is not None and start != "":
+                q = q.where(time_at_or_after(self._dialect, t.c.time_end, start))
+            if end is not None and end != "":
+                q = q.where(time_before(self._dialect, t.c.time_start, end))
+            if kind is not None:
+                q = q.where(t.c.source_kind == kind.value)
+            return q
+
+        stmt, dstmt = when_and_kind(stmt, o), when_and_kind(dstmt, d)
+        u = sa.union_all(stmt, dstmt).subquery()
+        out = sa.select(u).order_by(as_time(self._dialect, u.c.time_start), u.c.id)
         if limit is not None:
-            stmt = stmt.limit(limit)
-        return self._frame(stmt, {
+            out = out.limit(limit)
+        return self._frame(out, {
             "id": pl.String, "source_kind": pl.String, "time_start": pl.String,
             "time_end": pl.String, "latitude": pl.Float64, "longitude": pl.Float64,
             "uncertainty_m": pl.Float64})
