@@ -388,7 +388,14 @@ def batches(reliability=None):
 
 @pytest.fixture(scope="module")
 def code_before_0008(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = _old_source(BEFORE_0008, tmp_path_factory, "before-0008")
+    return _old_source_with_inputs(BEFORE_0008, tmp_path_factory, "before-0008")
+
+
+def _old_source_with_inputs(commit: str, factory: pytest.TempPathFactory, name: str
+                            ) -> Path:
+    """The old code (:func:`_old_source`) with the script that writes the contract's
+    inputs through it."""
+    dest = _old_source(commit, factory, name)
     (dest / "inputs").mkdir()
     (dest / "inputs" / "contract_inputs.py").write_text(CONTRACT_INPUTS)
     return dest
@@ -496,10 +503,7 @@ BEFORE_0009 = "2fc1923"  # the last commit whose located explosions are one batc
 
 @pytest.fixture(scope="module")
 def code_before_0009(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = _old_source(BEFORE_0009, tmp_path_factory, "before-0009")
-    (dest / "inputs").mkdir()
-    (dest / "inputs" / "contract_inputs.py").write_text(CONTRACT_INPUTS)
-    return dest
+    return _old_source_with_inputs(BEFORE_0009, tmp_path_factory, "before-0009")
 
 
 def test_revision_0009_adds_the_sensor_stream_tables_and_keeps_what_was_located(

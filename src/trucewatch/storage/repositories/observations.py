@@ -109,16 +109,18 @@ class ObservationRepository(Repository):
                          o.c.reliability, o.c.attributes, o.c.raw_sha256, o.c.raw_row)
         d = self._t("derived_events")
         dstmt = sa.select(*(d.c[c.name] for c in stmt.selected_columns))
-        if kinds is not None:
-            wanted = [str(getattr(k, "value", k)) for k in kinds]
-            stmt = stmt.where(o.c.source_kind.in_(wanted))
-            dstmt = dstmt.where(d.c.source_kind.in_(wanted))
-        if before is not None:
-            stmt = stmt.where(time_before(self._dialect, o.c.time_start, before))
-            dstmt = dstmt.where(time_before(self._dialect, d.c.time_start, before))
-        if since is not None:
-            stmt = stmt.where(time_at_or_after(self._dialect, o.c.time_start, since))
-            dstmt = dstmt.where(time_at_or_after(self._dialect, d.c.time_start, since))
+        wanted = None if kinds is None else [str(getattr(k, "value", k)) for k in kinds]
+
+        def kept(q: sa.Select[Any], t: sa.Table) -> sa.Select[Any]:
+            if wanted is not None:
+                q = q.where(t.c.source_kind.in_(wanted))
+            if before is not None:
+                q = q.where(time_before(self._dialect, t.c.time_start, before))
+            if since is not None:
+                q = q.where(time_at_or_after(self._dialect, t.c.time_start, since))
+            return q
+
+        stmt, dstmt = kept(stmt, o), kept(dstmt, d)
         schema = {
             "id": pl.String, "source_kind": pl.String, "source_id": pl.String,
             "sensor": pl.String, "time_start": pl.String, "time_end": pl.String,
