@@ -290,6 +290,15 @@ def test_public_view_says_what_is_missing(served: tuple[Server, dict[str, str]],
     assert page.text_content("#day") not in ("", "-")
 
 
+def _past_right_edge(page: Any) -> list[list[Any]]:
+    """The elements drawn past the viewport's right edge (tag#id, right), the map's
+    canvas left out (it is clipped by its container)."""
+    return list(page.evaluate("""() => [...document.querySelectorAll('body *')]
+        .filter((n) => n.getClientRects().length && !n.closest('.maplibregl-canvas-container'))
+        .map((n) => [n.tagName + (n.id ? '#' + n.id : ''), n.getBoundingClientRect().right])
+        .filter(([, r]) => r > innerWidth + 1)"""))
+
+
 def test_desktop_layout_fits_the_page_box(served: tuple[Server, dict[str, str]],
                                           browser: Any) -> None:
     """At 1400x900, signed in, nothing is drawn past the page's right edge and the page
@@ -298,11 +307,7 @@ def test_desktop_layout_fits_the_page_box(served: tuple[Server, dict[str, str]],
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     _sign_in(page, server.url, tok["anna"])
     page.locator("#queue li").first.wait_for()
-    wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
-        .filter((n) => n.getClientRects().length && !n.closest('.maplibregl-canvas-container'))
-        .map((n) => [n.tagName + (n.id ? '#' + n.id : ''), n.getBoundingClientRect().right])
-        .filter(([, r]) => r > innerWidth + 1)""")
-    assert wide == []
+    assert _past_right_edge(page) == []
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 1400
     box = page.locator("#map").bounding_box()
     assert box["width"] > 800 and box["height"] > 600
@@ -316,11 +321,7 @@ def test_phone_layout(served: tuple[Server, dict[str, str]], browser: Any,
     page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
     box = page.locator("#map").bounding_box()
     assert box["width"] > 300 and box["height"] > 300
-    wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
-        .filter((n) => n.getClientRects().length && !n.closest('.maplibregl-canvas-container'))
-        .map((n) => [n.tagName + (n.id ? '#' + n.id : ''), n.getBoundingClientRect().right])
-        .filter(([, r]) => r > innerWidth + 1)""")
-    assert wide == []
+    assert _past_right_edge(page) == []
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
     assert page.locator("meta[name=viewport]").count() == 1
     # a message appears inside the viewport
