@@ -451,3 +451,52 @@ def test_every_page_has_a_strict_content_security_policy(api: Api) -> None:
     # the dashboard's page has no inline script
     html = c.get("/").text
     assert "<script>" not in html and not re.search(r"\son[a-z]+\s*=", html)
+
+
+def test_observations_route_compares_times(api: Api) -> None:
+    """``/observations``: stored times to the second and to the millisecond, ordered and
+    filtered as instants in the database (as text "…T10:00:00.500Z" sorts before
+    "…T10:00:00Z"), with bounds of any UTC offset; a malformed bound is a 422 in the
+    error shape."""
+    from datetime import UTC, datetime
+
+    from test_storage import _instant_batch
+
+    c, tok, db = api
+    t10 = datetime(2026, 5, 30, 10, 0, tzinfo=UTC)
+    store = open_store(db)
+    try:
+        store.ingest(_instant_batch("o-ms", t10 + timedelta(milliseconds=500), b"millis"))
+        store.ingest(_instant_batch("o-sec", t10, b"seconds"))
+    finally:
+        store.close()
+    h = _h(tok["analyst"])
+
+    def ids(**params: str) -> list[str]:
+        r = c.get("/api/v1/observations", params={"source_kind": "analyst", **params},
+                  headers=h)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["total"] == len(body["items"]) + int(params.get("offset", 0)) + (
+            1 if "limit" in params else 0)
+        return [o["id"] for o in body["items"]]
+
+    assert ids() == ["o-sec", "o-ms"]
+    assert ids(limit="1") == ["o-sec"] and ids(offset="1") == ["o-ms"]  # total 2 each
+    mid = t10 + timedelta(milliseconds=250)
+    for text in (format_time(mid), "2026-05-30T10:00:00.25Z",
+                 mid.astimezone(timezone(timedelta(hours=3))).isoformat(),
+                 mid.astimezone(timezone(-timedelta(hours=5, minutes=30))).isoformat()):
+        assert ids(start=text) == ["o-ms"], text
+        assert ids(end=text) == ["o-sec"], text
+    assert ids(start=format_time(t10), end="2026-05-30T10:00:01Z") == ["o-sec", "o-ms"]
+    for bad in ("yesterday", "2026-05-30T10:00:00", "1717059600", "2026-13-40T10:00:00Z"):
+        for key in ("start", "end"):
+            e = _is_error(c.get("/api/v1/observations",
+                                params={"source_kind": "analyst", key: bad}, headers=h), 422)
+            assert e["error"] == "validation_error", (key, bad, e)
+    for t in EXTREME:
+        r = c.get("/api/v1/observations", params={"start": t}, headers=h)
+        assert r.status_code in (200, 422), r.text
+        if r.status_code == 422:
+            _is_error(r, 422)

@@ -159,8 +159,9 @@ def test_box_near_and_time_queries_find_the_streams_events(
         split: dict[str, object], tmp_path: Path, backend: str,
         request: pytest.FixtureRequest) -> None:
     """A located explosion the stream derived (derived_events, not observations) is an
-    observation to a box, a distance and a time query (GET /observations): found where
-    it is, not elsewhere, on both backends."""
+    observation to a box, a distance and a time query (GET /observations) and to the
+    plain box query (observations_in_bbox): found where it is, not elsewhere, on both
+    backends."""
     from datetime import datetime, timedelta
 
     from trucewatch.intake.sources import stored_stations
@@ -191,6 +192,11 @@ def test_box_near_and_time_queries_find_the_streams_events(
                                kind=SourceKind(ev["source_kind"]))
         assert ev["id"] not in ids(end=at - timedelta(minutes=1))
         assert ev["id"] not in ids(kind=SourceKind.DRONE)
+        # the plain box query (observations_in_bbox) sees them too
+        assert ev["id"] in store.observations_in_bbox(lon - 0.01, lat - 0.01, lon + 0.01,
+                                                      lat + 0.01)
+        assert ev["id"] not in store.observations_in_bbox(lon + 0.5, lat + 0.5, lon + 0.6,
+                                                          lat + 0.6)
     finally:
         store.close()
 

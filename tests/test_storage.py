@@ -365,3 +365,74 @@ def test_query_incidents_compares_times_not_text(opened: Opener) -> None:
     assert ids(end="2026-05-30T10:00:00.25Z") == ["i-sec"]
     assert ids(start=T10 + timedelta(milliseconds=250)) == ["i-ms"]
     assert ids(start=T10, end=T10 + timedelta(seconds=1)) == ["i-sec", "i-ms"]
+
+
+def test_count_observations_compares_times_not_text(opened: Opener) -> None:
+    """The as-of block's "used" (before the cutoff) and "stored after the cutoff" counts:
+    as text, "…T10:00:00Z" is at or after a cutoff of "…T10:00:00.250Z" and
+    "…T10:00:00.500Z" is not after "…T13:00:00.250+03:00"; as instants, the reverse."""
+    store = opened()
+    store.ingest(_instant_batch("o-sec", T10, b"seconds"))
+    store.ingest(_instant_batch("o-ms", T10 + timedelta(milliseconds=500), b"millis"))
+    kinds = [SourceKind.ANALYST]
+
+    def count(**kw: object) -> int:
+        return store.count_observations(kinds, **kw)  # type: ignore[arg-type]
+
+    for cut in (T10 + timedelta(milliseconds=250), "2026-05-30T10:00:00.250Z",
+                "2026-05-30T13:00:00.250+03:00", "2026-05-30T06:00:00.25-04:00"):
+        assert (count(before=cut), count(since=cut)) == (1, 1), cut
+    assert (count(before=T10), count(since=T10)) == (0, 2)  # [since, before)
+    assert count(since=T10, before=T10 + timedelta(seconds=1)) == 2
+    assert store.count_observations([SourceKind.DRONE]) == 0
+    with pytest.raises(InvalidInputError, match="no UTC offset"):
+        count(since="2026-05-30T10:00:00")
+
+
+def test_observation_span_is_of_instants_not_text(opened: Opener) -> None:
+    """The worker's plan reads the last located explosion or drone report (the sensor
+    period, the first and last explosion): as text the second-precision row is the last
+    ("Z" sorts after "."), and the millisecond one the first."""
+    store = opened()
+    assert store.observation_span([SourceKind.ANALYST]) is None
+    store.ingest(_instant_batch("o-sec", T10, b"seconds"))
+    store.ingest(_instant_batch("o-ms", T10 + timedelta(milliseconds=500), b"millis"))
+    assert store.observation_span([SourceKind.ANALYST]) == (
+        T10, T10 + timedelta(milliseconds=500))
+    store.ingest(_instant_batch("o-before", T10 - timedelta(milliseconds=1), b"earlier"))
+    store.ingest(_instant_batch("o-next-day", T10 + timedelta(days=1), b"next day"))
+    assert store.observation_span([SourceKind.ANALYST, SourceKind.DRONE]) == (
+        T10 - timedelta(milliseconds=1), T10 + timedelta(days=1))
+    assert store.observation_span([SourceKind.DRONE]) is None
+
+
+def test_observations_page_orders_and_filters_instants(opened: Opener) -> None:
+    """The API's ``/observations`` read: ordered by the instant (as text "…T10:00:00.500Z"
+    comes first), filtered by a bound of any offset or precision, paged and counted in
+    the database."""
+    store = opened()
+    store.ingest(_instant_batch("o-ms", T10 + timedelta(milliseconds=500), b"millis"))
+    store.ingest(_instant_batch("o-sec", T10, b"seconds"))
+
+    def ids(**kw: object) -> tuple[list[str], int]:
+        df, total = store.observations_page(SourceKind.ANALYST, **kw)  # type: ignore[arg-type]
+        assert set(df.columns) >= {"attributes", "source_id", "latitude"}
+        return df["id"].to_list(), total
+
+    assert ids() == (["o-sec", "o-ms"], 2)
+    assert ids(limit=1) == (["o-sec"], 2) and ids(offset=1) == (["o-ms"], 2)
+    assert ids(start="2026-05-30T13:00:00.250+03:00") == (["o-ms"], 1)
+    assert ids(end="2026-05-30T10:00:00.25Z") == (["o-sec"], 1)
+    assert ids(start=T10, end=T10 + timedelta(seconds=1)) == (["o-sec", "o-ms"], 2)
+    assert ids(box=(37.0, 47.0, 38.0, 48.0)) == (["o-sec", "o-ms"], 2)
+    assert ids(box=(38.0, 47.0, 39.0, 48.0)) == ([], 0)
+    assert store.observations_page(SourceKind.DRONE)[1] == 0
+    with pytest.raises(InvalidInputError, match="not an ISO-8601 time"):
+        store.observations_page(SourceKind.ANALYST, start="soon")
+
+
+def test_explosions_and_observations_ordered_by_instant(opened: Opener) -> None:
+    store = opened()
+    store.ingest(_instant_batch("o-ms", T10 + timedelta(milliseconds=500), b"millis"))
+    store.ingest(_instant_batch("o-sec", T10, b"seconds"))
+    assert store.observations(SourceKind.ANALYST)["id"].to_list() == ["o-sec", "o-ms"]

@@ -45,13 +45,6 @@ from trucewatch.storage.protocols import BulletinStore, ObservationStore, Source
 log = logging.getLogger("trucewatch.products")
 
 
-def _before(df: pl.DataFrame, cutoff: datetime) -> int:
-    """Rows observed before ``cutoff`` (the cycle's as-of rule on ``time_start``)."""
-    if df.is_empty():
-        return 0
-    return df.filter(pl.col("time_start").str.to_datetime(time_zone="UTC") < cutoff).height
-
-
 def baseline_beside(store: ObservationStore | Path | str) -> Path | None:
     """The worker's baseline artifact beside a SQLite store (None for PostgreSQL)."""
     where = str(getattr(store, "path", store))
@@ -97,8 +90,10 @@ def derive_basis(store: SourcesStore, day: date, agreement: Agreement | None = N
              "reference_years": plan.reference_years, "firms_filter": flt.describe(),
              "used": {"fire_detections": current.height,
                       "reference_detections": detections.height - current.height,
-                      "explosions": _before(store.explosions(), end),
-                      "drone_reports": _before(store.observations(SourceKind.DRONE), end),
+                      "explosions": store.count_observations(
+                          [SourceKind.SENSOR_NETWORK], before=end),
+                      "drone_reports": store.count_observations([SourceKind.DRONE],
+                                                                before=end),
                       "allegations": len(allegations_before(store, end))},
              "fire_classes": dict(classified.full.group_by("fire_class").len().iter_rows()),
              "derived_from_store": True}

@@ -661,8 +661,10 @@ class PublishStage:
         flt, explosions, drones = cfg.firms_filter, fus.explosions, fus.drones
         after = {"fire_detections": int(flt.apply(store.fire_summary()).filter(
             pl.col("acq_date") > day)["n"].sum()),
-            "explosions": store.explosions().height - explosions.height,
-            "drone_reports": store.observations(SourceKind.DRONE).height - drones.height,
+            # counted in the database, as instants (the "used" side is before=cutoff)
+            "explosions": store.count_observations([SourceKind.SENSOR_NETWORK],
+                                                   since=cutoff),
+            "drone_reports": store.count_observations([SourceKind.DRONE], since=cutoff),
             "allegations": len(store.allegations()) - len(fus.allegations)}
         t0 = ctx.agreement.entry_into_force.date()
         as_of = {"report_date": day.isoformat(), "cutoff": f"{cutoff:%Y-%m-%dT%H:%M}Z",

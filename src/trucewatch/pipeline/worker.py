@@ -302,9 +302,10 @@ class Worker:
                 return None
             raise
         # live: no report date; everything stored counts (the day of the latest input)
-        latest = [plan.last, *(d for d in (_last_day(store.explosions()),
-                                           _last_day(store.observations(SourceKind.DRONE)))
-                               if d is not None)]
+        # the last start of a located explosion or drone report, as an instant (in the
+        # database: the stored text of another precision or offset sorts otherwise)
+        span = store.observation_span([SourceKind.SENSOR_NETWORK, SourceKind.DRONE])
+        latest = [plan.last, *([span[1].date()] if span is not None else [])]
         for a in store.allegations():
             got = _day(a.get("received_at"))
             if got is not None:
@@ -794,12 +795,6 @@ def _day(iso: object) -> date | None:
     return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC).date()
 
 
-def _last_day(df: pl.DataFrame) -> date | None:
-    if df.is_empty():
-        return None
-    return _day(df["time_start"].max())
-
-
 def _sensor_period(store: SourcesStore,
                    spans: dict[str, tuple[datetime, datetime] | None] | None = None
                    ) -> tuple[datetime, datetime] | None:
@@ -839,11 +834,4 @@ def _sensor_period(store: SourcesStore,
             times += list(span)
     if times:
         return min(times), max(times)
-    ex = store.explosions()
-    if ex.is_empty():
-        return None
-    t = ex["time_start"].str.to_datetime(time_zone="UTC")
-    start, end = t.min(), t.max()
-    if isinstance(start, datetime) and isinstance(end, datetime):
-        return start, end
-    return None
+    return store.observation_span([SourceKind.SENSOR_NETWORK])

@@ -71,6 +71,15 @@ class ObservationStore(Protocol):
         """Stored observations as the observation contract (model.contract)."""
     def observations_in_bbox(self, min_lon: float, min_lat: float, max_lon: float,
                              max_lat: float) -> list[str]: ...
+    def count_observations(self, kinds: Iterable[SourceKind | str],
+                           before: datetime | str | None = None,
+                           since: datetime | str | None = None) -> int: ...
+    def observation_span(self, kinds: Iterable[SourceKind | str]
+                         ) -> tuple[datetime, datetime] | None: ...
+    def observations_page(self, kind: SourceKind | str, box: Box | None = None,
+                          start: datetime | str | None = None,
+                          end: datetime | str | None = None, limit: int = 100,
+                          offset: int = 0) -> tuple[pl.DataFrame, int]: ...
     def observations_in(self, box: Box | None = None, start: datetime | str | None = None,
                         end: datetime | str | None = None, kind: SourceKind | None = None,
                         near: tuple[float, float, float] | None = None,
