@@ -40,7 +40,7 @@ from trucewatch.ingest.firms import FirmsSource
 from trucewatch.ingest.firms_api import SOURCES, FirmsClient
 from trucewatch.intake import receive
 from trucewatch.integrity.keys import KeyRegistry
-from trucewatch.storage.protocols import FullStore
+from trucewatch.storage.protocols import EvidenceStore
 
 log = logging.getLogger(__name__)
 ACTION = "firms_poll"
@@ -88,7 +88,7 @@ class PollResult:
 
 @dataclass
 class FirmsPoller:
-    store: FullStore
+    store: EvidenceStore  # its inputs, the log of its polls (watermark, gaps, failures)
     client: FirmsClient
     bbox: Bbox
     sources: tuple[str, ...] = ("VIIRS_NOAA20_NRT",)

@@ -20,10 +20,11 @@ from trucewatch.satellite.baseline import BaselineParams
 from trucewatch.sensors.association import ExplosionAssociator
 
 if TYPE_CHECKING:
-    from trucewatch.storage.protocols import FullStore
+    from trucewatch.storage.protocols import ReviewDeskStore
 
 Progress = Callable[[str, int, int], None]
-Review = Callable[["FullStore"], list[str]]
+# a scripted review decides through review.workflow.ReviewService, as a person would
+Review = Callable[["ReviewDeskStore"], list[str]]
 
 
 def _noop(_: str, __: int, ___: int) -> None:

@@ -237,8 +237,8 @@ class PassStore(SourcesStore, IncidentStore, AtomicStore, StreamStore, Protocol)
 class FullStore(EvidenceStore, ObservationStore, IncidentStore, ReviewStore, PrincipalStore,
                 ProductStore, AtomicStore, StreamStore, Protocol):
     """Every concern (what the facade is); ``close`` ends it. Only what holds the store
-    for every concern types against it: the cycle's context, the service's dependency
-    that opens the store, the FIRMS poller's state."""
+    for every concern types against it: the cycle's context and the service's dependency
+    that opens the store."""
 
     def close(self) -> None: ...
 
