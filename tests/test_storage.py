@@ -436,3 +436,25 @@ def test_explosions_and_observations_ordered_by_instant(opened: Opener) -> None:
     store.ingest(_instant_batch("o-ms", T10 + timedelta(milliseconds=500), b"millis"))
     store.ingest(_instant_batch("o-sec", T10, b"seconds"))
     assert store.observations(SourceKind.ANALYST)["id"].to_list() == ["o-sec", "o-ms"]
+
+
+def test_a_point_on_the_box_edge_is_inside(opened: Opener) -> None:
+    """Edges included, to the stored float: SQLite's R*Tree rounds a point's box outwards
+    to 32-bit floats, so a box whose edge is the point's own coordinate used to miss it
+    (found by the /observations bbox test once the route filtered in the database)."""
+    store = opened()
+    lat, lon = 47.123456789012, 37.987654321098  # no 32-bit float
+    obs = contract.conform(pl.DataFrame({
+        "id": ["edge"], "source_kind": [SourceKind.ANALYST.value], "source_id": ["acme:1"],
+        "time_start": [T10], "time_end": [T10], "lat": [lat], "lon": [lon],
+        "uncertainty_m": [250.0], "raw_sha256": ["0" * 64], "raw_row": [1]}))
+    store.ingest(Batch(source="acme", kind=SourceKind.ANALYST, layout="acme/1",
+                       name="edge.json", raw=b"edge", sha256=hashlib.sha256(b"edge").hexdigest(),
+                       n_rows=1, records=pl.DataFrame(), observations=obs))
+    for box in ((lon, lat, lon + 1, lat + 1), (lon - 1, lat - 1, lon, lat),
+                (lon, lat, lon, lat)):
+        assert store.observations_in_bbox(*box) == ["edge"], box
+        assert store.observations_in(box=box)["id"].to_list() == ["edge"], box
+    eps = 1e-9
+    assert store.observations_in_bbox(lon + eps, lat, lon + 1, lat + 1) == []
+    assert store.observations_in_bbox(lon - 1, lat - 1, lon, lat - eps) == []

@@ -3,10 +3,10 @@ of the store goes through one code path (SQLAlchemy Core) and calls these where 
 dialects part.
 
 * :func:`insert_ignore` / :func:`upsert`: ``INSERT OR IGNORE`` / ``ON CONFLICT``.
-* :func:`within_box`: a point table filtered by a box (R*Tree join on SQLite,
-  ``ST_Intersects`` on a GiST-indexed geometry in PostGIS); :func:`within_distance`
-  (``ST_DWithin`` on geography in PostGIS; the box of the circle, then the exact
-  great-circle distance, on SQLite).
+* :func:`within_box`: a point table filtered by a box (R*Tree join on SQLite, ``&&``
+  on a GiST-indexed geometry in PostGIS, then the row's own lon/lat, edges included);
+  :func:`within_distance` (``ST_DWithin`` on geography in PostGIS; the box of the
+  circle, then the exact great-circle distance, on SQLite).
 * :func:`index_points`: SQLite keeps its R*Tree in step with the rows; PostGIS's geometry
   is a generated column and needs nothing.
 * :func:`time_at_or_after` / :func:`time_before` / :func:`as_time`: a stored ISO-8601
@@ -61,12 +61,21 @@ def within_box(dialect: str, stmt: sa.Select[Any], table: sa.Table, box: Box
     (edges included)."""
     min_lon, min_lat, max_lon, max_lat = box
     if dialect == "postgresql":
+        # the GiST index finds the points whose (float4, outward-rounded) boxes meet the
+        # envelope; the row's lon/lat decides, edges included (ST_Intersects misses a
+        # point on the edge of a degenerate box, such as a single point)
         env = sa.func.ST_MakeEnvelope(min_lon, min_lat, max_lon, max_lat, SRID)
-        return stmt.where(sa.func.ST_Intersects(table.c.geom, env))
+        return stmt.where(table.c.geom.op("&&")(env),
+                          table.c.lon.between(min_lon, max_lon),
+                          table.c.lat.between(min_lat, max_lat))
     r = rtree(table.name)
+    # the R*Tree keeps 32-bit floats, rounded outwards: a point on the box's edge can
+    # have a box that pokes out of it. So the tree finds the boxes that meet the query
+    # box, and the row's own lon/lat decides (edges included)
     return stmt.join_from(table, r, r.c.rid == sa.literal_column(f"{table.name}.rowid")).where(
-        r.c.min_lon >= min_lon, r.c.max_lon <= max_lon, r.c.min_lat >= min_lat,
-        r.c.max_lat <= max_lat)
+        r.c.max_lon >= min_lon, r.c.min_lon <= max_lon, r.c.max_lat >= min_lat,
+        r.c.min_lat <= max_lat, table.c.lon.between(min_lon, max_lon),
+        table.c.lat.between(min_lat, max_lat))
 
 
 _EARTH_M = 6_371_008.8

@@ -3,7 +3,7 @@
 The tables come from the one specification (storage.schema: a ``geometry(Point, 4326)``
 column with a GiST index on observations and incidents, plpgsql triggers that keep the
 audit log and the evidentiary copies append-only); queries are SQLAlchemy Core with the
-spatial filters in the database (``ST_Intersects``, ``ST_DWithin``; storage.dialect);
+spatial filters in the database (``&&`` on the GiST index, ``ST_DWithin``; storage.dialect);
 bulk observation inserts use ``COPY``; ``pooled`` stores share one engine pool per
 process.
 

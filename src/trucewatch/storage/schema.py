@@ -10,7 +10,7 @@ What differs by dialect is decided here and nowhere else:
   ``rid`` = the row's ``rowid``), created beside its table. PostgreSQL gets a real
   ``geom geometry(Point, 4326)`` column on ``observations`` and ``incidents``, generated
   from ``lon``/``lat`` (it cannot drift from them) and indexed with GiST; box and
-  distance filters run in the database (``ST_Intersects``, ``ST_DWithin``).
+  distance filters run in the database (``&&``, ``ST_DWithin``).
 * **Append-only evidence.** Triggers refuse UPDATE/DELETE on ``audit_log`` and
   ``raw_inputs``: SQLite's ``RAISE(ABORT)`` triggers, a plpgsql function on PostgreSQL.
 * **Types.** ``REAL``/``INTEGER`` on SQLite (``INTEGER PRIMARY KEY`` is the rowid),

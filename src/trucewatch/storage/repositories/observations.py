@@ -226,7 +226,7 @@ class ObservationRepository(Repository):
         datetimes or ISO-8601 text with an offset, compared with the stored times as
         times in the database (any offset or fraction of a second; a naive time is an
         InvalidInputError). The spatial filter runs in the database (R*Tree on SQLite;
-        ST_Intersects / ST_DWithin on PostGIS); the sensor stream's derived events are
+        ``&&`` / ST_DWithin on PostGIS); the sensor stream's derived events are
         included, filtered by plain comparisons and the haversine distance."""
         u = self._in_union(("id", "source_kind", "time_start", "time_end", "lat", "lon",
                             "uncertainty_m"), box, start, end, kind, near)
