@@ -458,3 +458,25 @@ def test_a_point_on_the_box_edge_is_inside(opened: Opener) -> None:
     eps = 1e-9
     assert store.observations_in_bbox(lon + eps, lat, lon + 1, lat + 1) == []
     assert store.observations_in_bbox(lon - 1, lat - 1, lon, lat - eps) == []
+
+
+def test_a_page_by_instant_is_the_whole_order_sliced(opened: Opener) -> None:
+    """observations_page and observations_in(limit=) bound the rows they order by the
+    instant to those that can be among the first ``limit + offset`` (the text order's
+    first ones, plus the text slack): every page is the full instant order's slice,
+    across precisions, within a second and across days."""
+    store = opened()
+    times = [T10 + timedelta(milliseconds=ms) for ms in (0, 500, 999, 1000, 1500)]
+    times += [T10 + timedelta(days=d, milliseconds=ms) for d in (1, 2) for ms in (0, 250)]
+    for k, t in enumerate(times):
+        store.ingest(_instant_batch(f"o-{k}", t, f"raw {k}".encode()))
+    whole = [f"o-{k}" for k in sorted(range(len(times)), key=lambda k: (times[k], f"o-{k}"))]
+    assert store.observations_page(SourceKind.ANALYST, limit=100)[0]["id"].to_list() == whole
+    for limit in (1, 2, 3, 4):
+        for offset in range(len(times)):
+            df, total = store.observations_page(SourceKind.ANALYST, limit=limit,
+                                                offset=offset)
+            assert (df["id"].to_list(), total) == (whole[offset:offset + limit],
+                                                   len(times)), (limit, offset)
+        assert store.observations_in(kind=SourceKind.ANALYST, limit=limit)["id"].to_list() \
+            == whole[:limit]

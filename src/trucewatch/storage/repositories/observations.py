@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -187,12 +187,26 @@ class ObservationRepository(Repository):
     def _in_union(self, columns: tuple[str, ...], box: Box | None = None,
                   start: datetime | str | None = None, end: datetime | str | None = None,
                   kind: SourceKind | str | None = None,
-                  near: tuple[float, float, float] | None = None) -> sa.Subquery:
+                  near: tuple[float, float, float] | None = None,
+                  first: int | None = None) -> sa.Subquery:
         """``columns`` of the observations and of the sensor stream's derived events
         (the explosions it located across files, revision 0009) in a box and/or within
         ``near``, whose window overlaps [start, end), of one kind: one union. The stored
         observations go through the spatial index; derived_events, a small table without
-        one, through plain comparisons and the haversine distance."""
+        one, through plain comparisons and the haversine distance. ``first``: only rows
+        that can be among the first ``first`` by start time (:meth:`_first_bound`)."""
+        parts = self._in_parts(columns, box, start, end, kind, near)
+        if first is not None:
+            bound = self._first_bound(box, start, end, kind, near, first)
+            if bound is not None:
+                parts = [(t, q.where(time_before(self._dialect, t.c.time_start, bound)))
+                         for t, q in parts]
+        return sa.union_all(*(q for _, q in parts)).subquery()
+
+    def _in_parts(self, columns: tuple[str, ...], box: Box | None,
+                  start: datetime | str | None, end: datetime | str | None,
+                  kind: SourceKind | str | None, near: tuple[float, float, float] | None
+                  ) -> list[tuple[sa.Table, sa.Select[Any]]]:
         o, d = self._t("observations"), self._t("derived_events")
         stmt = sa.select(*(o.c[c] for c in columns))
         dstmt = sa.select(*(d.c[c] for c in columns))
@@ -214,7 +228,32 @@ class ObservationRepository(Repository):
                 q = q.where(t.c.source_kind == wanted)
             return q
 
-        return sa.union_all(when_and_kind(stmt, o), when_and_kind(dstmt, d)).subquery()
+        return [(o, when_and_kind(stmt, o)), (d, when_and_kind(dstmt, d))]
+
+    def _first_bound(self, box: Box | None, start: datetime | str | None,
+                     end: datetime | str | None, kind: SourceKind | str | None,
+                     near: tuple[float, float, float] | None, n: int) -> datetime | None:
+        """A time that the first ``n`` rows by instant all start before (None: no bound
+        needed, fewer than ``n`` rows match). Ordering every matching row by its instant
+        sorts them all (no index holds the instant); ordering by the text is the
+        ``(source_kind, time_start)`` index's order. The first ``n`` of a table by text
+        are ``n`` distinct rows, so the ``n``-th smallest instant is at most the latest
+        of theirs, and that lies within the text slack of the greatest of their texts
+        (its first 19 characters are within a day of any of their instants:
+        storage.dialect). Rows after the bound cannot be among the first ``n``."""
+        bounds: list[datetime] = []
+        count = 0
+        for t, q in self._in_parts(("time_start",), box, start, end, kind, near):
+            first = q.order_by(t.c.time_start).limit(n).subquery()
+            last, got = self._x(sa.select(sa.func.max(first.c.time_start), sa.func.count())
+                                .select_from(first)).one()
+            count += int(got)
+            if last is not None:
+                bounds.append(datetime.fromisoformat(str(last)[:19]).replace(tzinfo=UTC)
+                              + _TEXT_SLACK)
+        if count < n:
+            return None
+        return max(bounds)  # every candidate starts before it; there are n of them
 
     def observations_in(self, box: Box | None = None, start: datetime | str | None = None,
                         end: datetime | str | None = None, kind: SourceKind | None = None,
@@ -229,7 +268,7 @@ class ObservationRepository(Repository):
         ``&&`` / ST_DWithin on PostGIS); the sensor stream's derived events are
         included, filtered by plain comparisons and the haversine distance."""
         u = self._in_union(("id", "source_kind", "time_start", "time_end", "lat", "lon",
-                            "uncertainty_m"), box, start, end, kind, near)
+                            "uncertainty_m"), box, start, end, kind, near, first=limit)
         out = sa.select(u).order_by(as_time(self._dialect, u.c.time_start), u.c.id)
         if limit is not None:
             out = out.limit(limit)
@@ -247,10 +286,12 @@ class ObservationRepository(Repository):
         then id, with their attributes JSON; and the total, counted up to COUNT_CAP
         (what the API's ``/observations`` sends). Everything is filtered, ordered and
         paged in the database."""
-        u = self._in_union(("id", "source_id", "time_start", "time_end", "lat", "lon",
-                            "uncertainty_m", "attributes"), box, start, end, kind)
-        capped = sa.select(sa.literal(1)).select_from(u).limit(COUNT_CAP + 1).subquery()
+        count = self._in_union(("id",), box, start, end, kind)
+        capped = sa.select(sa.literal(1)).select_from(count).limit(COUNT_CAP + 1).subquery()
         total = int(self._x(sa.select(sa.func.count()).select_from(capped)).scalar_one())
+        u = self._in_union(("id", "source_id", "time_start", "time_end", "lat", "lon",
+                            "uncertainty_m", "attributes"), box, start, end, kind,
+                           first=limit + offset)
         rows = sa.select(u).order_by(as_time(self._dialect, u.c.time_start), u.c.id
                                      ).limit(limit).offset(offset)
         return self._frame(rows, {
@@ -260,6 +301,9 @@ class ObservationRepository(Repository):
 
 
 _US = timedelta(microseconds=1)
+# the first 19 characters of a stored time (to the second, any offset) lie within a day
+# of its instant (storage.dialect)
+_TEXT_SLACK = timedelta(days=1, seconds=1)
 
 
 def _instant(text: str) -> datetime:
