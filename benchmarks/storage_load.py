@@ -91,23 +91,7 @@ def run(where: str, sizes: list[int], batch_rows: int, queries: int,
                 print(f"  {where.rsplit('/', 1)[-1]}: {done:,} rows, {done / ingest_s:,.0f} "
                       f"obs/s wall, client {client_cpu:.0f} s + server {server_cpu:.0f} s "
                       f"CPU, load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
-        if "://" in where:
-            store.db.execute("ANALYZE observations")  # what autovacuum does in service
-        rng = random.Random(target)
-        lat_ms: list[float] = [float("nan")]
-        hits = 0
-        # an older release (run with its src on PYTHONPATH, to compare ingest) has no
-        # observations_in: its queries are not measured
-        for _ in range(queries if hasattr(store, "observations_in") else 0):
-            la, lo = rng.uniform(46.5, 49.8), rng.uniform(34.0, 39.3)
-            day = np.datetime64("2025-06-01") + rng.randrange(DAYS)
-            start, end = f"{day}T00:00:00Z", f"{day + 1}T00:00:00Z"
-            t = time.perf_counter()
-            got = store.observations_in(box=(lo, la, lo + 0.2, la + 0.2), start=start,
-                                        end=end, limit=100)
-            lat_ms.append(1000 * (time.perf_counter() - t))
-            hits += got.height
-        lat_ms = sorted(lat_ms[1:]) or lat_ms
+        lat_ms, hits = query_times(store, where, target, queries)
         yield {"observations": float(done), "ingest_obs_per_s": done / ingest_s,
                "client_cpu_s": client_cpu, "server_cpu_s": server_cpu,
                "obs_per_cpu_s": done / (client_cpu + server_cpu),
@@ -115,6 +99,40 @@ def run(where: str, sizes: list[int], batch_rows: int, queries: int,
                "p99_ms": lat_ms[max(int(len(lat_ms) * 0.99) - 1, 0)],
                "mean_hits": hits / max(queries, 1), "load": os.getloadavg()[0]}
     store.close()
+
+
+def query_times(store: object, where: str, seed: int, queries: int
+                ) -> tuple[list[float], int]:
+    """Latencies (ms, sorted) of ``queries`` random bbox + one-day queries, and the rows
+    they returned."""
+    if "://" in where:
+        store.db.execute("ANALYZE observations")  # type: ignore[attr-defined]
+    rng = random.Random(seed)
+    lat_ms: list[float] = [float("nan")]
+    hits = 0
+    # an older release (run with its src on PYTHONPATH, to compare ingest) has no
+    # observations_in: its queries are not measured
+    for _ in range(queries if hasattr(store, "observations_in") else 0):
+        la, lo = rng.uniform(46.5, 49.8), rng.uniform(34.0, 39.3)
+        day = np.datetime64("2025-06-01") + rng.randrange(DAYS)
+        start, end = f"{day}T00:00:00Z", f"{day + 1}T00:00:00Z"
+        t = time.perf_counter()
+        got = store.observations_in(box=(lo, la, lo + 0.2, la + 0.2),  # type: ignore[attr-defined]
+                                    start=start, end=end, limit=100)
+        lat_ms.append(1000 * (time.perf_counter() - t))
+        hits += got.height
+    return sorted(lat_ms[1:]) or lat_ms, hits
+
+
+def query_store(where: str, queries: int) -> None:
+    """The queries alone, on a store a run left (one cut short before its last size)."""
+    store = open_store(where)
+    n = store.counts()["observations"]
+    lat_ms, hits = query_times(store, where, n, queries)
+    store.close()
+    print(f"{where}: {n:,} observations, bbox+time p50 {statistics.median(lat_ms):.1f} ms, "
+          f"p99 {lat_ms[max(int(len(lat_ms) * 0.99) - 1, 0)]:.1f} ms, "
+          f"{hits / max(queries, 1):.1f} rows per answer, load {os.getloadavg()[0]:.1f}")
 
 
 def row(backend: str, batch: int, r: dict[str, float]) -> str:
@@ -137,7 +155,12 @@ def main() -> None:
                     help="a progress line on stderr every this many rows")
     ap.add_argument("--dir", default=None,
                     help="where the stores go (default: a temporary folder)")
+    ap.add_argument("--query-store", default=None,
+                    help="only run the queries on this existing store (path or URL)")
     args = ap.parse_args()
+    if args.query_store:
+        query_store(args.query_store, args.queries)
+        return
     # each row is printed when its size is reached, so a run cut short keeps what it got
     print("| backend | observations | batch rows | ingest obs/s (wall) | client CPU s | "
           "server CPU s | obs/CPU-s | bbox+time p50 ms | p99 ms | rows per answer | "
