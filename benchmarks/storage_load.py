@@ -91,6 +91,7 @@ def run(where: str, sizes: list[int], batch_rows: int, queries: int,
                 print(f"  {where.rsplit('/', 1)[-1]}: {done:,} rows, {done / ingest_s:,.0f} "
                       f"obs/s wall, client {client_cpu:.0f} s + server {server_cpu:.0f} s "
                       f"CPU, load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
+        analyze(store, where)
         lat_ms, hits = query_times(store, where, target, queries)
         yield {"observations": float(done), "ingest_obs_per_s": done / ingest_s,
                "client_cpu_s": client_cpu, "server_cpu_s": server_cpu,
@@ -101,12 +102,17 @@ def run(where: str, sizes: list[int], batch_rows: int, queries: int,
     store.close()
 
 
-def query_times(store: object, where: str, seed: int, queries: int
-                ) -> tuple[list[float], int]:
-    """Latencies (ms, sorted) of ``queries`` random bbox + one-day queries, and the rows
-    they returned."""
+def analyze(store: object, where: str) -> None:
     if "://" in where:
         store.db.execute("ANALYZE observations")  # type: ignore[attr-defined]
+
+
+def query_times(store: object, where: str, seed: int, queries: int,
+                cpu_ms: list[float] | None = None) -> tuple[list[float], int]:
+    """Latencies (ms, sorted) of ``queries`` random bbox + one-day queries, and the rows
+    they returned; ``cpu_ms`` gets this process's CPU ms per query (on SQLite the
+    query's whole cost: on a loaded machine, what the wall time would be on a free
+    core, cache misses aside)."""
     rng = random.Random(seed)
     lat_ms: list[float] = [float("nan")]
     hits = 0
@@ -116,10 +122,12 @@ def query_times(store: object, where: str, seed: int, queries: int
         la, lo = rng.uniform(46.5, 49.8), rng.uniform(34.0, 39.3)
         day = np.datetime64("2025-06-01") + rng.randrange(DAYS)
         start, end = f"{day}T00:00:00Z", f"{day + 1}T00:00:00Z"
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         got = store.observations_in(box=(lo, la, lo + 0.2, la + 0.2),  # type: ignore[attr-defined]
                                     start=start, end=end, limit=100)
         lat_ms.append(1000 * (time.perf_counter() - t))
+        if cpu_ms is not None:
+            cpu_ms.append(1000 * (time.process_time() - c))
         hits += got.height
     return sorted(lat_ms[1:]) or lat_ms, hits
 
@@ -128,10 +136,21 @@ def query_store(where: str, queries: int) -> None:
     """The queries alone, on a store a run left (one cut short before its last size)."""
     store = open_store(where)
     n = store.counts()["observations"]
-    lat_ms, hits = query_times(store, where, n, queries)
+    cpu: list[float] = []
+    analyze(store, where)
+    server = backend_cpu(store)
+    lat_ms, hits = query_times(store, where, n, queries, cpu)
+    server = backend_cpu(store) - server
     store.close()
+    cpu.sort()
+
+    def p99(v: list[float]) -> float:
+        return v[max(int(len(v) * 0.99) - 1, 0)]
+
     print(f"{where}: {n:,} observations, bbox+time p50 {statistics.median(lat_ms):.1f} ms, "
-          f"p99 {lat_ms[max(int(len(lat_ms) * 0.99) - 1, 0)]:.1f} ms, "
+          f"p99 {p99(lat_ms):.1f} ms; this process's CPU per query p50 "
+          f"{statistics.median(cpu):.1f} ms, p99 {p99(cpu):.1f} ms; the PostgreSQL "
+          f"backend's CPU {1000 * server / max(queries, 1):.1f} ms per query (mean); "
           f"{hits / max(queries, 1):.1f} rows per answer, load {os.getloadavg()[0]:.1f}")
 
 
