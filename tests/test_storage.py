@@ -244,6 +244,38 @@ def test_a_large_batch_is_bound_and_found_in_any_order(opened: Opener) -> None:
     assert len(s.observations_in_bbox(*box)) == int(inside.sum()) > 100
 
 
+def test_a_large_sqlite_batch_gets_a_larger_cache_and_gives_it_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a batch of at least dialect.BULK_ROWS rows is written, SQLite's page cache is
+    dialect.BULK_CACHE_KIB; after it, and after a batch that failed, it is what it was
+    (and a small batch leaves it alone)."""
+    from trucewatch.storage import dialect
+
+    monkeypatch.setattr(dialect, "BULK_ROWS", 3)
+    store = SqliteStore(str(tmp_path / "s.db"))
+    raw = store.db
+    normal = raw.execute("PRAGMA cache_size").fetchone()[0]
+    seen: list[int] = []
+
+    def batch(name: str, rows: int) -> Batch:
+        return parse_firms(HEADER + b"".join(f"48.{k:05d},37.1,2026-05-01,MODIS\n".encode()
+                                             for k in range(rows)), name)
+
+    def watch(_: int) -> None:
+        seen.append(raw.execute("PRAGMA cache_size").fetchone()[0])
+
+    store.ingest(batch("big.csv", 5), on_progress=watch)
+    store.ingest(batch("small.csv", 2), on_progress=watch)
+    assert seen == [-dialect.BULK_CACHE_KIB, normal] and normal != seen[0]
+    assert raw.execute("PRAGMA cache_size").fetchone()[0] == normal
+    store._fail_after_rows = 1
+    with pytest.raises(StorageError, match="simulated crash"):
+        store.ingest(batch("crash.csv", 6))
+    assert raw.execute("PRAGMA cache_size").fetchone()[0] == normal
+    assert store.verify() == []
+    store.close()
+
+
 def test_postgis_copy_meets_a_writer_that_took_a_key_meanwhile(pg_url: str) -> None:
     """PostGIS COPYs a batch straight into observations when none of its ids is stored.
     Another writer that inserts one of those ids meanwhile (after the check, before the

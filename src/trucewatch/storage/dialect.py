@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -201,6 +202,32 @@ def unindex_points(dialect: str, conn: sa.Connection, table: sa.Table, where: An
     r = rtree(table.name)
     rowids: Any = sa.select(sa.literal_column("rowid")).select_from(table).where(where)
     conn.execute(r.delete().where(r.c.rid.in_(rowids)))
+
+
+# SQLite page cache, KiB, while a large batch is written (storage.database keeps 64 MiB
+# otherwise). A batch's rows go into four B-trees keyed at random (the id, the date, the
+# kind and time) and the R*Tree: in a store of millions of rows they touch more distinct
+# pages than 64 MiB holds, and SQLite then spills dirty pages to the WAL mid-transaction
+# and rereads pages it just evicted. The cache only fills as pages are touched, and is
+# cut back (its pages freed) when the batch is done.
+BULK_CACHE_KIB = 1 << 20
+BULK_ROWS = 10_000  # batches of at least this many rows get the larger cache
+
+
+@contextlib.contextmanager
+def bulk_cache(dialect: str, conn: sa.Connection, rows: int) -> Iterator[None]:
+    """Around one large batch's writes: SQLite's page cache raised to
+    :data:`BULK_CACHE_KIB`, then put back (PostgreSQL: nothing; its shared buffers are the
+    server's)."""
+    if dialect == "postgresql" or rows < BULK_ROWS:
+        yield
+        return
+    before = int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size={before}")
 
 
 def bulk_insert_ignore(dialect: str, conn: sa.Connection, table: sa.Table,

@@ -29,6 +29,7 @@ from trucewatch.storage import binding
 from trucewatch.storage.base import IngestReport
 from trucewatch.storage.database import now
 from trucewatch.storage.dialect import (
+    bulk_cache,
     bulk_insert_ignore,
     index_points,
     insert_ignore,
@@ -98,7 +99,7 @@ class EvidenceRepository(Repository):
         # the checks run inside the writing transaction, so that two processes receiving
         # the same input at once see each other (SQLite: BEGIN IMMEDIATE serialises them)
         b, q = self._t("batches"), self._t("quarantine")
-        with self._transaction():
+        with bulk_cache(self._dialect, self._db.conn, frame.height), self._transaction():
             seen = self._x(sa.select(b.c.id, b.c.rows, b.c.new, b.c.duplicates,
                                      b.c.quarantined).where(b.c.raw_sha256 == batch.sha256)
                            ).first()
