@@ -656,11 +656,13 @@ def _bisect(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ws: float, we: f
     leaf_pp: list[I64] = []
     n_leaves = 0
     level = 0
-    # small levels stay in numpy: loading the compiled kernels costs seconds once per
-    # process, more than a small input's whole run (both give the same arrays)
+    # small levels stay in numpy until the kernels are loaded: loading them costs about
+    # half a CPU second once per process, more than a small input's whole run; once
+    # loaded, every level uses them (both give the same arrays)
     forced = cfg.kernel == "compiled"
     while len(corner):
-        compiled = ctx.kernel_table is not None and (forced or len(pv) >= KERNEL_MIN_PAIRS)
+        compiled = ctx.kernel_table is not None and (
+            forced or len(pv) >= KERNEL_MIN_PAIRS or kernels.warm())
         if ctx.kernel_table is not None and compiled:
             tab, n_head, slow = ctx.kernel_table
             pv, pp, counts = kernels.level_filter(
