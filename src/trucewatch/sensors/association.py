@@ -752,13 +752,17 @@ def _volume_silent(ctx: _Context, corner: F, size: F, pv: I64, station: I64,
 def _one_per_station(pk: Picks, seg: I64, pick: I64, miss: F) -> tuple[I64, I64]:
     """Keep, per (segment, station, phase), the detection with the smallest ``miss``;
     the result is ordered by segment then station."""
-    st, ph = pk.station[pick], pk.phase[pick]
-    order = np.lexsort((miss, ph, st, seg))
-    s_, p_ = seg[order], pick[order]
+    if len(pick) == 0:
+        return seg[:0], pick[:0]
+    # one int64 key in the order of (segment, station, phase): a two-key lexsort, the
+    # same stable order as the four keys, in about half the time
+    st, ph = pk.station[pick].astype(np.int64), pk.phase[pick].astype(np.int64)
+    key = (seg.astype(np.int64) * (int(st.max()) + 1) + st) * 3 + ph
+    order = np.lexsort((miss, key))
+    k_ = key[order]
     first = np.ones(len(order), dtype=bool)
-    first[1:] = ((s_[1:] != s_[:-1]) | (st[order][1:] != st[order][:-1])
-                 | (ph[order][1:] != ph[order][:-1]))
-    return s_[first], p_[first]
+    first[1:] = k_[1:] != k_[:-1]
+    return seg[order][first], pick[order][first]
 
 
 def _dedupe(n_pk: int, n: int, seg: I64, pick: I64) -> NDArray[np.bool_]:
