@@ -19,7 +19,7 @@ Scoring is the same 60 %-shared-detections rule as benchmarks/sensor_association
     .venv/bin/python benchmarks/association_families.py \
         [--families grid-uniform,random-bursty,roads-correlated,arrays-uniform] \
         [--intensities quiet:24,busy:4,dense:1] [--seeds 1,2] \
-        [--methods cascade,joint,pyocto] [--pyocto-tolerance 0.3]
+        [--methods cascade,joint,pyocto,gamma] [--pyocto-tolerance 0.3]
 
     .venv/bin/python benchmarks/association_families.py --bad-input \
         [--families grid-uniform] [--intensities busy:1.5] [--seeds 1]
@@ -67,6 +67,7 @@ from trucewatch.sensors.propagation import PHASES, P
 
 ROOT = Path(__file__).resolve().parent
 VARIANTS = {"cascade": None, "joint": "default"}
+PEERS = ("pyocto", "gamma")  # run by benchmarks/peers/NAME_runner.py in .venv-assoc
 
 
 def associator(variant: str, cfg: dict[str, object]) -> ExplosionAssociator:
@@ -88,22 +89,22 @@ def run_child(variant: str, src: Path, out: Path) -> None:
     net = Network.from_table(stations)
     picks = Picks.from_table(detections, net)
     a = associator(variant, cfg)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     res = a.associate(net, picks)
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
     res.assignments.drop_nulls("event_id").select("detection_id", "event_id").write_csv(
         out / "assignments.csv")
     res.events.filter(pl.col("status") == "located").select(
         "event_id", "x_km", "y_km").write_csv(out / "events.csv")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    (out / "stats.json").write_text(json.dumps({"wall_s": wall, "peak_mb": peak,
+    (out / "stats.json").write_text(json.dumps({"wall_s": wall, "cpu_s": cpu, "peak_mb": peak,
                                                 "events": res.events.height}))
 
 
 def run(method: str, src: Path, out: Path, timeout: float) -> dict[str, object]:
     out.mkdir(parents=True, exist_ok=True)
-    if method == "pyocto":
-        cmd = [str(PEER_PY), str(ROOT / "peers" / "pyocto_runner.py"), str(src), str(out)]
+    if method in PEERS:
+        cmd = [str(PEER_PY), str(ROOT / "peers" / f"{method}_runner.py"), str(src), str(out)]
     else:
         cmd = [sys.executable, __file__, "--child", method, str(src), str(out)]
     try:
@@ -175,9 +176,10 @@ def main() -> None:
         bad_input(args)
         return
     methods = args.methods.split(",")
-    if "pyocto" in methods and not PEER_PY.exists():
-        print(f"pyocto skipped: {PEER_PY} not found (see benchmarks/sensor_association.py)")
-        methods.remove("pyocto")
+    for peer in PEERS:
+        if peer in methods and not PEER_PY.exists():
+            print(f"{peer} skipped: {PEER_PY} not found (see benchmarks/sensor_association.py)")
+            methods.remove(peer)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}")
     rows: list[dict[str, object]] = []
@@ -276,14 +278,17 @@ def bad_input(args: argparse.Namespace) -> None:
 
 
 def table(rows: list[dict[str, object]]) -> None:
-    """One line per scenario and seed: every method side by side."""
+    """One line per scenario and seed: every method side by side (wall and CPU seconds
+    of the association call: the machine may be shared)."""
     methods = list(dict.fromkeys(str(r["method"]) for r in rows))
-    tw = [m for m in methods if m != "pyocto"]
+    tw = [m for m in methods if m not in PEERS]
+    peers = [m for m in PEERS if m in methods]
     head = ["family", "intensity", "seed", "detections", "oracle F1"]
     for m in tw:
-        head += [f"{m} F1", f"{m} F1/oracle", f"{m} s", f"{m} MB", f"{m} err m"]
-    if "pyocto" in methods:
-        head += ["PyOcto F1", "PyOcto s"]
+        head += [f"{m} F1", f"{m} F1/oracle", f"{m} s", f"{m} CPU s", f"{m} MB",
+                 f"{m} err m"]
+    for m in peers:
+        head += [f"{m} F1", f"{m} s", f"{m} CPU s", f"{m} MB"]
     head += ["CRLB m"]
     print("\n| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
@@ -298,18 +303,18 @@ def table(rows: list[dict[str, object]]) -> None:
         for m in tw:
             got = by.get(m)
             if got is None or got["status"] != "ok":
-                cells += [str(got["status"]) if got else "", "", "", "", ""]
+                cells += [str(got["status"]) if got else "", "", "", "", "", ""]
                 continue
             cells += [f"{got['f1']:.3f}", f"{got['ratio']:.3f}", f"{got['wall_s']:.2f}",
-                      f"{got['peak_mb']:.0f}", f"{got['err_med_m']:.0f}"]
+                      f"{got['cpu_s']:.2f}", f"{got['peak_mb']:.0f}", f"{got['err_med_m']:.0f}"]
             crlb = f"{got['crlb_med_m']:.0f}"
-        if "pyocto" in methods:
-            po = by.get("pyocto")
-            cells += ([f"{po['f1']:.3f}", f"{po['wall_s']:.2f}"] if po and po["status"] == "ok"
-                      else [str(po["status"]) if po else "", ""])
+        for m in peers:
+            po = by.get(m)
+            cells += ([f"{po['f1']:.3f}", f"{po['wall_s']:.2f}", f"{po['cpu_s']:.2f}",
+                       f"{po['peak_mb']:.0f}"] if po and po["status"] == "ok"
+                      else [str(po["status"]) if po else "", "", "", ""])
         cells.append(crlb)
         print("| " + " | ".join(cells) + " |")
-
 
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--child":

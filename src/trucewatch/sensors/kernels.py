@@ -77,6 +77,12 @@ def fits_table(prop: Propagation) -> bool:
     return True
 
 
+def warm() -> bool:
+    """Whether the bisection kernel is already loaded in this process: from then on it
+    costs nothing more to use, so every level runs compiled (the results are the same)."""
+    return numba is not None and bool(level_filter.signatures)
+
+
 def _jit(fn: Any) -> Any:
     if numba is None:  # pragma: no cover
         return fn
@@ -96,8 +102,8 @@ def _seismic_time(tab: F, n_head: I64, ph: int, dist: float) -> float:
 
 
 @_jit
-def _acoustic_time(tab: F, dx: float, dy: float, dz: float) -> float:
-    horiz = math.hypot(dx, dy)
+def _acoustic_time(tab: F, dx: float, dy: float, horiz: float, dz: float) -> float:
+    """``AcousticModel.travel_time``; ``horiz`` = hypot(dx, dy), computed once by the caller."""
     dist = math.sqrt(horiz * horiz + dz * dz)
     along = (tab[0, 1] * dx + tab[0, 2] * dy) / (1000.0 * horiz) if horiz > 0 else 0.0
     return float(dist / (tab[0, 0] + along))
@@ -110,7 +116,11 @@ def level_filter(cx: F, cy: F, ct: F, wx: float, wy: float, wt: float, pv: I64, 
                  rel: float, tol: float, n_vol: int) -> tuple[I64, I64, I64]:
     """One bisection level: the (volume, detection) pairs ``pv``, ``pp`` (volume
     corners ``cx``, ``cy``, ``ct``; one box size) that are consistent (see
-    ``association._consistent``), and the distinct stations per volume."""
+    ``association._consistent``), and the distinct stations per volume.
+
+    The travel-time bounds depend only on the volume, the station and the phase, and
+    the pairs come sorted by volume, then station and phase: the bounds are computed
+    once per run of equal (volume, station, phase) and reused (the same numbers)."""
     n = len(pv)
     out_v = np.empty(n, dtype=np.int64)
     out_p = np.empty(n, dtype=np.int64)
@@ -120,54 +130,67 @@ def level_filter(cx: F, cy: F, ct: F, wx: float, wy: float, wt: float, pv: I64, 
     m = 0
     last_v = -1
     last_s = -1
+    key_v = -1
+    key_s = -1
+    key_ph = -1
+    lo = 0.0
+    hi = 0.0
+    ok = True
     for i in range(n):
         v = pv[i]
         j = pp[i]
-        x0 = cx[v]
-        y0 = cy[v]
-        t0 = ct[v]
         ph = phase[j]
-        px = sx[j]
-        py = sy[j]
-        pz = sz[j]
-        if small:
-            dx = px - (x0 + 0.5 * wx)
-            dy = py - (y0 + 0.5 * wy)
-            if ph == 0:
-                tc = _acoustic_time(tab, dx, dy, pz)
+        s = station[j]
+        if v != key_v or s != key_s or ph != key_ph:
+            key_v = v
+            key_s = s
+            key_ph = ph
+            x0 = cx[v]
+            y0 = cy[v]
+            px = sx[j]
+            py = sy[j]
+            pz = sz[j]
+            if small:
+                dx = px - (x0 + 0.5 * wx)
+                dy = py - (y0 + 0.5 * wy)
+                horiz = math.hypot(dx, dy)
+                if ph == 0:
+                    tc = _acoustic_time(tab, dx, dy, horiz, pz)
+                else:
+                    tc = _seismic_time(tab, n_head, ph, math.sqrt(dx * dx + dy * dy + pz * pz))
+                spread = half * slow[ph]
+                lo = tc - spread
+                if lo < 0.0:  # np.maximum(., 0.0); NaN stays NaN
+                    lo = 0.0
+                hi = tc + spread
+                ok = (horiz - half <= max_d) if has_max_d else True
             else:
-                tc = _seismic_time(tab, n_head, ph, math.sqrt(dx * dx + dy * dy + pz * pz))
-            spread = half * slow[ph]
-            lo = tc - spread
-            if lo < 0.0:  # np.maximum(., 0.0); NaN stays NaN
-                lo = 0.0
-            hi = tc + spread
-            ok = (math.hypot(dx, dy) - half <= max_d) if has_max_d else True
-        else:
-            hx = max(max(x0 - px, px - x0 - wx), 0.0)
-            hy = max(max(y0 - py, py - y0 - wy), 0.0)
-            dmin_h = math.hypot(hx, hy)
-            dmax_h = math.hypot(max(abs(px - x0), abs(px - x0 - wx)),
-                                max(abs(py - y0), abs(py - y0 - wy)))
-            ok = True
-            if has_max_d:
-                ok = dmin_h <= max_d
-                dmax_h = min(dmax_h, max_d)
-            z2 = pz * pz
-            dmin = math.sqrt(dmin_h * dmin_h + z2)
-            dmax = math.sqrt(dmax_h * dmax_h + z2)
-            if ph == 0:
-                w = tab[0, 3]
-                lo = dmin / (tab[0, 0] + w)
-                hi = dmax / (tab[0, 0] - w)
-            else:
-                lo = _seismic_time(tab, n_head, ph, dmin)
-                hi = _seismic_time(tab, n_head, ph, dmax)
+                hx = max(max(x0 - px, px - x0 - wx), 0.0)
+                hy = max(max(y0 - py, py - y0 - wy), 0.0)
+                dmin_h = math.hypot(hx, hy)
+                dmax_h = math.hypot(max(abs(px - x0), abs(px - x0 - wx)),
+                                    max(abs(py - y0), abs(py - y0 - wy)))
+                ok = True
+                if has_max_d:
+                    ok = dmin_h <= max_d
+                    dmax_h = min(dmax_h, max_d)
+                z2 = pz * pz
+                dmin = math.sqrt(dmin_h * dmin_h + z2)
+                dmax = math.sqrt(dmax_h * dmax_h + z2)
+                if ph == 0:
+                    w = tab[0, 3]
+                    lo = dmin / (tab[0, 0] + w)
+                    hi = dmax / (tab[0, 0] - w)
+                else:
+                    lo = _seismic_time(tab, n_head, ph, dmin)
+                    hi = _seismic_time(tab, n_head, ph, dmax)
+        if not ok:
+            continue
         tj = t[j]
-        if ok and (tj - hi * (1 + rel) - tol <= t0 + wt) and (tj - lo * (1 - rel) + tol >= t0):
+        t0 = ct[v]
+        if (tj - hi * (1 + rel) - tol <= t0 + wt) and (tj - lo * (1 - rel) + tol >= t0):
             out_v[m] = v
             out_p[m] = j
-            s = station[j]
             if v != last_v or s != last_s:
                 counts[v] += 1
             last_v = v
