@@ -40,7 +40,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from association_families import associator
+from association_families import JOINT_VARIANTS, associator
 from lab.families import family, generate, oracle_assignments
 from lab.scoring import score
 from trucewatch.sensors.association import Network, Picks
@@ -105,7 +105,7 @@ def main() -> None:
     ap.add_argument("--families", default="arrays-uniform,roads-correlated")
     ap.add_argument("--intensities", default="dense:0.3,busy:2")
     ap.add_argument("--seeds", default="1")
-    ap.add_argument("--method", default="joint", choices=["joint", "cascade"])
+    ap.add_argument("--method", default="joint", choices=["cascade", *JOINT_VARIANTS])
     args = ap.parse_args()
     for fam in args.families.split(","):
         for spec in args.intensities.split(","):

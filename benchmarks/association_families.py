@@ -67,6 +67,10 @@ from trucewatch.sensors.propagation import PHASES, P
 
 ROOT = Path(__file__).resolve().parent
 VARIANTS = {"cascade": None, "joint": "default"}
+# variants of the joint stage (JointRefiner's arguments), by method name
+JOINT_VARIANTS: dict[str, dict[str, object]] = {"joint": {},
+                                                "joint-odds": {"rebirth_by_odds": True},
+                                                "joint-far": {"em_distance_cap": False}}
 
 
 def associator(variant: str, cfg: dict[str, object]) -> ExplosionAssociator:
@@ -77,7 +81,8 @@ def associator(variant: str, cfg: dict[str, object]) -> ExplosionAssociator:
                                      float(wind[0]), float(wind[1])))
     if variant == "cascade":
         return ExplosionAssociator(propagation=prop, joint=None)
-    return ExplosionAssociator(propagation=prop, joint=JointRefiner())
+    return ExplosionAssociator(propagation=prop,
+                               joint=JointRefiner(**JOINT_VARIANTS[variant]))  # type: ignore[arg-type]
 
 
 def run_child(variant: str, src: Path, out: Path) -> None:
