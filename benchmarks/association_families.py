@@ -69,7 +69,6 @@ ROOT = Path(__file__).resolve().parent
 VARIANTS = {"cascade": None, "joint": "default"}
 # variants of the joint stage (JointRefiner's arguments), by method name
 JOINT_VARIANTS: dict[str, dict[str, object]] = {"joint": {},
-                                                "joint-odds": {"rebirth_by_odds": True},
                                                 "joint-far": {"em_distance_cap": False}}
 
 

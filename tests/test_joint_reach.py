@@ -146,3 +146,26 @@ def test_far_detections_are_weighed_by_the_curve_not_cut_at_max_distance() -> No
     assert free.assignments["event_id"].null_count() == 0
     # the location is as good or better with every station
     assert math.hypot(free.events["x_km"][0] + 10.0, free.events["y_km"][0] - 8.0) < 0.05
+
+
+def test_far_detections_without_the_cap_stream_like_batch() -> None:
+    """Three far explosions in three windows (the model learns between them): chunks of
+    five detections give the batch result."""
+    a, net, one, _ = _far_event()
+    a = replace(a, joint=JointRefiner(em_distance_cap=False))
+    n = len(one)
+    shifts = np.repeat([0.0, 700.0, 1400.0], n)
+    picks = Picks(np.array([f"D{i:03d}" for i in range(3 * n)], dtype=object),
+                  np.tile(one.station, 3), np.tile(one.phase, 3),
+                  np.tile(one.t, 3) + shifts, 0)
+    order = np.argsort(picks.t, kind="stable")
+    picks = picks.take(order)
+    batch = a.associate(net, picks)
+    assert batch.events.height == 3
+    chunks = (picks.take(np.arange(k, min(len(picks), k + 5))) for k in range(0, len(picks), 5))
+    parts = list(a.stream(net, chunks))
+    ev = pl.concat([p.events for p in parts])
+    asg = pl.concat([p.assignments for p in parts])
+    assert ev.drop("event_id").equals(batch.events.drop("event_id"))
+    assert asg.sort("detection_id")["event_id"].is_null().equals(
+        batch.assignments.sort("detection_id")["event_id"].is_null())

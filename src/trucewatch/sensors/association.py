@@ -1161,16 +1161,14 @@ def _joint(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F],
         if not jc.rebirth or np.unique(pk.station[free]).size < cfg.min_stations:
             continue
         found = ctx.search._passes(ctx, pk, free, ws, we, up)
-        if found:
-            new = {k: np.concatenate([f[0][k] for f in found]) for k in found[0][0]}
-            n_old = len(ev["x"])
-            a_ev = np.concatenate([a_ev, *[f[1] + n_old + sum(len(g[0]["x"])
-                                                              for g in found[:k])
-                                           for k, f in enumerate(found)]])
-            a_pick = np.concatenate([a_pick, *[f[2] for f in found]])
-            ev = {k: np.concatenate([ev[k], new[k]]) for k in ev}
-        if jc.rebirth_by_odds:
-            ev, a_ev, a_pick = _rebirth_by_odds(cfg, ctx, pk, ev, a_ev, a_pick, ws, we, up)
+        if not found:
+            continue
+        new = {k: np.concatenate([f[0][k] for f in found]) for k in found[0][0]}
+        n_old = len(ev["x"])
+        a_ev = np.concatenate([a_ev, *[f[1] + n_old + sum(len(g[0]["x"]) for g in found[:k])
+                                       for k, f in enumerate(found)]])
+        a_pick = np.concatenate([a_pick, *[f[2] for f in found]])
+        ev = {k: np.concatenate([ev[k], new[k]]) for k in ev}
     if jc.repartition_rounds > 0 and len(ev["x"]) > 1:
         ev, a_ev, a_pick, resid, odds = _repartition(cfg, ctx, pk, ev, a_ev, a_pick, resid,
                                                      odds, ws, we, up)
@@ -1180,68 +1178,6 @@ def _joint(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F],
     # the model learns as before (the curve's rows within the associator's distance)
     _learn(learn_cfg, ctx, pk, ev, a_ev, a_pick, resid, odds, ws, we, up)
     return ev, a_ev, a_pick, resid
-
-
-def _rebirth_by_odds(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F],
-                     a_ev: I64, a_pick: I64, ws: float, we: float, up: NDArray[np.bool_]
-                     ) -> tuple[dict[str, F], I64, I64]:
-    """Candidates among the detections still free (the bisection at ``min_stations``
-    with its silence bound, then the leaves' candidates), ranked by their log
-    posterior odds under the network model, and added best first when the odds exceed
-    ``min_log_odds`` and they share no detection with an event or a better candidate.
-    The cascade's resolution is skipped on purpose: there a weak event loses to any
-    stronger candidate that shares one of its detections, and one silent station is a
-    veto; here the likelihood (expected misses, false rates, timing) decides, and the
-    EM that follows re-assigns and drops as for every other event."""
-    jc = cfg.joint
-    model = ctx.model
-    assert jc is not None and model is not None
-    free = np.ones(len(pk), dtype=bool)
-    free[a_pick] = False
-    if np.unique(pk.station[free]).size < cfg.min_stations:
-        return ev, a_ev, a_pick
-    idx = np.flatnonzero(free)
-    sub = pk.take(idx)
-    # origins up to the reach after the window are searched too: the next window's
-    # events hold free detections here, and must compete for them (else subsets of
-    # them, mislocated into this window, would be added)
-    leaf_box, pair_leaf, pair_pick = _bisect(ctx.search, ctx, sub, ws, we + ctx.tmax,
-                                             cfg.min_stations, up)
-    cand = _candidates(ctx.search, ctx, sub, leaf_box, pair_leaf, pair_pick)
-    if cand is None:
-        return ev, a_ev, a_pick
-    seg, pick, x0, y0 = cand
-    lam = _false_rates(ctx, pk, a_pick, we, up)
-    rate = model.rate_per_s(len(ev["x"]), cfg.window_s)
-    # scored on the window's detections (full indices), so that a station whose
-    # detection near the predicted arrival went to another event is not "silent"
-    new, seg, pick, _, odds, valid = _proposals(cfg, ctx, pk, seg, idx[pick], len(x0), x0,
-                                                y0, lam, up, rate)
-    # candidates of the next window (origin after ``we``) compete too, so that their
-    # detections are not cut into mislocated pieces here; only this window's are added
-    valid &= odds > jc.min_log_odds
-    ours = new["t0"] < we
-    taken = ~free
-    chosen: list[int] = []
-    o = np.argsort(seg, kind="stable")
-    bounds = np.searchsorted(seg[o], np.arange(len(x0) + 1))
-    for k in np.argsort(-np.where(valid, odds, -np.inf), kind="stable"):
-        if not valid[k]:
-            break
-        mine = pick[o[bounds[k]:bounds[k + 1]]]
-        if taken[mine].any():
-            continue
-        taken[mine] = True
-        if ours[k]:
-            chosen.append(int(k))
-    if not chosen:
-        return ev, a_ev, a_pick
-    keep = np.zeros(len(x0), dtype=bool)
-    keep[chosen] = True
-    remap = np.cumsum(keep) - 1 + len(ev["x"])
-    sel = keep[seg]
-    ev = {k: np.concatenate([ev[k], new[k][keep]]) for k in ev}
-    return ev, np.concatenate([a_ev, remap[seg[sel]]]), np.concatenate([a_pick, pick[sel]])
 
 
 def _settled(before: tuple[int, I64, I64, F, F], ev: dict[str, F], a_ev: I64,

@@ -50,15 +50,6 @@ class JointRefiner:
 
     iterations: int = 3  # EM rounds (re-assign, relocate, drop poor events) per stage
     rebirth: bool = True  # search the detections left free by dropped events again
-    # after the rebirth's cascade passes, the candidates that the bisection still finds
-    # among the free detections (min_stations, its silence bound) are ranked by their
-    # log posterior odds and kept, best first and without sharing a detection, when
-    # the odds exceed min_log_odds: the likelihood decides, not the cascade's hard
-    # rules (a weak event in a barrage loses every detection it shares with a stronger
-    # candidate in the cascade's resolution, and a silent station of a weak event is a
-    # veto there; most missed explosions of the families' dense rows were left free
-    # so, with odds above min_log_odds at their true place: BENCHMARKS.md, stop 24)
-    rebirth_by_odds: bool = False
     # the EM's (event, detection) pairs within the associator's max_distance_km (or the
     # learned reach, when larger); False: at any range, the learned detection curve
     # alone weighs a far detection (ln p in its likelihood ratio). In the first
