@@ -14,7 +14,7 @@ false detections, or fragments of true events. Each class is printed with the ev
 stations, detections and charge, and the gap to the nearest other explosion.
 
     .venv/bin/python benchmarks/association_diagnose.py roads-correlated busy 2 --seed 1 \
-        [--method joint|cascade] [--move-rounds N]
+        [--method joint|cascade] [--move-rounds N] [--no-em-distance-cap]
 """
 
 from __future__ import annotations
@@ -121,6 +121,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--method", default="joint")
     ap.add_argument("--move-rounds", type=int, default=None)
+    ap.add_argument("--no-em-distance-cap", action="store_true",
+                    help="JointRefiner(em_distance_cap=False)")
     ap.add_argument("--detail", action="store_true", help="print each split event's parts")
     args = ap.parse_args()
     sc = family(args.family, args.intensity, args.seed, args.hours)
@@ -132,6 +134,7 @@ def main() -> None:
         joint = JointRefiner()
         if args.move_rounds is not None:
             joint = replace(joint, move_rounds=args.move_rounds)
+        joint = replace(joint, em_distance_cap=not args.no_em_distance_cap)
     a = ExplosionAssociator(propagation=sc.propagation(), joint=joint)
     t = time.perf_counter()
     res = a.associate(net, picks)

@@ -68,6 +68,9 @@ from trucewatch.sensors.propagation import PHASES, P
 ROOT = Path(__file__).resolve().parent
 VARIANTS = {"cascade": None, "joint": "default"}
 PEERS = ("pyocto", "gamma")  # run by benchmarks/peers/NAME_runner.py in .venv-assoc
+# variants of the joint stage (JointRefiner's arguments), by method name
+JOINT_VARIANTS: dict[str, dict[str, object]] = {"joint": {},
+                                                "joint-far": {"em_distance_cap": False}}
 
 
 def associator(variant: str, cfg: dict[str, object]) -> ExplosionAssociator:
@@ -78,7 +81,8 @@ def associator(variant: str, cfg: dict[str, object]) -> ExplosionAssociator:
                                      float(wind[0]), float(wind[1])))
     if variant == "cascade":
         return ExplosionAssociator(propagation=prop, joint=None)
-    return ExplosionAssociator(propagation=prop, joint=JointRefiner())
+    return ExplosionAssociator(propagation=prop,
+                               joint=JointRefiner(**JOINT_VARIANTS[variant]))  # type: ignore[arg-type]
 
 
 def run_child(variant: str, src: Path, out: Path) -> None:

@@ -33,7 +33,8 @@ def main(specs: str, seeds: str) -> None:
             d = generate(sc)
             net = Network.from_table(d.stations)
             pk = Picks.from_table(d.detections, net)
-            for label, joint in (("cascade", None), ("joint", JointRefiner())):
+            for label, joint in (("cascade", None), ("joint", JointRefiner()),
+                                 ("joint-far", JointRefiner(em_distance_cap=False))):
                 a = ExplosionAssociator(propagation=sc.propagation(), joint=joint)
                 t = time.perf_counter()
                 res = a.associate(net, pk)

@@ -4,10 +4,12 @@ cascade skips passes that cannot find anything."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
 import pytest
+from numpy.typing import NDArray
 
 from lab.families import family, generate, oracle_assignments
 from lab.scoring import score
@@ -110,3 +112,60 @@ def test_far_barrage_outside_the_network_is_found() -> None:
     assert got.f1 >= 0.85 * oracle.f1, got.row()
     assert got.recall > before.recall, (got.row(), before.row())
     assert isinstance(res.assignments, pl.DataFrame)
+
+
+def _far_event() -> tuple[ExplosionAssociator, Network, Picks, NDArray[np.float64]]:
+    """A 7 x 3 grid of stations 8 km apart and one explosion 10 km beyond its west
+    edge: 12 stations within 40 km, the other 9 at 42-59 km, exact arrival times."""
+    gx, gy = np.meshgrid(np.arange(7) * 8.0, np.arange(3) * 8.0)
+    x, y = gx.ravel(), gy.ravel()
+    n = len(x)
+    net = Network(tuple(f"S{i:02d}" for i in range(n)), x, y, np.zeros(n),
+                  np.full(n, 0.001), "EPSG:3857")
+    a = ExplosionAssociator(joint=JointRefiner())
+    ex, ey, t0 = -10.0, 8.0, 1000.0
+    d = np.hypot(x - ex, y - ey)
+    tt = a.propagation.travel_time(np.zeros(n, dtype=np.int8), x - ex, y - ey, np.zeros(n))
+    picks = Picks(np.array([f"D{i:02d}" for i in range(n)], dtype=object),
+                  np.arange(n, dtype=np.int64), np.zeros(n, dtype=np.int8), t0 + tt, 0)
+    return a, net, picks, d
+
+
+def test_far_detections_are_weighed_by_the_curve_not_cut_at_max_distance() -> None:
+    """In the first window nothing is learned, so the reach is the configured 40 km:
+    with the EM's distance cap, the far half of a far explosion's detections stays
+    free; without it, the detection curve weighs them (a far arrival that fits is
+    still far likelier an arrival than a false detection) and the event takes all."""
+    a, net, picks, d = _far_event()
+    assert (d <= 40.0).sum() >= 6 and (d > 40.0).sum() >= 6
+    capped = a.associate(net, picks)
+    free = replace(a, joint=JointRefiner(em_distance_cap=False)).associate(net, picks)
+    assert capped.events.height == free.events.height == 1
+    assert capped.events["n_stations"][0] == int((d <= 40.0).sum())
+    assert free.events["n_stations"][0] == len(d)
+    assert free.assignments["event_id"].null_count() == 0
+    # the location is as good or better with every station
+    assert math.hypot(free.events["x_km"][0] + 10.0, free.events["y_km"][0] - 8.0) < 0.05
+
+
+def test_far_detections_without_the_cap_stream_like_batch() -> None:
+    """Three far explosions in three windows (the model learns between them): chunks of
+    five detections give the batch result."""
+    a, net, one, _ = _far_event()
+    a = replace(a, joint=JointRefiner(em_distance_cap=False))
+    n = len(one)
+    shifts = np.repeat([0.0, 700.0, 1400.0], n)
+    picks = Picks(np.array([f"D{i:03d}" for i in range(3 * n)], dtype=object),
+                  np.tile(one.station, 3), np.tile(one.phase, 3),
+                  np.tile(one.t, 3) + shifts, 0)
+    order = np.argsort(picks.t, kind="stable")
+    picks = picks.take(order)
+    batch = a.associate(net, picks)
+    assert batch.events.height == 3
+    chunks = (picks.take(np.arange(k, min(len(picks), k + 5))) for k in range(0, len(picks), 5))
+    parts = list(a.stream(net, chunks))
+    ev = pl.concat([p.events for p in parts])
+    asg = pl.concat([p.assignments for p in parts])
+    assert ev.drop("event_id").equals(batch.events.drop("event_id"))
+    assert asg.sort("detection_id")["event_id"].is_null().equals(
+        batch.assignments.sort("detection_id")["event_id"].is_null())

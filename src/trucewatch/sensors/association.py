@@ -1143,6 +1143,9 @@ def _joint(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F],
     jc = cfg.joint
     model = ctx.model
     assert jc is not None and model is not None
+    learn_cfg = cfg
+    if not jc.em_distance_cap:
+        cfg = replace(cfg, max_distance_km=None)
     resid = np.zeros(len(a_pick))
     odds = np.zeros(len(ev["x"]))
     stages = 2 if (jc.rebirth or jc.neighbour_window_s > 0) else 1
@@ -1178,7 +1181,8 @@ def _joint(cfg: ExplosionAssociator, ctx: _Context, pk: Picks, ev: dict[str, F],
     if jc.move_rounds > 0 and len(ev["x"]):
         ev, a_ev, a_pick, resid, odds = _moves(cfg, ctx, pk, ev, a_ev, a_pick, resid, odds,
                                                ws, we, up)
-    _learn(cfg, ctx, pk, ev, a_ev, a_pick, resid, odds, ws, we, up)
+    # the model learns as before (the curve's rows within the associator's distance)
+    _learn(learn_cfg, ctx, pk, ev, a_ev, a_pick, resid, odds, ws, we, up)
     return ev, a_ev, a_pick, resid
 
 

@@ -50,6 +50,12 @@ class JointRefiner:
 
     iterations: int = 3  # EM rounds (re-assign, relocate, drop poor events) per stage
     rebirth: bool = True  # search the detections left free by dropped events again
+    # the EM's (event, detection) pairs within the associator's max_distance_km (or the
+    # learned reach, when larger); False: at any range, the learned detection curve
+    # alone weighs a far detection (ln p in its likelihood ratio). In the first
+    # windows the reach is not learned yet, and a far explosion kept only its nearer
+    # half of detections (roads busy, BENCHMARKS.md stop 24)
+    em_distance_cap: bool = True
     # barrage proposals at the place of every event (0 turns them off): clusters of
     # implied origin times within this window, up to neighbour_span_s from the event
     neighbour_window_s: float = 0.0
