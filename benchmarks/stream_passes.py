@@ -17,9 +17,9 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import pstats
 import json
 import os
+import pstats
 import tempfile
 import time
 import tracemalloc
@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from sustained_stream import _rss_mb, build
-from trucewatch.integrity.envelope import SourcePolicy
 from trucewatch.intake import receive
 from trucewatch.intake.sources import adapters
+from trucewatch.integrity.envelope import SourcePolicy
 from trucewatch.pipeline.worker import Worker, WorkerConfig
 from trucewatch.storage import SqliteStore
 

@@ -157,7 +157,7 @@ def advance(store: StreamInputs, stations: pl.DataFrame,
         near = kept.filter((pl.col("window_us") <= after)
                            & (pl.col("window_us") >= after - reach_us - window_us))
         used = {d for js in near["detection_ids"].to_list() for d in _ids(js)}
-        recs = _unique(pl.concat([old, new], how="vertical_relaxed"))
+        recs = _unique(pl.concat([old, new], how="diagonal_relaxed"))  # old may be empty
         recs = recs.filter(~pl.col("detection_id").is_in(list(used)))
         old_ids = set(kept.filter(pl.col("window_us") > after)["id"].to_list())
         start_s = (start_us - epoch) / 1e6
