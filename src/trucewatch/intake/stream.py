@@ -127,12 +127,15 @@ def advance(store: StreamInputs, stations: pl.DataFrame,
         epoch = int(state["epoch_us"])
         t_new = int(new["time"].dt.epoch("us").min())  # type: ignore[arg-type]
         reach_us = math.ceil(assoc_cfg.reach_s(network) * 1e6)
-        kept = store.derived_events(NETWORK)
-        before = kept.filter(pl.col("window_us") + window_us + reach_us < t_new)
-        if before.is_empty():
-            why_full = "no stored window lies wholly before the new detections"
+        after = _resume_window(epoch, t_new, window_us, reach_us)
+        if after is None:
+            why_full = "no window of the grid lies wholly before the new detections"
         else:
-            after = int(before["window_us"].max())  # type: ignore[arg-type]
+            # only the windows that can have taken a detection from the resume point on
+            # (or that are replaced) are read: what a step reads is bounded by the
+            # window and the reach, not by the stream's length
+            kept = store.derived_events(NETWORK, after_window_us=after - reach_us
+                                        - window_us - 1)
     if why_full:
         old_ids = set(store.derived_events(NETWORK)["id"].to_list())
         recs = pl.concat([_read(store, store.inputs(SourceName.DETECTIONS), stations,
@@ -140,6 +143,7 @@ def advance(store: StreamInputs, stations: pl.DataFrame,
         recs = _unique(recs)
         epoch = int(recs["time"].dt.epoch("us").min()) if recs.height else 0  # type: ignore[arg-type]
         start_s: float | None = None
+        read, events_read = recs.height, len(old_ids)
     else:
         assert after is not None
         start_us = after + window_us
@@ -148,11 +152,12 @@ def advance(store: StreamInputs, stations: pl.DataFrame,
         old = _read(store, store.inputs(SourceName.DETECTIONS), stations,
                     only={str(b["batch_id"]) for b in tail})
         old = old.filter(pl.col("time").dt.epoch("us") >= start_us)
+        read, events_read = old.height + new.height, kept.height
         # detections from the resume point on that an event of a window up to it took
         near = kept.filter((pl.col("window_us") <= after)
                            & (pl.col("window_us") >= after - reach_us - window_us))
         used = {d for js in near["detection_ids"].to_list() for d in _ids(js)}
-        recs = _unique(pl.concat([old, new], how="vertical_relaxed"))
+        recs = _unique(pl.concat([old, new], how="diagonal_relaxed"))  # old may be empty
         recs = recs.filter(~pl.col("detection_id").is_in(list(used)))
         old_ids = set(kept.filter(pl.col("window_us") > after)["id"].to_list())
         start_s = (start_us - epoch) / 1e6
@@ -160,18 +165,36 @@ def advance(store: StreamInputs, stations: pl.DataFrame,
     result, recs, found, excluded = _associate(assoc_cfg, network, recs, epoch, start_s,
                                                check)
     events = _derived(result, recs, epoch)
+    # the events kept before the resume point: the stored count less those replaced
+    # (read from the bounded tail above, not from every stored event)
+    before_n = 0 if why_full or state is None else max(
+        0, int(state["events"] or 0) - len(old_ids))
     step_state = {"inventory": inventory, "epoch_us": epoch, "resumed_us": after,
-                  "inputs": len(taken) + len(pending),
-                  "events": (0 if why_full else int(kept.filter(
-                      pl.col("window_us") <= (after or 0)).height)) + events.height}
+                  "inputs": len(taken) + len(pending), "events": before_n + events.height}
     store.save_stream_step(NETWORK, step_state, took, events, after, actor=actor, details={
         "mode": "full" if why_full else "resume", "why_full": why_full,
-        "detections": recs.height, "excluded": [list(x) for x in excluded[:50]],
-        "excluded_total": len(excluded)})
+        "detections": recs.height, "read": read, "events_read": events_read,
+        "excluded": [list(x) for x in excluded[:50]], "excluded_total": len(excluded)})
     new_ids = set(events["id"].to_list()) if events.height else set()
     return StreamStep("full" if why_full else "resume", why_full or "new detections",
                       [t["batch_id"] for t in took], after, new_ids - old_ids,
                       old_ids - new_ids, recs, result, found, excluded)
+
+
+def _resume_window(epoch_us: int, t_new_us: int, window_us: int, reach_us: int
+                   ) -> int | None:
+    """The latest window start ``R`` on the stream's grid (``epoch_us`` + k windows,
+    k >= -1: the associator's first window opens one before the earliest detection's)
+    that new detections from ``t_new_us`` on cannot change (``R + window + reach <
+    t_new``); None when there is none (the new detections reach the first window).
+
+    Any such window will do, whether it holds an event or not: windows without an
+    event took no detection, so resuming after the latest one gives what the windows
+    from the first would give. (The stored event of such a window was once required,
+    so a network that heard only noise for hours re-associated all of it each step.)"""
+    # the largest k with k * window < t_new - epoch - window - reach: ceil(x / window) - 1
+    k = -((window_us + reach_us - t_new_us + epoch_us) // window_us) - 1
+    return None if k < -1 else epoch_us + k * window_us
 
 
 def _why_full(state: dict[str, Any] | None, inventory: str, cfg: ExplosionAssociator,

@@ -33,11 +33,12 @@ change:
   ``days_before`` = carry-over + the longest feature window + 1, ``days_after`` = the
   revision tier's look-ahead + 1). Old rows do change: a new fire can confirm, or carry
   over to, a neighbour's later fires. All other rows keep their classes;
-* fusion: the evidence splits into time windows at every gap wider than the fuser's
-  time reach (``max(time_slack_s, barrage_window_s)``, the farthest apart two linked
-  observations can be). No fused incident crosses such a gap, so only the windows
-  holding a changed observation (or within reach of one that is no longer evidence)
-  are fused and evaluated again;
+* fusion: incidents are the connected components of the fuser's links, and a link
+  between two unchanged observations is as it was; so only the incidents of the last
+  pass that a changed observation can join (found among the observations within the
+  fuser's time reach of it, ``max(time_slack_s, barrage_window_s)``), or that held a
+  changed or removed one, are fused and evaluated again (``_affected``). What is fused
+  again is bounded by those incidents, not by the stream's length;
 * incidents: those of the recomputed windows, and those whose match to an allegation
   changed, are stored through :meth:`IncidentRepository.save_incidents` (in place, ids
   and review state kept); its removal of stale automatic incidents is limited to the
@@ -496,13 +497,12 @@ class Worker:
         # its evidence row is the same
         changed = _changed(replaced, fresh) | (reclassed & set(fresh["id"].to_list()))
         removed = replaced.filter(~pl.col("id").is_in(fresh["id"].implode()))
-        # 3. fusion: the time windows holding a changed observation (module docstring)
-        window = _windows(evidence, changed | set(removed["id"].to_list()), removed,
-                          _time_reach(fuser))
-        sub = evidence.filter(window >= 0)
-        spans = (sub.with_columns(window.filter(window >= 0).alias("_w")).group_by("_w")
-                 .agg(pl.col("seen_start").min(), pl.col("seen_end").max()).sort("seen_start"))
+        # 3. fusion: the incidents a changed observation can join or split (module
+        # docstring); the others are as the last pass fused them
+        sub = evidence.filter(_affected(evidence, changed, set(removed["id"].to_list()),
+                                        st.evaluated, fuser))
         fused, _ = fuser.fuse(sub)
+        spans = _spans(fused)
         rulebook = RuleBook(self.agreement, fire_reasons=full.select("id", "reason"))
         recomputed = rulebook.evaluate(fused)
         gone_ids = set(sub["id"].to_list()) | set(removed["id"].to_list())
@@ -538,8 +538,7 @@ class Worker:
             "evidence_changed": len(changed) + removed.height, "evidence_fused": sub.height,
             "incidents_recomputed": int(redo.sum()),
             "days": [_utc_day(d.item(0, 0)), _utc_day(d.item(0, 1))] if sub.height else [],
-            "windows": [[_utc_day(a), _utc_day(b)] for a, b in
-                        zip(spans["seen_start"], spans["seen_end"], strict=True)]}
+            "windows": [[_utc_day(a), _utc_day(b)] for a, b in spans]}
         with store.atomic():
             store.save_rulings(rulings, actor=ACTOR)
             if cov_doc is not None:
@@ -729,37 +728,65 @@ def _time_reach(fuser: IncidentFuser) -> float:
     return max(fuser.time_slack_s, fuser.barrage_window_s)
 
 
-def _windows(evidence: pl.DataFrame, changed: set[str], removed: pl.DataFrame,
-             reach_s: float) -> pl.Series:
-    """Which observations the pass must fuse again: those of every time window that
-    holds a changed one (the window's number; -1 for the others).
+def _affected(evidence: pl.DataFrame, changed: set[str], removed: set[str],
+              fused_before: pl.DataFrame, fuser: IncidentFuser) -> pl.Series:
+    """Which observations the pass must fuse again (a mask over ``evidence``): the
+    changed ones, and every observation of an incident of the last pass
+    (``fused_before``'s ``observation_ids``) that a changed one can now join, or that
+    held a changed or removed one (it may split).
 
-    A window is a maximal run of observations whose time windows, sorted, leave no gap
-    wider than ``reach_s`` (the fuser's time reach, :func:`_time_reach`). No link of the
-    fusion crosses such a gap, so an incident lies wholly inside one window, and a
-    window without a changed observation fuses as before. An observation that is no
-    longer evidence (a fire reclassified as normal) opens the windows within reach of
-    where it was."""
+    Incidents are the connected components of the fuser's links. A link between two
+    unchanged observations is as it was, so an incident of the last pass that holds no
+    changed or removed observation and is linked to no changed one is unchanged; the
+    set returned is closed under the new links (a union of whole new incidents). Links
+    reach at most the fuser's time reach (:func:`_time_reach`), so the changed
+    observations' neighbours are found among the observations within that reach of
+    one of them: what is fused again is bounded by the changed incidents, not by the
+    stream's length (the split at time gaps it replaces fused every observation again
+    in a barrage that never paused for 30 min)."""
     n = evidence.height
-    if n == 0:
-        return pl.Series([], dtype=pl.Int64)
-    t0, t1 = evidence["t_start"].to_numpy(), evidence["t_end"].to_numpy()
-    order = np.argsort(t0, kind="stable")
-    run_end = np.maximum.accumulate(t1[order])
-    brk = np.zeros(n, dtype=bool)
-    brk[1:] = t0[order][1:] - run_end[:-1] > reach_s
-    seg_sorted = np.cumsum(brk)
-    seg = np.empty(n, dtype=np.int64)
-    seg[order] = seg_sorted
-    hit = set(seg[evidence["id"].is_in(list(changed)).to_numpy()].tolist())
-    if removed.height:
-        starts = np.minimum.reduceat(t0[order], np.flatnonzero(np.r_[True, brk[1:]]))
-        ends = np.maximum.reduceat(t1[order], np.flatnonzero(np.r_[True, brk[1:]]))
-        for a, b in zip(removed["t_start"].to_numpy(), removed["t_end"].to_numpy(),
-                        strict=True):
-            near = np.flatnonzero((starts - reach_s <= b) & (ends + reach_s >= a))
-            hit |= set(near.tolist())
-    return pl.Series(np.where(np.isin(seg, list(hit)), seg, -1))
+    if n == 0 or not (changed or removed):
+        return pl.Series([False] * n, dtype=pl.Boolean)
+    ids = evidence["id"]
+    is_changed = ids.is_in(list(changed)).to_numpy()
+    seeds = set(removed)
+    if is_changed.any():
+        t0, t1 = evidence["t_start"].to_numpy(), evidence["t_end"].to_numpy()
+        reach = _time_reach(fuser)
+        a, b = t0[is_changed] - reach, t1[is_changed] + reach
+        order = np.argsort(a, kind="stable")
+        a, b = a[order], np.maximum.accumulate(b[order])
+        # the changed intervals' reach as disjoint runs; a row is a candidate when it
+        # meets the last run starting before its end
+        brk = np.r_[True, a[1:] > b[:-1]]
+        starts, ends = a[brk], np.maximum.reduceat(b, np.flatnonzero(brk))
+        k = np.searchsorted(starts, t1, side="right") - 1
+        near = (k >= 0) & (ends[np.maximum(k, 0)] >= t0)
+        cand = evidence.filter(pl.Series(near))
+        label = fuser.components(cand)
+        reached = np.isin(label, label[cand["id"].is_in(list(changed)).to_numpy()])
+        seeds |= set(cand["id"].filter(pl.Series(reached)).to_list())
+    members = fused_before.select(pl.int_range(pl.len()).alias("_k"),
+                                  "observation_ids").explode("observation_ids")
+    hit = members.filter(pl.col("observation_ids").is_in(list(seeds)))["_k"].unique()
+    again = set(members.filter(pl.col("_k").is_in(hit.implode()))["observation_ids"]
+                .to_list()) | seeds
+    return ids.is_in(list(again))
+
+
+def _spans(fused: pl.DataFrame) -> list[tuple[float, float]]:
+    """The time spans (epoch s) the recomputed incidents cover, overlapping ones merged."""
+    if fused.is_empty():
+        return []
+    lo = np.minimum(fused["t_start"].to_numpy(), fused["seen_start"].to_numpy())
+    hi = np.maximum(fused["t_end"].to_numpy(), fused["seen_end"].to_numpy())
+    out: list[tuple[float, float]] = []
+    for x, y in sorted(zip(lo.tolist(), hi.tolist(), strict=True)):
+        if out and x <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], y))
+        else:
+            out.append((x, y))
+    return out
 
 
 def _changed(before: pl.DataFrame, after: pl.DataFrame) -> set[str]:
