@@ -36,6 +36,9 @@ from lab.restart import differences, run_once, trial
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--trials", type=int, default=20)
+    ap.add_argument("--first", type=int, default=1,
+                    help="the first trial to run (trials FIRST..TRIALS; each trial's kill "
+                         "is drawn from the seed and its number, so a long set can be split)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scenario", type=Path, help="a scenario folder (default: built)")
     ap.add_argument("--start-timeout", type=float, default=300.0,
@@ -71,7 +74,7 @@ def main() -> int:
               "before | resent | batches | incidents | s | observer | load | result |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
         bad = 0
-        for n in range(1, args.trials + 1):
+        for n in range(args.first, args.trials + 1):
             folder = root / f"trial-{n}"
             try:
                 r = trial(folder, scenario, s, n, args.seed, ref.seconds,
@@ -96,7 +99,9 @@ def main() -> int:
             if r.ok and not args.keep:
                 shutil.rmtree(folder, ignore_errors=True)
         load = os.getloadavg()
-        print(f"\n{args.trials} trials, seed {args.seed}: {args.trials - bad} identical to "
+        ran = args.trials - args.first + 1
+        print(f"\n{ran} trials ({args.first}-{args.trials}), seed {args.seed}: "
+              f"{ran - bad} identical to "
               f"the uninterrupted run, {bad} differ; {time.monotonic() - t0:.0f} s in all; "
               f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}, "
               f"{os.cpu_count()} CPUs; {shutil.disk_usage(root).free / 2**30:.0f} GiB "
