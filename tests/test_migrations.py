@@ -520,7 +520,7 @@ def test_revision_0009_adds_the_sensor_stream_tables_and_keeps_what_was_located(
     _write_before_0008(code_before_0009, where, revision="0008")  # the same inputs
     store = open_store(where)
     try:
-        assert store.schema_revision() == migrations.head() == "0009"
+        assert store.schema_revision() == migrations.head() and "0009" in migrations.revisions()
         assert store.verify() == []
         assert store.derived_events().is_empty() and store.stream_inputs() == []
         assert store.stream_state("inventory") is None

@@ -20,6 +20,7 @@ import os
 import random
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -30,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from lab.server import Server, free_port
+from trucewatch.pipeline.worker import ACTION as WORKER_ACTION
+from trucewatch.pipeline.worker import ACTOR as WORKER_ACTOR
 from trucewatch.pipeline.worker import Worker
 from trucewatch.replay import ReplayResult, replay
 from trucewatch.storage import SqliteStore
@@ -115,6 +118,7 @@ class Run:
     restarts: int = 0
     passes_before_kill: int = 0  # worker passes committed before the kill
     passes_before_pass_kill: int = -1  # the same for the second kill (-1: none made)
+    observer_retries: list[str] = field(default_factory=list)  # the harness's own reads
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -181,23 +185,64 @@ def _fresh_store(db: Path) -> str:
         store.close()
 
 
-def _progress(db: Path) -> tuple[int, int]:
-    """(watermark, batch count) as stored now."""
-    store = SqliteStore(db)
-    try:
-        return Worker.watermark(store), store.batch_count()
-    finally:
-        store.close()
+# The trial's store is read while the service writes it and is killed: an observer's
+# read must not end the benchmark on a transient error (stop 22 stopped at trial 13 on
+# "disk I/O error" in the harness's own poll, at load ~14; not reproduced since). So a
+# poll is a plain connection (no migration check, no journal-mode pragma, no write:
+# ``query_only``), and a failed one is retried with backoff, each retry recorded with
+# SQLite's extended error name, so that a recurrence says what it was.
+OBSERVE_TRIES = 8
+_PASS = f"actor = '{WORKER_ACTOR}' AND action = '{WORKER_ACTION}'"  # Worker.watermark's row
 
 
-def _passes(db: Path) -> int:
-    store = SqliteStore(db)
-    try:
-        return int(store.db.execute(
-            "SELECT count(*) FROM audit_log WHERE actor = 'worker' AND action = "
-            "'worker_pass'").fetchone()[0])
-    finally:
-        store.close()
+@dataclass
+class Observer:
+    """The harness's reads of a running trial's store, with the retries they needed."""
+
+    db: Path
+    retries: list[str] = field(default_factory=list)  # "errorname: message" per retry
+
+    def count(self, sql: str) -> int:
+        for attempt in range(OBSERVE_TRIES):
+            try:
+                con = sqlite3.connect(self.db, timeout=30, isolation_level=None)
+                try:
+                    con.execute("PRAGMA query_only=ON")
+                    return int(con.execute(sql).fetchone()[0])
+                finally:
+                    con.close()
+            except sqlite3.OperationalError as err:
+                self.retries.append(f"{getattr(err, 'sqlite_errorname', '?')}: {err}")
+                if attempt == OBSERVE_TRIES - 1:
+                    raise
+                time.sleep(0.25 * 2 ** attempt)
+        raise AssertionError("unreachable")
+
+    def progress(self) -> tuple[int, int]:
+        """(watermark, batch count) as stored now (Worker.watermark's row)."""
+        return (self.count(f"SELECT coalesce((SELECT json_extract(details, '$.watermark') "
+                           f"FROM audit_log WHERE {_PASS} ORDER BY seq DESC LIMIT 1), 0)"),
+                self.count("SELECT count(*) FROM batches"))
+
+    def passes(self) -> int:
+        return self.count(f"SELECT count(*) FROM audit_log WHERE {_PASS}")
+
+
+def holders(db: Path) -> list[int]:
+    """Other processes with the store (or its -wal/-shm) open: after a trial's stop there
+    must be none (a leftover server or worker would go on writing beside the next one)."""
+    names = {str(db), f"{db}-wal", f"{db}-shm"}
+    out = []
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        pid = int(fd_dir.parent.name)
+        if pid == os.getpid():
+            continue
+        try:
+            if any(str(f.readlink()) in names for f in fd_dir.iterdir()):
+                out.append(pid)
+        except OSError:  # gone, or not ours to read
+            continue
+    return out
 
 
 def run_once(folder: Path, scenario: Path, mode: str, kill_at_s: float | None = None,
@@ -229,6 +274,7 @@ def run_once(folder: Path, scenario: Path, mode: str, kill_at_s: float | None = 
             done.set()
 
     run = Run(mode, {}, 0.0, kill_at_s)
+    seen = Observer(db)
     t0 = time.monotonic()
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
@@ -237,17 +283,17 @@ def run_once(folder: Path, scenario: Path, mode: str, kill_at_s: float | None = 
             # the replay may end first: then the kill falls among the worker's passes
             time.sleep(max(0.0, t0 + kill_at_s - time.monotonic()))
             run.sent_before_kill = sent[0]
-            run.passes_before_kill = _passes(db)
+            run.passes_before_kill = seen.passes()
             svc.kill9()
             svc.restart()
             run.restarts = 1
         deadline = time.monotonic() + finish_s
         if pass_kill_s is not None:
             done.wait(finish_s)
-            mark, count = _progress(db)
+            mark, count = seen.progress()
             if mark < count:
                 time.sleep(pass_kill_s)
-                run.passes_before_pass_kill = _passes(db)
+                run.passes_before_pass_kill = seen.passes()
                 svc.kill9()
                 svc.restart()
                 run.restarts += 1
@@ -255,7 +301,7 @@ def run_once(folder: Path, scenario: Path, mode: str, kill_at_s: float | None = 
             if failure:  # the replay gave up: nothing more will come
                 break
             if done.is_set():
-                mark, count = _progress(db)
+                mark, count = seen.progress()
                 if mark == count and count > 0:
                     break
             time.sleep(poll_s)
@@ -266,6 +312,10 @@ def run_once(folder: Path, scenario: Path, mode: str, kill_at_s: float | None = 
     finally:
         svc.stop()
         feeder.join(timeout=30)
+        run.observer_retries = seen.retries
+    left = holders(db)
+    if left:
+        run.problems.append(f"processes still hold the store after the stop: {left}")
     if failure:
         run.problems.append(f"replay failed: {failure[0]!r}"[:300])
     if result:

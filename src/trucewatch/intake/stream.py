@@ -22,6 +22,15 @@ located once, from all of them:
   station): their detections are kept out and the windows associated again, up to
   ``MAX_HEALTH_ROUNDS`` times, as the per-file path did. What was kept out is named in
   the step's log entry.
+* **Repeats.** A detection id is one detection: its first copy taken into the stream
+  stands (kept in ``stream_detections``, with its batch, line, station, phase and time).
+  A later copy of the id, in another file, is never associated again: sent unchanged it
+  is a repeat (counted); with another time, station or phase it is a **conflict**, named
+  with both copies in the step's log entry (``conflicts``). Which copy is right cannot be
+  told from the data, and the first one may already be in a published product: a
+  correction comes under a new id. Both files stay as received. The first copy is the
+  first in the order the batches were stored, so a step per file and one step over all
+  of them agree.
 * **Restart safety.** A step writes its events, the batches it took and the network's
   resume point in one transaction: killed before, nothing of it is kept and the next
   step takes the same batches; killed after, they are taken. The same step on the
@@ -37,6 +46,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import polars as pl
@@ -62,6 +72,7 @@ from trucewatch.sensors.events import (
 )
 from trucewatch.sensors.health import HealthCheck, NetworkHealth, StationFlag, merge_flags
 from trucewatch.storage.protocols import EvidenceStore, StreamStore
+from trucewatch.storage.repositories.stream import FIRST_COLUMNS, FIRST_SCHEMA
 
 NETWORK = "inventory"  # the accepted station inventory, as one network
 
@@ -86,6 +97,10 @@ class StreamStep:
         pl.DataFrame(schema=EVENT_SCHEMA), pl.DataFrame(schema=ASSIGN_SCHEMA)))
     health: NetworkHealth | None = None
     excluded: list[tuple[str, str]] = field(default_factory=list)  # (detection, reason)
+    # a detection id this step's files sent again with another time, station or phase:
+    # (detection, reason); and how many were sent again unchanged ("Repeats")
+    conflicts: list[tuple[str, str]] = field(default_factory=list)
+    resent: int = 0
 
     @property
     def ran(self) -> bool:
@@ -108,7 +123,9 @@ def advance(store: StreamInputs, stations: pl.DataFrame,
     assoc_cfg = associator or ExplosionAssociator()
     check = HealthCheck() if health is None else health
     taken = {str(r["batch_id"]) for r in store.stream_inputs(NETWORK)}
-    pending = [b for b in store.inputs(SourceName.DETECTIONS) if str(b["id"]) not in taken]
+    inputs = store.inputs(SourceName.DETECTIONS)
+    pending = [b for b in inputs if str(b["id"]) not in taken]
+    names = {str(b["id"]): str(b["name"]) for b in inputs}
     state = store.stream_state(NETWORK)
     if stations.is_empty():
         return StreamStep("none", "no accepted station inventory: detections wait")
@@ -119,7 +136,14 @@ def advance(store: StreamInputs, stations: pl.DataFrame,
     new = _read(store, pending, stations)
     took = [{"batch_id": str(b["id"]), **_span(new.filter(pl.col("batch_id") == str(b["id"])))}
             for b in pending]
-    why_full = _why_full(state, inventory, assoc_cfg, new)
+    # the first copies of the ids taken before (an index that an older stream lacks)
+    indexed = not taken or not store.stream_detections(NETWORK, limit=1).is_empty()
+    known = (store.stream_detections(NETWORK, _distinct(new)) if taken and indexed
+             else pl.DataFrame(schema=FIRST_SCHEMA))
+    received, (new, firsts, repeats) = new, _first_copies(new, known)
+    why_full = _why_full(state, inventory, assoc_cfg, new) or (
+        "" if indexed else "the stream's first copies of its detection ids are not "
+        "kept yet (revision 0010)")
     window_us = round(assoc_cfg.window_s * 1e6)
     after: int | None = None
     if not why_full:
@@ -138,8 +162,10 @@ def advance(store: StreamInputs, stations: pl.DataFrame,
                                         - window_us - 1)
     if why_full:
         old_ids = set(store.derived_events(NETWORK)["id"].to_list())
-        recs = pl.concat([_read(store, store.inputs(SourceName.DETECTIONS), stations,
-                                only=taken), new], how="vertical_relaxed") if taken else new
+        recs = pl.concat([_read(store, inputs, stations, only=taken), received],
+                         how="vertical_relaxed") if taken else received
+        # every copy is read: the first copies are found again, and replace the kept ones
+        recs, firsts, repeats = _first_copies(recs, pl.DataFrame(schema=FIRST_SCHEMA))
         recs = _unique(recs)
         epoch = int(recs["time"].dt.epoch("us").min()) if recs.height else 0  # type: ignore[arg-type]
         start_s: float | None = None
@@ -149,9 +175,10 @@ def advance(store: StreamInputs, stations: pl.DataFrame,
         start_us = after + window_us
         tail = [b for b in store.stream_inputs(NETWORK)
                 if b["t_max_us"] is not None and int(b["t_max_us"]) >= start_us]
-        old = _read(store, store.inputs(SourceName.DETECTIONS), stations,
-                    only={str(b["batch_id"]) for b in tail})
+        old = _read(store, inputs, stations, only={str(b["batch_id"]) for b in tail})
         old = old.filter(pl.col("time").dt.epoch("us") >= start_us)
+        # a repeat that a file taken before carried stays out, as when it was taken
+        old, _, _ = _first_copies(old, store.stream_detections(NETWORK, _distinct(old)))
         read, events_read = old.height + new.height, kept.height
         # detections from the resume point on that an event of a window up to it took
         near = kept.filter((pl.col("window_us") <= after)
@@ -171,14 +198,21 @@ def advance(store: StreamInputs, stations: pl.DataFrame,
         0, int(state["events"] or 0) - len(old_ids))
     step_state = {"inventory": inventory, "epoch_us": epoch, "resumed_us": after,
                   "inputs": len(taken) + len(pending), "events": before_n + events.height}
+    # what this step's files repeated (a full step reads earlier files' repeats again)
+    repeats = repeats.filter(pl.col("batch_id").is_in([str(b["id"]) for b in pending]))
+    conflicts = _conflicts(repeats, names)
     store.save_stream_step(NETWORK, step_state, took, events, after, actor=actor, details={
         "mode": "full" if why_full else "resume", "why_full": why_full,
         "detections": recs.height, "read": read, "events_read": events_read,
-        "excluded": [list(x) for x in excluded[:50]], "excluded_total": len(excluded)})
+        "excluded": [list(x) for x in excluded[:50]], "excluded_total": len(excluded),
+        "resent": repeats.height - len(conflicts),
+        "conflicts": [list(x) for x in conflicts[:50]], "conflicts_total": len(conflicts)},
+        firsts=firsts, replace_firsts=bool(why_full))
     new_ids = set(events["id"].to_list()) if events.height else set()
     return StreamStep("full" if why_full else "resume", why_full or "new detections",
                       [t["batch_id"] for t in took], after, new_ids - old_ids,
-                      old_ids - new_ids, recs, result, found, excluded)
+                      old_ids - new_ids, recs, result, found, excluded, conflicts,
+                      repeats.height - len(conflicts))
 
 
 def _resume_window(epoch_us: int, t_new_us: int, window_us: int, reach_us: int
@@ -301,6 +335,62 @@ def _read(store: StreamInputs, batches: list[dict[str, Any]], stations: pl.DataF
                                     "time": pl.Datetime("us", "UTC"), "phase": pl.String,
                                     "batch_id": pl.String, "raw_sha256": pl.String})
     return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _distinct(recs: pl.DataFrame) -> list[str]:
+    return recs["detection_id"].unique().to_list()
+
+
+def _first_copies(recs: pl.DataFrame, known: pl.DataFrame
+                  ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """``recs`` (in the order received) split by "Repeats": the rows that are the first
+    copy of their id (``known``'s, FIRST_SCHEMA, where it has the id, else the first
+    row of ``recs``); the first copies that ``known`` lacks (FIRST_SCHEMA: to keep); and
+    the other rows, each with its first copy's columns (``*_first``)."""
+    if recs.is_empty():
+        empty = pl.DataFrame(schema=FIRST_SCHEMA)
+        return recs, empty, recs.with_columns(
+            *(pl.lit(None, dtype=t).alias(f"{c}_first") for c, t in FIRST_SCHEMA.items()
+              if c != "detection_id"))
+    recs = recs.with_columns(pl.col("time").dt.epoch("us").alias("time_us"))
+    own = (recs.unique("detection_id", keep="first", maintain_order=True)
+           .select(FIRST_COLUMNS).cast(FIRST_SCHEMA))  # type: ignore[arg-type]
+    fresh = own.join(known, on="detection_id", how="anti")
+    first = pl.concat([known.cast(FIRST_SCHEMA), fresh])  # type: ignore[arg-type]
+    joined = recs.join(first.rename({c: f"{c}_first" for c in FIRST_COLUMNS
+                                     if c != "detection_id"}),
+                       on="detection_id", how="left", maintain_order="left")
+    is_first = ((pl.col("batch_id") == pl.col("batch_id_first"))
+                & (pl.col("row") == pl.col("row_first"))).fill_null(False)
+    extra = [f"{c}_first" for c in FIRST_COLUMNS if c != "detection_id"]
+    return (joined.filter(is_first).drop(*extra, "time_us"), fresh,
+            joined.filter(~is_first))
+
+
+def _conflicts(repeats: pl.DataFrame, names: dict[str, str]) -> list[tuple[str, str]]:
+    """The repeats whose station, phase or time differ from the first copy's, each with
+    its reason (both copies named)."""
+    differ = repeats.filter((pl.col("station") != pl.col("station_first"))
+                            | (pl.col("phase") != pl.col("phase_first"))
+                            | (pl.col("time_us") != pl.col("time_us_first")))
+    out = []
+    for r in differ.iter_rows(named=True):
+        t1 = _iso_us(int(r["time_us_first"]))
+        t2 = _iso_us(int(r["time_us"]))
+        out.append((str(r["detection_id"]), (
+            f"detection_id {r['detection_id']} was first received in "
+            f"{names.get(r['batch_id_first'], r['batch_id_first'])} (line {r['row_first']}: "
+            f"station {r['station_first']}, {r['phase_first']}, {t1}); this copy in "
+            f"{names.get(r['batch_id'], r['batch_id'])} (line {r['row']}) says station "
+            f"{r['station']}, {r['phase']}, {t2}: a conflict: the first copy stands and "
+            "this one is not associated (both files are kept as received; a correction "
+            "is sent under a new detection_id)")))
+    return out
+
+
+def _iso_us(us: int) -> str:
+    at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)  # exact, no float
+    return at.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _unique(recs: pl.DataFrame) -> pl.DataFrame:

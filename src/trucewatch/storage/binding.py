@@ -86,6 +86,7 @@ TABLES: tuple[Table, ...] = (
     Table("derived_events", ("id",)),  # revision 0009
     Table("stream_inputs", ("batch_id",)),
     Table("stream_state", ("network",)),
+    Table("stream_detections", ("network", "detection_id")),  # revision 0010
 )
 BY_NAME = {t.name: t for t in TABLES}
 NOT_BOUND = ("review_locks", "observations_rtree", "incidents_rtree", "tw_meta",

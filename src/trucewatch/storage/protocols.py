@@ -195,16 +195,21 @@ class ReviewDeskStore(IncidentStore, ReviewStore, PrincipalStore, EvidenceStore,
 
 @runtime_checkable
 class StreamStore(Protocol):
-    """The sensor stream's derived events, taken inputs and resume points (revision 0009)."""
+    """The sensor stream's derived events, taken inputs and resume points (revision 0009)
+    and the first copy of each detection id taken (revision 0010)."""
 
     def stream_state(self, network: str) -> dict[str, Any] | None: ...
     def stream_inputs(self, network: str | None = None) -> list[dict[str, Any]]: ...
     def derived_events(self, network: str | None = None,
                        after_window_us: int | None = None) -> pl.DataFrame: ...
+    def stream_detections(self, network: str, ids: list[str] | None = None,
+                          limit: int | None = None) -> pl.DataFrame: ...
     def save_stream_step(self, network: str, state: dict[str, Any],
                          inputs: list[dict[str, Any]], events: pl.DataFrame,
                          after_window_us: int | None, actor: str = "stream",
-                         details: dict[str, Any] | None = None) -> dict[str, int]: ...
+                         details: dict[str, Any] | None = None,
+                         firsts: pl.DataFrame | None = None,
+                         replace_firsts: bool = False) -> dict[str, int]: ...
 
 
 @runtime_checkable

@@ -177,6 +177,12 @@ def tables(dialect: str) -> sa.MetaData:
     t("stream_state", c("network", TEXT, primary_key=True), c("inventory", TEXT),
       c("epoch_us", INT), c("resumed_us", INT, null=True), c("inputs", INT), c("events", INT),
       c("at", TEXT))
+    # revision 0010: the first copy of each detection id taken into a network's stream
+    # (intake/stream.py, "Repeats"): a later copy of the id is a repeat, or a conflict
+    # when its station, phase or time differ, and is never associated again
+    t("stream_detections", c("network", TEXT, primary_key=True),
+      c("detection_id", TEXT, primary_key=True), c("batch_id", TEXT, sa.ForeignKey("batches.id")),
+      c("row", INT), c("station", TEXT), c("phase", TEXT), c("time_us", INT))
 
     if pg:
         # what an older release reads to refuse a store it does not know (tw_meta's

@@ -16,6 +16,10 @@ from trucewatch.storage.repositories.rows import observation_frame
 
 ACTOR = "stream"
 ACTION = "stream_step"
+# stream_detections (revision 0010): the first copy of each detection id in a stream
+FIRST_SCHEMA = {"detection_id": pl.String, "batch_id": pl.String, "row": pl.Int64,
+                "station": pl.String, "phase": pl.String, "time_us": pl.Int64}
+FIRST_COLUMNS = tuple(FIRST_SCHEMA)
 
 class StreamRepository(Repository):
     """Reads and the one write of the sensor stream (all of a step in one transaction)."""
@@ -48,18 +52,57 @@ class StreamRepository(Repository):
         schema = {c.name: _polars(c.type) for c in d.columns}
         return pl.DataFrame(rows, orient="row", schema=schema)
 
+    def stream_detections(self, network: str, ids: list[str] | None = None,
+                          limit: int | None = None) -> pl.DataFrame:
+        """The first copy of each detection id taken into a network's stream (of ``ids``
+        only, when given; at most ``limit`` rows): detection_id, batch_id, row, station,
+        phase, time_us."""
+        sd = self._t("stream_detections")
+        cols = [sd.c[n] for n in FIRST_COLUMNS]
+        if ids is None:
+            got = [tuple(r) for r in self._x(sa.select(*cols).where(sd.c.network == network)
+                                             .limit(limit))]
+        else:
+            got = []
+            for k in range(0, len(ids), 500):
+                got += [tuple(r) for r in self._x(sa.select(*cols).where(
+                    sd.c.network == network, sd.c.detection_id.in_(ids[k:k + 500])))]
+        return pl.DataFrame(got, orient="row", schema=FIRST_SCHEMA)
+
     def save_stream_step(self, network: str, state: dict[str, Any],
                          inputs: list[dict[str, Any]], events: pl.DataFrame,
                          after_window_us: int | None, actor: str = ACTOR,
-                         details: dict[str, Any] | None = None) -> dict[str, int]:
+                         details: dict[str, Any] | None = None,
+                         firsts: pl.DataFrame | None = None,
+                         replace_firsts: bool = False) -> dict[str, int]:
         """One step of a network's stream, all or nothing: the derived events of the
         windows after ``after_window_us`` (all of the network's when None) are replaced
         by ``events`` (the observation contract plus window_us and detection_ids), the
-        ``inputs`` taken are recorded, and the network's ``state`` is written. Every row
-        written or removed is bound in the step's log entry."""
+        ``inputs`` taken are recorded, the first copies of the detection ids new to the
+        stream (``firsts``, FIRST_COLUMNS; with ``replace_firsts`` they replace the
+        network's) are kept, and the network's ``state`` is written. Every row written
+        or removed is bound in the step's log entry."""
         d, si, ss = (self._t(n) for n in ("derived_events", "stream_inputs", "stream_state"))
+        sd = self._t("stream_detections")
         at = now()
         with self._transaction():
+            new_rows = (pl.DataFrame(schema=FIRST_SCHEMA) if firsts is None
+                        else firsts.select(FIRST_COLUMNS).cast(FIRST_SCHEMA))  # type: ignore[arg-type]
+            if replace_firsts:  # only what differs is removed and written (and bound)
+                kept = self.stream_detections(network)
+                gone = kept.join(new_rows, on=list(FIRST_COLUMNS), how="anti")
+                new_rows = new_rows.join(kept, on=list(FIRST_COLUMNS), how="anti")
+                ids = gone["detection_id"].to_list()
+                if ids:
+                    self._bind("stream_detections", [(network, i) for i in ids])
+                    for k in range(0, len(ids), 500):
+                        self._x(sd.delete().where(sd.c.network == network,
+                                                  sd.c.detection_id.in_(ids[k:k + 500])))
+            if new_rows.height:
+                rows = new_rows.with_columns(pl.lit(network).alias("network")).to_dicts()
+                self._bind("stream_detections",
+                           [(network, r["detection_id"]) for r in rows], new=not replace_firsts)
+                self._x(sd.insert(), rows)
             old = d.c.network == network
             if after_window_us is not None:
                 old = sa.and_(old, d.c.window_us > after_window_us)
@@ -108,4 +151,4 @@ def _derived_rows(events: pl.DataFrame, network: str, at: str) -> list[dict[str,
     return out.to_dicts()
 
 
-__all__ = ["ACTION", "ACTOR", "StreamRepository"]
+__all__ = ["ACTION", "ACTOR", "FIRST_COLUMNS", "FIRST_SCHEMA", "StreamRepository"]
