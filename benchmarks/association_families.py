@@ -259,7 +259,8 @@ def bad_input(args: argparse.Namespace) -> None:
                     a = ExplosionAssociator(propagation=data.scenario.propagation())
                     bad = {StationProblem.CLOCK: set(p.drifted), StationProblem.NOISY: set(p.noisy),
                            StationProblem.SILENT: set(p.dropped),
-                           StationProblem.DEAF: set(p.dropped)}
+                           StationProblem.DEAF: set(p.dropped),
+                           StationProblem.DUPLICATED: set(p.duplicated)}
                     for label, check in (("off", NO_HEALTH_CHECK), ("on", None)):
                         t = time.perf_counter()
                         res = locate_files(data.stations, batch, a, health=check)
