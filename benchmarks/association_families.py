@@ -246,8 +246,10 @@ def bad_input(args: argparse.Namespace) -> None:
 
     print("| scenario | case | health | F1 | P | R | flags (problems) | on the bad stations "
           "| on others (incl. the generator's own outages) "
-          "| quarantined (health) | wall s |")
-    print("|" + "---|" * 11)
+          "| quarantined (health) | quarantined (intake: duplicates) "
+          "| coverage lines name the bad stations | wall s |")
+    print("|" + "---|" * 13)
+    said: list[dict[str, object]] = []
     for fam in args.families.split(","):
         for spec in args.intensities.split(","):
             inten, _, hours = spec.partition(":")
@@ -263,7 +265,8 @@ def bad_input(args: argparse.Namespace) -> None:
                     a = ExplosionAssociator(propagation=data.scenario.propagation())
                     bad = {StationProblem.CLOCK: set(p.drifted), StationProblem.NOISY: set(p.noisy),
                            StationProblem.SILENT: set(p.dropped),
-                           StationProblem.DEAF: set(p.dropped)}
+                           StationProblem.DEAF: set(p.dropped),
+                           StationProblem.DUPLICATED: set(p.duplicated)}
                     for label, check in (("off", NO_HEALTH_CHECK), ("on", None)):
                         t = time.perf_counter()
                         res = locate_files(data.stations, batch, a, health=check)
@@ -274,11 +277,27 @@ def bad_input(args: argparse.Namespace) -> None:
                         shown = [f for f in flags if f.problem is not StationProblem.CLOCK_BIAS]
                         right = sum(f.station in bad.get(f.problem, set()) for f in shown)
                         n_q = sum("health check" in q.reason for q in res.batch.quarantine)
+                        n_dup = sum("duplicate" in q.reason for q in res.batch.quarantine)
                         kinds = ", ".join(sorted({f"{f.problem.value}" for f in shown})) or "-"
+                        lines = res.health.lines() if res.health else []
+                        # the coverage output must say which stations were bad: each bad
+                        # station named in one of its sentences (k of n)
+                        wanted = sorted({*p.drifted, *p.noisy, *p.duplicated, *p.dropped})
+                        named = sum(any(f"Station {s}:" in ln or f" {s}," in ln
+                                        or f" {s})" in ln or f" {s}:" in ln for ln in lines)
+                                    for s in wanted)
+                        said.append({"scenario": f"{fam}-{inten} s{seed}", "case": case,
+                                     "health": label, "lines": lines,
+                                     "quarantine_reasons": sorted({q.reason.split(";")[0][:90]
+                                                                   for q in res.batch.quarantine
+                                                                   })[:20]})
                         print(f"| {fam}-{inten} s{seed} {float(hours or 0):g} h | {case} | {label} "
                               f"| {sc.f1:.3f} | {sc.precision:.3f} | {sc.recall:.3f} | "
                               f"{len(shown)} ({kinds}) | {right} | {len(shown) - right} | "
-                              f"{n_q} | {wall:.1f} |", flush=True)
+                              f"{n_q} | {n_dup} | {named} of {len(wanted)} | {wall:.1f} |",
+                              flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(said, indent=1, default=str))
 
 
 def table(rows: list[dict[str, object]]) -> None:

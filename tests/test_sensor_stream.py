@@ -38,19 +38,22 @@ def _iso(df: pl.DataFrame) -> bytes:
 
 @pytest.fixture(scope="module")
 def split(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """A small network's two hours, cut into two files in the middle of one explosion's
+    """A small network's three hours, cut into two files in the middle of one explosion's
     arrivals (no weather file: every path uses the default propagation)."""
-    data = generate(SensorScenario(n_stations=14, length_km=30, depth_km=20, duration_h=2,
+    data = generate(SensorScenario(n_stations=14, length_km=30, depth_km=20, duration_h=3,
                                    explosions_per_day=120, dropout_fraction=0.0,
                                    false_ratio=0.1, temperature_c=15, wind_east_m_s=0,
-                                   wind_north_m_s=0, seed=3))
+                                   wind_north_m_s=0, seed=5))
     root = tmp_path_factory.mktemp("split")
     det = data.detections.sort("time", "detection_id")
     owned = data.truth.join(det, on="detection_id").drop_nulls("event_id")
     spans = (owned.group_by("event_id").agg(pl.col("time").min().alias("a"),
                                             pl.col("time").max().alias("b"), pl.len())
              .filter(pl.col("len") >= 6).sort("a"))
-    cut_event = spans.row(spans.height // 2, named=True)
+    # late enough that the second file starts after the health check's first span
+    # (HealthCheck.basis_s, 1 h): the step then resumes there
+    later = spans.filter(pl.col("a") > det["time"].min() + pl.duration(minutes=70))  # type: ignore[operator]
+    cut_event = later.row(later.height // 2, named=True)
     cut = cut_event["a"] + (cut_event["b"] - cut_event["a"]) / 2
     files = [root / "det-1.csv", root / "det-2.csv"]
     files[0].write_bytes(_iso(det.filter(pl.col("time") < cut)))
@@ -267,4 +270,81 @@ def test_kill_9_of_a_worker_mid_step_loses_nothing_and_doubles_nothing(
     try:
         assert got.equals(_events(batch))  # nothing lost, nothing doubled
     finally:
+        batch.close()
+
+
+@pytest.fixture(scope="module")
+def flagged_split(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """An independent family's busy 1.5 h with a drifting clock (+2 s, +1 s/h) and a
+    noisy station (400x its neighbours' false rate), cut into three files: the last two
+    within the health check's second span (HealthCheck.basis_s, 1 h)."""
+    from lab.families import Perturbation, family, generate, perturb
+
+    base = generate(family("grid-uniform", "busy", seed=1, hours=1.5))
+    p = perturb(base, Perturbation(drift_stations=1, drift_offset_s=2.0, drift_s_per_h=1.0,
+                                   noisy_stations=1, noisy_factor=400.0))
+    root = tmp_path_factory.mktemp("flagged")
+    det = p.data.detections.sort("time", "detection_id")
+    t0 = det["time"].min()
+    files = []
+    for k, (a, b) in enumerate([(0.0, 1.15), (1.15, 1.3), (1.3, 9.0)]):
+        part = det.filter((pl.col("time") >= t0 + pl.duration(seconds=a * 3600))  # type: ignore[operator]
+                          & (pl.col("time") < t0 + pl.duration(seconds=b * 3600)))  # type: ignore[operator]
+        files.append(root / f"det-{k + 1}.csv")
+        files[-1].write_bytes(_iso(part))
+    stations = root / "stations.csv"
+    p.data.stations.write_csv(stations)
+    return {"stations": stations, "files": files, "drifted": p.drifted, "noisy": p.noisy,
+            "propagation": p.data.scenario.propagation()}
+
+
+def test_the_stream_equals_the_batch_cycle_when_stations_are_flagged(
+        flagged_split: dict[str, object], tmp_path: Path) -> None:
+    """A clock that drifts and a station at 400x the noise: the health check keeps their
+    detections out. Step by step as the files come (the worker's steps) or all at once
+    (the batch cycle's), the same detections are kept out and the same events found:
+    the check decides each span on that span's own data (HealthCheck.basis_s)."""
+    from trucewatch.intake.sources import stored_stations
+    from trucewatch.intake.stream import advance
+    from trucewatch.sensors.association import ExplosionAssociator
+    from trucewatch.sensors.health import StationProblem
+
+    assoc = ExplosionAssociator(propagation=flagged_split["propagation"])  # type: ignore[arg-type]
+    files: list[Path] = flagged_split["files"]  # type: ignore[assignment]
+    live = SqliteStore(tmp_path / "live.db")
+    batch = SqliteStore(tmp_path / "batch.db")
+    try:
+        _receive(live, flagged_split["stations"])  # type: ignore[arg-type]
+        steps = []
+        for f in files:
+            _receive(live, f)
+            steps.append(advance(live, stored_stations(live), assoc))
+        assert [s.mode for s in steps] == ["full", "resume", "resume"]
+        _receive(batch, flagged_split["stations"])  # type: ignore[arg-type]
+        for f in files:
+            _receive(batch, f)
+        whole = advance(batch, stored_stations(batch), assoc)
+        assert whole.mode == "full" and whole.health is not None
+        # the check did flag both bad stations, and kept their detections out
+        (drifted,), (noisy,) = flagged_split["drifted"], flagged_split["noisy"]  # type: ignore[misc]
+        found = {(f.station, f.problem) for f in whole.health.flags if f.quarantines}
+        assert (drifted, StationProblem.CLOCK) in found, whole.health.lines()
+        assert (noisy, StationProblem.NOISY) in found, whole.health.lines()
+        got, want = _events(live), _events(batch)
+        assert want.height > 10 and got.equals(want)
+        # the same detections kept out, with the same reasons: a step decides anew
+        # from where it resumes, and its decision stands until a later step resumes
+        # before it
+        at = {d: t for f in files for d, t in pl.read_csv(f, try_parse_dates=True).select(
+            "detection_id", pl.col("time").dt.epoch("us")).iter_rows()}
+        out: dict[str, str] = {}
+        for s in steps:
+            since = -1 if s.after_window_us is None else s.after_window_us + round(
+                assoc.window_s * 1e6)
+            out = {d: why for d, why in out.items() if at[d] < since}
+            out.update(s.excluded)
+        assert out == dict(whole.excluded)
+        assert not live.verify() and not batch.verify()
+    finally:
+        live.close()
         batch.close()

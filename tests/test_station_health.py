@@ -135,6 +135,13 @@ def test_a_duplicated_stream_is_deduplicated_naming_the_original(base: FamilyDat
                      ExplosionAssociator(propagation=p.data.scenario.propagation()))
     e, c0 = r.association.events, clean.association.events
     assert e.height == c0.height and e["status"].equals(c0["status"])
+    # the coverage sentences say whose stream came twice (before, only the entries did)
+    assert r.health is not None
+    said = [f.station for f in r.health.of(StationProblem.DUPLICATED)]
+    assert said == sorted(p.duplicated), r.health.lines()
+    assert all(any(f"Station {sid}: " in ln and "repeat earlier ones" in ln
+                   for ln in r.health.lines()) for sid in p.duplicated)
+    assert not clean.health or not clean.health.of(StationProblem.DUPLICATED)
     assert (e["time"] - c0["time"]).dt.total_milliseconds().abs().max() <= 50  # type: ignore[operator]
 
 

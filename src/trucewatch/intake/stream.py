@@ -18,10 +18,14 @@ located once, from all of them:
   events are replaced in place, in ``derived_events``). A detection older than the
   epoch, a new station inventory, the joint stage (which learns from every window
   before) or no such ``R`` recompute the network's whole stream.
-* **Station health** is checked on the recomputed windows (a clock off, a noisy
-  station): their detections are kept out and the windows associated again, up to
-  ``MAX_HEALTH_ROUNDS`` times, as the per-file path did. What was kept out is named in
-  the step's log entry.
+* **Station health** (a clock off, a noisy station): their detections are kept out
+  and the windows associated again, up to ``MAX_HEALTH_ROUNDS`` times, as the per-file
+  path does. The check decides span by span (``HealthCheck.basis_s``, 1 h, on the
+  window grid), each span on its own detections and events, before the next span is
+  associated; with the check on, a step resumes at the start of the span holding its
+  first recomputed window. So a later file changes no decision on a span before it,
+  and the worker's steps and the batch cycle keep out the same detections and find
+  the same events. What was kept out is named in the step's log entry.
 * **Repeats.** A detection id is one detection: its first copy taken into the stream
   stands (kept in ``stream_detections``, with its batch, line, station, phase and time).
   A later copy of the id, in another file, is never associated again: sent unchanged it
@@ -49,6 +53,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import numpy as np
 import polars as pl
 
 from trucewatch.errors import TrucewatchError
@@ -70,7 +75,12 @@ from trucewatch.sensors.events import (
     observation_records,
     observations,
 )
-from trucewatch.sensors.health import HealthCheck, NetworkHealth, StationFlag, merge_flags
+from trucewatch.sensors.health import (
+    HealthCheck,
+    NetworkHealth,
+    StationFlag,
+    merge_flags,
+)
 from trucewatch.storage.protocols import EvidenceStore, StreamStore
 from trucewatch.storage.repositories.stream import FIRST_COLUMNS, FIRST_SCHEMA
 
@@ -152,6 +162,11 @@ def advance(store: StreamInputs, stations: pl.DataFrame,
         t_new = int(new["time"].dt.epoch("us").min())  # type: ignore[arg-type]
         reach_us = math.ceil(assoc_cfg.reach_s(network) * 1e6)
         after = _resume_window(epoch, t_new, window_us, reach_us)
+        if after is not None and check.enabled:
+            # the health check's span holding the next window re-opens whole: its start
+            # is on the span grid from the epoch, so it is never before the first window
+            block_us = round(_block_s(check, assoc_cfg) * 1e6)
+            after = epoch + (after + window_us - epoch) // block_us * block_us - window_us
         if after is None:
             why_full = "no window of the grid lies wholly before the new detections"
         else:
@@ -246,13 +261,87 @@ def _why_full(state: dict[str, Any] | None, inventory: str, cfg: ExplosionAssoci
     return ""
 
 
+def _block_s(check: HealthCheck, cfg: ExplosionAssociator) -> float:
+    """The health check's span (whole association windows, at least one)."""
+    return max(1, round(check.basis_s / cfg.window_s)) * cfg.window_s
+
+
 def _associate(cfg: ExplosionAssociator, network: Network, recs: pl.DataFrame, epoch: int,
                start_s: float | None, check: HealthCheck
                ) -> tuple[Association, pl.DataFrame, NetworkHealth | None,
                           list[tuple[str, str]]]:
     """The windows from ``start_s`` on, with the health check's rounds (as
     sensors.events.locate_files): detections of a station whose clock is off, or of a
-    noisy one, are kept out and the windows associated again."""
+    noisy one, are kept out and the windows associated again.
+
+    The check decides span by span (``HealthCheck.basis_s``, on the window grid): a
+    span's windows are associated from the detections the spans before left, the check
+    looks at that span's own detections and events only, and what it keeps out is that
+    span's, before the next span is associated. So what is kept out at a time depends
+    on the data up to a reach after that span, never on later files: the stream, which
+    resumes at the start of a span, and the batch cycle, which runs every span, decide
+    alike. (Checked on the whole stream, a flag raised by a later file would have had
+    to re-open windows settled long before, and the worker's answer would hang on the
+    order in which files came.) A mission's list is then revised only where data
+    arrive; the coverage sentences still come from one check over all the windows
+    recomputed."""
+    if not check.enabled or cfg.joint is not None:
+        return _associate_whole(cfg, network, recs, epoch, start_s, check)
+    excluded: list[tuple[str, str]] = []
+    block, tmax, w = _block_s(check, cfg), cfg.reach_s(network), cfg.window_s
+    kept_flags: list[StationFlag] = []
+    parts: list[Association] = []
+    t_s = (pl.col("time").dt.epoch("us") - epoch) / 1e6
+    left, b, drop = recs, start_s, np.zeros(recs.height, dtype=bool)
+    pos = {d: k for k, d in enumerate(recs["detection_id"].to_list())}
+    while left.height:
+        t_min = float(left.select(t_s.min()).item())
+        # the chain's next window (ExplosionAssociator.resume) and the span holding it
+        first = (math.floor((t_min - tmax) / w) * w if b is None
+                 else max(b, (math.floor((t_min - tmax) / w) - 1) * w))
+        lo = math.floor(first / block) * block
+        hi = lo + block
+        span = left.filter(t_s < hi)
+        # the span's windows read detections up to a reach after it, no further
+        ahead = left.filter((t_s >= hi) & (t_s <= hi + tmax + w))
+        lo_t, hi_t = _dt(epoch, lo), _dt(epoch, hi)
+        for r in range(MAX_HEALTH_ROUNDS + 1):
+            picks = Picks.from_table(pl.concat([span, ahead]), network, epoch_us=epoch)
+            windows = [_windowed(a, epoch, ws) for ws, a in
+                       cfg.resume(network, picks, b, stop_s=hi)]
+            assoc = Association.concat(windows)
+            if r == MAX_HEALTH_ROUNDS or span.is_empty():
+                break
+            found = check.check(cfg, network, Picks.from_table(span, network, epoch_us=epoch),
+                                assoc)
+            bad, reason, quarantining = flagged(
+                span, [_within(f, lo_t, hi_t) for f in found.flags if f.quarantines])
+            kept_flags += quarantining
+            if not bad.any():
+                break
+            ids = span["detection_id"].to_numpy()[bad].tolist()
+            excluded += list(zip(ids, reason[bad].tolist(), strict=True))
+            drop[[pos[d] for d in ids]] = True
+            span = span.filter(pl.Series(~bad))
+        parts += windows
+        took = assoc.assignments.drop_nulls("event_id")["detection_id"]
+        left = left.filter((t_s >= hi) & ~pl.col("detection_id").is_in(took.implode()))
+        b = hi
+    result = Association.concat(parts)
+    recs = recs.filter(pl.Series(~drop))
+    found_all = check.check(cfg, network, Picks.from_table(recs, network, epoch_us=epoch),
+                            result)
+    return (result, recs, replace(found_all, flags=merge_flags(kept_flags, found_all.flags)),
+            excluded)
+
+
+def _associate_whole(cfg: ExplosionAssociator, network: Network, recs: pl.DataFrame,
+                     epoch: int, start_s: float | None, check: HealthCheck
+                     ) -> tuple[Association, pl.DataFrame, NetworkHealth | None,
+                                list[tuple[str, str]]]:
+    """With no check, or with the joint stage (whose network model learns from every
+    window before, so its stream is always recomputed whole): the check, if any, on all
+    the windows at once."""
     excluded: list[tuple[str, str]] = []
     kept_flags: list[StationFlag] = []
     found: NetworkHealth | None = None
@@ -276,11 +365,28 @@ def _associate(cfg: ExplosionAssociator, network: Network, recs: pl.DataFrame, e
     return assoc, recs, found, excluded
 
 
+def _within(f: StationFlag, lo: datetime, hi: datetime) -> StationFlag:
+    """A quarantining flag of one span's check, bounded to that span (what it rests on)."""
+    start = lo if f.start is None or f.start < lo else f.start
+    end = hi if f.end is None or f.end > hi else f.end
+    return replace(f, start=start, end=end, detail=(
+        f"{f.detail} (Checked on the data from {start:%Y-%m-%d %H:%M:%S}Z to "
+        f"{end:%Y-%m-%d %H:%M:%S}Z.)"))
+
+
+def _dt(epoch: int, s: float) -> datetime:
+    return datetime.fromtimestamp((epoch + round(s * 1e6)) / 1e6, UTC)
+
+
 def _windowed(a: Association, epoch: int, ws: float) -> Association:
-    """The window's start (UTC microseconds) on each of its events."""
-    return Association(a.events.with_columns(
-        pl.lit(epoch + round(ws * 1e6), dtype=pl.Int64).alias("window_us")),
-        a.assignments)
+    """The window's start (UTC microseconds) on each of its events, and in their ids:
+    a solution's ids count from one in each call of the associator, and a step calls it
+    once per span of the health check."""
+    w_us = epoch + round(ws * 1e6)
+    tag = pl.lit(f"{w_us}-") + pl.col("event_id")
+    return Association(a.events.with_columns(pl.lit(w_us, dtype=pl.Int64).alias("window_us"),
+                                             tag.alias("event_id")),
+                       a.assignments.with_columns(tag.alias("event_id")))
 
 
 def _derived(result: Association, recs: pl.DataFrame, epoch: int) -> pl.DataFrame:

@@ -64,6 +64,7 @@ from trucewatch.review.workflow import ReviewService
 from trucewatch.satellite.baseline import Baseline, BaselineParams, fit_baseline
 from trucewatch.satellite.war_fires import WarFireRules, classify
 from trucewatch.sensors.association import LOCATED, ExplosionAssociator
+from trucewatch.sensors.events import repeat_flags
 from trucewatch.sensors.health import StationProblem
 from trucewatch.sensors.propagation import Propagation, weather_for
 from trucewatch.storage import IngestReport
@@ -370,12 +371,15 @@ def locate(ctx: CycleContext, inputs: SensorInputs, cutoff: datetime | None) -> 
     totals = dict.fromkeys(("detections", "associated", "located", "not_locatable",
                             "quarantined"), 0)
     source = DetectionSource(stations)
+    repeated: list[str] = []
     for k, path in enumerate(inputs.detections):
         ctx.progress(f"receive {path.name}", k, len(inputs.detections))
         o = receive(store, read_received(path), path.name, source, registry=registry,
                     policy=inputs.policy)
         if o.report is not None:
             reports.append(o.report)
+        if o.batch is not None:  # a stream that came twice: said in the coverage
+            repeated += [f.detail for f in repeat_flags(o.batch)]
         n_q = len(o.quarantined)  # rows quarantined at receipt (or the file, by policy)
         totals["quarantined"] += n_q
         if not o.usable:
@@ -392,7 +396,8 @@ def locate(ctx: CycleContext, inputs: SensorInputs, cutoff: datetime | None) -> 
     held = [b for b in store.inputs(SourceName.STATIONS)
             if int(b["quarantined"]) < int(b["rows"])]
     step = advance(store, stations if len(held) == 1 else stored_stations(store), associator)
-    health: list[str] = step.health.lines() if step.health is not None else []
+    health: list[str] = [*(step.health.lines() if step.health is not None else []),
+                         *repeated]
     outages = [(f.station, f.start, f.end) for f in (step.health.flags if step.health
                                                      else [])
                if f.problem in (StationProblem.SILENT, StationProblem.DEAF)]

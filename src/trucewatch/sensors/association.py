@@ -260,14 +260,15 @@ class ExplosionAssociator:
         ``ws`` reads the detections up to ``ws + window_s + reach_s``."""
         return _Context.build(self, network).tmax
 
-    def resume(self, network: Network, picks: Picks, start_s: float | None = None
-               ) -> Iterator[tuple[float, Association]]:
+    def resume(self, network: Network, picks: Picks, start_s: float | None = None,
+               stop_s: float | None = None) -> Iterator[tuple[float, Association]]:
         """Batch mode from a window on, for a sliding window over a stream that is
         stored (intake/stream.py): ``picks`` are the detections not yet taken by the
         windows before ``start_s`` (a window start on the grid of ``picks.epoch_us``;
         None: the first window, as :meth:`associate`). Windows are closed from there
         exactly as :meth:`associate` closes them (the same rule for the next window,
-        the same buffer) until every detection is taken; yields each window's start
+        the same buffer) until every detection is taken, or up to the first window
+        starting at ``stop_s`` or later (not solved); yields each window's start
         (seconds after ``picks.epoch_us``) with its Association. With the joint stage
         the network model learns across windows, so only ``start_s=None`` is the
         batch result."""
@@ -284,6 +285,8 @@ class ExplosionAssociator:
         counter = [0]
         while len(buf):
             ws = self._first_useful(ctx, buf, ws)
+            if stop_s is not None and ws >= stop_s:
+                return
             part, buf = self._close_window(ctx, buf, ws, counter)
             if part.events or part.det_ids:
                 yield ws, Association(part.events_frame(), _Part.assignments_of([part]))

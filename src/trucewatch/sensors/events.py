@@ -105,7 +105,7 @@ def locate_files(stations: pl.DataFrame, batch: Batch, associator: ExplosionAsso
                                   if 0 < int(r) <= len(lines) else "")
                   for r, why in zip(rows[bad], reason[bad], strict=True)]
         recs = recs.filter(pl.Series(~bad))
-    final = replace(found, flags=merge_flags(kept_flags, found.flags))
+    final = replace(found, flags=merge_flags(kept_flags, found.flags) + repeat_flags(batch))
     if moved:
         batch = replace(batch, records=recs, quarantine=[*batch.quarantine,
                                                          *sorted(moved, key=lambda q: q.row)])
@@ -114,6 +114,29 @@ def locate_files(stations: pl.DataFrame, batch: Batch, associator: ExplosionAsso
 
 
 MAX_HEALTH_ROUNDS = 2
+REPEATS_NAMED = 10  # a station with this many repeats at intake: its stream came twice
+
+
+def repeat_flags(batch: Batch) -> list[StationFlag]:
+    """The stations whose detections came twice (REPEATS_NAMED or more quarantined at
+    intake as repeats of earlier ones: a duplicated stream), as coverage sentences;
+    each copy's quarantine entry names the detection it repeats."""
+    header = batch.raw.split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff")
+    cols = [c.strip().lower() for c in header.split(",")]
+    if "station" not in cols:
+        return []
+    col = cols.index("station")
+    counts: dict[str, int] = {}
+    for q in batch.quarantine:
+        if "duplicate" in q.reason or "same station, phase and time" in q.reason:
+            row = next(csv.reader([q.raw]), [])
+            if len(row) > col:
+                counts[row[col].strip()] = counts.get(row[col].strip(), 0) + 1
+    return [StationFlag(
+        sid, StationProblem.DUPLICATED, None, None, float(n), n,
+        f"Station {sid}: {n} detections repeat earlier ones (its stream came twice?); "
+        "they are quarantined at intake, each naming the detection it repeats.")
+        for sid, n in sorted(counts.items()) if n >= REPEATS_NAMED]
 
 
 def flagged(recs: pl.DataFrame, flags: list[StationFlag]

@@ -57,6 +57,7 @@ class StationProblem(StrEnum):
     NOISY = "noisy"  # far more unexplained detections than its neighbours: quarantined
     SILENT = "silent"  # sent nothing while the network around it was busy: coverage
     DEAF = "deaf"  # sent detections, but missed the events it would have heard: coverage
+    DUPLICATED = "duplicated"  # its stream came twice: the copies quarantined at intake
 
 
 @dataclass(frozen=True)
@@ -144,11 +145,16 @@ class HealthCheck:
     silent_group_min: float = 4.0  # the same, for stations going quiet together
     silent_min_hit_rate: float = 0.3
     min_share_change: float = 0.05  # capability periods reported when the share drops this
+    # the sensor stream decides what to keep out span by span, each span (this long,
+    # rounded to whole association windows, on the stream's window grid) on its own
+    # data: so a later file cannot change what was decided on an earlier span, and the
+    # worker's steps and the batch cycle decide alike (intake/stream.py)
+    basis_s: float = 3600.0
     enabled: bool = True  # False: no check (locate_files then associates once)
 
     def __post_init__(self) -> None:
         for name in ("clock_search_s", "clock_bin_s", "clock_max_offset_s", "noisy_ratio",
-                     "silent_min_expected"):
+                     "silent_min_expected", "basis_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive", fix=f"set {name} > 0")
         if self.clock_group_events < 3 or self.neighbours < 1:
@@ -532,6 +538,11 @@ def merge_flags(quarantined: list[StationFlag], last: list[StationFlag]) -> list
                       f"to {_when(end, 'the end')} (its detections sit that far from the "
                       f"predicted arrivals of {n} located events); its detections then are "
                       "quarantined.")
+        elif problem is StationProblem.NOISY:
+            detail = (f"Station {sid}: noisy from {_when(start, 'the start')} to "
+                      f"{_when(end, 'the end')} (up to {max(vals):.0f}x the unexplained "
+                      f"detections of its nearest stations, over {len(fs)} spans); its "
+                      "detections then are kept out of association (quarantined).")
         else:
             detail = fs[0].detail
         out.append(StationFlag(sid, problem, start, end, float(np.median(vals)), n, detail,
