@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 
 from trucewatch.demo.sensors import SensorScenario, generate
 from trucewatch.fusion.incidents import EVIDENCE_SCHEMA, IncidentFuser
@@ -20,6 +21,7 @@ from trucewatch.intake.stream import advance
 from trucewatch.integrity.envelope import SourcePolicy
 from trucewatch.model.enums import ObservedClass, SourceKind
 from trucewatch.sensors.association import ExplosionAssociator, Network
+from trucewatch.sensors.health import HealthCheck
 from trucewatch.storage import SqliteStore
 
 
@@ -28,15 +30,22 @@ def _put(store: SqliteStore, body: bytes, name: str, source: str) -> None:
     assert o.accepted, o.refused
 
 
+@pytest.mark.parametrize("checked", [False, True], ids=["no-check", "health-check"])
 def test_each_step_reads_back_only_the_detections_from_its_resume_window_on(
-        tmp_path: Path) -> None:
+        tmp_path: Path, checked: bool) -> None:
     """Five hours of a sparse network in 30 files of 10 min, a step after each: three
     hours of noise only (no explosion), then a few explosions. Every step after the
     first windows resumes, and the detections it reads back never exceed those from
     ``window + reach`` before the new ones, however many files came before. (Resuming
     once needed a stored event before the new detections: a network that heard only
     noise re-associated its whole stream at every step, the count read growing with
-    the stream.)"""
+    the stream.)
+
+    With the station-health check on, a step re-opens the whole span of the check
+    (``HealthCheck.basis_s``) holding its resume window, so that the check decides each
+    span on the same data in the worker and in the batch cycle: the bound then grows by
+    one span, and still not with the stream."""
+    check = HealthCheck(enabled=checked)
     data = generate(SensorScenario(n_stations=14, length_km=30, depth_km=20, duration_h=5,
                                    explosions_per_day=60, rounds_per_barrage=1,
                                    dropout_fraction=0.0, false_ratio=1.0, seed=5))
@@ -64,11 +73,12 @@ def test_each_step_reads_back_only_the_detections_from_its_resume_window_on(
                 continue
             body = part.with_columns(pl.col("time").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ"))
             _put(store, body.write_csv().encode(), f"det-{k:03d}.csv", "detections")
-            step = advance(store, stations, cfg)
+            step = advance(store, stations, cfg, health=check)
             log = store.last_record("stream", "stream_step")
             assert log is not None
             t_new = int(part["time"].dt.epoch("us").min())  # type: ignore[arg-type]
-            bound = int((us >= t_new - window_us - reach_us).sum())
+            span_us = round(check.basis_s * 1e6) if checked else 0
+            bound = int((us >= t_new - window_us - reach_us - span_us).sum())
             # (what it re-associated, what it read back, the bound)
             steps.append((step.mode, t_new - epoch, step.records.height, log.get("read"),
                           bound))
@@ -83,8 +93,10 @@ def test_each_step_reads_back_only_the_detections_from_its_resume_window_on(
         assert redone <= bound, (redone, bound)
         assert read is not None and redone <= read <= bound, (redone, read, bound)
     # the count read does not grow with the stream: the last steps read a small part
-    # of what was stored before them
-    assert max(s[3] or 0 for s in later[-5:]) < det.height / 5, (later[-5:], det.height)
+    # of what was stored before them (with the check, a part of the 5 h that holds one
+    # span of 1 h and the reach)
+    part = 2 if checked else 5
+    assert max(s[3] or 0 for s in later[-5:]) < det.height / part, (later[-5:], det.height)
 
 
 def _evidence(n: int, rng: np.random.Generator, start: float = 1.78e9) -> pl.DataFrame:
