@@ -82,6 +82,14 @@ class StorageError(TrucewatchError, RuntimeError):
     code = "storage_error"
 
 
+class StorageUnavailableError(StorageError):
+    """The store could not be opened for a reason that passes (SQLite's "disk I/O
+    error" or "database is locked" under heavy load, after retries): 503, so that a
+    client (``trucewatch replay --retry``) sends the same request again."""
+    status = 503
+    code = "storage_unavailable"
+
+
 class NotFoundError(TrucewatchError, LookupError):
     status = 404
     code = "not_found"

@@ -59,7 +59,9 @@ def allowed_methods(app: FastAPI, path: str) -> set[str]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(TrucewatchError)
     async def _domain(_: Request, exc: TrucewatchError) -> JSONResponse:
-        return respond(exc.code, exc.status, exc.message, exc.fix)
+        # a 503 (a store busy for a moment) says when to try again
+        headers = {"Retry-After": "1"} if exc.status == 503 else None
+        return respond(exc.code, exc.status, exc.message, exc.fix, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -45,6 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from trucewatch.api.auth import Principal
 from trucewatch.api.errors import error_body
 from trucewatch.api.ratelimit import RateLimiter, retry_after
+from trucewatch.errors import TrucewatchError
 
 log = logging.getLogger("trucewatch.api")
 
@@ -185,6 +186,12 @@ class Guard:
                     return
                 receive = _limited(scope, receive, limit_for(scope["method"], path))
             await self.app(scope, receive, send_secured)
+        except TrucewatchError as exc:  # raised before the app's handlers (the token check)
+            log.warning("%s in %s %s: %s", exc.code, scope.get("method"), path, exc.message)
+            if not started:
+                extra = [(b"retry-after", b"1")] if exc.status == 503 else None
+                await _respond(send_secured, exc.status, exc.code, exc.message, exc.fix,
+                               extra)
         except Exception:
             log.exception("unhandled error in %s %s", scope.get("method"), path)
             if not started:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool, QueuePool, StaticPool
 
-from trucewatch.errors import StorageError
+from trucewatch.errors import StorageError, StorageUnavailableError
 from trucewatch.integrity.chain import GENESIS, canonical, entry_hash
 from trucewatch.storage import binding
 from trucewatch.storage.dialect import BEGIN, LOCK_ROWS
@@ -88,6 +89,10 @@ def _sqlite_engine(path: str) -> sa.Engine:
 
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+# SQLite errors on opening a store that pass (seen under heavy load while other
+# processes write the same WAL store): retried after these pauses, then a 503
+PASSING_SQLITE_ERRORS = frozenset({"disk I/O error", "database is locked"})
+OPEN_RETRY_S = (0.05, 0.1, 0.2, 0.4, 0.8)
 
 
 def check_sqlite_path(path: Path) -> None:
@@ -122,23 +127,37 @@ class Database:
     def __init__(self, where: str | Path, pooled: bool = False) -> None:
         url = postgres_url(where)
         self.label = safe_url(url) if url else str(where)
-        try:
-            if url:
-                self.engine = _pg_engine(url, pooled)
-            else:
-                path = str(where)
-                if path != ":memory:":
-                    check_sqlite_path(Path(path))
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
-                self.engine = _sqlite_engine(path)
-            self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        except (sa.exc.SQLAlchemyError, sqlite3.Error, OSError) as err:
-            fix = ("check the URL, that PostgreSQL runs and that the database exists"
-                   if url else "check the path and its permissions")
-            # the driver's own message, without SQLAlchemy's "Background on this error" line
-            why = str(getattr(err, "orig", None) or err).splitlines()[0]
-            raise StorageError(f"cannot open store {self.label}: {why}".strip(),
-                               fix=fix) from err
+        for pause in (*OPEN_RETRY_S, None):
+            try:
+                if url:
+                    self.engine = _pg_engine(url, pooled)
+                else:
+                    path = str(where)
+                    if path != ":memory:":
+                        check_sqlite_path(Path(path))
+                        Path(path).parent.mkdir(parents=True, exist_ok=True)
+                    self.engine = _sqlite_engine(path)
+                self.conn = self.engine.connect().execution_options(
+                    isolation_level="AUTOCOMMIT")
+                break
+            except (sa.exc.SQLAlchemyError, sqlite3.Error, OSError) as err:
+                # the driver's own message, without SQLAlchemy's "Background" line
+                why = str(getattr(err, "orig", None) or err).splitlines()[0]
+                passing = not url and why in PASSING_SQLITE_ERRORS
+                if passing and pause is not None:
+                    if (engine := getattr(self, "engine", None)) is not None:
+                        engine.dispose()
+                    time.sleep(pause)
+                    continue
+                if passing:
+                    raise StorageUnavailableError(
+                        f"cannot open store {self.label} now: {why}",
+                        fix="send the request again in a moment (the store was busy); if "
+                            "it persists, check the disk") from err
+                fix = ("check the URL, that PostgreSQL runs and that the database exists"
+                       if url else "check the path and its permissions")
+                raise StorageError(f"cannot open store {self.label}: {why}".strip(),
+                                   fix=fix) from err
         self.dialect: str = self.conn.dialect.name
         self.md = tables(self.dialect)
         self.pending = binding.Pending()
