@@ -230,3 +230,18 @@ def test_a_stream_of_revision_0009_is_recomputed_once_and_keeps_its_first_copies
     finally:
         fresh.close()
     assert got.equals(want)
+
+
+def test_no_detection_left_gives_no_conflict() -> None:
+    """A step whose files leave no detection (all quarantined at intake, as fabricated
+    sensor data are) has no repeats and no conflicts; the empty case once lacked the
+    repeats' time column and failed the whole cycle (found by tests/test_intake.py)."""
+    from trucewatch.intake.stream import _conflicts, _first_copies
+    from trucewatch.storage.repositories.stream import FIRST_SCHEMA
+    empty = pl.DataFrame(schema={"row": pl.Int64, "detection_id": pl.String,
+                                 "station": pl.String,
+                                 "time": pl.Datetime("us", "UTC"), "phase": pl.String,
+                                 "batch_id": pl.String})
+    kept, fresh, repeats = _first_copies(empty, pl.DataFrame(schema=FIRST_SCHEMA))
+    assert kept.is_empty() and fresh.is_empty() and repeats.is_empty()
+    assert _conflicts(repeats, {}) == []

@@ -455,7 +455,9 @@ def _first_copies(recs: pl.DataFrame, known: pl.DataFrame
     the other rows, each with its first copy's columns (``*_first``)."""
     if recs.is_empty():
         empty = pl.DataFrame(schema=FIRST_SCHEMA)
+        # the repeats' columns as below (time_us too), so that _conflicts reads them
         return recs, empty, recs.with_columns(
+            pl.col("time").dt.epoch("us").alias("time_us"),
             *(pl.lit(None, dtype=t).alias(f"{c}_first") for c, t in FIRST_SCHEMA.items()
               if c != "detection_id"))
     recs = recs.with_columns(pl.col("time").dt.epoch("us").alias("time_us"))
