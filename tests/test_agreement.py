@@ -358,3 +358,20 @@ def test_a_name_with_a_colon_is_read_as_text_with_a_warning(tmp_path: Path) -> N
     bad.write_text("format: trucewatch-agreement\nsides: [a, b\n")
     report = check_agreement(bad)
     assert not report.ok and "not valid YAML" in report.errors[0]
+
+
+def test_coordinates_out_of_range_are_an_error_before_any_union(tmp_path: Path) -> None:
+    """A line of contact with a coordinate such as 5.8e292 made GEOS overflow in the
+    union of the lines (a RuntimeWarning raised as a traceback; found by the parser fuzz
+    test): it is now refused when the GeoJSON is read, naming the feature and the range."""
+    p = tmp_path / "a.yaml"
+    p.write_text(
+        "format: trucewatch-agreement\nid: t\nentry_into_force: 2026-05-30T04:00:00Z\n"
+        "line_of_contact: {geojson: {type: LineString, coordinates: [[37.0, 47.0], "
+        "[37.0, -3101804423960196.0], [5.795636633231386e+292, 47.0]]}}\n"
+        "sides: [{id: left, buffer_km: 10}, {id: right, buffer_km: 10}]\n")
+    report = check_agreement(p)
+    text = " | ".join(report.errors)
+    assert "line_of_contact: feature 0 has coordinates out of range" in text, text
+    with pytest.raises(AgreementError):
+        load_agreement(p)

@@ -50,6 +50,13 @@ def read_geojson(spec: Any, base: Path, what: str, errors: list[str]) -> list[tu
             errors.append(f"{what}: feature {k} has coordinates that are not finite numbers "
                           "(NaN or infinity)")
             continue
+        # checked here, before any union: GEOS overflows on coordinates such as 1e292
+        xy = shapely.get_coordinates(g)
+        if len(xy) and not ((np.abs(xy[:, 0]) <= 180).all() and (np.abs(xy[:, 1]) <= 90).all()):
+            errors.append(f"{what}: feature {k} has coordinates out of range (lon "
+                          f"{xy[:, 0].min():g}..{xy[:, 0].max():g}, lat {xy[:, 1].min():g}.."
+                          f"{xy[:, 1].max():g}); GeoJSON is longitude, latitude in degrees")
+            continue
         out.append((g, dict(f.get("properties") or {})))
     if not out:
         errors.append(f"{what}: no features")
