@@ -66,7 +66,6 @@ from trucewatch.sensors.location import crlb_xy
 from trucewatch.sensors.propagation import PHASES, P
 
 ROOT = Path(__file__).resolve().parent
-VARIANTS = {"cascade": None, "joint": "default"}
 PEERS = ("pyocto", "gamma")  # run by benchmarks/peers/NAME_runner.py in .venv-assoc
 # variants of the joint stage (JointRefiner's arguments), by method name
 JOINT_VARIANTS: dict[str, dict[str, object]] = {"joint": {},
