@@ -58,6 +58,7 @@ from lab.families import (
     oracle_assignments,
     perturb,
 )
+from lab.proc import run_group
 from lab.scoring import location_errors_km, score
 from sensor_association import PEER_PY, write_inputs
 from trucewatch.geo.crs import project_points
@@ -111,7 +112,7 @@ def run(method: str, src: Path, out: Path, timeout: float) -> dict[str, object]:
     else:
         cmd = [sys.executable, __file__, "--child", method, str(src), str(out)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = run_group(cmd, timeout)  # the peer's pool too, on a timeout
     except subprocess.TimeoutExpired:
         return {"status": f"did not finish in {timeout:.0f} s"}
     if proc.returncode != 0:

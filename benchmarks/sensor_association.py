@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from lab.proc import run_group
 from lab.scoring import location_errors_km, score
 from trucewatch.demo.sensors import PRESETS, SensorScenario, SensorScenarioData, generate
 from trucewatch.sensors.association import ExplosionAssociator, Network, Picks
@@ -105,7 +106,7 @@ def run_method(name: str, src: Path, out: Path, timeout: float) -> dict[str, obj
         cmd = [str(PEER_PY), str(ROOT / "peers" / f"{name}_runner.py"), str(src), str(out)]
     t = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = run_group(cmd, timeout)  # the peer's pool too, on a timeout
     except subprocess.TimeoutExpired:
         return {"status": f"did not finish in {timeout:.0f} s", "wall_s": None}
     if proc.returncode != 0:
