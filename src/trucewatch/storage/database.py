@@ -80,9 +80,13 @@ def _sqlite_engine(path: str) -> sa.Engine:
         # a store may be opened in one thread and used in another (the API's async
         # endpoints), never by two at once
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        except BaseException:
+            db.close()  # not left open (held by the traceback) when the open is retried
+            raise
         return db
 
     return sa.create_engine("sqlite://", creator=connect, poolclass=StaticPool)
