@@ -51,11 +51,8 @@ def read_geojson(spec: Any, base: Path, what: str, errors: list[str]) -> list[tu
                           "(NaN or infinity)")
             continue
         # checked here, before any union: GEOS overflows on coordinates such as 1e292
-        xy = shapely.get_coordinates(g)
-        if len(xy) and not ((np.abs(xy[:, 0]) <= 180).all() and (np.abs(xy[:, 1]) <= 90).all()):
-            errors.append(f"{what}: feature {k} has coordinates out of range (lon "
-                          f"{xy[:, 0].min():g}..{xy[:, 0].max():g}, lat {xy[:, 1].min():g}.."
-                          f"{xy[:, 1].max():g}); GeoJSON is longitude, latitude in degrees")
+        if not g.is_empty and (bad := out_of_range(f"{what}: feature {k} has", g.bounds)):
+            errors.append(bad)
             continue
         out.append((g, dict(f.get("properties") or {})))
     if not out:
@@ -64,14 +61,21 @@ def read_geojson(spec: Any, base: Path, what: str, errors: list[str]) -> list[tu
 
 
 
+def out_of_range(what: str, bounds: tuple[float, float, float, float]) -> str | None:
+    """The error for a geometry whose ``bounds`` leave longitude/latitude, else None."""
+    xmin, ymin, xmax, ymax = bounds
+    if -180 <= xmin <= xmax <= 180 and -90 <= ymin <= ymax <= 90:
+        return None
+    return (f"{what} coordinates out of range (lon {xmin:g}..{xmax:g}, lat {ymin:g}.."
+            f"{ymax:g}); GeoJSON is longitude, latitude in degrees")
+
+
 def valid_geometry(g: BaseGeometry, what: str, errors: list[str]) -> bool:
     if g.is_empty:
         errors.append(f"{what}: geometry is empty")
         return False
-    xmin, ymin, xmax, ymax = g.bounds
-    if not (-180 <= xmin <= xmax <= 180 and -90 <= ymin <= ymax <= 90):
-        errors.append(f"{what}: coordinates out of range (lon {xmin:g}..{xmax:g}, lat "
-                      f"{ymin:g}..{ymax:g}); GeoJSON is longitude, latitude in degrees")
+    if bad := out_of_range(f"{what}:", g.bounds):
+        errors.append(bad)
         return False
     if not g.is_valid:
         errors.append(f"{what}: invalid geometry ({shapely.is_valid_reason(g)}); "
